@@ -1,0 +1,90 @@
+//! Hot paths of core: JWT sign/verify (EdDSA, HS256), a TOTP check and one GCRA decision.
+//! Run: `cargo bench -p tessera-core --bench core`.
+
+// criterion_group! and criterion_main! generate undocumented public items.
+#![allow(missing_docs)]
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+use tessera_core::jwt::{AccessClaims, KeySet, SigningKey, Verifier};
+use tessera_core::ratelimit::{check, GcraState, Quota};
+use tessera_core::secret::sha256;
+use tessera_core::totp::{self, TotpParams, TotpSecret};
+
+const NOW: u64 = 1_700_000_000;
+
+fn claims() -> AccessClaims {
+    AccessClaims {
+        iss: "https://auth.example.test".into(),
+        sub: "3f2c1a9e-0000-4000-8000-000000000001".into(),
+        aud: "tessera".into(),
+        tid: "acme".into(),
+        sid: "3f2c1a9e-0000-4000-8000-000000000002".into(),
+        iat: NOW,
+        nbf: NOW,
+        exp: NOW + 900,
+        jti: "3f2c1a9e-0000-4000-8000-000000000003".into(),
+        amr: vec!["pwd".into()],
+    }
+}
+
+fn jwt(c: &mut Criterion) {
+    let keys = [
+        ("eddsa", SigningKey::ed25519("ed-1", [7; 32])),
+        ("hs256", SigningKey::hs256("hs-1", &[9; 32])),
+    ];
+    for (name, key) in keys {
+        let Ok(key) = key else { return };
+        let verifier = Verifier::new(
+            KeySet::new([key.verification_key().clone()]),
+            "https://auth.example.test",
+            "tessera",
+        );
+        let claims = claims();
+        let Ok(token) = key.sign(&claims) else { return };
+        c.bench_function(&format!("jwt_sign_{name}"), |b| {
+            b.iter(|| key.sign(black_box(&claims)));
+        });
+        c.bench_function(&format!("jwt_verify_{name}"), |b| {
+            b.iter(|| verifier.verify(black_box(&token), NOW));
+        });
+    }
+    // Baseline for the verify figures: the raw signature check alone, no JWT parsing.
+    let raw = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let public = raw.verifying_key();
+    let message = [0u8; 300];
+    let signature = ed25519_dalek::Signer::sign(&raw, &message);
+    c.bench_function("baseline_ed25519_verify_raw", |b| {
+        b.iter(|| public.verify_strict(black_box(&message), &signature));
+    });
+    c.bench_function("baseline_sha256_300_bytes", |b| {
+        b.iter(|| sha256(black_box(&message)));
+    });
+}
+
+fn totp_check(c: &mut Criterion) {
+    let secret = TotpSecret::from_random([5; 20]);
+    let code = totp::generate(&secret, TotpParams::AUTHENTICATOR, NOW);
+    c.bench_function("totp_verify", |b| {
+        b.iter(|| {
+            totp::verify(
+                &secret,
+                TotpParams::AUTHENTICATOR,
+                black_box(&code),
+                NOW,
+                None,
+            )
+        });
+    });
+}
+
+fn gcra(c: &mut Criterion) {
+    let quota = Quota::per_minute(5);
+    let state = Some(GcraState { tat_ms: NOW * 1000 });
+    c.bench_function("gcra_decision", |b| {
+        b.iter(|| check(black_box(state), NOW * 1000, quota));
+    });
+}
+
+criterion_group!(benches, jwt, totp_check, gcra);
+criterion_main!(benches);

@@ -1,0 +1,90 @@
+//! The security-header policy: one list, applied by the edge and by the origin to every response
+//! they return, errors and 404s included.
+//!
+//! Names are lowercase, as HTTP/2 writes them; values are fixed strings so that the policy is
+//! data that tests can compare against, not code scattered over middlewares.
+
+/// Headers that every response carries.
+///
+/// The content security policy is the one for an API that serves JSON only: nothing may be
+/// loaded from a response and no page may frame it.
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "strict-transport-security",
+        "max-age=63072000; includeSubDomains",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    (
+        "permissions-policy",
+        "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), \
+         fullscreen=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), \
+         payment=(), picture-in-picture=(), publickey-credentials-get=(), usb=(), \
+         screen-wake-lock=(), xr-spatial-tracking=()",
+    ),
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+];
+
+/// Headers that a response carrying a token or other secret adds (RFC 6749 §5.1), so that no
+/// cache, shared or private, keeps it.
+pub const TOKEN_RESPONSE_HEADERS: &[(&str, &str)] =
+    &[("cache-control", "no-store"), ("pragma", "no-cache")];
+
+/// Names of request headers that only the edge may set. The edge strips client-supplied copies
+/// before it adds its own, and the origin ignores them unless the edge secret comes with them.
+pub mod edge {
+    /// The client's IP address as the edge saw it.
+    pub const CLIENT_IP: &str = "x-tessera-client-ip";
+    /// The shared edge secret that makes the other `x-tessera-*` headers trustworthy.
+    pub const EDGE_SECRET: &str = "x-tessera-edge-secret";
+    /// Every header name the edge owns, for stripping.
+    pub const ALL: &[&str] = &[CLIENT_IP, EDGE_SECRET];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_lowercase_and_unique() {
+        let mut names: Vec<&str> = SECURITY_HEADERS
+            .iter()
+            .chain(TOKEN_RESPONSE_HEADERS)
+            .map(|(n, _)| *n)
+            .collect();
+        for name in &names {
+            assert_eq!(*name, name.to_ascii_lowercase());
+        }
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count);
+    }
+
+    #[test]
+    fn the_policy_holds_what_the_seed_documents_require() {
+        let get = |n: &str| {
+            SECURITY_HEADERS
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| *v)
+        };
+        assert_eq!(
+            get("strict-transport-security"),
+            Some("max-age=63072000; includeSubDomains")
+        );
+        assert_eq!(get("x-frame-options"), Some("DENY"));
+        assert_eq!(get("x-content-type-options"), Some("nosniff"));
+        assert_eq!(
+            get("referrer-policy"),
+            Some("strict-origin-when-cross-origin")
+        );
+        assert!(get("permissions-policy").is_some_and(|v| v.contains("camera=()")));
+    }
+}

@@ -1,0 +1,22 @@
+//! Pure logic shared by Tessera's edge (a Cloudflare Worker, wasm32) and origin (axum, native).
+//!
+//! Nothing in this crate performs I/O, reads a clock or draws randomness: the current time and
+//! random bytes are arguments, so that every rule here behaves the same on both targets and is
+//! testable with fixed inputs. Each rule lives in exactly one place:
+//!
+//! - [`jwt`]: access-token claims, signing, strict verification, key sets and JWKS.
+//! - [`totp`]: RFC 6238 codes with replay protection and `otpauth://` URIs.
+//! - [`headers`]: the security-header policy applied to every response.
+//! - [`ratelimit`]: GCRA and the table of route classes with their quotas.
+//! - [`token`]: opaque token formats (refresh, session, MFA challenge, email link, API token).
+//! - [`model`]: newtypes parsed once at the door (`TenantSlug`, `Email`, ids).
+//! - [`lifetimes`]: how long each kind of token lives.
+
+pub mod headers;
+pub mod jwt;
+pub mod lifetimes;
+pub mod model;
+pub mod ratelimit;
+pub mod secret;
+pub mod token;
+pub mod totp;

@@ -1,0 +1,20 @@
+//! Token lifetimes, in seconds: one constant each, read by edge and origin alike.
+
+/// Access tokens (JWT): 15 minutes, as the canonical API's document states.
+pub const ACCESS_TOKEN_SECS: u64 = 15 * 60;
+
+/// Refresh-token families: 7 days from sign-in, an absolute limit that rotation never extends.
+pub const REFRESH_FAMILY_SECS: u64 = 7 * 24 * 60 * 60;
+
+/// Passwordless session tokens (the voice API's email-code login): 30 days.
+pub const SESSION_TOKEN_SECS: u64 = 30 * 24 * 60 * 60;
+
+/// MFA challenges between the password step and the second factor: 5 minutes.
+pub const MFA_CHALLENGE_SECS: u64 = 5 * 60;
+
+/// Emailed one-time codes and links (sign-in codes, password reset, email confirmation): 15 minutes.
+pub const EMAIL_CODE_SECS: u64 = 15 * 60;
+
+/// How long a rotated refresh token may still be presented and receive the same successor,
+/// so that two tabs refreshing at once do not trip reuse detection.
+pub const REFRESH_REUSE_GRACE_SECS: u64 = 5;

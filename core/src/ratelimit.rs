@@ -1,0 +1,346 @@
+//! Rate limiting: the generic cell rate algorithm (GCRA) and the table of route classes.
+//!
+//! GCRA keeps one number per key, the theoretical arrival time (TAT), so its state fits a
+//! Durable Object, a map entry or a database row equally well. [`check`] is a pure function of
+//! that state, the time and the quota.
+//!
+//! A [`Quota`] of `limit` per `period` is enforced strictly: no window of length `period`, ever,
+//! admits more than `limit` requests. GCRA does that with a burst of `limit` and an emission
+//! interval of `period` (each admitted request uses up a whole period of capacity): a client
+//! may spend its `limit` at once, after which one more request is admitted per `period` until it
+//! pauses. A looser interval (`period / limit`) would admit up to `2 * limit - 1` requests in
+//! some window, which is not what "5 sign-ins a minute" promises.
+
+use serde::{Deserialize, Serialize};
+
+/// At most `limit` requests in any window of `period_ms` milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Requests admitted per window (and the largest burst). At least 1.
+    pub limit: u32,
+    /// The window, in milliseconds. At least 1.
+    pub period_ms: u64,
+}
+
+impl Quota {
+    /// `limit` requests per minute.
+    #[must_use]
+    pub const fn per_minute(limit: u32) -> Self {
+        Self {
+            limit,
+            period_ms: 60_000,
+        }
+    }
+
+    fn interval_ms(self) -> u64 {
+        self.period_ms.max(1)
+    }
+
+    /// The capacity in milliseconds of "debt": `limit` intervals.
+    fn capacity_ms(self) -> u64 {
+        self.interval_ms()
+            .saturating_mul(u64::from(self.limit.max(1)))
+    }
+}
+
+/// The stored state of one limit key: the theoretical arrival time, in Unix milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct GcraState {
+    /// Theoretical arrival time: when the key's capacity will be whole again.
+    pub tat_ms: u64,
+}
+
+impl GcraState {
+    /// The state as 8 big-endian bytes, for a compact store.
+    #[must_use]
+    pub const fn to_bytes(self) -> [u8; 8] {
+        self.tat_ms.to_be_bytes()
+    }
+
+    /// Reads the state back from [`GcraState::to_bytes`].
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; 8]) -> Self {
+        Self {
+            tat_ms: u64::from_be_bytes(bytes),
+        }
+    }
+
+    /// Whether the key is back at full capacity at `now_ms`, so that its stored state can be
+    /// deleted without changing any decision.
+    #[must_use]
+    pub const fn is_idle(self, now_ms: u64) -> bool {
+        self.tat_ms <= now_ms
+    }
+}
+
+/// The outcome of one request against one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Admitted.
+    Allowed {
+        /// How many more requests would be admitted right now.
+        remaining: u32,
+        /// Milliseconds until the key is back at full capacity.
+        reset_after_ms: u64,
+    },
+    /// Refused: over the quota.
+    Limited {
+        /// Milliseconds until one request would be admitted again.
+        retry_after_ms: u64,
+        /// Milliseconds until the key is back at full capacity.
+        reset_after_ms: u64,
+    },
+}
+
+impl Decision {
+    /// Whether the request is admitted.
+    #[must_use]
+    pub const fn is_allowed(&self) -> bool {
+        matches!(self, Self::Allowed { .. })
+    }
+
+    /// The `Retry-After` value in whole seconds, rounded up, for a refused request.
+    #[must_use]
+    pub const fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::Allowed { .. } => None,
+            Self::Limited { retry_after_ms, .. } => Some(retry_after_ms.div_ceil(1000)),
+        }
+    }
+
+    /// The `RateLimit-Policy` and `RateLimit` header values (IETF draft
+    /// `draft-ietf-httpapi-ratelimit-headers`), as `(name, value)` pairs.
+    #[must_use]
+    pub fn headers(&self, policy_name: &str, quota: Quota) -> [(&'static str, String); 2] {
+        let (remaining, reset_ms) = match *self {
+            Self::Allowed {
+                remaining,
+                reset_after_ms,
+            } => (remaining, reset_after_ms),
+            Self::Limited { retry_after_ms, .. } => (0, retry_after_ms),
+        };
+        let window_secs = quota.period_ms.div_ceil(1000);
+        [
+            (
+                "ratelimit-policy",
+                format!("\"{policy_name}\";q={};w={window_secs}", quota.limit),
+            ),
+            (
+                "ratelimit",
+                format!(
+                    "\"{policy_name}\";r={remaining};t={}",
+                    reset_ms.div_ceil(1000)
+                ),
+            ),
+        ]
+    }
+}
+
+/// Runs GCRA for one request at `now_ms` (Unix milliseconds) against a key's stored state
+/// (`None` for a key never seen). Returns the decision and the state to store. A refused request
+/// leaves the state as it was, so hammering a limited key does not extend its lock.
+#[must_use]
+pub fn check(state: Option<GcraState>, now_ms: u64, quota: Quota) -> (Decision, GcraState) {
+    let interval = quota.interval_ms();
+    let capacity = quota.capacity_ms();
+    let previous = state.unwrap_or_default();
+    let tat = previous.tat_ms.max(now_ms);
+    let new_tat = tat.saturating_add(interval);
+    let debt = new_tat - now_ms;
+    if debt > capacity {
+        let decision = Decision::Limited {
+            retry_after_ms: debt - capacity,
+            reset_after_ms: tat - now_ms,
+        };
+        return (decision, previous);
+    }
+    let remaining = (capacity - debt) / interval;
+    let decision = Decision::Allowed {
+        remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+        reset_after_ms: debt,
+    };
+    (decision, GcraState { tat_ms: new_tat })
+}
+
+/// The kinds of endpoint that share a quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteClass {
+    /// Endpoints that take a credential or send mail to an address: sign-in, registration,
+    /// email-code requests, password reset, email-existence checks.
+    Credential,
+    /// Endpoints that check a short code: TOTP, email second factor, email sign-in codes,
+    /// email confirmation.
+    CodeConfirm,
+    /// Refresh-token exchange.
+    Refresh,
+    /// Token verification and the JWKS document: called by services on every request.
+    Verify,
+    /// Everything else, including the seeds' public APIs.
+    Public,
+    /// Health, readiness and metrics probes, and CORS preflights: never limited.
+    Unmetered,
+}
+
+impl RouteClass {
+    /// The class's name, used in limit keys and in the `RateLimit-Policy` header.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Credential => "credential",
+            Self::CodeConfirm => "code-confirm",
+            Self::Refresh => "refresh",
+            Self::Verify => "verify",
+            Self::Public => "public",
+            Self::Unmetered => "unmetered",
+        }
+    }
+
+    /// The class's quota per key; `None` means the class is not limited.
+    #[must_use]
+    pub const fn quota(self) -> Option<Quota> {
+        match self {
+            // Seeds: sign-in 5 a minute (Voki, Back Office).
+            Self::Credential => Some(Quota::per_minute(5)),
+            // Seed: 2FA confirmation 3 a minute (Back Office).
+            Self::CodeConfirm => Some(Quota::per_minute(3)),
+            // Seed: refresh 5 a minute (Back Office).
+            Self::Refresh => Some(Quota::per_minute(5)),
+            // Verification backs every API call of a customer's service: generous.
+            Self::Verify => Some(Quota::per_minute(600)),
+            // Seed: public API 30 a minute (Voki).
+            Self::Public => Some(Quota::per_minute(30)),
+            Self::Unmetered => None,
+        }
+    }
+
+    /// Whether the class is also limited per account (tenant + email), not only per client IP,
+    /// so that an attacker spread over many addresses still gets 5 guesses a minute per account.
+    #[must_use]
+    pub const fn per_account(self) -> bool {
+        matches!(self, Self::Credential | Self::CodeConfirm)
+    }
+}
+
+/// A path pattern: exact, or a prefix when it ends with `*`.
+type Rule = (&'static str, RouteClass);
+
+/// The policy table, first match wins. Paths are those of the canonical API and of the three
+/// seed adapters, spelled as their documents spell them (`passsword` included).
+const RULES: &[Rule] = &[
+    ("/healthz", RouteClass::Unmetered),
+    ("/readyz", RouteClass::Unmetered),
+    ("/metrics", RouteClass::Unmetered),
+    // Canonical API.
+    ("/api/auth/login", RouteClass::Credential),
+    ("/api/auth/register", RouteClass::Credential),
+    ("/api/auth/forgot-password", RouteClass::Credential),
+    ("/api/auth/reset-password", RouteClass::Credential),
+    ("/api/auth/email-code", RouteClass::Credential),
+    ("/api/auth/resend-confirmation", RouteClass::Credential),
+    ("/api/auth/mfa/verify", RouteClass::CodeConfirm),
+    ("/api/auth/email-code/verify", RouteClass::CodeConfirm),
+    ("/api/auth/confirm-email", RouteClass::CodeConfirm),
+    ("/api/auth/refresh", RouteClass::Refresh),
+    ("/api/auth/verify", RouteClass::Verify),
+    ("/.well-known/jwks.json", RouteClass::Verify),
+    // Voice API.
+    ("/api/v1/auth/login", RouteClass::Credential),
+    ("/api/v1/auth/verify-code", RouteClass::CodeConfirm),
+    ("/api/v1/auth/verify", RouteClass::Verify),
+    // Team/vault API.
+    ("/api/login", RouteClass::Credential),
+    ("/api/register", RouteClass::Credential),
+    ("/api/resend-email-verification", RouteClass::Credential),
+    ("/api/forgot-passsword", RouteClass::Credential),
+    ("/api/reset-passsword", RouteClass::Credential),
+    ("/api/exist-email/*", RouteClass::Credential),
+    ("/api/verify-email/*", RouteClass::CodeConfirm),
+    ("/api/refresh", RouteClass::Refresh),
+    // Back Office API.
+    ("/api/v2/signin", RouteClass::Credential),
+    ("/api/v2/2fa/confirm", RouteClass::CodeConfirm),
+    ("/api/v2/refresh", RouteClass::Refresh),
+];
+
+/// Maps a request to its route class. `path` may carry a query string, which is ignored, and a
+/// trailing slash, which is ignored too, so that `/api/auth/login/` cannot dodge the
+/// credential quota. The method matters only for CORS preflights (`OPTIONS`), which do nothing
+/// and so are not charged against the quota of the route they ask about.
+#[must_use]
+pub fn classify(method: &str, path: &str) -> RouteClass {
+    if method.eq_ignore_ascii_case("OPTIONS") {
+        return RouteClass::Unmetered;
+    }
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let trimmed = path.trim_end_matches('/');
+    let path = if trimmed.is_empty() { "/" } else { trimmed };
+    RULES
+        .iter()
+        .find(|(pattern, _)| match pattern.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix) && path.len() > prefix.len(),
+            None => path == *pattern,
+        })
+        .map_or(RouteClass::Public, |(_, class)| *class)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_pass_then_the_sixth_is_limited_for_a_minute() {
+        let quota = Quota::per_minute(5);
+        let mut state = None;
+        for expected_remaining in (0..5).rev() {
+            let (decision, next) = check(state, 1_000, quota);
+            assert!(
+                matches!(decision, Decision::Allowed { remaining, .. } if remaining == expected_remaining)
+            );
+            state = Some(next);
+        }
+        let (decision, _) = check(state, 1_000, quota);
+        assert_eq!(decision.retry_after_secs(), Some(60));
+        let (decision, _) = check(state, 60_999, quota);
+        assert!(!decision.is_allowed());
+        let (decision, _) = check(state, 61_000, quota);
+        assert!(decision.is_allowed());
+    }
+
+    #[test]
+    fn headers_follow_the_draft_syntax() {
+        let quota = Quota::per_minute(5);
+        let (decision, _) = check(None, 0, quota);
+        let [policy, limit] = decision.headers("credential", quota);
+        assert_eq!(policy.1, "\"credential\";q=5;w=60");
+        assert_eq!(limit.1, "\"credential\";r=4;t=60");
+    }
+
+    #[test]
+    fn classes_follow_the_seed_documents() {
+        assert_eq!(classify("POST", "/api/auth/login"), RouteClass::Credential);
+        assert_eq!(classify("POST", "/api/auth/login/"), RouteClass::Credential);
+        assert_eq!(
+            classify("POST", "/api/auth/login?x=1"),
+            RouteClass::Credential
+        );
+        assert_eq!(
+            classify("OPTIONS", "/api/auth/login"),
+            RouteClass::Unmetered
+        );
+        assert_eq!(
+            classify("POST", "/api/v2/2fa/confirm"),
+            RouteClass::CodeConfirm
+        );
+        assert_eq!(classify("GET", "/api/refresh"), RouteClass::Refresh);
+        assert_eq!(
+            classify("GET", "/api/exist-email/a@b.io"),
+            RouteClass::Credential
+        );
+        assert_eq!(classify("GET", "/api/exist-email/"), RouteClass::Public);
+        assert_eq!(classify("GET", "/api/auth/verify"), RouteClass::Verify);
+        assert_eq!(classify("POST", "/api/signup/x"), RouteClass::Public);
+        assert_eq!(classify("GET", "/healthz"), RouteClass::Unmetered);
+        assert_eq!(RouteClass::CodeConfirm.quota(), Some(Quota::per_minute(3)));
+        assert_eq!(RouteClass::Public.quota(), Some(Quota::per_minute(30)));
+    }
+}

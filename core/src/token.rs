@@ -1,0 +1,222 @@
+//! Opaque tokens: everything Tessera hands out that is not a JWT.
+//!
+//! Form: `tsr_<kind>_<body><check>`, where `body` is 32 random bytes (256 bits) in unpadded
+//! base64url (43 characters) and `check` is the first 4 bytes of SHA-256 over everything before
+//! it, in base64url (6 characters). The prefix says what a leaked token is (secret scanners
+//! can match it) and the check refuses typos and truncation before any database lookup.
+//! Only the SHA-256 digest of a token is ever stored.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use crate::secret::{ct_eq, sha256};
+
+/// How many random bytes a token carries.
+pub const RANDOM_BYTES: usize = 32;
+
+const BODY_CHARS: usize = 43;
+const CHECK_CHARS: usize = 6;
+
+/// What a token is for. Each kind has its own prefix, so that one kind never passes as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// A refresh token, rotated on every use.
+    Refresh,
+    /// A passwordless session token (the voice API's 30-day token).
+    Session,
+    /// The token that links the password step of a sign-in to its second factor.
+    MfaChallenge,
+    /// A single-use emailed link (password reset, email confirmation).
+    EmailLink,
+    /// A long-lived service API token, scoped to a tenant.
+    ServiceApi,
+}
+
+impl TokenKind {
+    /// The prefix that starts every token of this kind.
+    #[must_use]
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            Self::Refresh => "tsr_rt_",
+            Self::Session => "tsr_st_",
+            Self::MfaChallenge => "tsr_mc_",
+            Self::EmailLink => "tsr_el_",
+            Self::ServiceApi => "tsr_sk_",
+        }
+    }
+}
+
+/// Why a string is not a token of the expected kind. Deliberately coarse: a caller answers all
+/// of them the same way, as an invalid token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenFormatError {
+    /// Wrong prefix: another kind of token, or no token at all.
+    #[error("not a token of this kind")]
+    WrongKind,
+    /// Wrong length or a character outside base64url.
+    #[error("malformed token")]
+    Malformed,
+    /// The checksum does not match: a typo or a truncated copy.
+    #[error("token checksum mismatch")]
+    Checksum,
+}
+
+/// A token in its secret, presentable form. `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OpaqueToken {
+    kind: TokenKind,
+    text: String,
+}
+
+impl OpaqueToken {
+    /// Builds a new token of `kind` from caller-supplied random bytes.
+    #[must_use]
+    pub fn generate(kind: TokenKind, random: [u8; RANDOM_BYTES]) -> Self {
+        let mut text = String::with_capacity(kind.prefix().len() + BODY_CHARS + CHECK_CHARS);
+        text.push_str(kind.prefix());
+        URL_SAFE_NO_PAD.encode_string(random, &mut text);
+        let check = checksum(&text);
+        text.push_str(&check);
+        Self { kind, text }
+    }
+
+    /// Parses a presented token, refusing another kind, bad form or a bad checksum.
+    pub fn parse(kind: TokenKind, input: &str) -> Result<Self, TokenFormatError> {
+        let rest = input
+            .strip_prefix(kind.prefix())
+            .ok_or(TokenFormatError::WrongKind)?;
+        let well_formed = rest.len() == BODY_CHARS + CHECK_CHARS
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed {
+            return Err(TokenFormatError::Malformed);
+        }
+        let (signed, check) = input.split_at(input.len() - CHECK_CHARS);
+        if !ct_eq(checksum(signed).as_bytes(), check.as_bytes()) {
+            return Err(TokenFormatError::Checksum);
+        }
+        Ok(Self {
+            kind,
+            text: input.to_owned(),
+        })
+    }
+
+    /// The kind of this token.
+    #[must_use]
+    pub const fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    /// The secret text, to hand to the client once. Never log it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.text
+    }
+
+    /// The digest under which the token is stored and looked up.
+    #[must_use]
+    pub fn digest(&self) -> TokenDigest {
+        TokenDigest(sha256(self.text.as_bytes()))
+    }
+}
+
+impl fmt::Debug for OpaqueToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OpaqueToken({}***)", self.kind.prefix())
+    }
+}
+
+/// The SHA-256 digest of a token: what the database holds. Equality is constant-time.
+#[derive(Clone, Copy, Eq)]
+pub struct TokenDigest([u8; 32]);
+
+impl TokenDigest {
+    /// Wraps a digest read back from storage.
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw digest, for storage.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Lowercase hex, for storage as text.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        use fmt::Write as _;
+        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+}
+
+impl PartialEq for TokenDigest {
+    fn eq(&self, other: &Self) -> bool {
+        ct_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenDigest({})", self.to_hex())
+    }
+}
+
+fn checksum(signed: &str) -> String {
+    let digest = sha256(signed.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..4])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_round_trips_and_digests_stably() {
+        let token = OpaqueToken::generate(TokenKind::Refresh, [42; 32]);
+        assert!(token.expose().starts_with("tsr_rt_"));
+        assert_eq!(token.expose().len(), 7 + 43 + 6);
+        let parsed = OpaqueToken::parse(TokenKind::Refresh, token.expose());
+        assert_eq!(parsed.as_ref().map(OpaqueToken::digest), Ok(token.digest()));
+    }
+
+    #[test]
+    fn one_kind_never_passes_as_another() {
+        let token = OpaqueToken::generate(TokenKind::EmailLink, [1; 32]);
+        assert_eq!(
+            OpaqueToken::parse(TokenKind::Refresh, token.expose()),
+            Err(TokenFormatError::WrongKind)
+        );
+    }
+
+    #[test]
+    fn typos_and_truncation_are_refused_before_lookup() {
+        let token = OpaqueToken::generate(TokenKind::ServiceApi, [9; 32]);
+        let text = token.expose();
+        let mut typo = text.to_owned().into_bytes();
+        typo[20] = if typo[20] == b'A' { b'B' } else { b'A' };
+        let typo = String::from_utf8(typo).unwrap_or_default();
+        assert_eq!(
+            OpaqueToken::parse(TokenKind::ServiceApi, &typo),
+            Err(TokenFormatError::Checksum)
+        );
+        assert_eq!(
+            OpaqueToken::parse(TokenKind::ServiceApi, &text[..text.len() - 1]),
+            Err(TokenFormatError::Malformed)
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let token = OpaqueToken::generate(TokenKind::Session, [3; 32]);
+        let shown = format!("{token:?}");
+        assert!(!shown.contains(&token.expose()[7..]));
+    }
+}

@@ -1,0 +1,120 @@
+//! Property tests: the rate limiter's promise, state serialisation, and the parsers.
+
+use proptest::prelude::*;
+use tessera_core::model::{Email, TenantSlug};
+use tessera_core::ratelimit::{check, Decision, GcraState, Quota};
+use tessera_core::token::{OpaqueToken, TokenKind};
+
+fn quota() -> impl Strategy<Value = Quota> {
+    (1u32..=10, 1u64..=120_000).prop_map(|(limit, period_ms)| Quota { limit, period_ms })
+}
+
+/// Request times as gaps from a start, each gap up to 1.5 periods, many of them zero so that
+/// bursts are common.
+fn arrivals(max_gap: u64) -> impl Strategy<Value = Vec<u64>> {
+    prop::collection::vec(prop_oneof![Just(0u64), 0..=max_gap], 1..200).prop_map(|gaps| {
+        gaps.iter()
+            .scan(1_700_000_000_000u64, |t, gap| {
+                *t += gap;
+                Some(*t)
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn no_window_ever_admits_more_than_the_limit(
+        (quota, times) in quota().prop_flat_map(|q| (Just(q), arrivals(q.period_ms * 3 / 2)))
+    ) {
+        let mut state = None;
+        let mut admitted = Vec::new();
+        for &now in &times {
+            let (decision, next) = check(state, now, quota);
+            if decision.is_allowed() {
+                admitted.push(now);
+            }
+            state = Some(next);
+        }
+        for (i, &start) in admitted.iter().enumerate() {
+            let in_window = admitted[i..].iter().take_while(|&&t| t < start + quota.period_ms).count();
+            prop_assert!(in_window <= quota.limit as usize,
+                "{in_window} admitted in [{start}, +{}) with limit {}", quota.period_ms, quota.limit);
+        }
+    }
+
+    #[test]
+    fn remaining_is_exactly_what_is_admitted_next(
+        quota in quota(), warmup in 0usize..12, now in 0u64..1_000_000_000
+    ) {
+        let mut state = None;
+        for _ in 0..warmup {
+            state = Some(check(state, now, quota).1);
+        }
+        let (decision, next) = check(state, now, quota);
+        if let Decision::Allowed { remaining, .. } = decision {
+            let mut state = next;
+            for _ in 0..remaining {
+                let (d, n) = check(Some(state), now, quota);
+                prop_assert!(d.is_allowed());
+                state = n;
+            }
+            prop_assert!(!check(Some(state), now, quota).0.is_allowed());
+        }
+    }
+
+    #[test]
+    fn a_refusal_says_when_to_come_back(quota in quota(), now in 0u64..1_000_000_000) {
+        let mut state = None;
+        for _ in 0..quota.limit {
+            state = Some(check(state, now, quota).1);
+        }
+        let (decision, _) = check(state, now, quota);
+        let Decision::Limited { retry_after_ms, .. } = decision else {
+            return Err(TestCaseError::fail("the limit+1th request at one instant must be limited"));
+        };
+        prop_assert!(!check(state, now + retry_after_ms - 1, quota).0.is_allowed());
+        prop_assert!(check(state, now + retry_after_ms, quota).0.is_allowed());
+    }
+
+    #[test]
+    fn state_round_trips_through_bytes_and_json(tat_ms in any::<u64>()) {
+        let state = GcraState { tat_ms };
+        prop_assert_eq!(GcraState::from_bytes(state.to_bytes()), state);
+        let json = serde_json::to_string(&state).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let back: GcraState = serde_json::from_str(&json).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(back, state);
+    }
+
+    #[test]
+    fn any_accepted_slug_yields_a_safe_schema_name(input in "\\PC{0,70}|[a-z0-9-]{0,60}") {
+        if let Ok(slug) = TenantSlug::parse(&input) {
+            let schema = slug.schema_name();
+            prop_assert!(schema.len() <= 63);
+            prop_assert!(schema.starts_with("tenant_"));
+            prop_assert!(schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        }
+    }
+
+    #[test]
+    fn email_normalisation_is_idempotent(input in "\\PC{0,40}|[A-Za-z0-9.+]{1,20}@[A-Za-z0-9]{1,10}\\.[a-z]{2,4}") {
+        if let Ok(email) = Email::parse(&input) {
+            prop_assert_eq!(Email::parse(email.as_str()), Ok(email.clone()));
+        }
+    }
+
+    #[test]
+    fn tokens_round_trip_and_any_single_change_is_refused(
+        random in any::<[u8; 32]>(), index in 7usize..56, replacement in "[A-Za-z0-9_-]"
+    ) {
+        let token = OpaqueToken::generate(TokenKind::Refresh, random);
+        prop_assert_eq!(OpaqueToken::parse(TokenKind::Refresh, token.expose()).map(|t| t.digest()), Ok(token.digest()));
+        let mut changed = token.expose().to_owned();
+        changed.replace_range(index..=index, &replacement);
+        if changed != token.expose() {
+            prop_assert!(OpaqueToken::parse(TokenKind::Refresh, &changed).is_err());
+        }
+    }
+}
