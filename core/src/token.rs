@@ -1,16 +1,20 @@
 //! Opaque tokens: everything Tessera hands out that is not a JWT.
 //!
-//! Form: `tsr_<kind>_<body><check>`, where `body` is 32 random bytes (256 bits) in unpadded
-//! base64url (43 characters) and `check` is the first 4 bytes of SHA-256 over everything before
-//! it, in base64url (6 characters). The prefix says what a leaked token is (secret scanners
-//! can match it) and the check refuses typos and truncation before any database lookup.
-//! Only the SHA-256 digest of a token is ever stored.
+//! Form: `tsr_<kind>_<tenant>_<body><check>`, where `tenant` is the tenant slug, `body` is 32
+//! random bytes (256 bits) in unpadded base64url (43 characters) and `check` is the first 4
+//! bytes of SHA-256 over everything before it, in base64url (6 characters). The prefix says what
+//! a leaked token is (secret scanners can match it); the tenant says which tenant's store to
+//! look in, so that a request that carries only a token (a refresh, an emailed link) needs no
+//! cross-tenant search; the check refuses typos and truncation before any lookup.
+//! Only the SHA-256 digest of the whole token is ever stored, so a token whose tenant part was
+//! edited is simply not found in the other tenant.
 
 use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
+use crate::model::TenantSlug;
 use crate::secret::{ct_eq, sha256};
 
 /// How many random bytes a token carries.
@@ -55,7 +59,7 @@ pub enum TokenFormatError {
     /// Wrong prefix: another kind of token, or no token at all.
     #[error("not a token of this kind")]
     WrongKind,
-    /// Wrong length or a character outside base64url.
+    /// Wrong length, a character outside base64url, or no valid tenant.
     #[error("malformed token")]
     Malformed,
     /// The checksum does not match: a typo or a truncated copy.
@@ -67,19 +71,28 @@ pub enum TokenFormatError {
 #[derive(Clone, PartialEq, Eq)]
 pub struct OpaqueToken {
     kind: TokenKind,
+    tenant: TenantSlug,
     text: String,
 }
 
 impl OpaqueToken {
-    /// Builds a new token of `kind` from caller-supplied random bytes.
+    /// Builds a new token of `kind` for `tenant` from caller-supplied random bytes.
     #[must_use]
-    pub fn generate(kind: TokenKind, random: [u8; RANDOM_BYTES]) -> Self {
-        let mut text = String::with_capacity(kind.prefix().len() + BODY_CHARS + CHECK_CHARS);
+    pub fn generate(kind: TokenKind, tenant: &TenantSlug, random: [u8; RANDOM_BYTES]) -> Self {
+        let mut text = String::with_capacity(
+            kind.prefix().len() + tenant.as_str().len() + 1 + BODY_CHARS + CHECK_CHARS,
+        );
         text.push_str(kind.prefix());
+        text.push_str(tenant.as_str());
+        text.push('_');
         URL_SAFE_NO_PAD.encode_string(random, &mut text);
         let check = checksum(&text);
         text.push_str(&check);
-        Self { kind, text }
+        Self {
+            kind,
+            tenant: tenant.clone(),
+            text,
+        }
     }
 
     /// Parses a presented token, refusing another kind, bad form or a bad checksum.
@@ -87,8 +100,11 @@ impl OpaqueToken {
         let rest = input
             .strip_prefix(kind.prefix())
             .ok_or(TokenFormatError::WrongKind)?;
-        let well_formed = rest.len() == BODY_CHARS + CHECK_CHARS
-            && rest
+        // A slug holds no '_', so the first '_' ends it.
+        let (tenant, secret) = rest.split_once('_').ok_or(TokenFormatError::Malformed)?;
+        let tenant = TenantSlug::parse(tenant).map_err(|_| TokenFormatError::Malformed)?;
+        let well_formed = secret.len() == BODY_CHARS + CHECK_CHARS
+            && secret
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !well_formed {
@@ -100,6 +116,7 @@ impl OpaqueToken {
         }
         Ok(Self {
             kind,
+            tenant,
             text: input.to_owned(),
         })
     }
@@ -108,6 +125,12 @@ impl OpaqueToken {
     #[must_use]
     pub const fn kind(&self) -> TokenKind {
         self.kind
+    }
+
+    /// The tenant whose store holds this token.
+    #[must_use]
+    pub const fn tenant(&self) -> &TenantSlug {
+        &self.tenant
     }
 
     /// The secret text, to hand to the client once. Never log it.
@@ -125,7 +148,7 @@ impl OpaqueToken {
 
 impl fmt::Debug for OpaqueToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "OpaqueToken({}***)", self.kind.prefix())
+        write!(f, "OpaqueToken({}{}_***)", self.kind.prefix(), self.tenant)
     }
 }
 
@@ -178,18 +201,33 @@ fn checksum(signed: &str) -> String {
 mod tests {
     use super::*;
 
+    fn acme() -> TenantSlug {
+        TenantSlug::parse("acme-corp").expect("valid slug")
+    }
+
     #[test]
     fn a_token_round_trips_and_digests_stably() {
-        let token = OpaqueToken::generate(TokenKind::Refresh, [42; 32]);
-        assert!(token.expose().starts_with("tsr_rt_"));
-        assert_eq!(token.expose().len(), 7 + 43 + 6);
+        let token = OpaqueToken::generate(TokenKind::Refresh, &acme(), [42; 32]);
+        assert!(token.expose().starts_with("tsr_rt_acme-corp_"));
+        assert_eq!(token.expose().len(), 7 + 10 + 43 + 6);
         let parsed = OpaqueToken::parse(TokenKind::Refresh, token.expose());
         assert_eq!(parsed.as_ref().map(OpaqueToken::digest), Ok(token.digest()));
+        assert_eq!(parsed.map(|t| t.tenant().clone()), Ok(acme()));
+    }
+
+    #[test]
+    fn an_invalid_tenant_part_is_malformed() {
+        let token = OpaqueToken::generate(TokenKind::Refresh, &acme(), [42; 32]);
+        let edited = token.expose().replace("acme-corp", "ACME");
+        assert_eq!(
+            OpaqueToken::parse(TokenKind::Refresh, &edited),
+            Err(TokenFormatError::Malformed)
+        );
     }
 
     #[test]
     fn one_kind_never_passes_as_another() {
-        let token = OpaqueToken::generate(TokenKind::EmailLink, [1; 32]);
+        let token = OpaqueToken::generate(TokenKind::EmailLink, &acme(), [1; 32]);
         assert_eq!(
             OpaqueToken::parse(TokenKind::Refresh, token.expose()),
             Err(TokenFormatError::WrongKind)
@@ -198,10 +236,10 @@ mod tests {
 
     #[test]
     fn typos_and_truncation_are_refused_before_lookup() {
-        let token = OpaqueToken::generate(TokenKind::ServiceApi, [9; 32]);
+        let token = OpaqueToken::generate(TokenKind::ServiceApi, &acme(), [9; 32]);
         let text = token.expose();
         let mut typo = text.to_owned().into_bytes();
-        typo[20] = if typo[20] == b'A' { b'B' } else { b'A' };
+        typo[30] = if typo[30] == b'A' { b'B' } else { b'A' };
         let typo = String::from_utf8(typo).unwrap_or_default();
         assert_eq!(
             OpaqueToken::parse(TokenKind::ServiceApi, &typo),
@@ -215,8 +253,8 @@ mod tests {
 
     #[test]
     fn debug_hides_the_secret() {
-        let token = OpaqueToken::generate(TokenKind::Session, [3; 32]);
+        let token = OpaqueToken::generate(TokenKind::Session, &acme(), [3; 32]);
         let shown = format!("{token:?}");
-        assert!(!shown.contains(&token.expose()[7..]));
+        assert!(!shown.contains(&token.expose()[17..27]));
     }
 }

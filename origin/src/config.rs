@@ -1,0 +1,367 @@
+//! Configuration from `TESSERA_*` environment variables, an optional `KEY=VALUE` file named by
+//! `TESSERA_CONFIG_FILE` (the environment wins), and `*_FILE` variants for secrets. A wrong value
+//! stops start-up with an error that names the variable.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use tessera_core::model::TenantSlug;
+
+/// A configuration value that is wrong, with the variable that holds it.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    /// The variable, e.g. `TESSERA_BIND`.
+    pub var: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn invalid(var: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var: var.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Where rate-limit state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitStore {
+    /// In this process: right for one node.
+    Memory,
+    /// In the database: shared by every node.
+    Database,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for collectors.
+    Json,
+    /// Human-readable, for a terminal.
+    Pretty,
+}
+
+/// argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB.
+    pub m_kib: u32,
+    /// Iterations.
+    pub t: u32,
+    /// Parallelism.
+    pub p: u32,
+}
+
+impl Argon2Params {
+    /// OWASP's recommendation for argon2id: m = 19 MiB, t = 2, p = 1.
+    pub const OWASP: Self = Self {
+        m_kib: 19 * 1024,
+        t: 2,
+        p: 1,
+    };
+}
+
+/// The origin's whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `TESSERA_BIND`: listen address (default `127.0.0.1:8080`).
+    pub bind: SocketAddr,
+    /// `TESSERA_DATA_DIR`: the embedded SQLite databases and generated master key (default `./data`).
+    pub data_dir: PathBuf,
+    /// `TESSERA_DATABASE_URL[_FILE]`: `postgres://…` for PostgreSQL; unset for embedded SQLite.
+    pub database_url: Option<String>,
+    /// `TESSERA_MASTER_KEY[_FILE]`: base64 of 32 bytes that seal signing keys. Required with
+    /// PostgreSQL; generated into the data directory in embedded mode when unset.
+    pub master_key: Option<[u8; 32]>,
+    /// `TESSERA_ISSUER`: the `iss` of access tokens (default `http://<bind>`).
+    pub issuer: String,
+    /// `TESSERA_AUDIENCE`: the `aud` of access tokens (default `tessera`).
+    pub audience: String,
+    /// `TESSERA_DEFAULT_TENANT`: the tenant of requests that name none (default `default`).
+    pub default_tenant: TenantSlug,
+    /// `TESSERA_BASE_DOMAIN`: when set, a request to `<slug>.<base domain>` names tenant `<slug>`.
+    pub base_domain: Option<String>,
+    /// `TESSERA_EDGE_SECRET[_FILE]`: the secret the edge sends with the client IP (≥ 32 chars).
+    pub edge_secret: Option<String>,
+    /// `TESSERA_TRUSTED_PROXIES`: comma-separated proxy IPs whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// `TESSERA_RATE_LIMIT_STORE`: `memory` (default) or `database`.
+    pub rate_limit_store: RateLimitStore,
+    /// `TESSERA_PASSWORD_MIN_LENGTH`: minimum password length in characters (default 12, 8–64).
+    pub password_min_length: usize,
+    /// `TESSERA_REFRESH_GRACE_SECS`: reuse grace window for rotated refresh tokens (default 5, ≤ 60).
+    pub refresh_grace_secs: u64,
+    /// `TESSERA_HASH_CONCURRENCY`: password hashes computed at once (default: the core count).
+    pub hash_concurrency: usize,
+    /// `TESSERA_HASH_QUEUE`: sign-ins allowed to wait for a hash slot before 503 (default 512).
+    pub hash_queue: usize,
+    /// `TESSERA_ARGON2_M_KIB`, `TESSERA_ARGON2_T`, `TESSERA_ARGON2_P` (default OWASP).
+    pub argon2: Argon2Params,
+    /// `TESSERA_LOG`: tracing filter (default `info`).
+    pub log_filter: String,
+    /// `TESSERA_LOG_FORMAT`: `json` (default) or `pretty`.
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Reads the process environment and, if `TESSERA_CONFIG_FILE` names one, that file.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut values: HashMap<String, String> = HashMap::new();
+        if let Ok(path) = std::env::var("TESSERA_CONFIG_FILE") {
+            let entries = dotenvy::from_path_iter(&path)
+                .map_err(|e| invalid("TESSERA_CONFIG_FILE", format!("cannot read {path}: {e}")))?;
+            for entry in entries {
+                let (k, v) = entry.map_err(|e| {
+                    invalid("TESSERA_CONFIG_FILE", format!("cannot parse {path}: {e}"))
+                })?;
+                values.insert(k, v);
+            }
+        }
+        values.extend(std::env::vars().filter(|(k, _)| k.starts_with("TESSERA_")));
+        Self::from_map(&values)
+    }
+
+    /// Builds the configuration from a map of variables (the environment, in production).
+    pub fn from_map(values: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Source(values);
+        let bind: SocketAddr = env.parse(
+            "TESSERA_BIND",
+            "127.0.0.1:8080",
+            "a socket address such as 127.0.0.1:8080",
+        )?;
+        let database_url = env.secret("TESSERA_DATABASE_URL")?;
+        if let Some(url) = &database_url {
+            if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                return Err(invalid(
+                    "TESSERA_DATABASE_URL",
+                    "must be a postgres:// URL; leave it unset for embedded SQLite",
+                ));
+            }
+        }
+        let master_key = env
+            .secret("TESSERA_MASTER_KEY")?
+            .map(|text| {
+                STANDARD
+                    .decode(text.trim())
+                    .ok()
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                    .ok_or_else(|| {
+                        invalid(
+                            "TESSERA_MASTER_KEY",
+                            "must be the base64 of exactly 32 bytes",
+                        )
+                    })
+            })
+            .transpose()?;
+        let edge_secret = env.secret("TESSERA_EDGE_SECRET")?;
+        if edge_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(invalid(
+                "TESSERA_EDGE_SECRET",
+                "must be at least 32 characters",
+            ));
+        }
+        let trusted_proxies = env
+            .get("TESSERA_TRUSTED_PROXIES")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|ip| {
+                        ip.parse().map_err(|_| {
+                            invalid(
+                                "TESSERA_TRUSTED_PROXIES",
+                                format!("'{ip}' is not an IP address"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<IpAddr>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let rate_limit_store = match env.get("TESSERA_RATE_LIMIT_STORE").as_deref() {
+            None | Some("memory") => RateLimitStore::Memory,
+            Some("database") => RateLimitStore::Database,
+            Some(other) => {
+                return Err(invalid(
+                    "TESSERA_RATE_LIMIT_STORE",
+                    format!("'{other}' is not one of memory, database"),
+                ))
+            }
+        };
+        let log_format = match env.get("TESSERA_LOG_FORMAT").as_deref() {
+            None | Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                return Err(invalid(
+                    "TESSERA_LOG_FORMAT",
+                    format!("'{other}' is not one of json, pretty"),
+                ))
+            }
+        };
+        let default_tenant = env
+            .get("TESSERA_DEFAULT_TENANT")
+            .unwrap_or_else(|| "default".into());
+        let default_tenant = TenantSlug::parse(&default_tenant)
+            .map_err(|e| invalid("TESSERA_DEFAULT_TENANT", e.to_string()))?;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Ok(Self {
+            bind,
+            data_dir: PathBuf::from(
+                env.get("TESSERA_DATA_DIR")
+                    .unwrap_or_else(|| "./data".into()),
+            ),
+            database_url,
+            master_key,
+            issuer: env
+                .get("TESSERA_ISSUER")
+                .unwrap_or_else(|| format!("http://{bind}")),
+            audience: env
+                .get("TESSERA_AUDIENCE")
+                .unwrap_or_else(|| "tessera".into()),
+            default_tenant,
+            base_domain: env
+                .get("TESSERA_BASE_DOMAIN")
+                .map(|d| d.trim_matches('.').to_ascii_lowercase()),
+            edge_secret,
+            trusted_proxies,
+            rate_limit_store,
+            password_min_length: env.ranged("TESSERA_PASSWORD_MIN_LENGTH", 12, 8, 64)?,
+            refresh_grace_secs: env.ranged(
+                "TESSERA_REFRESH_GRACE_SECS",
+                tessera_core::lifetimes::REFRESH_REUSE_GRACE_SECS,
+                0,
+                60,
+            )?,
+            hash_concurrency: env.ranged("TESSERA_HASH_CONCURRENCY", cores, 1, 1024)?,
+            hash_queue: env.ranged("TESSERA_HASH_QUEUE", 512, 1, 1_000_000)?,
+            argon2: Argon2Params {
+                m_kib: env.ranged(
+                    "TESSERA_ARGON2_M_KIB",
+                    Argon2Params::OWASP.m_kib,
+                    8,
+                    4 * 1024 * 1024,
+                )?,
+                t: env.ranged("TESSERA_ARGON2_T", Argon2Params::OWASP.t, 1, 100)?,
+                p: env.ranged("TESSERA_ARGON2_P", Argon2Params::OWASP.p, 1, 64)?,
+            },
+            log_filter: env.get("TESSERA_LOG").unwrap_or_else(|| "info".into()),
+            log_format,
+        })
+    }
+
+    /// Whether the embedded SQLite backend is in use.
+    #[must_use]
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.is_none()
+    }
+}
+
+struct Source<'a>(&'a HashMap<String, String>);
+
+impl Source<'_> {
+    fn get(&self, var: &str) -> Option<String> {
+        self.0.get(var).filter(|v| !v.is_empty()).cloned()
+    }
+
+    /// A secret from `VAR`, or from the file named by `VAR_FILE`; both set is an error.
+    fn secret(&self, var: &str) -> Result<Option<String>, ConfigError> {
+        let file_var = format!("{var}_FILE");
+        match (self.get(var), self.get(&file_var)) {
+            (Some(_), Some(_)) => Err(invalid(
+                var,
+                format!("set either {var} or {file_var}, not both"),
+            )),
+            (Some(value), None) => Ok(Some(value)),
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map(|s| Some(s.trim_end_matches(['\n', '\r']).to_owned()))
+                .map_err(|e| invalid(&file_var, format!("cannot read {path}: {e}"))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        var: &str,
+        default: &str,
+        what: &str,
+    ) -> Result<T, ConfigError> {
+        let text = self.get(var).unwrap_or_else(|| default.to_owned());
+        text.parse()
+            .map_err(|_| invalid(var, format!("'{text}' is not {what}")))
+    }
+
+    fn ranged<T>(&self, var: &str, default: T, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(text) = self.get(var) else {
+            return Ok(default);
+        };
+        let value: T = text
+            .parse()
+            .map_err(|_| invalid(var, format!("'{text}' is not a whole number")))?;
+        if value < min || value > max {
+            return Err(invalid(var, format!("{value} is outside {min}..={max}")));
+        }
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_map(&map)
+    }
+
+    #[test]
+    fn defaults_run_embedded_on_loopback() {
+        let config = config(&[]).expect("defaults are valid");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert!(config.is_embedded());
+        assert_eq!(config.password_min_length, 12);
+        assert_eq!(config.argon2, Argon2Params::OWASP);
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_variable() {
+        for (var, value) in [
+            ("TESSERA_BIND", "nowhere"),
+            ("TESSERA_DATABASE_URL", "mysql://x"),
+            ("TESSERA_MASTER_KEY", "c2hvcnQ="),
+            ("TESSERA_EDGE_SECRET", "short"),
+            ("TESSERA_TRUSTED_PROXIES", "10.0.0.1, banana"),
+            ("TESSERA_RATE_LIMIT_STORE", "redis"),
+            ("TESSERA_PASSWORD_MIN_LENGTH", "4"),
+            ("TESSERA_DEFAULT_TENANT", "Not A Slug"),
+            ("TESSERA_HASH_QUEUE", "-1"),
+        ] {
+            let error = config(&[(var, value)]).expect_err(var);
+            assert_eq!(error.var, var, "{error}");
+        }
+    }
+
+    #[test]
+    fn a_secret_comes_from_its_file_variant() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secret");
+        std::fs::write(&path, format!("{}\n", "s".repeat(40))).expect("write");
+        let config =
+            config(&[("TESSERA_EDGE_SECRET_FILE", path.to_str().expect("utf-8"))]).expect("valid");
+        assert_eq!(config.edge_secret, Some("s".repeat(40)));
+        let both = self::config(&[
+            ("TESSERA_EDGE_SECRET", &"x".repeat(40)),
+            ("TESSERA_EDGE_SECRET_FILE", path.to_str().expect("utf-8")),
+        ]);
+        assert!(both.is_err());
+    }
+}

@@ -1,0 +1,347 @@
+//! The canonical API, `/api/auth/*` (seed `000`, extended).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tessera_core::lifetimes::ACCESS_TOKEN_SECS;
+use tessera_core::model::{SessionId, TenantSlug};
+use utoipa::ToSchema;
+
+use super::extract::{ApiJson, Auth};
+use crate::clock::{self, rfc3339};
+use crate::error::{ApiError, Problem};
+use crate::services::auth::{self as service, Client, Issued};
+use crate::state::AppState;
+use crate::store::User;
+
+/// The canonical API's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/auth/verify", get(verify))
+        .route("/api/auth/me", get(me))
+        .route("/api/auth/sessions", get(sessions))
+        .route("/api/auth/sessions/{id}", delete(end_session))
+}
+
+/// Sign-in request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Registered email address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// Tenant (company) slug.
+    pub tenant: String,
+}
+
+/// Refresh request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    /// The refresh token from the last sign-in or refresh.
+    pub refresh_token: String,
+}
+
+/// A user as the canonical API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserBody {
+    /// User id (UUID).
+    pub id: String,
+    /// Email address.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+}
+
+impl From<&User> for UserBody {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            email: user.email.to_string(),
+            name: user.name.clone(),
+            role: user.role.clone(),
+        }
+    }
+}
+
+/// Tokens answered by sign-in and refresh.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// Access token (JWT, `typ: at+jwt`, EdDSA).
+    pub access_token: String,
+    /// Refresh token (opaque, single use: each refresh returns a new one).
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires (900).
+    pub expires_in: u64,
+    /// Seconds until the refresh family ends (604800 at sign-in; never extended).
+    pub refresh_expires_in: i64,
+    /// The signed-in user.
+    pub user: UserBody,
+}
+
+impl From<Issued> for TokenResponse {
+    fn from(issued: Issued) -> Self {
+        Self {
+            access_token: issued.access_token,
+            refresh_token: issued.refresh_token,
+            token_type: "Bearer",
+            expires_in: ACCESS_TOKEN_SECS,
+            refresh_expires_in: issued.refresh_expires_at - issued.issued_at,
+            user: UserBody::from(&issued.user),
+        }
+    }
+}
+
+/// Sign in with tenant, email and password.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong tenant, email or password (one answer for all)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "X-Tenant names another tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "5 sign-ins a minute per IP and per account", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Password hashing queue full; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    client: Client,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    if let Some(named) = crate::tenants::named_by_request(&headers, &state.config)? {
+        if TenantSlug::parse(&body.tenant).ok().as_ref() != Some(&named) {
+            return Err(ApiError::tenant_mismatch());
+        }
+    }
+    let issued = service::login(&state, &body.tenant, &body.email, body.password, &client).await?;
+    Ok(Json(issued.into()))
+}
+
+/// Exchange a refresh token for a new access token and a new refresh token.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "Rotated", body = TokenResponse),
+        (status = 401, description = "Unknown, revoked, expired or reused refresh token (reuse revokes the family)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "5 refreshes a minute per IP", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    client: Client,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let named = crate::tenants::named_by_request(&headers, &state.config)?;
+    let issued = service::refresh(&state, &body.refresh_token, named.as_ref(), &client).await?;
+    Ok(Json(issued.into()))
+}
+
+/// End the caller's session: its refresh family is revoked and its access tokens are refused.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn logout(
+    State(state): State<AppState>,
+    client: Client,
+    Auth(auth): Auth,
+) -> Result<StatusCode, ApiError> {
+    service::end_session(
+        &state,
+        &auth.tenant,
+        &auth.user_id,
+        &auth.session_id,
+        "logout",
+        &client,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user part of a verification answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifiedUser {
+    /// User id.
+    pub id: String,
+    /// Email.
+    pub email: String,
+    /// Role.
+    pub role: String,
+}
+
+/// A verification answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyResponse {
+    /// Always `true` here; failures are 401 problems with `valid: false`.
+    pub valid: bool,
+    /// The token's user.
+    pub user: VerifiedUser,
+    /// The token's tenant.
+    pub tenant: String,
+    /// When the token expires (RFC 3339).
+    pub expires_at: String,
+}
+
+/// Check a bearer token.
+#[utoipa::path(get, path = "/api/auth/verify", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Valid", body = VerifyResponse),
+        (status = 401, description = "Invalid; the body has valid: false", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn verify(
+    State(state): State<AppState>,
+    auth: Result<Auth, ApiError>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let Auth(auth) = auth.map_err(ApiError::with_valid_false)?;
+    let user = state
+        .store
+        .user_by_id(&auth.tenant, &auth.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| ApiError::invalid_token("invalid_token").with_valid_false())?;
+    Ok(Json(VerifyResponse {
+        valid: true,
+        user: VerifiedUser {
+            id: user.id.to_string(),
+            email: user.email.to_string(),
+            role: user.role,
+        },
+        tenant: auth.tenant.to_string(),
+        expires_at: rfc3339(i64::try_from(auth.claims.exp).unwrap_or(0)),
+    }))
+}
+
+/// The caller's profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Profile {
+    /// User id.
+    pub id: String,
+    /// Email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Account creation (RFC 3339).
+    pub created_at: String,
+}
+
+/// The caller's profile.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Profile", body = Profile),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn me(
+    State(state): State<AppState>,
+    Auth(auth): Auth,
+) -> Result<Json<Profile>, ApiError> {
+    let user = state
+        .store
+        .user_by_id(&auth.tenant, &auth.user_id)
+        .await?
+        .ok_or_else(|| ApiError::invalid_token("invalid_token"))?;
+    Ok(Json(Profile {
+        id: user.id.to_string(),
+        email: user.email.to_string(),
+        name: user.name,
+        role: user.role,
+        tenant: auth.tenant.to_string(),
+        created_at: rfc3339(user.created_at),
+    }))
+}
+
+/// One of the caller's sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionBody {
+    /// Session id.
+    pub id: String,
+    /// Sign-in time (RFC 3339).
+    pub created_at: String,
+    /// Last refresh (RFC 3339).
+    pub last_used_at: String,
+    /// End of the refresh family (RFC 3339).
+    pub expires_at: String,
+    /// IP at sign-in.
+    pub ip: String,
+    /// User agent at sign-in.
+    pub user_agent: String,
+    /// Whether this is the session of the token making the request.
+    pub current: bool,
+}
+
+/// The caller's active sessions.
+#[utoipa::path(get, path = "/api/auth/sessions", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Active sessions, most recently used first", body = [SessionBody]),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    Auth(auth): Auth,
+) -> Result<Json<Vec<SessionBody>>, ApiError> {
+    let sessions = state
+        .store
+        .active_sessions(&auth.tenant, &auth.user_id, clock::now_secs())
+        .await?;
+    Ok(Json(
+        sessions
+            .into_iter()
+            .map(|s| SessionBody {
+                current: s.id == auth.session_id,
+                id: s.id.to_string(),
+                created_at: rfc3339(s.created_at),
+                last_used_at: rfc3339(s.last_used_at),
+                expires_at: rfc3339(s.expires_at),
+                ip: s.ip,
+                user_agent: s.user_agent,
+            })
+            .collect(),
+    ))
+}
+
+/// End one of the caller's sessions.
+#[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "auth", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such active session of the caller", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn end_session(
+    State(state): State<AppState>,
+    client: Client,
+    Auth(auth): Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = SessionId::parse(&id).map_err(|_| ApiError::not_found())?;
+    let owned = state
+        .store
+        .session(&auth.tenant, &id)
+        .await?
+        .is_some_and(|s| s.user_id == auth.user_id);
+    if !owned
+        || !service::end_session(
+            &state,
+            &auth.tenant,
+            &auth.user_id,
+            &id,
+            "session_ended",
+            &client,
+        )
+        .await?
+    {
+        return Err(ApiError::not_found().detail("No such active session."));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,102 @@
+//! Extractors that turn bad input into problem+json instead of axum's plain-text rejections.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::services::auth::{self, Authenticated, Client};
+use crate::state::AppState;
+
+/// A JSON body; malformed JSON → 400 `malformed_json`, wrong shape → 400 `invalid_request`,
+/// wrong content type → 415, more than 64 KiB → 413.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => ApiError::bad_request("invalid_request", e.body_text()),
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::bad_request("malformed_json", "The request body is not valid JSON.")
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Unsupported media type",
+        )
+        .detail("Send the body as application/json."),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "Payload too large",
+        )
+        .detail("The request body is larger than 64 KiB."),
+        other => ApiError::bad_request("invalid_request", other.body_text()),
+    }
+}
+
+/// The raw bearer token of the `Authorization` header.
+pub struct Bearer(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::invalid_token("missing_token")
+                    .detail("Send Authorization: Bearer <token>.")
+            })?;
+        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+            return Err(ApiError::invalid_token("missing_token")
+                .detail("Send Authorization: Bearer <token>."));
+        }
+        Ok(Self(token.to_owned()))
+    }
+}
+
+/// A request with a valid access token of an active session, whose tenant matches any tenant
+/// the request names in its headers (`X-Tenant`, subdomain): otherwise 401 or 403.
+pub struct Auth(pub Authenticated);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Bearer(token) = Bearer::from_request_parts(parts, state).await?;
+        let authenticated = auth::authenticate(state, &token).await?;
+        let named = crate::tenants::named_by_request(&parts.headers, &state.config)?;
+        crate::tenants::ensure_same(&authenticated.tenant, named.as_ref())?;
+        Ok(Self(authenticated))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Client>().cloned().ok_or_else(|| {
+            ApiError::internal(&std::io::Error::other("client context layer missing"))
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! Layers every request passes: client identity and per-IP rate limits, CORS, and the
+//! security-header policy on every response.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tessera_core::headers::{edge, SECURITY_HEADERS, TOKEN_RESPONSE_HEADERS};
+use tessera_core::ratelimit::{classify, Decision};
+use tessera_core::secret::ct_eq;
+
+use crate::config::Config;
+use crate::limiter::{ip_subject, too_many};
+use crate::services::auth::Client;
+use crate::state::AppState;
+
+/// Applies core's security headers to every response, and `Cache-Control: no-store` (with
+/// `Pragma: no-cache`) to every response that did not choose its own caching: API answers are
+/// per-user, and many carry tokens.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(*name, HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        for (name, value) in TOKEN_RESPONSE_HEADERS {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
+    }
+    response
+}
+
+/// The client's IP: the edge's header only when the edge secret comes with it; the
+/// right-most untrusted `X-Forwarded-For` entry only when the peer is a configured trusted
+/// proxy; otherwise the socket's peer. Client-supplied headers are never believed on their own.
+#[must_use]
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, config: &Config) -> IpAddr {
+    if let Some(secret) = &config.edge_secret {
+        let presented = headers.get(edge::EDGE_SECRET).map(HeaderValue::as_bytes);
+        if presented.is_some_and(|p| ct_eq(p, secret.as_bytes())) {
+            if let Some(ip) = headers
+                .get(edge::CLIENT_IP)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+            {
+                return ip;
+            }
+        }
+    }
+    if config.trusted_proxies.contains(&peer) {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
+            .collect::<Vec<_>>();
+        if let Some(ip) = forwarded
+            .iter()
+            .rev()
+            .find(|ip| !config.trusted_proxies.contains(ip))
+        {
+            return *ip;
+        }
+    }
+    peer
+}
+
+/// Works out who the client is, charges the request to its IP under the route's class, and
+/// answers 429 before any handler runs when it is over the limit.
+pub async fn client_and_limits(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+    let ip = client_ip(peer, request.headers(), &state.config);
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(256)
+        .collect();
+    request.extensions_mut().insert(Client { ip, user_agent });
+
+    let class = classify(request.method().as_str(), request.uri().path());
+    let charged = match state.limiter.charge(class, &ip_subject(ip)).await {
+        Ok(charged) => charged,
+        Err(error) => return crate::error::ApiError::from(error).into_response(),
+    };
+    if let Some((decision @ Decision::Limited { .. }, quota)) = charged {
+        return too_many(class, decision, quota).into_response();
+    }
+    let mut response = next.run(request).await;
+    if let Some((decision, quota)) = charged {
+        for (name, value) in decision.headers(class.name(), quota) {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+    }
+    response
+}
+
+/// CORS with the allowed origins of the tenant the request names (`X-Tenant`, subdomain) or of
+/// the default tenant. Preflights are answered here; tokens travel in headers and bodies, never
+/// cookies, so credentials are not allowed.
+pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
+        return next.run(request).await;
+    };
+    let preflight = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let tenant = crate::tenants::named_by_request(request.headers(), &state.config)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| state.config.default_tenant.clone());
+    let allowed = match state.tenants.get(&tenant).await {
+        Ok(Some(t)) => origin
+            .to_str()
+            .is_ok_and(|o| t.cors_origins.iter().any(|a| a == o)),
+        _ => false,
+    };
+    let mut response = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    if allowed {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        if preflight {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, DELETE"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("authorization, content-type, x-tenant"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
+        } else {
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("retry-after, ratelimit, ratelimit-policy, x-request-id"),
+            );
+        }
+    }
+    response
+}
+
+/// The request-id header name.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

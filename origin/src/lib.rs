@@ -1,0 +1,15 @@
+//! Tessera's origin: the axum server and the `tessera` command. It owns credentials and
+//! state; the rules it applies come from `tessera-core`.
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod limiter;
+pub mod password;
+pub mod server;
+pub mod services;
+pub mod state;
+pub mod store;
+pub mod tenants;

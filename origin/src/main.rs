@@ -1,0 +1,254 @@
+//! The `tessera` command: `serve` (the default), `migrate`, `tenant`, `user`, `keys`.
+
+use std::io::{IsTerminal as _, Read as _};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tessera_core::model::{Email, TenantSlug, UserId};
+use tessera_origin::config::{Config, LogFormat};
+use tessera_origin::store::{NewUser, StoreError};
+use tessera_origin::{clock, keys, password, server};
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Multi-tenant authentication service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply pending migrations to the global scope and every tenant.
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant: its schema or file, migrated.
+    Create {
+        /// Slug: lowercase letters, digits and '-', 3–56 characters.
+        slug: String,
+        /// Display name (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+        /// A browser origin allowed to call the API (repeatable).
+        #[arg(long = "cors-origin")]
+        cors_origins: Vec<String>,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from standard input (or prompted for), never from
+    /// an argument, so it stays out of shell history and process listings.
+    Create {
+        /// Tenant slug (default: the configured default tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Role.
+        #[arg(long, default_value = "user")]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key current; tokens signed by the previous one stay valid.
+    Rotate,
+    /// List signing keys.
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let bind = config.bind;
+            let embedded = config.is_embedded();
+            let default_tenant = config.default_tenant.clone();
+            let state = server::build_state(config).await?;
+            let listener = tokio::net::TcpListener::bind(bind).await?;
+            tracing::info!(address = %listener.local_addr()?, embedded, "tessera listening");
+            eprintln!(
+                "Tessera is listening on http://{}\nCreate the first user with:\n  printf '%s' 'a long passphrase' | cargo run -- user create --tenant {default_tenant} --email you@example.com",
+                listener.local_addr()?
+            );
+            server::serve(listener, state, server::shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            server::open_store(&config).await?;
+            println!("migrations applied");
+        }
+        Command::Tenant(TenantCommand::Create {
+            slug,
+            name,
+            cors_origins,
+        }) => {
+            let slug = TenantSlug::parse(&slug)?;
+            let store = server::open_store(&config).await?;
+            let name = name.unwrap_or_else(|| slug.to_string());
+            match store.create_tenant(&slug, &name, clock::now_secs()).await {
+                Err(StoreError::Conflict) => anyhow::bail!("tenant {slug} already exists"),
+                other => other?,
+            };
+            if !cors_origins.is_empty() {
+                store.set_cors_origins(&slug, &cors_origins).await?;
+            }
+            println!("created tenant {slug}");
+        }
+        Command::Tenant(TenantCommand::List) => {
+            let store = server::open_store(&config).await?;
+            for tenant in store.tenants().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    tenant.slug,
+                    tenant.name,
+                    clock::rfc3339(tenant.created_at)
+                );
+            }
+        }
+        Command::User(UserCommand::Create {
+            tenant,
+            email,
+            name,
+            role,
+        }) => {
+            let tenant = match tenant {
+                Some(t) => TenantSlug::parse(&t)?,
+                None => config.default_tenant.clone(),
+            };
+            let email = Email::parse(&email)?;
+            let store = server::open_store(&config).await?;
+            server::ensure_default_tenant(&store, &config).await?;
+            if store.tenant(&tenant).await?.is_none() {
+                anyhow::bail!(
+                    "no tenant {tenant}: create it with `tessera tenant create {tenant}`"
+                );
+            }
+            let secret = read_password()?;
+            password::check_policy(
+                &secret,
+                config.password_min_length,
+                &[email.as_str(), tenant.as_str(), &name],
+            )?;
+            let hasher = password::Hasher::new(config.argon2, 1, 1)
+                .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+            let hash = hasher.hash(secret).await?;
+            let user = NewUser {
+                id: UserId::from_random_bytes(clock::random()),
+                email: email.clone(),
+                name,
+                role,
+                password_hash: Some(hash),
+                now: clock::now_secs(),
+            };
+            match store.create_user(&tenant, &user).await {
+                Err(StoreError::Conflict) => {
+                    anyhow::bail!("{email} already exists in tenant {tenant}")
+                }
+                other => other?,
+            };
+            println!("created user {} ({email}) in tenant {tenant}", user.id);
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let store = server::open_store(&config).await?;
+            let master = server::master_key(&config)?;
+            let kid = keys::rotate(&store, &master).await?;
+            println!(
+                "new current key {kid}; running servers pick it up within {}s",
+                keys::RELOAD_EVERY_SECS
+            );
+        }
+        Command::Keys(KeysCommand::List) => {
+            let store = server::open_store(&config).await?;
+            for key in store.keys().await? {
+                let state = key.retired_at.map_or("current".to_owned(), |at| {
+                    format!("retired {}", clock::rfc3339(at))
+                });
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    key.kid,
+                    key.algorithm,
+                    clock::rfc3339(key.created_at),
+                    state
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the password: a prompt on a terminal, otherwise standard input (one trailing newline
+/// removed, nothing else: spaces are part of a passphrase).
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat: ")?;
+        anyhow::ensure!(first == second, "the passwords differ");
+        return Ok(first);
+    }
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(text.strip_suffix('\r').unwrap_or(text).to_owned())
+}

@@ -1,0 +1,126 @@
+//! Start-up: open and migrate storage, load keys, build the state, serve until SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::clock;
+use crate::config::Config;
+use crate::keys::{self, MasterKey};
+use crate::state::AppState;
+use crate::store::sql::SqlStore;
+use crate::store::{DynStore, StoreError};
+
+/// Why start-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Storage.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// Keys.
+    #[error(transparent)]
+    Keys(#[from] keys::KeyringError),
+    /// State.
+    #[error(transparent)]
+    Start(#[from] crate::state::StartError),
+    /// Configuration that is missing.
+    #[error("{0}")]
+    Config(String),
+    /// Binding or serving.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the configured store and migrates the global scope and every tenant.
+pub async fn open_store(config: &Config) -> Result<DynStore, ServeError> {
+    let store: DynStore = match &config.database_url {
+        Some(url) => Arc::new(SqlStore::postgres(url, 16).await?),
+        None => Arc::new(SqlStore::sqlite(&config.data_dir).await?),
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The master key: configured, or in embedded mode generated into the data directory.
+pub fn master_key(config: &Config) -> Result<MasterKey, ServeError> {
+    match (config.master_key, config.is_embedded()) {
+        (Some(bytes), _) => Ok(MasterKey::new(bytes)),
+        (None, true) => Ok(MasterKey::load_or_generate(&config.data_dir)?),
+        (None, false) => Err(ServeError::Config(
+            "TESSERA_MASTER_KEY: required with PostgreSQL (base64 of 32 random bytes, e.g. `openssl rand -base64 32`)".into(),
+        )),
+    }
+}
+
+/// Creates the default tenant if it does not exist yet.
+pub async fn ensure_default_tenant(store: &DynStore, config: &Config) -> Result<(), ServeError> {
+    let slug = &config.default_tenant;
+    if store.tenant(slug).await?.is_none() {
+        match store
+            .create_tenant(slug, "Default", clock::now_secs())
+            .await
+        {
+            Ok(_) => tracing::info!(tenant = %slug, "created the default tenant"),
+            Err(StoreError::Conflict) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Builds the state for `config`: storage migrated, default tenant present, keys loaded.
+pub async fn build_state(config: Config) -> Result<AppState, ServeError> {
+    let store = open_store(&config).await?;
+    ensure_default_tenant(&store, &config).await?;
+    let master = master_key(&config)?;
+    Ok(AppState::new(config, store, master).await?)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let keys = state.keys.clone();
+    let reload = tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval(std::time::Duration::from_secs(keys::RELOAD_EVERY_SECS));
+        loop {
+            tick.tick().await;
+            if let Err(error) = keys.reload().await {
+                tracing::error!(%error, "signing key reload failed");
+            }
+        }
+    });
+    let app = crate::http::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    reload.abort();
+    Ok(served?)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}

@@ -1,0 +1,77 @@
+//! Everything a request handler needs, built once at start-up.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::{Config, RateLimitStore};
+use crate::keys::{Keyring, MasterKey};
+use crate::limiter::Limiter;
+use crate::password::Hasher;
+use crate::store::DynStore;
+use crate::tenants::Directory;
+
+/// Shared application state.
+#[derive(Clone)]
+pub struct AppState {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Storage.
+    pub store: DynStore,
+    /// Signing and verification keys.
+    pub keys: Keyring,
+    /// Password hashing.
+    pub hasher: Hasher,
+    /// Rate limits.
+    pub limiter: Arc<Limiter>,
+    /// Tenant registry cache.
+    pub tenants: Arc<Directory>,
+    /// Key that derives a refresh token's successor from the token itself.
+    pub refresh_key: Arc<[u8; 32]>,
+    /// Prometheus exposition.
+    pub metrics: PrometheusHandle,
+}
+
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Keys.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyringError),
+    /// Password hashing parameters.
+    #[error("argon2 parameters: {0}")]
+    Argon2(argon2::Error),
+}
+
+impl AppState {
+    /// Builds the state over a migrated store.
+    pub async fn new(
+        config: Config,
+        store: DynStore,
+        master: MasterKey,
+    ) -> Result<Self, StartError> {
+        let keys = Keyring::load(
+            store.clone(),
+            master.clone(),
+            &config.issuer,
+            &config.audience,
+        )
+        .await?;
+        let hasher = Hasher::new(config.argon2, config.hash_concurrency, config.hash_queue)
+            .map_err(StartError::Argon2)?;
+        let limiter = match config.rate_limit_store {
+            RateLimitStore::Memory => Limiter::memory(),
+            RateLimitStore::Database => Limiter::Database(store.clone()),
+        };
+        Ok(Self {
+            refresh_key: Arc::new(master.derive("refresh-token-successor")),
+            tenants: Arc::new(Directory::new(store.clone())),
+            limiter: Arc::new(limiter),
+            metrics: crate::http::ops::metrics_handle(),
+            config: Arc::new(config),
+            store,
+            keys,
+            hasher,
+        })
+    }
+}
