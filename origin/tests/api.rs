@@ -1,0 +1,734 @@
+//! The canonical API against the real server, on SQLite and on PostgreSQL.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use common::{assert_problem, assert_security_headers, unique_ip, Backend, TestServer, PASSWORD};
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+async fn server_with_ann(backend: Backend) -> TestServer {
+    let server = TestServer::start(backend).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    server
+}
+
+async fn sign_in_succeeds_with_the_documented_shape(backend: Backend) {
+    let server = server_with_ann(backend).await;
+    let response = server
+        .post(
+            "/api/auth/login",
+            &json!({"email": "ANN@example.com ", "password": PASSWORD, "tenant": "default"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_security_headers(response.headers());
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["refresh_expires_in"], 604_800);
+    assert_eq!(body["user"]["email"], "ann@example.com");
+    assert!(body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .starts_with("tsr_rt_default_"));
+    let me = server
+        .get_auth("/api/auth/me", body["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(me.status(), 200);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["tenant"], "default");
+    assert_eq!(me["email"], "ann@example.com");
+}
+both!(sign_in_succeeds_with_the_documented_shape);
+
+async fn every_sign_in_failure_looks_the_same(backend: Backend) {
+    let server = server_with_ann(backend).await;
+    let bob = server
+        .create_user("default", "bob@example.com", PASSWORD)
+        .await;
+    server
+        .state
+        .store
+        .set_disabled(&"default".parse_slug(), &bob, true, 0)
+        .await
+        .unwrap();
+    let attempts = [
+        json!({"email": "ann@example.com", "password": PASSWORD, "tenant": "nowhere"}),
+        json!({"email": "ann@example.com", "password": PASSWORD, "tenant": "NOT a slug"}),
+        json!({"email": "nobody@example.com", "password": PASSWORD, "tenant": "default"}),
+        json!({"email": "ann@example.com", "password": "a wrong passphrase", "tenant": "default"}),
+        json!({"email": "bob@example.com", "password": PASSWORD, "tenant": "default"}),
+        json!({"email": "not an email", "password": PASSWORD, "tenant": "default"}),
+    ];
+    let mut bodies = Vec::new();
+    for attempt in &attempts {
+        let response = server
+            .post_from("/api/auth/login", attempt, &unique_ip())
+            .await;
+        bodies.push(assert_problem(response, 401, "invalid_credentials").await);
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:#?}");
+}
+both!(every_sign_in_failure_looks_the_same);
+
+trait ParseSlug {
+    fn parse_slug(&self) -> tessera_core::model::TenantSlug;
+}
+impl ParseSlug for str {
+    fn parse_slug(&self) -> tessera_core::model::TenantSlug {
+        tessera_core::model::TenantSlug::parse(self).unwrap()
+    }
+}
+
+async fn refresh_rotates_and_a_reuse_after_the_grace_window_revokes_the_family(backend: Backend) {
+    let server = TestServer::start_with(backend, &[("TESSERA_REFRESH_GRACE_SECS", "0")]).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let first = server.login("default", "ann@example.com", PASSWORD).await;
+    let old = first["refresh_token"].as_str().unwrap();
+    let rotated = server
+        .post_from(
+            "/api/auth/refresh",
+            &json!({"refresh_token": old}),
+            &unique_ip(),
+        )
+        .await;
+    assert_eq!(rotated.status(), 200);
+    let rotated: Value = rotated.json().await.unwrap();
+    let new = rotated["refresh_token"].as_str().unwrap();
+    assert_ne!(new, old);
+    assert!(rotated["refresh_expires_in"].as_i64().unwrap() <= 604_800);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let reused = server
+        .post_from(
+            "/api/auth/refresh",
+            &json!({"refresh_token": old}),
+            &unique_ip(),
+        )
+        .await;
+    assert_problem(reused, 401, "invalid_refresh_token").await;
+    // The whole family is gone: the successor and the access tokens of the session too.
+    let successor = server
+        .post_from(
+            "/api/auth/refresh",
+            &json!({"refresh_token": new}),
+            &unique_ip(),
+        )
+        .await;
+    assert_problem(successor, 401, "invalid_refresh_token").await;
+    let access = server
+        .get_auth(
+            "/api/auth/verify",
+            rotated["access_token"].as_str().unwrap(),
+        )
+        .await;
+    let body = assert_problem(access, 401, "invalid_token").await;
+    assert_eq!(body["valid"], false);
+    let events: Vec<String> = server
+        .state
+        .store
+        .audit_events(&"default".parse_slug(), 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert!(
+        events.contains(&"refresh_reuse_detected".to_owned()),
+        "{events:?}"
+    );
+}
+both!(refresh_rotates_and_a_reuse_after_the_grace_window_revokes_the_family);
+
+async fn fifty_concurrent_refreshes_yield_one_successor(backend: Backend) {
+    let server = server_with_ann(backend).await;
+    let first = server.login("default", "ann@example.com", PASSWORD).await;
+    let token = first["refresh_token"].as_str().unwrap().to_owned();
+    let calls = (0..50).map(|_| {
+        let token = token.clone();
+        let server = &server;
+        async move {
+            server
+                .post_from(
+                    "/api/auth/refresh",
+                    &json!({"refresh_token": token}),
+                    &unique_ip(),
+                )
+                .await
+        }
+    });
+    let responses = join_all(calls).await;
+    let mut successors = std::collections::BTreeSet::new();
+    for response in responses {
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        successors.insert(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        successors.len(),
+        1,
+        "one successor for all 50 presentations"
+    );
+    let user = server
+        .state
+        .store
+        .user_by_email(
+            &"default".parse_slug(),
+            &tessera_core::model::Email::parse("ann@example.com").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let live = server
+        .state
+        .store
+        .active_sessions(
+            &"default".parse_slug(),
+            &user.id,
+            tessera_origin::clock::now_secs(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 1, "one live family");
+    let successor = successors.into_iter().next().unwrap();
+    let next = server
+        .post_from(
+            "/api/auth/refresh",
+            &json!({"refresh_token": successor}),
+            &unique_ip(),
+        )
+        .await;
+    assert_eq!(next.status(), 200, "the successor is live");
+}
+both!(fifty_concurrent_refreshes_yield_one_successor);
+
+async fn an_access_token_is_refused_after_logout(backend: Backend) {
+    let server = server_with_ann(backend).await;
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        server.get_auth("/api/auth/verify", access).await.status(),
+        200
+    );
+    let logout = server
+        .http
+        .post(server.url("/api/auth/logout"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    for path in ["/api/auth/verify", "/api/auth/me", "/api/auth/sessions"] {
+        assert_problem(server.get_auth(path, access).await, 401, "invalid_token").await;
+    }
+    let refresh = server
+        .post(
+            "/api/auth/refresh",
+            &json!({"refresh_token": tokens["refresh_token"]}),
+        )
+        .await;
+    assert_problem(refresh, 401, "invalid_refresh_token").await;
+}
+both!(an_access_token_is_refused_after_logout);
+
+async fn the_sixth_sign_in_in_a_minute_is_limited_and_spoofing_changes_nothing(backend: Backend) {
+    let server = server_with_ann(backend).await;
+    let attempt =
+        json!({"email": "ann@example.com", "password": "a wrong passphrase", "tenant": "default"});
+    for _ in 0..5 {
+        let response = server.post("/api/auth/login", &attempt).await;
+        assert_eq!(response.status(), 401);
+    }
+    let limited = server.post("/api/auth/login", &attempt).await;
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert!(limited.headers()["ratelimit"]
+        .to_str()
+        .unwrap()
+        .contains("r=0"));
+    assert_problem(limited, 429, "rate_limited").await;
+    let spoofed = server
+        .http
+        .post(server.url("/api/auth/login"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-tessera-client-ip", "203.0.113.9")
+        .header("x-tessera-edge-secret", "a guess at the edge secret, wrong")
+        .json(&attempt)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(spoofed, 429, "rate_limited").await;
+}
+both!(the_sixth_sign_in_in_a_minute_is_limited_and_spoofing_changes_nothing);
+
+async fn an_account_is_limited_whatever_ip_the_guesses_come_from(backend: Backend) {
+    let server = server_with_ann(backend).await;
+    let attempt =
+        json!({"email": "ann@example.com", "password": "a wrong passphrase", "tenant": "default"});
+    for _ in 0..5 {
+        assert_eq!(
+            server
+                .post_from("/api/auth/login", &attempt, &unique_ip())
+                .await
+                .status(),
+            401
+        );
+    }
+    let limited = server
+        .post_from("/api/auth/login", &attempt, &unique_ip())
+        .await;
+    assert_problem(limited, 429, "rate_limited").await;
+    // Another account from those addresses is not affected.
+    server
+        .create_user("default", "bob@example.com", PASSWORD)
+        .await;
+    server.login("default", "bob@example.com", PASSWORD).await;
+}
+both!(an_account_is_limited_whatever_ip_the_guesses_come_from);
+
+async fn two_tenants_with_the_same_email_are_isolated(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.create_tenant("acme").await;
+    server.create_tenant("globex").await;
+    server
+        .create_user("acme", "ann@example.com", PASSWORD)
+        .await;
+    server
+        .create_user(
+            "globex",
+            "ann@example.com",
+            "a different passphrase for globex",
+        )
+        .await;
+    // Each password opens only its own tenant.
+    let wrong = server
+        .post_from(
+            "/api/auth/login",
+            &json!({"email": "ann@example.com", "password": PASSWORD, "tenant": "globex"}),
+            &unique_ip(),
+        )
+        .await;
+    assert_problem(wrong, 401, "invalid_credentials").await;
+    let acme = server.login("acme", "ann@example.com", PASSWORD).await;
+    let globex = server
+        .login(
+            "globex",
+            "ann@example.com",
+            "a different passphrase for globex",
+        )
+        .await;
+    assert_ne!(acme["user"]["id"], globex["user"]["id"]);
+    // A token of one tenant naming the other is refused.
+    let access = acme["access_token"].as_str().unwrap();
+    let crossed = server
+        .http
+        .get(server.url("/api/auth/me"))
+        .bearer_auth(access)
+        .header("x-tenant", "globex")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(crossed, 403, "tenant_mismatch").await;
+    let same = server
+        .http
+        .get(server.url("/api/auth/me"))
+        .bearer_auth(access)
+        .header("x-tenant", "acme")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), 200);
+    // A refresh token of one tenant presented as the other's is refused.
+    let refresh = server
+        .http
+        .post(server.url("/api/auth/refresh"))
+        .header("x-tenant", "globex")
+        .json(&json!({"refresh_token": acme["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(refresh, 403, "tenant_mismatch").await;
+    // Sessions are per tenant.
+    let sessions: Value = server
+        .get_auth("/api/auth/sessions", access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sessions.as_array().unwrap().len(), 1);
+    // Sign-in naming a tenant in the header other than the body's is refused.
+    let mixed = server
+        .http
+        .post(server.url("/api/auth/login"))
+        .header("x-tenant", "globex")
+        .json(&json!({"email": "ann@example.com", "password": PASSWORD, "tenant": "acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(mixed, 403, "tenant_mismatch").await;
+}
+both!(two_tenants_with_the_same_email_are_isolated);
+
+async fn sessions_are_listed_and_ended_one_by_one(backend: Backend) {
+    let server = server_with_ann(backend).await;
+    let one = server.login("default", "ann@example.com", PASSWORD).await;
+    let two = server.login("default", "ann@example.com", PASSWORD).await;
+    let access_one = one["access_token"].as_str().unwrap();
+    let access_two = two["access_token"].as_str().unwrap();
+    let listed: Value = server
+        .get_auth("/api/auth/sessions", access_one)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed.iter().filter(|s| s["current"] == true).count(), 1);
+    let other = listed.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ended = server
+        .http
+        .delete(server.url(&format!("/api/auth/sessions/{other}")))
+        .bearer_auth(access_one)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 204);
+    assert_problem(
+        server.get_auth("/api/auth/me", access_two).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    let again = server
+        .http
+        .delete(server.url(&format!("/api/auth/sessions/{other}")))
+        .bearer_auth(access_one)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(again, 404, "not_found").await;
+    let garbage = server
+        .http
+        .delete(server.url("/api/auth/sessions/not-a-uuid"))
+        .bearer_auth(access_one)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(garbage, 404, "not_found").await;
+}
+both!(sessions_are_listed_and_ended_one_by_one);
+
+async fn key_rotation_keeps_issued_tokens_valid(backend: Backend) {
+    let server = server_with_ann(backend).await;
+    let before = server.login("default", "ann@example.com", PASSWORD).await;
+    tessera_origin::keys::rotate(&server.state.store, server.state.keys.master())
+        .await
+        .unwrap();
+    server.state.keys.reload().await.unwrap();
+    let after = server.login("default", "ann@example.com", PASSWORD).await;
+    let jwks: Value = server
+        .http
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    for tokens in [&before, &after] {
+        let verified = server
+            .get_auth("/api/auth/verify", tokens["access_token"].as_str().unwrap())
+            .await;
+        assert_eq!(verified.status(), 200);
+    }
+    let kid = |t: &Value| jsonwebtoken_kid(t["access_token"].as_str().unwrap());
+    assert_ne!(kid(&before), kid(&after));
+}
+both!(key_rotation_keeps_issued_tokens_valid);
+
+fn jsonwebtoken_kid(token: &str) -> String {
+    use base64::Engine as _;
+    let header = token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+async fn bad_input_gets_a_problem_never_a_500(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let login = server.url("/api/auth/login");
+    let malformed = server
+        .http
+        .post(&login)
+        .header("content-type", "application/json")
+        .body("{\"email\":")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(malformed, 400, "malformed_json").await;
+    let missing = server
+        .post("/api/auth/login", &json!({"email": "a@b.io"}))
+        .await;
+    assert_problem(missing, 400, "invalid_request").await;
+    let wrong_type = server
+        .http
+        .post(&login)
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(wrong_type, 415, "unsupported_media_type").await;
+    let huge = json!({"email": "a@b.io", "password": "x".repeat(70 * 1024), "tenant": "default"});
+    assert_problem(
+        server.post("/api/auth/login", &huge).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    assert_problem(
+        server
+            .http
+            .get(server.url("/nowhere"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        server.http.get(&login).send().await.unwrap(),
+        405,
+        "method_not_allowed",
+    )
+    .await;
+    let no_token = server
+        .http
+        .get(server.url("/api/auth/verify"))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(no_token, 401, "missing_token").await;
+    assert_eq!(body["valid"], false);
+    let garbage = server.get_auth("/api/auth/verify", "not.a.jwt").await;
+    assert_problem(garbage, 401, "invalid_token").await;
+    let bad_refresh = server
+        .post("/api/auth/refresh", &json!({"refresh_token": "tsr_rt_x"}))
+        .await;
+    assert_problem(bad_refresh, 401, "invalid_refresh_token").await;
+    let bad_header = server
+        .http
+        .get(server.url("/api/auth/me"))
+        .header("x-tenant", "Bad Slug!")
+        .bearer_auth("x.y.z")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_header.status(), 401);
+}
+both!(bad_input_gets_a_problem_never_a_500);
+
+async fn a_sign_in_rehashes_a_password_with_old_parameters(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let weak = tessera_origin::password::Hasher::new(common::WEAK_ARGON2, 1, 4).unwrap();
+    let hash = weak.hash(PASSWORD.into()).await.unwrap();
+    let id = server
+        .create_user("default", "ann@example.com", "placeholder passphrase 123")
+        .await;
+    server
+        .state
+        .store
+        .set_password_hash(&"default".parse_slug(), &id, &hash, 0)
+        .await
+        .unwrap();
+    server.login("default", "ann@example.com", PASSWORD).await;
+    let user = server
+        .state
+        .store
+        .user_by_id(&"default".parse_slug(), &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = user.password_hash.unwrap();
+    assert_ne!(stored, hash);
+    assert!(stored.contains("m=19456,t=2,p=1"), "{stored}");
+    server.login("default", "ann@example.com", PASSWORD).await;
+}
+both!(a_sign_in_rehashes_a_password_with_old_parameters);
+
+async fn a_full_hash_queue_answers_503_with_retry_after(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        &[
+            ("TESSERA_HASH_CONCURRENCY", "1"),
+            ("TESSERA_HASH_QUEUE", "2"),
+        ],
+    )
+    .await;
+    let calls = (0..12).map(|i| {
+        let server = &server;
+        async move {
+            let body = json!({"email": format!("u{i}@example.com"), "password": PASSWORD, "tenant": "default"});
+            server.post_from("/api/auth/login", &body, &unique_ip()).await
+        }
+    });
+    let responses = join_all(calls).await;
+    let busy: Vec<_> = responses
+        .into_iter()
+        .filter(|r| r.status() == 503)
+        .collect();
+    assert!(!busy.is_empty(), "some sign-ins must be turned away");
+    for response in busy {
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert_problem(response, 503, "busy").await;
+    }
+}
+both!(a_full_hash_queue_answers_503_with_retry_after);
+
+async fn the_audit_log_records_security_events_without_secrets(backend: Backend) {
+    let server = server_with_ann(backend).await;
+    let bad = server
+        .post_from("/api/auth/login", &json!({"email": "ann@example.com", "password": "a wrong passphrase", "tenant": "default"}), &unique_ip())
+        .await;
+    assert_eq!(bad.status(), 401);
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let refreshed: Value = server
+        .post_from(
+            "/api/auth/refresh",
+            &json!({"refresh_token": tokens["refresh_token"]}),
+            &unique_ip(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    server
+        .http
+        .post(server.url("/api/auth/logout"))
+        .bearer_auth(refreshed["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let events = server
+        .state
+        .store
+        .audit_events(&"default".parse_slug(), 10)
+        .await
+        .unwrap();
+    let names: Vec<&str> = events.iter().rev().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        names,
+        ["login_failed", "login_succeeded", "refresh", "logout"]
+    );
+    for event in &events {
+        let text = format!("{event:?}");
+        assert!(
+            !text.contains("wrong passphrase")
+                && !text.contains(PASSWORD)
+                && !text.contains("tsr_rt_"),
+            "{text}"
+        );
+        assert!(event.ip.parse::<std::net::IpAddr>().is_ok(), "{text}");
+    }
+    // The failed attempt came through the edge: its client IP is the edge's, not the socket's.
+    assert!(events.last().unwrap().ip.starts_with("10."));
+}
+both!(the_audit_log_records_security_events_without_secrets);
+
+async fn operations_endpoints_answer(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/.well-known/jwks.json",
+    ] {
+        let response = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_security_headers(response.headers());
+        assert!(response.headers().contains_key("x-request-id"));
+    }
+    let openapi: Value = server
+        .http
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/auth/login",
+        "/api/auth/refresh",
+        "/api/auth/logout",
+        "/api/auth/verify",
+        "/api/auth/me",
+        "/api/auth/sessions",
+        "/api/auth/sessions/{id}",
+    ] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} missing from OpenAPI"
+        );
+    }
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("tessera_hash_queue_depth"), "{metrics}");
+}
+both!(operations_endpoints_answer);
+
+async fn cors_allows_only_the_tenants_origins(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server
+        .state
+        .store
+        .set_cors_origins(&"default".parse_slug(), &["https://app.example".into()])
+        .await
+        .unwrap();
+    let preflight = |origin: &'static str| {
+        server
+            .http
+            .request(reqwest::Method::OPTIONS, server.url("/api/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let allowed = preflight("https://app.example").await.unwrap();
+    assert_eq!(allowed.status(), 204);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(!refused
+        .headers()
+        .contains_key("access-control-allow-origin"));
+}
+both!(cors_allows_only_the_tenants_origins);

@@ -1,0 +1,108 @@
+//! The `tessera` command, run as a process.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+fn tessera(dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .env("TESSERA_DATA_DIR", dir)
+        .env("TESSERA_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tessera");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn tenants_users_and_keys_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = tessera(
+        dir.path(),
+        &["tenant", "create", "acme", "--name", "Acme Inc"],
+        "",
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = tessera(dir.path(), &["tenant", "list"], "");
+    assert!(ok && out.contains("acme\tAcme Inc"), "{out}");
+    let (ok, out) = tessera(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "ann@example.com",
+        ],
+        "correct horse battery staple\n",
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = tessera(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "bob@example.com",
+        ],
+        "password1234\n",
+    );
+    assert!(!ok && out.contains("too easy to guess"), "{out}");
+    for _ in 0..2 {
+        let (ok, out) = tessera(dir.path(), &["keys", "rotate"], "");
+        assert!(ok && out.contains("new current key"), "{out}");
+    }
+    let (ok, out) = tessera(dir.path(), &["keys", "list"], "");
+    assert!(
+        ok && out.contains("current") && out.contains("retired"),
+        "{out}"
+    );
+}
+
+#[test]
+fn sql_looking_tenant_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "x; drop schema public cascade",
+        "acme\"; --",
+        "Tenant",
+        "a'b",
+    ] {
+        let (ok, out) = tessera(dir.path(), &["tenant", "create", name], "");
+        assert!(!ok && out.contains("invalid tenant"), "{name}: {out}");
+    }
+    let (_, out) = tessera(dir.path(), &["tenant", "list"], "");
+    assert!(!out.contains("drop"), "{out}");
+}
+
+#[test]
+fn a_wrong_setting_stops_start_up_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("serve")
+        .env("TESSERA_DATA_DIR", dir.path())
+        .env("TESSERA_BIND", "not-an-address")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("TESSERA_BIND"));
+}

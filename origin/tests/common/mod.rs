@@ -1,0 +1,331 @@
+//! Test harness: the real origin on 127.0.0.1:0 over a fresh SQLite directory or a fresh
+//! PostgreSQL database, driven over HTTP.
+
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use serde_json::{json, Value};
+use tessera_core::model::{Email, TenantSlug, UserId};
+use tessera_origin::config::{Argon2Params, Config};
+use tessera_origin::state::AppState;
+use tessera_origin::store::sql::SqlStore;
+use tessera_origin::store::{DynStore, NewUser};
+use tessera_origin::{clock, keys::MasterKey, server};
+
+/// Where the default PostgreSQL test server is; override with TESSERA_TEST_DATABASE_URL.
+pub const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const EDGE_SECRET: &str = "an-edge-secret-for-tests-0123456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh PostgreSQL database, dropped when this is dropped.
+pub struct PgDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Self {
+        let admin_url = std::env::var("TESSERA_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| DEFAULT_PG_ADMIN_URL.into());
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is not reachable at {admin_url} ({e}). Start it with \
+                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
+                 or point TESSERA_TEST_DATABASE_URL at a server with trust auth."
+                )
+            });
+        let name = format!("tessera_t_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .expect("create database");
+        admin.close().await;
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base);
+        Self {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside any runtime guarantee: use a thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = sqlx::AnyPool::connect(&admin_url).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&admin)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// The storage of one test, and what keeps it alive.
+pub struct TestStore {
+    pub store: DynStore,
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    pub pg: Option<PgDatabase>,
+}
+
+impl TestStore {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, pg): (DynStore, _) = match backend {
+            Backend::Sqlite => (
+                std::sync::Arc::new(SqlStore::sqlite(dir.path()).await.expect("sqlite")),
+                None,
+            ),
+            Backend::Postgres => {
+                let pg = PgDatabase::create().await;
+                (
+                    std::sync::Arc::new(SqlStore::postgres(&pg.url, 16).await.expect("postgres")),
+                    Some(pg),
+                )
+            }
+        };
+        store.migrate().await.expect("migrate");
+        Self {
+            store,
+            backend,
+            dir,
+            pg,
+        }
+    }
+}
+
+/// A running origin.
+pub struct TestServer {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub storage: TestStore,
+}
+
+pub fn config(storage: &TestStore, overrides: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::new();
+    vars.insert(
+        "TESSERA_DATA_DIR".into(),
+        storage.dir.path().display().to_string(),
+    );
+    vars.insert("TESSERA_EDGE_SECRET".into(), EDGE_SECRET.into());
+    vars.insert("TESSERA_ISSUER".into(), "http://tessera.test".into());
+    if let Some(pg) = &storage.pg {
+        vars.insert("TESSERA_DATABASE_URL".into(), pg.url.clone());
+    }
+    for (k, v) in overrides {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Config::from_map(&vars).expect("test config")
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, &[]).await
+    }
+
+    pub async fn start_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        let storage = TestStore::new(backend).await;
+        let config = config(&storage, overrides);
+        server::ensure_default_tenant(&storage.store, &config)
+            .await
+            .expect("default tenant");
+        let master = MasterKey::new([42; 32]);
+        let state = AppState::new(config, storage.store.clone(), master)
+            .await
+            .expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let serve_state = state.clone();
+        tokio::spawn(async move {
+            let _ = server::serve(listener, serve_state, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            state,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+            storage,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn create_tenant(&self, slug: &str) -> TenantSlug {
+        let slug = TenantSlug::parse(slug).expect("slug");
+        self.state
+            .store
+            .create_tenant(&slug, slug.as_str(), clock::now_secs())
+            .await
+            .expect("create tenant");
+        slug
+    }
+
+    pub async fn create_user(&self, tenant: &str, email: &str, password: &str) -> UserId {
+        let tenant = TenantSlug::parse(tenant).expect("slug");
+        let hash = self.state.hasher.hash(password.into()).await.expect("hash");
+        let user = NewUser {
+            id: UserId::from_random_bytes(clock::random()),
+            email: Email::parse(email).expect("email"),
+            name: "Test User".into(),
+            role: "user".into(),
+            password_hash: Some(hash),
+            now: clock::now_secs(),
+        };
+        self.state
+            .store
+            .create_user(&tenant, &user)
+            .await
+            .expect("create user");
+        user.id
+    }
+
+    /// POST JSON from `client_ip` as the edge would forward it (so that per-IP limits of one
+    /// test do not collide with another request's).
+    pub async fn post_from(&self, path: &str, body: &Value, client_ip: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("x-tessera-edge-secret", EDGE_SECRET)
+            .header("x-tessera-client-ip", client_ip)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Signs in and returns the token response, asserting success.
+    pub async fn login(&self, tenant: &str, email: &str, password: &str) -> Value {
+        let response = self
+            .post_from(
+                "/api/auth/login",
+                &json!({"email": email, "password": password, "tenant": tenant}),
+                &unique_ip(),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "login of {email} in {tenant}");
+        response.json().await.expect("json")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A client IP no other request of this process used.
+pub fn unique_ip() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
+}
+
+/// Asserts a problem+json answer with this status and code, and returns its body.
+pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    assert_security_headers(response.headers());
+    let body: Value = response.json().await.expect("json body");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    body
+}
+
+/// Asserts every header of core's policy is present with its value.
+pub fn assert_security_headers(headers: &reqwest::header::HeaderMap) {
+    for (name, value) in tessera_core::headers::SECURITY_HEADERS {
+        assert_eq!(
+            headers.get(*name).and_then(|v| v.to_str().ok()),
+            Some(*value),
+            "{name}"
+        );
+    }
+}
+
+/// Argon2 parameters weaker than the configured ones, to test rehashing.
+pub const WEAK_ARGON2: Argon2Params = Argon2Params {
+    m_kib: 1024,
+    t: 1,
+    p: 1,
+};
+
+/// Declares a test for each backend: `both!(name, body_fn)` → `name_sqlite`, `name_postgres`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await;
+            }
+        }
+    };
+}
