@@ -26,7 +26,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn no_window_ever_admits_more_than_the_limit(
+    fn no_window_admits_more_than_one_burst_plus_the_rate(
         (quota, times) in quota().prop_flat_map(|q| (Just(q), arrivals(q.period_ms * 3 / 2)))
     ) {
         let mut state = None;
@@ -38,10 +38,14 @@ proptest! {
             }
             state = Some(next);
         }
-        for (i, &start) in admitted.iter().enumerate() {
-            let in_window = admitted[i..].iter().take_while(|&&t| t < start + quota.period_ms).count();
-            prop_assert!(in_window <= quota.limit as usize,
-                "{in_window} admitted in [{start}, +{}) with limit {}", quota.period_ms, quota.limit);
+        let interval = quota.interval_ms();
+        for width in [interval, quota.period_ms / 2 + 1, quota.period_ms, quota.period_ms * 3] {
+            let bound = quota.limit as usize + usize::try_from(width / interval).unwrap_or(usize::MAX);
+            for (i, &start) in admitted.iter().enumerate() {
+                let in_window = admitted[i..].iter().take_while(|&&t| t < start + width).count();
+                prop_assert!(in_window <= bound,
+                    "{in_window} admitted in [{start}, +{width}) with limit {} per {}", quota.limit, quota.period_ms);
+            }
         }
     }
 

@@ -15,19 +15,30 @@ use crate::store::{DynStore, StoreError};
 /// Where the GCRA state lives.
 pub enum Limiter {
     /// One node: a map in memory, swept of idle keys as it grows.
-    Memory(Mutex<HashMap<String, GcraState>>),
+    Memory(Mutex<MemoryState>),
     /// Several nodes: the global `rate_limits` table.
     Database(DynStore),
 }
 
-/// Keys kept in memory before idle ones are swept.
+/// In-memory GCRA state. Idle keys (back at full capacity) carry no information and are
+/// swept when the map reaches `sweep_at`; the threshold then doubles past what survived, so
+/// sweeping costs amortised O(1) per request even when most keys are busy.
+pub struct MemoryState {
+    keys: HashMap<String, GcraState>,
+    sweep_at: usize,
+}
+
+/// The smallest sweep threshold.
 const SWEEP_AT: usize = 100_000;
 
 impl Limiter {
     /// An in-memory limiter.
     #[must_use]
     pub fn memory() -> Self {
-        Self::Memory(Mutex::new(HashMap::new()))
+        Self::Memory(Mutex::new(MemoryState {
+            keys: HashMap::new(),
+            sweep_at: SWEEP_AT,
+        }))
     }
 
     /// Charges one request of `class` to `subject` (an IP, or a tenant + email).
@@ -42,15 +53,16 @@ impl Limiter {
         let key = limit_key(class, subject);
         let now = clock::now_millis();
         let decision = match self {
-            Self::Memory(map) => {
-                let mut map = map
+            Self::Memory(state) => {
+                let mut state = state
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if map.len() >= SWEEP_AT {
-                    map.retain(|_, state| !state.is_idle(now));
+                if state.keys.len() >= state.sweep_at {
+                    state.keys.retain(|_, gcra| !gcra.is_idle(now));
+                    state.sweep_at = (state.keys.len() * 2).max(SWEEP_AT);
                 }
-                let (decision, next) = ratelimit::check(map.get(&key).copied(), now, quota);
-                map.insert(key, next);
+                let (decision, next) = ratelimit::check(state.keys.get(&key).copied(), now, quota);
+                state.keys.insert(key, next);
                 decision
             }
             Self::Database(store) => store.rate_limit(&key, now, quota).await?,

@@ -732,3 +732,42 @@ async fn cors_allows_only_the_tenants_origins(backend: Backend) {
         .contains_key("access-control-allow-origin"));
 }
 both!(cors_allows_only_the_tenants_origins);
+
+async fn limits_shared_in_the_database_refuse_the_sixth_sign_in(backend: Backend) {
+    let server = TestServer::start_with(backend, &[("TESSERA_RATE_LIMIT_STORE", "database")]).await;
+    let attempt =
+        json!({"email": "ann@example.com", "password": "a wrong passphrase", "tenant": "default"});
+    for _ in 0..5 {
+        assert_eq!(server.post("/api/auth/login", &attempt).await.status(), 401);
+    }
+    assert_problem(
+        server.post("/api/auth/login", &attempt).await,
+        429,
+        "rate_limited",
+    )
+    .await;
+}
+both!(limits_shared_in_the_database_refuse_the_sixth_sign_in);
+
+async fn forwarded_for_is_believed_only_from_a_trusted_proxy(backend: Backend) {
+    let server = TestServer::start_with(backend, &[("TESSERA_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    // A new account each time, so that only the per-IP limit is in play.
+    let from = |ip: &'static str| {
+        let n = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let attempt = json!({"email": format!("u{n}@example.com"), "password": "a wrong passphrase", "tenant": "default"});
+        server
+            .http
+            .post(server.url("/api/auth/login"))
+            .header("x-forwarded-for", format!("198.51.100.7, {ip}"))
+            .json(&attempt)
+            .send()
+    };
+    // The right-most address the trusted proxy saw is the client: two clients, two buckets.
+    for _ in 0..5 {
+        assert_eq!(from("203.0.113.1").await.unwrap().status(), 401);
+    }
+    assert_problem(from("203.0.113.1").await.unwrap(), 429, "rate_limited").await;
+    assert_eq!(from("203.0.113.2").await.unwrap().status(), 401);
+}
+both!(forwarded_for_is_believed_only_from_a_trusted_proxy);
