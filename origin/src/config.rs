@@ -95,6 +95,9 @@ pub struct Config {
     pub password_min_length: usize,
     /// `TESSERA_REFRESH_GRACE_SECS`: reuse grace window for rotated refresh tokens (default 5, ≤ 60).
     pub refresh_grace_secs: u64,
+    /// `TESSERA_SESSION_CACHE_MS`: how long a node trusts its cached view of a session (default
+    /// 1000, 0 turns the cache off): a revocation made by another node is seen within this time.
+    pub session_cache_ms: u64,
     /// `TESSERA_HASH_CONCURRENCY`: password hashes computed at once (default: the core count).
     pub hash_concurrency: usize,
     /// `TESSERA_HASH_QUEUE`: sign-ins allowed to wait for a hash slot before 503 (default 512).
@@ -236,6 +239,7 @@ impl Config {
                 0,
                 60,
             )?,
+            session_cache_ms: env.ranged("TESSERA_SESSION_CACHE_MS", 1000, 0, 60_000)?,
             hash_concurrency: env.ranged("TESSERA_HASH_CONCURRENCY", cores, 1, 1024)?,
             hash_queue: env.ranged("TESSERA_HASH_QUEUE", 512, 1, 1_000_000)?,
             argon2: Argon2Params {

@@ -155,8 +155,8 @@ pub struct Keyring {
 }
 
 struct Loaded {
-    signer: SigningKey,
-    verifier: Verifier,
+    signer: Arc<SigningKey>,
+    verifier: Arc<Verifier>,
 }
 
 /// How often a running origin re-reads its keys, to pick up a rotation made by the CLI or by
@@ -197,12 +197,12 @@ impl Keyring {
     }
 
     /// The current signing key.
-    pub async fn signer(&self) -> SigningKey {
+    pub async fn signer(&self) -> Arc<SigningKey> {
         self.inner.read().await.signer.clone()
     }
 
     /// The verifier over every published key.
-    pub async fn verifier(&self) -> Verifier {
+    pub async fn verifier(&self) -> Arc<Verifier> {
         self.inner.read().await.verifier.clone()
     }
 
@@ -274,7 +274,10 @@ async fn load_keys(
             VerificationKey::ed25519(&k.kid, public).ok()
         });
     let verifier = Verifier::new(KeySet::new(published), issuer, audience);
-    Ok(Loaded { signer, verifier })
+    Ok(Loaded {
+        signer: Arc::new(signer),
+        verifier: Arc::new(verifier),
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {

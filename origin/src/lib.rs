@@ -10,6 +10,7 @@ pub mod limiter;
 pub mod password;
 pub mod server;
 pub mod services;
+pub mod session_cache;
 pub mod state;
 pub mod store;
 pub mod tenants;

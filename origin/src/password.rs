@@ -1,14 +1,15 @@
-//! Passwords: argon2id hashing on the blocking pool behind a semaphore sized to the cores, with
-//! a bounded queue (past it the caller answers 503 instead of growing memory without bound);
+//! Passwords: argon2id hashing on a fixed set of threads sized to the cores, each reusing its
+//! own memory, with a bounded queue (past it the caller answers 503 instead of growing memory
+//! without bound);
 //! the NIST SP 800-63B policy; a dummy verification for unknown accounts; rehash on sign-in
 //! when the parameters change.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use tessera_core::secret::ct_eq;
 
 use crate::config::Argon2Params;
 
@@ -61,21 +62,31 @@ pub fn check_policy(
 #[error("password hashing queue is full")]
 pub struct Busy;
 
-/// Hashes and verifies passwords within a fixed budget of cores and queue slots.
+/// A hashing thread's memory: argon2's blocks, allocated once and reused, so that resident
+/// memory is `threads × m_cost` however many sign-ins arrive (a fresh 19 MiB allocation per
+/// hash on the shared blocking pool left every allocator arena holding its own copy).
+struct Workspace {
+    blocks: Vec<Block>,
+}
+
+type Job = Box<dyn FnOnce(&mut Workspace) + Send>;
+
+/// Hashes and verifies passwords on a fixed set of threads, with a bounded queue.
 #[derive(Clone)]
 pub struct Hasher {
     argon2: Arc<Argon2<'static>>,
-    permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Job>,
     queued: Arc<AtomicUsize>,
     queue_limit: usize,
     dummy_hash: Arc<str>,
 }
 
 impl Hasher {
-    /// A hasher with `concurrency` parallel hashes and up to `queue_limit` waiting or running.
+    /// A hasher with `threads` hashing threads and up to `queue_limit` sign-ins waiting or
+    /// running.
     pub fn new(
         params: Argon2Params,
-        concurrency: usize,
+        threads: usize,
         queue_limit: usize,
     ) -> Result<Self, argon2::Error> {
         let params = Params::new(params.m_kib, params.t, params.p, None)?;
@@ -86,16 +97,39 @@ impl Hasher {
             .hash_password(&crate::clock::random::<32>(), &salt)
             .map_err(|_| argon2::Error::SaltTooShort)?
             .to_string();
+        let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        for i in 0..threads.max(1) {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("tessera-hash-{i}"))
+                .spawn(move || {
+                    // Allocated on first use, so an idle server holds none of it.
+                    let mut workspace = Workspace { blocks: Vec::new() };
+                    // Ends when every Hasher (sender) is gone.
+                    loop {
+                        let job = receiver
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        match job {
+                            Ok(job) => job(&mut workspace),
+                            Err(_) => break,
+                        }
+                    }
+                })
+                .map_err(|_| argon2::Error::MemoryTooLittle)?;
+        }
         Ok(Self {
             argon2: Arc::new(argon2),
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs,
             queued: Arc::new(AtomicUsize::new(0)),
             queue_limit,
             dummy_hash: dummy.into(),
         })
     }
 
-    /// Sign-ins waiting for or holding a hash slot (a metric).
+    /// Sign-ins waiting for or holding a hashing thread (a metric).
     #[must_use]
     pub fn queue_depth(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
@@ -103,7 +137,8 @@ impl Hasher {
 
     /// Hashes a new password into a PHC string.
     pub async fn hash(&self, password: String) -> Result<String, Busy> {
-        self.run(move |argon2| {
+        let argon2 = self.argon2.clone();
+        self.run(move |_| {
             let salt = SaltString::encode_b64(&crate::clock::random::<16>()).ok()?;
             argon2
                 .hash_password(password.as_bytes(), &salt)
@@ -119,20 +154,16 @@ impl Hasher {
     /// stored hash should be replaced because the parameters changed.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<Verified, Busy> {
         let dummy = self.dummy_hash.clone();
-        self.run(move |argon2| {
+        let current = self.argon2.params().clone();
+        self.run(move |workspace| {
             let real = stored.is_some();
             let text = stored.unwrap_or_else(|| dummy.to_string());
-            let Ok(parsed) = PasswordHash::new(&text) else {
+            let Some((matched, params)) = verify_phc(password.as_bytes(), &text, workspace) else {
                 return Verified::default();
             };
-            let matched = argon2.verify_password(password.as_bytes(), &parsed).is_ok();
-            let current = argon2.params();
-            let outdated = parsed.algorithm.as_str() != "argon2id"
-                || Params::try_from(&parsed).map_or(true, |p| {
-                    p.m_cost() != current.m_cost()
-                        || p.t_cost() != current.t_cost()
-                        || p.p_cost() != current.p_cost()
-                });
+            let outdated = params.m_cost() != current.m_cost()
+                || params.t_cost() != current.t_cost()
+                || params.p_cost() != current.p_cost();
             Verified {
                 matched: real && matched,
                 needs_rehash: real && matched && outdated,
@@ -143,26 +174,58 @@ impl Hasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+        work: impl FnOnce(&mut Workspace) -> T + Send + 'static,
     ) -> Result<T, Busy> {
         let depth = self.queued.fetch_add(1, Ordering::SeqCst);
-        let _slot = QueueSlot(&self.queued);
+        let slot = QueueSlot(self.queued.clone());
         metrics::gauge!("tessera_hash_queue_depth").set(depth as f64 + 1.0);
         if depth >= self.queue_limit {
             return Err(Busy);
         }
-        let _permit = self.permits.acquire().await.map_err(|_| Busy)?;
-        let argon2 = self.argon2.clone();
-        tokio::task::spawn_blocking(move || work(&argon2))
-            .await
-            .map_err(|_| Busy)
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |workspace| {
+            let result = work(workspace);
+            // The slot is released when the work is done, not when the caller gives up, so a
+            // cancelled request still counts against the queue while its hash runs.
+            drop(slot);
+            let _ = done.send(result);
+        });
+        self.jobs.send(job).map_err(|_| Busy)?;
+        result.await.map_err(|_| Busy)
     }
 }
 
-/// Releases a queue slot however the call ends (including cancellation).
-struct QueueSlot<'a>(&'a AtomicUsize);
+/// Verifies an argon2id PHC string in the thread's reused memory. Returns whether it matched
+/// and the hash's parameters; `None` if the string is not a usable argon2id hash.
+fn verify_phc(password: &[u8], phc: &str, workspace: &mut Workspace) -> Option<(bool, Params)> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    if parsed.algorithm.as_str() != "argon2id" {
+        return None;
+    }
+    let params = Params::try_from(&parsed).ok()?;
+    let version = parsed
+        .version
+        .map_or(Ok(Version::V0x13), Version::try_from)
+        .ok()?;
+    let expected = parsed.hash?;
+    let mut salt = [0u8; 64];
+    let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+    let needed = params.block_count();
+    if workspace.blocks.len() < needed {
+        workspace.blocks.resize(needed, Block::default());
+    }
+    let mut out = [0u8; 64];
+    let out = out.get_mut(..expected.len())?;
+    Argon2::new(Algorithm::Argon2id, version, params.clone())
+        .hash_password_into_with_memory(password, salt, &mut *out, &mut workspace.blocks[..needed])
+        .ok()?;
+    Some((ct_eq(out, expected.as_bytes()), params))
+}
 
-impl Drop for QueueSlot<'_> {
+/// Releases a queue slot however the work ends.
+struct QueueSlot(Arc<AtomicUsize>);
+
+impl Drop for QueueSlot {
     fn drop(&mut self) {
         let depth = self.0.fetch_sub(1, Ordering::SeqCst);
         metrics::gauge!("tessera_hash_queue_depth").set(depth.saturating_sub(1) as f64);

@@ -8,6 +8,7 @@ use crate::config::{Config, RateLimitStore};
 use crate::keys::{Keyring, MasterKey};
 use crate::limiter::Limiter;
 use crate::password::Hasher;
+use crate::session_cache::SessionCache;
 use crate::store::DynStore;
 use crate::tenants::Directory;
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// Tenant registry cache.
     pub tenants: Arc<Directory>,
+    /// Recently verified sessions.
+    pub sessions: Arc<SessionCache>,
     /// Key that derives a refresh token's successor from the token itself.
     pub refresh_key: Arc<[u8; 32]>,
     /// Prometheus exposition.
@@ -66,6 +69,9 @@ impl AppState {
         Ok(Self {
             refresh_key: Arc::new(master.derive("refresh-token-successor")),
             tenants: Arc::new(Directory::new(store.clone())),
+            sessions: Arc::new(SessionCache::new(std::time::Duration::from_millis(
+                config.session_cache_ms,
+            ))),
             limiter: Arc::new(limiter),
             metrics: crate::http::ops::metrics_handle(),
             config: Arc::new(config),

@@ -771,3 +771,43 @@ async fn forwarded_for_is_believed_only_from_a_trusted_proxy(backend: Backend) {
     assert_eq!(from("203.0.113.2").await.unwrap().status(), 401);
 }
 both!(forwarded_for_is_believed_only_from_a_trusted_proxy);
+
+async fn a_revocation_on_another_node_is_seen_within_the_cache_ttl(backend: Backend) {
+    let first = server_with_ann(backend).await;
+    // A second node over the same storage.
+    let config = common::config(&first.storage, &[]);
+    let second_state = tessera_origin::state::AppState::new(
+        config,
+        first.storage.store.clone(),
+        tessera_origin::keys::MasterKey::new([42; 32]),
+    )
+    .await
+    .unwrap();
+    let tokens = first.login("default", "ann@example.com", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let on_second = || tessera_origin::services::auth::authenticate(&second_state, access);
+    assert!(
+        on_second().await.is_ok(),
+        "the second node has now cached the session"
+    );
+    let logout = first
+        .http
+        .post(first.url("/api/auth/logout"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    assert_problem(
+        first.get_auth("/api/auth/verify", access).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_050)).await;
+    assert_eq!(
+        on_second().await.map(|_| ()).unwrap_err().code(),
+        "invalid_token"
+    );
+}
+both!(a_revocation_on_another_node_is_seen_within_the_cache_ttl);

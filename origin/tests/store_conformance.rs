@@ -45,6 +45,19 @@ fn new_session(user: UserId, token: &OpaqueToken, now: i64) -> NewSession {
             amr: vec!["pwd".into()],
         },
         refresh_digest: token.digest(),
+        audit: event("login_succeeded"),
+    }
+}
+
+fn event(name: &str) -> AuditEvent {
+    AuditEvent {
+        at: 5,
+        event: name.into(),
+        user_id: None,
+        session_id: None,
+        ip: "10.0.0.1".into(),
+        user_agent: "ua".into(),
+        detail: String::new(),
     }
 }
 
@@ -179,14 +192,19 @@ async fn refresh_rotation_follows_the_family_rules(backend: Backend) {
     t.store.create_session(&acme, &new).await.unwrap();
     let rotate = |p: &OpaqueToken, s: &OpaqueToken, now| {
         let (store, acme, p, s) = (t.store.clone(), acme.clone(), p.digest(), s.digest());
-        async move { store.rotate_refresh(&acme, &p, &s, now, 5).await.unwrap() }
+        async move {
+            store
+                .rotate_refresh(&acme, &p, &s, now, 5, &event("refresh"))
+                .await
+                .unwrap()
+        }
     };
     assert!(
-        matches!(rotate(&first, &second, 1_010).await, RefreshOutcome::Rotated(s) if s.last_used_at == 1_010)
+        matches!(rotate(&first, &second, 1_010).await, RefreshOutcome::Rotated(s, u) if s.last_used_at == 1_010 && u.id == user.id)
     );
     assert!(matches!(
         rotate(&first, &second, 1_012).await,
-        RefreshOutcome::GraceReplay(_)
+        RefreshOutcome::GraceReplay(..)
     ));
     // Inside the grace window but naming another successor: not the concurrent twin, reuse.
     assert!(matches!(
@@ -338,15 +356,6 @@ async fn audit_events_are_appended_per_tenant(backend: Backend) {
     for s in ["acme", "beta"] {
         t.store.create_tenant(&slug(s), s, 1).await.unwrap();
     }
-    let event = |name: &str| AuditEvent {
-        at: 5,
-        event: name.into(),
-        user_id: None,
-        session_id: None,
-        ip: "10.0.0.1".into(),
-        user_agent: "ua".into(),
-        detail: String::new(),
-    };
     t.store
         .audit(&slug("acme"), &event("login_failed"))
         .await

@@ -18,7 +18,6 @@ CREATE TABLE sessions (
     id             TEXT PRIMARY KEY,
     user_id        TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at     BIGINT NOT NULL,
-    last_used_at   BIGINT NOT NULL,
     -- Absolute end of the family: rotation never extends it.
     expires_at     BIGINT NOT NULL,
     revoked_at     BIGINT,
@@ -40,7 +39,7 @@ CREATE TABLE refresh_tokens (
     rotated_at BIGINT,
     successor  BYTEA
 );
-CREATE INDEX refresh_tokens_session_id ON refresh_tokens (session_id);
+CREATE INDEX refresh_tokens_session_id ON refresh_tokens (session_id, created_at);
 
 -- Security events of this tenant. Never holds a secret.
 CREATE TABLE audit_log (

@@ -19,7 +19,6 @@ CREATE TABLE sessions (
     id             TEXT PRIMARY KEY,
     user_id        TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at     INTEGER NOT NULL,
-    last_used_at   INTEGER NOT NULL,
     -- Absolute end of the family: rotation never extends it.
     expires_at     INTEGER NOT NULL,
     revoked_at     INTEGER,
@@ -41,7 +40,7 @@ CREATE TABLE refresh_tokens (
     rotated_at INTEGER,
     successor  BLOB
 );
-CREATE INDEX refresh_tokens_session_id ON refresh_tokens (session_id);
+CREATE INDEX refresh_tokens_session_id ON refresh_tokens (session_id, created_at);
 
 -- Security events of this tenant. Never holds a secret.
 CREATE TABLE audit_log (

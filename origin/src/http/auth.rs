@@ -196,17 +196,9 @@ pub struct VerifyResponse {
         (status = 200, description = "Valid", body = VerifyResponse),
         (status = 401, description = "Invalid; the body has valid: false", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn verify(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-) -> Result<Json<VerifyResponse>, ApiError> {
+pub async fn verify(auth: Result<Auth, ApiError>) -> Result<Json<VerifyResponse>, ApiError> {
     let Auth(auth) = auth.map_err(ApiError::with_valid_false)?;
-    let user = state
-        .store
-        .user_by_id(&auth.tenant, &auth.user_id)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| ApiError::invalid_token("invalid_token").with_valid_false())?;
+    let user = auth.user;
     Ok(Json(VerifyResponse {
         valid: true,
         user: VerifiedUser {
@@ -242,23 +234,16 @@ pub struct Profile {
         (status = 200, description = "Profile", body = Profile),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn me(
-    State(state): State<AppState>,
-    Auth(auth): Auth,
-) -> Result<Json<Profile>, ApiError> {
-    let user = state
-        .store
-        .user_by_id(&auth.tenant, &auth.user_id)
-        .await?
-        .ok_or_else(|| ApiError::invalid_token("invalid_token"))?;
-    Ok(Json(Profile {
+pub async fn me(Auth(auth): Auth) -> Json<Profile> {
+    let user = auth.user;
+    Json(Profile {
         id: user.id.to_string(),
         email: user.email.to_string(),
         name: user.name,
         role: user.role,
         tenant: auth.tenant.to_string(),
         created_at: rfc3339(user.created_at),
-    }))
+    })
 }
 
 /// One of the caller's sessions.

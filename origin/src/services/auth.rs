@@ -44,11 +44,13 @@ pub struct Issued {
     pub tenant: TenantSlug,
 }
 
-/// A request whose bearer token verified and whose session is active.
+/// A request whose bearer token verified, whose session is active and whose user is enabled.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     /// The verified claims.
     pub claims: AccessClaims,
+    /// The token's user, as stored now.
+    pub user: User,
     /// The token's tenant.
     pub tenant: TenantSlug,
     /// The token's user.
@@ -194,6 +196,13 @@ pub async fn start_session(
         amr: amr.iter().map(|m| (*m).to_owned()).collect(),
     };
     let refresh = OpaqueToken::generate(TokenKind::Refresh, tenant, clock::random());
+    let audit = audit_event(
+        "login_succeeded",
+        client,
+        Some(&user.id),
+        Some(&session.id),
+        amr.join(" "),
+    );
     state
         .store
         .create_session(
@@ -201,21 +210,10 @@ pub async fn start_session(
             &NewSession {
                 session: session.clone(),
                 refresh_digest: refresh.digest(),
+                audit,
             },
         )
         .await?;
-    audit(
-        state,
-        tenant,
-        audit_event(
-            "login_succeeded",
-            client,
-            Some(&user.id),
-            Some(&session.id),
-            amr.join(" "),
-        ),
-    )
-    .await;
     issue(state, tenant, user, &session, refresh, now).await
 }
 
@@ -284,13 +282,26 @@ pub async fn refresh(
     let next = successor(state, &token);
     let now = clock::now_secs();
     let grace = i64::try_from(state.config.refresh_grace_secs).unwrap_or(0);
+    let event = audit_event("refresh", client, None, None, String::new());
     let outcome = state
         .store
-        .rotate_refresh(&tenant, &token.digest(), &next.digest(), now, grace)
+        .rotate_refresh(&tenant, &token.digest(), &next.digest(), now, grace, &event)
         .await?;
-    let session = match outcome {
-        RefreshOutcome::Rotated(session) | RefreshOutcome::GraceReplay(session) => session,
+    let (session, user) = match outcome {
+        RefreshOutcome::Rotated(session, user) => (session, user),
+        RefreshOutcome::GraceReplay(session, user) => {
+            let event = audit_event(
+                "refresh_grace_replay",
+                client,
+                Some(&user.id),
+                Some(&session.id),
+                String::new(),
+            );
+            audit(state, &tenant, event).await;
+            (session, user)
+        }
         RefreshOutcome::ReuseDetected(session) => {
+            state.sessions.invalidate(&tenant, &session.id);
             tracing::warn!(tenant = %tenant, session = %session.id, "refresh token reuse: family revoked");
             audit(
                 state,
@@ -308,26 +319,6 @@ pub async fn refresh(
         }
         RefreshOutcome::Invalid => return Err(invalid()),
     };
-    let Some(user) = state
-        .store
-        .user_by_id(&tenant, &session.user_id)
-        .await?
-        .filter(|u| !u.disabled)
-    else {
-        return Err(invalid());
-    };
-    audit(
-        state,
-        &tenant,
-        audit_event(
-            "refresh",
-            client,
-            Some(&user.id),
-            Some(&session.id),
-            String::new(),
-        ),
-    )
-    .await;
     issue(state, &tenant, user, &session, next, now).await
 }
 
@@ -347,12 +338,23 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Authenticate
     if state.tenants.get(&tenant).await?.is_none() {
         return Err(invalid());
     }
-    let session = state.store.session(&tenant, &session_id).await?;
-    if !session.is_some_and(|s| s.is_active(now) && s.user_id == user_id) {
+    let (session, user) = match state.sessions.get(&tenant, &session_id) {
+        Some(hit) => hit,
+        None => {
+            let Some((session, user)) = state.store.session_with_user(&tenant, &session_id).await?
+            else {
+                return Err(invalid());
+            };
+            state.sessions.put(&tenant, &session, &user);
+            (session, user)
+        }
+    };
+    if !session.is_active(now) || session.user_id != user_id || user.disabled {
         return Err(invalid());
     }
     Ok(Authenticated {
         claims,
+        user,
         tenant,
         user_id,
         session_id,
@@ -372,6 +374,7 @@ pub async fn end_session(
         .store
         .revoke_session(tenant, session, event, clock::now_secs())
         .await?;
+    state.sessions.invalidate(tenant, session);
     if ended {
         audit(
             state,

@@ -115,9 +115,9 @@ impl Session {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
     /// First use: the token was rotated to the given successor.
-    Rotated(Session),
+    Rotated(Session, User),
     /// A second use inside the grace window: the same successor stands.
-    GraceReplay(Session),
+    GraceReplay(Session, User),
     /// A rotated token used again after the grace window: the family was revoked.
     ReuseDetected(Session),
     /// Unknown token, or its family is revoked or expired.
@@ -168,6 +168,8 @@ pub struct NewSession {
     pub session: Session,
     /// Digest of its first refresh token.
     pub refresh_digest: TokenDigest,
+    /// The sign-in's audit event, written in the same transaction.
+    pub audit: AuditEvent,
 }
 
 /// Everything Tessera stores.
@@ -222,6 +224,12 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(&self, tenant: &TenantSlug, new: &NewSession) -> StoreResult<()>;
     /// A session by id.
     async fn session(&self, tenant: &TenantSlug, id: &SessionId) -> StoreResult<Option<Session>>;
+    /// A session and its user in one lookup: what every authenticated request needs.
+    async fn session_with_user(
+        &self,
+        tenant: &TenantSlug,
+        id: &SessionId,
+    ) -> StoreResult<Option<(Session, User)>>;
     /// A user's active sessions, most recently used first.
     async fn active_sessions(
         &self,
@@ -238,7 +246,8 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<bool>;
     /// Presents a refresh token. `successor` is the digest of the token that replaces it (derived
-    /// from it, so that a concurrent second presentation names the same successor).
+    /// from it, so that a concurrent second presentation names the same successor). `audit` is
+    /// written, with the session and user filled in, in the rotation's own transaction.
     async fn rotate_refresh(
         &self,
         tenant: &TenantSlug,
@@ -246,6 +255,7 @@ pub trait Store: Send + Sync + 'static {
         successor: &TokenDigest,
         now: i64,
         grace_secs: i64,
+        audit: &AuditEvent,
     ) -> StoreResult<RefreshOutcome>;
 
     /// Appends to the tenant's audit log.

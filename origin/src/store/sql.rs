@@ -189,6 +189,29 @@ async fn sqlite_pool(path: &Path, create: bool) -> StoreResult<AnyPool> {
     Ok(pool)
 }
 
+const INSERT_AUDIT: &str =
+    "INSERT INTO {p}audit_log (at, event, user_id, session_id, ip, user_agent, detail) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Appends an audit event inside a transaction that also makes the change it records.
+async fn insert_audit(
+    tx: &mut Transaction<'static, Any>,
+    sql: &str,
+    event: &AuditEvent,
+) -> StoreResult<()> {
+    sqlx::query(sql)
+        .bind(event.at)
+        .bind(&event.event)
+        .bind(event.user_id.clone())
+        .bind(event.session_id.clone())
+        .bind(&event.ip)
+        .bind(&event.user_agent)
+        .bind(&event.detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -210,23 +233,36 @@ fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
 
 const USER_COLUMNS: &str = "id, email, name, role, password_hash, disabled, created_at";
 
+/// The user columns under distinct names, for joins with sessions.
+const JOINED_USER_COLUMNS: &str =
+    "u.id AS u_id, u.email AS u_email, u.name AS u_name, u.role AS u_role, \
+     u.password_hash AS u_password_hash, u.disabled AS u_disabled, u.created_at AS u_created_at";
+
 fn user_from_row(row: &AnyRow) -> StoreResult<User> {
-    let id: String = row.try_get("id")?;
-    let email: String = row.try_get("email")?;
-    let disabled: i64 = row.try_get("disabled")?;
+    user_from_prefixed(row, "")
+}
+
+fn user_from_prefixed(row: &AnyRow, prefix: &str) -> StoreResult<User> {
+    let col = |name: &str| format!("{prefix}{name}");
+    let id: String = row.try_get(col("id").as_str())?;
+    let email: String = row.try_get(col("email").as_str())?;
+    let disabled: i64 = row.try_get(col("disabled").as_str())?;
     Ok(User {
         id: UserId::parse(&id).map_err(|_| corrupt("user id"))?,
         email: Email::parse(&email).map_err(|_| corrupt("user email"))?,
-        name: row.try_get("name")?,
-        role: row.try_get("role")?,
-        password_hash: row.try_get("password_hash")?,
+        name: row.try_get(col("name").as_str())?,
+        role: row.try_get(col("role").as_str())?,
+        password_hash: row.try_get(col("password_hash").as_str())?,
         disabled: disabled != 0,
-        created_at: row.try_get("created_at")?,
+        created_at: row.try_get(col("created_at").as_str())?,
     })
 }
 
-const SESSION_COLUMNS: &str =
-    "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, s.ip, s.user_agent, s.amr";
+/// A session's columns; `last_used_at` is the creation time of its newest refresh token.
+const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, \
+     COALESCE((SELECT MAX(lu.created_at) FROM {p}refresh_tokens lu WHERE lu.session_id = s.id), s.created_at) \
+     AS last_used_at, \
+     s.expires_at, s.revoked_at, s.ip, s.user_agent, s.amr";
 
 fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
     let id: String = row.try_get("id")?;
@@ -513,13 +549,12 @@ impl Store for SqlStore {
         let mut tx = self.dialect.begin_write(&pool).await?;
         sqlx::query(&self.tenant_sql(
             tenant,
-            "INSERT INTO {p}sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, amr) \
-             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8)",
+            "INSERT INTO {p}sessions (id, user_id, created_at, expires_at, revoked_at, ip, user_agent, amr) \
+             VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
         ))
         .bind(s.id.to_string())
         .bind(s.user_id.to_string())
         .bind(s.created_at)
-        .bind(s.last_used_at)
         .bind(s.expires_at)
         .bind(&s.ip)
         .bind(&s.user_agent)
@@ -535,6 +570,7 @@ impl Store for SqlStore {
         .bind(s.created_at)
         .execute(&mut *tx)
         .await?;
+        insert_audit(&mut tx, &self.tenant_sql(tenant, INSERT_AUDIT), &new.audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -554,6 +590,32 @@ impl Store for SqlStore {
             .transpose()
     }
 
+    async fn session_with_user(
+        &self,
+        tenant: &TenantSlug,
+        id: &SessionId,
+    ) -> StoreResult<Option<(Session, User)>> {
+        let pool = self.tenant_db(tenant).await?;
+        let sql = self.tenant_sql(
+            tenant,
+            &format!(
+                "SELECT {SESSION_COLUMNS}, {JOINED_USER_COLUMNS} FROM {{p}}sessions s \
+                 JOIN {{p}}users u ON u.id = s.user_id WHERE s.id = $1"
+            ),
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((
+            session_from_row(&row)?,
+            user_from_prefixed(&row, "u_")?,
+        )))
+    }
+
     async fn active_sessions(
         &self,
         tenant: &TenantSlug,
@@ -566,7 +628,7 @@ impl Store for SqlStore {
             &format!(
                 "SELECT {SESSION_COLUMNS} FROM {{p}}sessions s \
                  WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
-                 ORDER BY s.last_used_at DESC, s.id"
+                 ORDER BY last_used_at DESC, s.id"
             ),
         );
         sqlx::query(&sql)
@@ -607,13 +669,15 @@ impl Store for SqlStore {
         successor: &TokenDigest,
         now: i64,
         grace_secs: i64,
+        audit: &AuditEvent,
     ) -> StoreResult<RefreshOutcome> {
         let pool = self.tenant_db(tenant).await?;
         let lookup = self.tenant_sql(
             tenant,
             &format!(
-                "SELECT {SESSION_COLUMNS}, r.rotated_at, r.successor FROM {{p}}refresh_tokens r \
-                 JOIN {{p}}sessions s ON s.id = r.session_id WHERE r.digest = $1"
+                "SELECT {SESSION_COLUMNS}, {JOINED_USER_COLUMNS}, r.rotated_at, r.successor \
+                 FROM {{p}}refresh_tokens r JOIN {{p}}sessions s ON s.id = r.session_id \
+                 JOIN {{p}}users u ON u.id = s.user_id WHERE r.digest = $1"
             ),
         );
         let presented_bytes = presented.as_bytes().to_vec();
@@ -625,7 +689,8 @@ impl Store for SqlStore {
             return Ok(RefreshOutcome::Invalid);
         };
         let mut session = session_from_row(&row)?;
-        if !session.is_active(now) {
+        let user = user_from_prefixed(&row, "u_")?;
+        if !session.is_active(now) || user.disabled {
             return Ok(RefreshOutcome::Invalid);
         }
         let mut rotated_at: Option<i64> = row.try_get("rotated_at")?;
@@ -656,17 +721,15 @@ impl Store for SqlStore {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(&self.tenant_sql(
-                    tenant,
-                    "UPDATE {p}sessions SET last_used_at = $1 WHERE id = $2",
-                ))
-                .bind(now)
-                .bind(session.id.to_string())
-                .execute(&mut *tx)
-                .await?;
+                let audit = AuditEvent {
+                    user_id: Some(user.id.to_string()),
+                    session_id: Some(session.id.to_string()),
+                    ..audit.clone()
+                };
+                insert_audit(&mut tx, &self.tenant_sql(tenant, INSERT_AUDIT), &audit).await?;
                 tx.commit().await?;
                 session.last_used_at = now;
-                return Ok(RefreshOutcome::Rotated(session));
+                return Ok(RefreshOutcome::Rotated(session, user));
             }
             tx.rollback().await?;
             let row = sqlx::query(&self.tenant_sql(
@@ -685,7 +748,7 @@ impl Store for SqlStore {
             .as_deref()
             .is_some_and(|s| ct_eq(s, successor.as_bytes()));
         if within_grace && same_successor {
-            return Ok(RefreshOutcome::GraceReplay(session));
+            return Ok(RefreshOutcome::GraceReplay(session, user));
         }
         self.revoke_session(tenant, &session.id, "refresh_reuse", now)
             .await?;
@@ -695,21 +758,9 @@ impl Store for SqlStore {
 
     async fn audit(&self, tenant: &TenantSlug, event: &AuditEvent) -> StoreResult<()> {
         let pool = self.tenant_db(tenant).await?;
-        let sql = self.tenant_sql(
-            tenant,
-            "INSERT INTO {p}audit_log (at, event, user_id, session_id, ip, user_agent, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        );
-        sqlx::query(&sql)
-            .bind(event.at)
-            .bind(&event.event)
-            .bind(event.user_id.clone())
-            .bind(event.session_id.clone())
-            .bind(&event.ip)
-            .bind(&event.user_agent)
-            .bind(&event.detail)
-            .execute(&pool)
-            .await?;
+        let mut tx = self.dialect.begin_write(&pool).await?;
+        insert_audit(&mut tx, &self.tenant_sql(tenant, INSERT_AUDIT), event).await?;
+        tx.commit().await?;
         Ok(())
     }
 
