@@ -106,3 +106,41 @@ fn a_wrong_setting_stops_start_up_naming_the_variable() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("TESSERA_BIND"));
 }
+
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("serve")
+        .env("TESSERA_DATA_DIR", dir.path())
+        .env("TESSERA_BIND", "127.0.0.1:0")
+        .env("TESSERA_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "serve exited before listening"
+        );
+    }
+    let address = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned();
+    assert!(std::net::TcpStream::connect(&address).is_ok());
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}

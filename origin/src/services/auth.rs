@@ -158,7 +158,10 @@ async fn login_inner(
                     None,
                     format!("email={email}"),
                 );
-                audit(state, slug, event).await;
+                // Written off the request path, so that a failure in an existing tenant takes
+                // no longer to answer than one in a tenant that does not exist.
+                let (state, slug) = (state.clone(), slug.clone());
+                tokio::spawn(async move { audit(&state, &slug, event).await });
             }
         }
         return Err(ApiError::invalid_credentials());
