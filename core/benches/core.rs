@@ -17,6 +17,8 @@ fn claims() -> AccessClaims {
     AccessClaims {
         iss: "https://auth.example.test".into(),
         sub: "3f2c1a9e-0000-4000-8000-000000000001".into(),
+        email: "ann@example.com".into(),
+        role: "user".into(),
         aud: "tessera".into(),
         tid: "acme".into(),
         sid: "3f2c1a9e-0000-4000-8000-000000000002".into(),

@@ -36,17 +36,6 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
 pub const TOKEN_RESPONSE_HEADERS: &[(&str, &str)] =
     &[("cache-control", "no-store"), ("pragma", "no-cache")];
 
-/// Names of request headers that only the edge may set. The edge strips client-supplied copies
-/// before it adds its own, and the origin ignores them unless the edge secret comes with them.
-pub mod edge {
-    /// The client's IP address as the edge saw it.
-    pub const CLIENT_IP: &str = "x-tessera-client-ip";
-    /// The shared edge secret that makes the other `x-tessera-*` headers trustworthy.
-    pub const EDGE_SECRET: &str = "x-tessera-edge-secret";
-    /// Every header name the edge owns, for stripping.
-    pub const ALL: &[&str] = &[CLIENT_IP, EDGE_SECRET];
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

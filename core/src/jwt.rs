@@ -31,6 +31,11 @@ pub struct AccessClaims {
     pub iss: String,
     /// Subject: the user id.
     pub sub: String,
+    /// The user's email when the token was issued, so that the edge can answer a verification
+    /// without asking the origin.
+    pub email: String,
+    /// The user's role when the token was issued.
+    pub role: String,
     /// Audience: who the token is for.
     pub aud: String,
     /// Tenant slug.

@@ -7,11 +7,16 @@
 //! - [`jwt`]: access-token claims, signing, strict verification, key sets and JWKS.
 //! - [`totp`]: RFC 6238 codes with replay protection and `otpauth://` URIs.
 //! - [`headers`]: the security-header policy applied to every response.
+//! - [`edge`]: the contract between edge and origin (trusted headers, signed identity,
+//!   revocations).
 //! - [`ratelimit`]: GCRA and the table of route classes with their quotas.
 //! - [`token`]: opaque token formats (refresh, session, MFA challenge, email link, API token).
 //! - [`model`]: newtypes parsed once at the door (`TenantSlug`, `Email`, ids).
 //! - [`lifetimes`]: how long each kind of token lives.
+//! - [`api`]: API-wide rules (body size, time format).
 
+pub mod api;
+pub mod edge;
 pub mod headers;
 pub mod jwt;
 pub mod lifetimes;

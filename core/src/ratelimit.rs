@@ -226,6 +226,30 @@ impl RouteClass {
     }
 }
 
+/// The subject of a per-IP limit.
+#[must_use]
+pub fn ip_subject(ip: &str) -> String {
+    format!("ip:{ip}")
+}
+
+/// The subject of a per-account limit: the tenant and the normalised email, so that the
+/// spellings of one address share one quota.
+#[must_use]
+pub fn account_subject(tenant: &crate::model::TenantSlug, email: &crate::model::Email) -> String {
+    format!("account:{tenant}:{email}")
+}
+
+/// The human-readable detail of a 429, identical from edge and origin.
+#[must_use]
+pub fn limited_detail(class: RouteClass, quota: Quota) -> String {
+    format!(
+        "At most {} {} requests per {} seconds; retry later.",
+        quota.limit,
+        class.name(),
+        quota.period_ms / 1000
+    )
+}
+
 /// A path pattern: exact, or a prefix when it ends with `*`.
 type Rule = (&'static str, RouteClass);
 

@@ -23,6 +23,8 @@ fn claims() -> AccessClaims {
     AccessClaims {
         iss: ISS.into(),
         sub: "3f2c1a9e-0000-4000-8000-000000000001".into(),
+        email: "ann@example.com".into(),
+        role: "user".into(),
         aud: AUD.into(),
         tid: "acme".into(),
         sid: "3f2c1a9e-0000-4000-8000-000000000002".into(),

@@ -28,14 +28,26 @@ pub fn random<const N: usize>() -> [u8; N] {
     bytes
 }
 
-/// RFC 3339 text of Unix seconds, as the seed APIs show times (`2025-10-23T10:30:00Z`).
+/// RFC 3339 text of Unix seconds (core's one formatting, shared with the edge).
 #[must_use]
 pub fn rfc3339(unix_secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix_secs)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    tessera_core::api::rfc3339(unix_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn core_formatting_agrees_with_the_time_crate() {
+        let format = time::format_description::well_known::Rfc3339;
+        for secs in (0..4_102_444_800i64)
+            .step_by(7_654_321)
+            .chain([1_761_215_400, 951_868_799])
+        {
+            let expected = time::OffsetDateTime::from_unix_timestamp(secs)
+                .unwrap()
+                .format(&format)
+                .unwrap();
+            assert_eq!(super::rfc3339(secs), expected);
+        }
+    }
 }

@@ -87,6 +87,8 @@ pub struct Config {
     pub base_domain: Option<String>,
     /// `TESSERA_EDGE_SECRET[_FILE]`: the secret the edge sends with the client IP (≥ 32 chars).
     pub edge_secret: Option<String>,
+    /// `TESSERA_EDGE_URL`: where the edge Worker listens; revocations are pushed to it.
+    pub edge_url: Option<String>,
     /// `TESSERA_TRUSTED_PROXIES`: comma-separated proxy IPs whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
     /// `TESSERA_RATE_LIMIT_STORE`: `memory` (default) or `database`.
@@ -167,6 +169,24 @@ impl Config {
                 "must be at least 32 characters",
             ));
         }
+        let edge_url = env
+            .get("TESSERA_EDGE_URL")
+            .map(|u| u.trim_end_matches('/').to_owned());
+        if edge_url.is_some() && edge_secret.is_none() {
+            return Err(invalid(
+                "TESSERA_EDGE_URL",
+                "needs TESSERA_EDGE_SECRET to authenticate to the edge",
+            ));
+        }
+        if edge_url
+            .as_ref()
+            .is_some_and(|u| !u.starts_with("http://") && !u.starts_with("https://"))
+        {
+            return Err(invalid(
+                "TESSERA_EDGE_URL",
+                "must be an http:// or https:// URL",
+            ));
+        }
         let trusted_proxies = env
             .get("TESSERA_TRUSTED_PROXIES")
             .map(|list| {
@@ -230,6 +250,7 @@ impl Config {
                 .get("TESSERA_BASE_DOMAIN")
                 .map(|d| d.trim_matches('.').to_ascii_lowercase()),
             edge_secret,
+            edge_url,
             trusted_proxies,
             rate_limit_store,
             password_min_length: env.ranged("TESSERA_PASSWORD_MIN_LENGTH", 12, 8, 64)?,

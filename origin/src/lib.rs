@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod edge_push;
 pub mod error;
 pub mod http;
 pub mod keys;

@@ -2,7 +2,6 @@
 //! it): core's GCRA and policy table, with state in this process or in the database.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
 
 use tessera_core::ratelimit::{self, Decision, GcraState, Quota, RouteClass};
@@ -90,12 +89,7 @@ pub fn too_many(class: RouteClass, decision: Decision, quota: Quota) -> ApiError
         "rate_limited",
         "Too many requests",
     )
-    .detail(format!(
-        "At most {} {} requests per {} seconds; retry later.",
-        quota.limit,
-        class.name(),
-        quota.period_ms / 1000
-    ))
+    .detail(ratelimit::limited_detail(class, quota))
     .retry_after(decision.retry_after_secs().unwrap_or(1))
     .headers(decision.headers(class.name(), quota))
 }
@@ -105,16 +99,4 @@ fn limit_key(class: RouteClass, subject: &str) -> String {
     let digest = sha256(subject.as_bytes());
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("{}:{hex}", class.name())
-}
-
-/// The subject for per-IP limits.
-#[must_use]
-pub fn ip_subject(ip: IpAddr) -> String {
-    format!("ip:{ip}")
-}
-
-/// The subject for per-account limits.
-#[must_use]
-pub fn account_subject(tenant: &str, email: &str) -> String {
-    format!("account:{tenant}:{email}")
 }

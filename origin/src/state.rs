@@ -5,6 +5,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::{Config, RateLimitStore};
+use crate::edge_push::EdgePush;
 use crate::keys::{Keyring, MasterKey};
 use crate::limiter::Limiter;
 use crate::password::Hasher;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub sessions: Arc<SessionCache>,
     /// Key that derives a refresh token's successor from the token itself.
     pub refresh_key: Arc<[u8; 32]>,
+    /// Revocations pushed to the edge, when one is configured.
+    pub edge: Option<EdgePush>,
     /// Prometheus exposition.
     pub metrics: PrometheusHandle,
 }
@@ -74,6 +77,11 @@ impl AppState {
             ))),
             limiter: Arc::new(limiter),
             metrics: crate::http::ops::metrics_handle(),
+            edge: config
+                .edge_url
+                .as_deref()
+                .zip(config.edge_secret.as_deref())
+                .map(|(url, secret)| EdgePush::new(url, secret)),
             config: Arc::new(config),
             store,
             keys,

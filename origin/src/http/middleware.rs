@@ -7,14 +7,16 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tessera_core::headers::{edge, SECURITY_HEADERS, TOKEN_RESPONSE_HEADERS};
+use tessera_core::edge;
+use tessera_core::headers::{SECURITY_HEADERS, TOKEN_RESPONSE_HEADERS};
 use tessera_core::ratelimit::{classify, Decision};
 use tessera_core::secret::ct_eq;
 
 use crate::config::Config;
-use crate::limiter::{ip_subject, too_many};
+use crate::limiter::too_many;
 use crate::services::auth::Client;
 use crate::state::AppState;
+use tessera_core::ratelimit::ip_subject;
 
 /// Applies core's security headers to every response, and `Cache-Control: no-store` (with
 /// `Pragma: no-cache`) to every response that did not choose its own caching: API answers are
@@ -92,7 +94,12 @@ pub async fn client_and_limits(
     request.extensions_mut().insert(Client { ip, user_agent });
 
     let class = classify(request.method().as_str(), request.uri().path());
-    let charged = match state.limiter.charge(class, &ip_subject(ip)).await {
+    metrics::counter!("tessera_http_requests_total", "class" => class.name()).increment(1);
+    let charged = match state
+        .limiter
+        .charge(class, &ip_subject(&ip.to_string()))
+        .await
+    {
         Ok(charged) => charged,
         Err(error) => return crate::error::ApiError::from(error).into_response(),
     };

@@ -19,8 +19,8 @@ use tower_http::trace::TraceLayer;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The largest request body accepted (core's rule, shared with the edge).
+pub const MAX_BODY_BYTES: usize = tessera_core::api::MAX_BODY_BYTES;
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {

@@ -5,13 +5,12 @@ use std::net::IpAddr;
 use tessera_core::jwt::AccessClaims;
 use tessera_core::lifetimes::{ACCESS_TOKEN_SECS, REFRESH_FAMILY_SECS};
 use tessera_core::model::{Email, SessionId, TenantSlug, UserId};
-use tessera_core::ratelimit::RouteClass;
+use tessera_core::ratelimit::{account_subject, RouteClass};
 use tessera_core::token::{OpaqueToken, TokenKind};
 
 use crate::clock;
 use crate::error::ApiError;
 use crate::keys::hmac_sha256;
-use crate::limiter::account_subject;
 use crate::password::Busy;
 use crate::state::AppState;
 use crate::store::{AuditEvent, NewSession, RefreshOutcome, Session, User};
@@ -124,10 +123,7 @@ async fn login_inner(
     if let (Some(slug), Some(email)) = (&slug, &email) {
         state
             .limiter
-            .enforce(
-                RouteClass::Credential,
-                &account_subject(slug.as_str(), email.as_str()),
-            )
+            .enforce(RouteClass::Credential, &account_subject(slug, email))
             .await?;
     }
     let tenant = match &slug {
@@ -232,6 +228,8 @@ async fn issue(
     let claims = AccessClaims {
         iss: state.config.issuer.clone(),
         sub: user.id.to_string(),
+        email: user.email.to_string(),
+        role: user.role.clone(),
         aud: state.config.audience.clone(),
         tid: tenant.to_string(),
         sid: session.id.to_string(),
@@ -304,7 +302,7 @@ pub async fn refresh(
             (session, user)
         }
         RefreshOutcome::ReuseDetected(session) => {
-            state.sessions.invalidate(&tenant, &session.id);
+            revoked(state, &tenant, &session.id);
             tracing::warn!(tenant = %tenant, session = %session.id, "refresh token reuse: family revoked");
             audit(
                 state,
@@ -377,7 +375,7 @@ pub async fn end_session(
         .store
         .revoke_session(tenant, session, event, clock::now_secs())
         .await?;
-    state.sessions.invalidate(tenant, session);
+    revoked(state, tenant, session);
     if ended {
         audit(
             state,
@@ -387,4 +385,13 @@ pub async fn end_session(
         .await;
     }
     Ok(ended)
+}
+
+/// Everything that must follow a revocation: this node's cache forgets the session at once, and
+/// the edge is told.
+fn revoked(state: &AppState, tenant: &TenantSlug, session: &SessionId) {
+    state.sessions.invalidate(tenant, session);
+    if let Some(edge) = &state.edge {
+        edge.revoke(tenant, session);
+    }
 }

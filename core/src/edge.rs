@@ -1,0 +1,159 @@
+//! The contract between the edge Worker and the services behind it: which request headers only
+//! the edge may set, the signed identity it attaches for an application's upstream, and the
+//! revocation message the origin pushes to it.
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::secret::ct_eq;
+
+/// The client's IP address as the edge saw it (`CF-Connecting-IP`).
+pub const CLIENT_IP: &str = "x-tessera-client-ip";
+/// The shared edge secret, which makes the other `x-tessera-*` headers trustworthy to the origin.
+pub const EDGE_SECRET: &str = "x-tessera-edge-secret";
+/// The verified user id, for an application's upstream.
+pub const USER: &str = "x-tessera-user";
+/// The verified tenant.
+pub const TENANT: &str = "x-tessera-tenant";
+/// The verified session.
+pub const SESSION: &str = "x-tessera-session";
+/// Unix seconds when the edge signed the identity.
+pub const TIMESTAMP: &str = "x-tessera-timestamp";
+/// HMAC-SHA-256 (hex) of the identity, see [`identity_signature`].
+pub const SIGNATURE: &str = "x-tessera-signature";
+
+/// Every header name the edge owns. The edge deletes client-supplied copies of all of them
+/// before it forwards a request, so an upstream only ever sees the edge's own.
+pub const OWNED_HEADERS: &[&str] = &[
+    CLIENT_IP,
+    EDGE_SECRET,
+    USER,
+    TENANT,
+    SESSION,
+    TIMESTAMP,
+    SIGNATURE,
+];
+
+/// The internal path where the origin pushes revocations to the edge (authenticated with the
+/// edge secret).
+pub const REVOCATIONS_PATH: &str = "/__tessera/revocations";
+
+/// "Refuse every access token of this session until `until`" (Unix seconds: the latest expiry
+/// any of its tokens can have, after which the entry can be forgotten).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// Tenant slug.
+    pub tenant: String,
+    /// Session id.
+    pub session: String,
+    /// Unix seconds after which no token of the session can be valid anyway.
+    pub until: u64,
+}
+
+/// The identity the edge vouches for on a forwarded request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity<'a> {
+    /// User id.
+    pub user: &'a str,
+    /// Tenant slug.
+    pub tenant: &'a str,
+    /// Session id.
+    pub session: &'a str,
+}
+
+fn identity_mac(
+    secret: &[u8],
+    method: &str,
+    path: &str,
+    identity: Identity<'_>,
+    timestamp: u64,
+) -> Hmac<Sha256> {
+    #[allow(clippy::expect_used)] // HMAC takes keys of any length: this cannot fail.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    // Newline-separated: none of the fields can hold a newline (ids, slugs, a method, a path
+    // from a parsed URL).
+    let message = format!(
+        "tessera-identity-v1\n{timestamp}\n{}\n{path}\n{}\n{}\n{}",
+        method.to_ascii_uppercase(),
+        identity.user,
+        identity.tenant,
+        identity.session
+    );
+    mac.update(message.as_bytes());
+    mac
+}
+
+/// The signature over an identity, bound to the request's method and path and a timestamp, so
+/// that it cannot be replayed on another route or long after.
+#[must_use]
+pub fn identity_signature(
+    secret: &[u8],
+    method: &str,
+    path: &str,
+    identity: Identity<'_>,
+    timestamp: u64,
+) -> String {
+    let bytes = identity_mac(secret, method, path, identity, timestamp)
+        .finalize()
+        .into_bytes();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a signature made by [`identity_signature`] at Unix time `now`, accepting timestamps
+/// at most `max_age_secs` old (and not in the future by more than that).
+#[must_use]
+#[allow(clippy::too_many_arguments)]
+pub fn verify_identity(
+    secret: &[u8],
+    method: &str,
+    path: &str,
+    identity: Identity<'_>,
+    timestamp: u64,
+    signature: &str,
+    now: u64,
+    max_age_secs: u64,
+) -> bool {
+    let fresh = timestamp.abs_diff(now) <= max_age_secs;
+    let expected = identity_signature(secret, method, path, identity, timestamp);
+    fresh & ct_eq(expected.as_bytes(), signature.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: Identity<'static> = Identity {
+        user: "3f2c1a9e-0000-4000-8000-000000000001",
+        tenant: "acme",
+        session: "3f2c1a9e-0000-4000-8000-000000000002",
+    };
+
+    #[test]
+    fn a_signature_verifies_only_for_its_request_and_identity() {
+        let sig = identity_signature(b"secret", "GET", "/app/x", ID, 1_000);
+        assert_eq!(sig.len(), 64);
+        assert!(verify_identity(
+            b"secret", "get", "/app/x", ID, 1_000, &sig, 1_030, 60
+        ));
+        assert!(!verify_identity(
+            b"other", "GET", "/app/x", ID, 1_000, &sig, 1_000, 60
+        ));
+        assert!(!verify_identity(
+            b"secret", "POST", "/app/x", ID, 1_000, &sig, 1_000, 60
+        ));
+        assert!(!verify_identity(
+            b"secret", "GET", "/app/y", ID, 1_000, &sig, 1_000, 60
+        ));
+        let other = Identity {
+            tenant: "globex",
+            ..ID
+        };
+        assert!(!verify_identity(
+            b"secret", "GET", "/app/x", other, 1_000, &sig, 1_000, 60
+        ));
+        assert!(!verify_identity(
+            b"secret", "GET", "/app/x", ID, 1_000, &sig, 1_061, 60
+        ));
+    }
+}

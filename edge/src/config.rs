@@ -1,0 +1,161 @@
+//! The Worker's configuration, from `wrangler.toml` vars and secrets.
+
+use serde::Deserialize;
+use tessera_core::ratelimit::RouteClass;
+
+/// Whether an application route needs a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteAuth {
+    /// No valid token: 401 at the edge.
+    Required,
+    /// A valid token is attached as identity; none is fine; an invalid one is 401.
+    Optional,
+}
+
+/// One entry of `ROUTES`: requests under `prefix` go to `upstream`, guarded by the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AppRoute {
+    /// Path prefix, e.g. `/app/`.
+    pub prefix: String,
+    /// Token policy.
+    pub auth: RouteAuth,
+    /// Rate-limit class: `credential`, `code-confirm`, `refresh`, `verify`, `public`,
+    /// `unmetered` (default `public`).
+    #[serde(default = "default_class", deserialize_with = "class_from_name")]
+    pub class: RouteClass,
+    /// Base URL the request is forwarded to (its path is kept).
+    pub upstream: String,
+}
+
+fn default_class() -> RouteClass {
+    RouteClass::Public
+}
+
+fn class_from_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RouteClass, D::Error> {
+    let name = String::deserialize(d)?;
+    [
+        RouteClass::Credential,
+        RouteClass::CodeConfirm,
+        RouteClass::Refresh,
+        RouteClass::Verify,
+        RouteClass::Public,
+        RouteClass::Unmetered,
+    ]
+    .into_iter()
+    .find(|c| c.name() == name)
+    .ok_or_else(|| serde::de::Error::custom(format!("unknown route class '{name}'")))
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `ORIGIN_URL`: where everything not answered here goes.
+    pub origin_url: String,
+    /// `ISSUER`: the origin's `TESSERA_ISSUER`.
+    pub issuer: String,
+    /// `AUDIENCE`: the origin's `TESSERA_AUDIENCE`.
+    pub audience: String,
+    /// `EDGE_SECRET` (a secret): shared with the origin and with application upstreams.
+    pub edge_secret: String,
+    /// `ROUTES`: JSON array of [`AppRoute`], longest prefix first.
+    pub routes: Vec<AppRoute>,
+}
+
+impl Config {
+    /// Builds the configuration from a lookup of variables; the error names the variable.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let required = |name: &str| {
+            get(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("{name} is not set"))
+        };
+        let edge_secret = required("EDGE_SECRET")?;
+        if edge_secret.len() < 32 {
+            return Err("EDGE_SECRET must be at least 32 characters".into());
+        }
+        let mut routes: Vec<AppRoute> = match get("ROUTES").filter(|r| !r.trim().is_empty()) {
+            Some(json) => serde_json::from_str(&json).map_err(|e| format!("ROUTES: {e}"))?,
+            None => Vec::new(),
+        };
+        if let Some(bad) = routes
+            .iter()
+            .find(|r| !r.prefix.starts_with('/') || !r.upstream.starts_with("http"))
+        {
+            return Err(format!(
+                "ROUTES: prefix '{}' must start with '/' and upstream with http",
+                bad.prefix
+            ));
+        }
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        Ok(Self {
+            origin_url: required("ORIGIN_URL")?.trim_end_matches('/').to_owned(),
+            issuer: required("ISSUER")?,
+            audience: get("AUDIENCE").unwrap_or_else(|| "tessera".into()),
+            edge_secret,
+            routes,
+        })
+    }
+
+    /// The application route that `path` falls under, if any.
+    #[must_use]
+    pub fn route_for(&self, path: &str) -> Option<&AppRoute> {
+        self.routes.iter().find(|r| path.starts_with(&r.prefix))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn routes_parse_and_the_longest_prefix_wins() {
+        let config = Config::from_lookup(lookup(&[
+            ("ORIGIN_URL", "http://127.0.0.1:8080/"),
+            ("ISSUER", "http://127.0.0.1:8080"),
+            ("EDGE_SECRET", "0123456789abcdef0123456789abcdef"),
+            (
+                "ROUTES",
+                r#"[{"prefix": "/app/", "auth": "optional", "upstream": "http://a"},
+                    {"prefix": "/app/admin/", "auth": "required", "class": "credential", "upstream": "http://b"}]"#,
+            ),
+        ]))
+        .expect("valid");
+        assert_eq!(config.origin_url, "http://127.0.0.1:8080");
+        assert_eq!(
+            config.route_for("/app/admin/x").map(|r| r.auth),
+            Some(RouteAuth::Required)
+        );
+        assert_eq!(
+            config.route_for("/app/x").map(|r| r.class),
+            Some(RouteClass::Public)
+        );
+        assert_eq!(config.route_for("/api/auth/login"), None);
+    }
+
+    #[test]
+    fn a_missing_or_wrong_setting_is_named() {
+        let missing = Config::from_lookup(lookup(&[("ISSUER", "x")])).expect_err("no secret");
+        assert!(missing.contains("EDGE_SECRET"));
+        let bad = Config::from_lookup(lookup(&[
+            ("ORIGIN_URL", "http://o"),
+            ("ISSUER", "x"),
+            ("EDGE_SECRET", "0123456789abcdef0123456789abcdef"),
+            (
+                "ROUTES",
+                r#"[{"prefix": "/a", "auth": "sometimes", "upstream": "http://u"}]"#,
+            ),
+        ]))
+        .expect_err("bad auth");
+        assert!(bad.starts_with("ROUTES"));
+    }
+}

@@ -1,0 +1,109 @@
+//! The origin's public keys, fetched from its JWKS and kept in the isolate. A token naming an
+//! unknown `kid` triggers one refetch (at most every [`REFETCH_MIN_MS`]), so a key rotated in
+//! at the origin is accepted without a redeploy; if the origin cannot be reached, the keys
+//! already held keep working.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use tessera_core::jwt::{AccessClaims, Jwks, KeySet, Verifier, VerifyError};
+use worker::{Date, Fetch, Request};
+
+use crate::config::Config;
+
+/// The shortest time between two fetches caused by unknown `kid`s.
+pub const REFETCH_MIN_MS: u64 = 5_000;
+
+/// How long keys are used before a routine refetch (retired keys drop out then).
+pub const MAX_AGE_MS: u64 = 5 * 60 * 1000;
+
+#[derive(Default)]
+struct Cache {
+    verifier: Option<Rc<Verifier>>,
+    fetched_ms: u64,
+    attempted_ms: u64,
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+}
+
+/// Why a token could not be checked or was refused.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The token is not valid.
+    Invalid(VerifyError),
+    /// No keys could ever be fetched.
+    KeysUnavailable,
+}
+
+async fn fetch(config: &Config) -> Option<Verifier> {
+    let url = format!("{}/.well-known/jwks.json", config.origin_url);
+    let mut response = Fetch::Request(Request::new(&url, worker::Method::Get).ok()?)
+        .send()
+        .await
+        .ok()?;
+    if response.status_code() != 200 {
+        return None;
+    }
+    let body = response.bytes().await.ok()?;
+    let keys = Jwks::parse_keys(&body).ok()?;
+    Some(Verifier::new(
+        KeySet::new(keys),
+        &config.issuer,
+        &config.audience,
+    ))
+}
+
+/// The verifier to use now; refetches when asked to (unknown `kid`) or when the keys are old,
+/// never more often than [`REFETCH_MIN_MS`].
+async fn verifier(config: &Config, unknown_kid: bool) -> Option<Rc<Verifier>> {
+    let now = Date::now().as_millis();
+    let (current, stale, may_fetch) = CACHE.with(|c| {
+        let c = c.borrow();
+        let stale =
+            c.verifier.is_none() || unknown_kid || now.saturating_sub(c.fetched_ms) > MAX_AGE_MS;
+        (
+            c.verifier.clone(),
+            stale,
+            now.saturating_sub(c.attempted_ms) >= REFETCH_MIN_MS || c.verifier.is_none(),
+        )
+    });
+    if !(stale && may_fetch) {
+        return current;
+    }
+    CACHE.with(|c| c.borrow_mut().attempted_ms = now);
+    match fetch(config).await {
+        Some(fresh) => {
+            let fresh = Rc::new(fresh);
+            CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                c.verifier = Some(fresh.clone());
+                c.fetched_ms = now;
+            });
+            Some(fresh)
+        }
+        None => current,
+    }
+}
+
+/// Verifies an access token with core's strict verifier.
+pub async fn verify(config: &Config, token: &str) -> Result<AccessClaims, Refusal> {
+    let now = Date::now().as_millis() / 1000;
+    let verifier = verifier(config, false)
+        .await
+        .ok_or(Refusal::KeysUnavailable)?;
+    match verifier.verify(token, now) {
+        Err(VerifyError::UnknownKid(_)) => {
+            let refreshed = verifier_after_unknown_kid(config)
+                .await
+                .ok_or(Refusal::KeysUnavailable)?;
+            refreshed.verify(token, now).map_err(Refusal::Invalid)
+        }
+        other => other.map_err(Refusal::Invalid),
+    }
+}
+
+async fn verifier_after_unknown_kid(config: &Config) -> Option<Rc<Verifier>> {
+    verifier(config, true).await
+}

@@ -1,0 +1,154 @@
+//! Rate limits with Durable Objects: one object per limit key runs core's GCRA on its stored
+//! state, so a limit holds across every isolate and location (Durable Objects are single-
+//! threaded and strongly consistent).
+
+use std::cell::Cell;
+
+use serde::{Deserialize, Serialize};
+use tessera_core::ratelimit::{self, Decision, GcraState, Quota, RouteClass};
+use tessera_core::secret::sha256;
+use worker::{
+    durable_object, Date, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
+};
+
+/// The binding name in wrangler.toml.
+pub const BINDING: &str = "RATE_LIMITER";
+
+#[derive(Serialize, Deserialize)]
+struct Check {
+    limit: u32,
+    period_ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Outcome {
+    allowed: bool,
+    remaining: u32,
+    retry_after_ms: u64,
+    reset_after_ms: u64,
+}
+
+impl From<Decision> for Outcome {
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Allowed {
+                remaining,
+                reset_after_ms,
+            } => Self {
+                allowed: true,
+                remaining,
+                retry_after_ms: 0,
+                reset_after_ms,
+            },
+            Decision::Limited {
+                retry_after_ms,
+                reset_after_ms,
+            } => Self {
+                allowed: false,
+                remaining: 0,
+                retry_after_ms,
+                reset_after_ms,
+            },
+        }
+    }
+}
+
+impl From<Outcome> for Decision {
+    fn from(o: Outcome) -> Self {
+        if o.allowed {
+            Self::Allowed {
+                remaining: o.remaining,
+                reset_after_ms: o.reset_after_ms,
+            }
+        } else {
+            Self::Limited {
+                retry_after_ms: o.retry_after_ms,
+                reset_after_ms: o.reset_after_ms,
+            }
+        }
+    }
+}
+
+/// One limit key's GCRA state. The theoretical arrival time is kept in memory and in storage;
+/// an alarm at that time deletes the state once the key is idle again.
+#[durable_object]
+pub struct RateLimiter {
+    state: State,
+    tat_ms: Cell<Option<u64>>,
+}
+
+impl DurableObject for RateLimiter {
+    fn new(state: State, _env: Env) -> Self {
+        Self {
+            state,
+            tat_ms: Cell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let check: Check = req.json().await?;
+        let quota = Quota {
+            limit: check.limit,
+            period_ms: check.period_ms,
+        };
+        let now = Date::now().as_millis();
+        let storage = self.state.storage();
+        let stored = match self.tat_ms.get() {
+            Some(tat) => Some(tat),
+            // Stored as f64: milliseconds since 1970 are exact far below 2^53.
+            None => storage.get::<f64>("tat").await?.map(f64_to_u64),
+        };
+        let (decision, next) =
+            ratelimit::check(stored.map(|tat_ms| GcraState { tat_ms }), now, quota);
+        if stored != Some(next.tat_ms) {
+            storage.put("tat", next.tat_ms as f64).await?;
+            self.tat_ms.set(Some(next.tat_ms));
+            storage
+                .set_alarm(i64::try_from(next.tat_ms).unwrap_or(i64::MAX))
+                .await?;
+        }
+        Response::from_json(&Outcome::from(decision))
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let idle = self
+            .tat_ms
+            .get()
+            .is_none_or(|tat| GcraState { tat_ms: tat }.is_idle(Date::now().as_millis()));
+        if idle {
+            self.state.storage().delete_all().await?;
+            self.tat_ms.set(None);
+        }
+        Response::empty()
+    }
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn f64_to_u64(value: f64) -> u64 {
+    // Values come from `as f64` of a u64 millisecond count, so they are whole and in range.
+    value.max(0.0) as u64
+}
+
+/// The Durable Object name of a limit: the class and a digest of the subject, so that no email
+/// or IP address appears in object names.
+#[must_use]
+pub fn key(class: RouteClass, subject: &str) -> String {
+    let digest = sha256(subject.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}:{hex}", class.name())
+}
+
+/// Charges one request to `key` under `quota`.
+pub async fn charge(env: &Env, key: &str, quota: Quota) -> Result<Decision> {
+    let stub = env.durable_object(BINDING)?.get_by_name(key)?;
+    let body = serde_json::to_string(&Check {
+        limit: quota.limit,
+        period_ms: quota.period_ms,
+    })?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let request = Request::new_with_init("https://rate-limiter/check", &init)?;
+    let mut response = stub.fetch_with_request(request).await?;
+    let outcome: Outcome = response.json().await?;
+    Ok(outcome.into())
+}

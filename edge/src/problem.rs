@@ -1,0 +1,45 @@
+//! Problem+json answers and the header policy, as the origin gives them, so that a client
+//! cannot tell which half answered.
+
+use serde_json::json;
+use tessera_core::headers::{SECURITY_HEADERS, TOKEN_RESPONSE_HEADERS};
+use worker::{Headers, Response, Result};
+
+/// Builds a problem+json response with a stable `code`.
+pub fn problem(status: u16, code: &str, title: &str, detail: Option<&str>) -> Result<Response> {
+    let mut body = json!({"type": "about:blank", "title": title, "status": status, "code": code});
+    if let Some(detail) = detail {
+        body["detail"] = detail.into();
+    }
+    problem_body(status, &body)
+}
+
+/// A problem response from a prepared body (for `valid: false` and the like).
+pub fn problem_body(status: u16, body: &serde_json::Value) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/problem+json")?;
+    if status == 401 {
+        headers.set("www-authenticate", "Bearer realm=\"tessera\"")?;
+    }
+    Ok(Response::from_bytes(serde_json::to_vec(body)?)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
+/// Returns the response with core's security headers, and `no-store` unless it chose its own
+/// caching. Headers are copied into a fresh set: those of a fetched response are immutable.
+pub fn secure(response: Response) -> Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in response.headers().entries() {
+        headers.append(&name, &value)?;
+    }
+    for (name, value) in SECURITY_HEADERS {
+        headers.set(name, value)?;
+    }
+    if !headers.has("cache-control")? {
+        for (name, value) in TOKEN_RESPONSE_HEADERS {
+            headers.set(name, value)?;
+        }
+    }
+    Ok(response.with_headers(headers))
+}
