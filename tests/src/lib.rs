@@ -1,0 +1,252 @@
+//! Harness for end-to-end tests: the real origin (in this process, on 127.0.0.1:0, embedded
+//! SQLite) and the built Worker under Miniflare (workerd, on 127.0.0.1), wired to each other.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, missing_docs)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use tessera_core::model::{Email, TenantSlug, UserId};
+use tessera_origin::config::Config;
+use tessera_origin::keys::MasterKey;
+use tessera_origin::state::AppState;
+use tessera_origin::store::{DynStore, NewUser};
+use tessera_origin::{clock, server};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+pub const EDGE_SECRET: &str = "an-edge-secret-for-e2e-tests-0123456789";
+pub const ISSUER: &str = "http://tessera.test";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// The Worker under Miniflare.
+pub struct Edge {
+    pub url: String,
+    child: tokio::process::Child,
+}
+
+impl Edge {
+    async fn start(origin_url: &str, routes: &str) -> Self {
+        let root = repo_root();
+        assert!(
+            root.join("edge/build/index.js").exists(),
+            "the Worker is not built: run scripts/build-edge (scripts/test does it)"
+        );
+        assert!(
+            root.join("node_modules/miniflare").exists(),
+            "miniflare is not installed: run `npm ci` at the repository root (scripts/test does it)"
+        );
+        let mut child = tokio::process::Command::new("node")
+            .arg(root.join("tests/edge/miniflare.mjs"))
+            .current_dir(&root)
+            .env("ORIGIN_URL", origin_url)
+            .env("ISSUER", ISSUER)
+            .env("AUDIENCE", "tessera")
+            .env("EDGE_SECRET", EDGE_SECRET)
+            .env("ROUTES", routes)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node is required for the edge tests");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.strip_prefix("READY ") {
+                    return url.trim_end_matches('/').to_owned();
+                }
+            }
+            panic!("miniflare exited before it was ready");
+        })
+        .await
+        .expect("miniflare did not start within 60 s");
+        // Keep draining stdout so the Worker's logs never block it.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { url: ready, child }
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        // SIGTERM lets Miniflare stop workerd; kill_on_drop is the fallback.
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// What an application upstream behind the edge received.
+pub type Seen = Arc<Mutex<Vec<HashMap<String, String>>>>;
+
+/// A stand-in for a customer's API: records the headers of every request and answers 200.
+pub async fn upstream() -> (String, Seen) {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let record = record.clone();
+        async move {
+            let mut headers: HashMap<String, String> = request
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        v.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            headers.insert(":method".into(), request.method().to_string());
+            headers.insert(":path".into(), request.uri().path().to_owned());
+            record.lock().unwrap().push(headers);
+            "from upstream"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+/// Origin and edge, wired together.
+pub struct Stack {
+    pub origin_url: String,
+    pub state: AppState,
+    pub edge: Edge,
+    pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        Self::start_with_routes("[]").await
+    }
+
+    pub async fn start_with_routes(routes: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin_addr: SocketAddr = listener.local_addr().unwrap();
+        let origin_url = format!("http://{origin_addr}");
+        let edge = Edge::start(&origin_url, routes).await;
+        let vars: HashMap<String, String> = [
+            ("TESSERA_DATA_DIR", dir.path().display().to_string()),
+            ("TESSERA_EDGE_SECRET", EDGE_SECRET.to_owned()),
+            ("TESSERA_EDGE_URL", edge.url.clone()),
+            ("TESSERA_ISSUER", ISSUER.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let config = Config::from_map(&vars).unwrap();
+        let store: DynStore = server::open_store(&config).await.unwrap();
+        server::ensure_default_tenant(&store, &config)
+            .await
+            .unwrap();
+        let state = AppState::new(config, store, MasterKey::new([9; 32]))
+            .await
+            .unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let serve_state = state.clone();
+        tokio::spawn(async move {
+            let _ = server::serve(listener, serve_state, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Self {
+            origin_url,
+            state,
+            edge,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    /// Stops the origin (the edge keeps running).
+    pub fn stop_origin(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    pub fn edge(&self, path: &str) -> String {
+        format!("{}{path}", self.edge.url)
+    }
+
+    pub async fn create_user(&self, email: &str) {
+        let hash = self.state.hasher.hash(PASSWORD.into()).await.unwrap();
+        let user = NewUser {
+            id: UserId::from_random_bytes(clock::random()),
+            email: Email::parse(email).unwrap(),
+            name: String::new(),
+            role: "user".into(),
+            password_hash: Some(hash),
+            now: clock::now_secs(),
+        };
+        let tenant = TenantSlug::parse("default").unwrap();
+        self.state.store.create_user(&tenant, &user).await.unwrap();
+    }
+
+    /// Signs in through the edge from client IP `ip`.
+    pub async fn sign_in(&self, email: &str, ip: &str) -> serde_json::Value {
+        let response = self
+            .http
+            .post(self.edge("/api/auth/login"))
+            .header("cf-connecting-ip", ip)
+            .json(&serde_json::json!({"email": email, "password": PASSWORD, "tenant": "default"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "sign-in through the edge");
+        response.json().await.unwrap()
+    }
+
+    /// How many requests of a route class reached the origin.
+    pub async fn origin_requests(&self, class: &str) -> u64 {
+        let metrics = self
+            .http
+            .get(format!("{}/metrics", self.origin_url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let prefix = format!("tessera_http_requests_total{{class=\"{class}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop_origin();
+    }
+}
+
+/// Asserts core's security headers on a response.
+pub fn assert_security_headers(response: &reqwest::Response) {
+    for (name, value) in tessera_core::headers::SECURITY_HEADERS {
+        assert_eq!(
+            response.headers().get(*name).and_then(|v| v.to_str().ok()),
+            Some(*value),
+            "{name} on {} {}",
+            response.status(),
+            response.url()
+        );
+    }
+}

@@ -1,0 +1,439 @@
+//! End to end through the real Worker under workerd, in front of the real origin.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use tessera_core::jwt::{AccessClaims, SigningKey};
+use tessera_tests::{assert_security_headers, upstream, Stack, EDGE_SECRET, PASSWORD};
+
+fn claims_of(token: &str) -> AccessClaims {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+fn forge(header: &Value, token: &str, signature: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    format!(
+        "{}.{payload}.{signature}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).unwrap())
+    )
+}
+
+async fn get(stack: &Stack, path: &str, token: &str) -> reqwest::Response {
+    stack
+        .http
+        .get(stack.edge(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_verified_at_the_edge_without_asking_the_origin() {
+    let stack = Stack::start().await;
+    stack.create_user("ann@example.com").await;
+    let tokens = stack.sign_in("ann@example.com", "198.51.100.1").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    // The first verification fetches the origin's JWKS (a request of the same class).
+    assert_eq!(get(&stack, "/api/auth/verify", access).await.status(), 200);
+    let before = stack.origin_requests("verify").await;
+    for _ in 0..3 {
+        assert_eq!(get(&stack, "/api/auth/verify", access).await.status(), 200);
+    }
+    let at_edge = get(&stack, "/api/auth/verify", access).await;
+    assert_eq!(at_edge.status(), 200);
+    assert_security_headers(&at_edge);
+    let at_edge: Value = at_edge.json().await.unwrap();
+    assert_eq!(
+        stack.origin_requests("verify").await - before,
+        0,
+        "the origin was asked"
+    );
+    // The same answer the origin gives, field for field.
+    let at_origin: Value = stack
+        .http
+        .get(format!("{}/api/auth/verify", stack.origin_url))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(at_edge, at_origin);
+    assert_eq!(at_edge["user"]["email"], "ann@example.com");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_are_refused_at_the_edge() {
+    let stack = Stack::start().await;
+    stack.create_user("ann@example.com").await;
+    let tokens = stack.sign_in("ann@example.com", "198.51.100.2").await;
+    let good = tokens["access_token"].as_str().unwrap().to_owned();
+    let kid = {
+        let header: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(good.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        header["kid"].as_str().unwrap().to_owned()
+    };
+    let signature = good.rsplit('.').next().unwrap().to_owned();
+    let mut expired = claims_of(&good);
+    expired.iat -= 3_600;
+    expired.nbf -= 3_600;
+    expired.exp -= 3_600;
+    let expired = stack.state.keys.signer().await.sign(&expired).unwrap();
+    let mut tampered = good.clone();
+    let at = tampered.len() - 2;
+    let replacement = if &tampered[at..=at] == "A" { "B" } else { "A" };
+    tampered.replace_range(at..=at, replacement);
+    assert_ne!(tampered, good);
+    let wrong_typ = forge(
+        &json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}),
+        &good,
+        &signature,
+    );
+    let alg_none = forge(
+        &json!({"alg": "none", "typ": "at+jwt", "kid": kid}),
+        &good,
+        "",
+    );
+    let unknown_kid = SigningKey::ed25519("stranger", [5; 32])
+        .unwrap()
+        .sign(&claims_of(&good))
+        .unwrap();
+
+    let before = stack.origin_requests("public").await;
+    for (name, token, code) in [
+        ("expired", expired, "token_expired"),
+        ("tampered", tampered, "invalid_token"),
+        ("wrong typ", wrong_typ, "invalid_token"),
+        ("alg none", alg_none, "invalid_token"),
+        ("unknown kid", unknown_kid, "invalid_token"),
+    ] {
+        let response = get(&stack, "/api/auth/me", &token).await;
+        assert_eq!(response.status(), 401, "{name}");
+        assert_security_headers(&response);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], code, "{name}: {body}");
+    }
+    assert_eq!(
+        stack.origin_requests("public").await - before,
+        0,
+        "a bad token reached the origin"
+    );
+    // The good token passes to the origin.
+    assert_eq!(get(&stack, "/api/auth/me", &good).await.status(), 200);
+    assert_eq!(stack.origin_requests("public").await - before, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sixth_sign_in_in_a_minute_is_refused_at_the_edge_whatever_the_client_claims() {
+    let stack = Stack::start().await;
+    stack.create_user("ann@example.com").await;
+    let before = stack.origin_requests("credential").await;
+    let attempt =
+        json!({"email": "ann@example.com", "password": "a wrong passphrase", "tenant": "default"});
+    for i in 0..5 {
+        let response = stack
+            .http
+            .post(stack.edge("/api/auth/login"))
+            .header("cf-connecting-ip", "198.51.100.3")
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .json(&attempt)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    for spoof in ["203.0.113.77", "10.0.0.1"] {
+        let limited = stack
+            .http
+            .post(stack.edge("/api/auth/login"))
+            .header("cf-connecting-ip", "198.51.100.3")
+            .header("x-forwarded-for", spoof)
+            .header("x-tessera-client-ip", spoof)
+            .header("x-tessera-edge-secret", "a guess")
+            .json(&attempt)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(limited.status(), 429);
+        assert_security_headers(&limited);
+        let retry_after: u64 = limited.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry_after));
+        assert!(limited.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .contains("r=0"));
+        let body: Value = limited.json().await.unwrap();
+        assert_eq!(body["code"], "rate_limited");
+    }
+    assert_eq!(
+        stack.origin_requests("credential").await - before,
+        5,
+        "the origin saw a limited request"
+    );
+    // Guesses at the same account from other addresses meet the account's limit.
+    let other_ip = stack
+        .http
+        .post(stack.edge("/api/auth/login"))
+        .header("cf-connecting-ip", "198.51.100.4")
+        .json(
+            &json!({"email": "ANN@example.com", "password": "another guess", "tenant": "default"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_ip.status(), 429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_logout_the_access_token_is_refused_at_the_edge() {
+    let stack = Stack::start().await;
+    stack.create_user("ann@example.com").await;
+    let tokens = stack.sign_in("ann@example.com", "198.51.100.5").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(get(&stack, "/api/auth/verify", access).await.status(), 200);
+    let logout = stack
+        .http
+        .post(stack.edge("/api/auth/logout"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    assert_security_headers(&logout);
+    let refused = get(&stack, "/api/auth/verify", access).await;
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["valid"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_at_the_origin_is_refused_at_the_edge_within_a_second() {
+    let stack = Stack::start().await;
+    stack.create_user("ann@example.com").await;
+    let keep = stack.sign_in("ann@example.com", "198.51.100.6").await;
+    let other = stack.sign_in("ann@example.com", "198.51.100.7").await;
+    let other_access = other["access_token"].as_str().unwrap();
+    assert_eq!(
+        get(&stack, "/api/auth/verify", other_access).await.status(),
+        200
+    );
+    // End the other session at the origin directly: only the origin's push can tell the edge.
+    let sid = tessera_tests_claims(other_access);
+    let ended = stack
+        .http
+        .delete(format!("{}/api/auth/sessions/{sid}", stack.origin_url))
+        .bearer_auth(keep["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 204);
+    let started = std::time::Instant::now();
+    loop {
+        let status = get(&stack, "/api/auth/verify", other_access).await.status();
+        if status == 401 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(1_500),
+            "still accepted after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn tessera_tests_claims(token: &str) -> String {
+    claims_of(token).sid
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_at_the_origin_is_accepted_at_the_edge_without_a_restart() {
+    let stack = Stack::start().await;
+    stack.create_user("ann@example.com").await;
+    let before = stack.sign_in("ann@example.com", "198.51.100.8").await;
+    assert_eq!(
+        get(
+            &stack,
+            "/api/auth/verify",
+            before["access_token"].as_str().unwrap()
+        )
+        .await
+        .status(),
+        200
+    );
+    tessera_origin::keys::rotate(&stack.state.store, stack.state.keys.master())
+        .await
+        .unwrap();
+    stack.state.keys.reload().await.unwrap();
+    // The edge refetches keys for an unknown kid at most every 5 s.
+    tokio::time::sleep(Duration::from_millis(5_100)).await;
+    let after = stack.sign_in("ann@example.com", "198.51.100.9").await;
+    assert_eq!(
+        get(
+            &stack,
+            "/api/auth/verify",
+            after["access_token"].as_str().unwrap()
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        get(
+            &stack,
+            "/api/auth/verify",
+            before["access_token"].as_str().unwrap()
+        )
+        .await
+        .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_application_route_gets_a_signed_identity_or_nothing() {
+    let (upstream_url, seen) = upstream().await;
+    let routes = json!([
+        {"prefix": "/app/", "auth": "required", "upstream": upstream_url},
+        {"prefix": "/public/", "auth": "optional", "upstream": upstream_url},
+    ]);
+    let stack = Stack::start_with_routes(&routes.to_string()).await;
+    stack.create_user("ann@example.com").await;
+    let tokens = stack.sign_in("ann@example.com", "198.51.100.10").await;
+    let access = tokens["access_token"].as_str().unwrap();
+
+    let refused = stack
+        .http
+        .get(stack.edge("/app/orders"))
+        .header("x-tessera-user", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_security_headers(&refused);
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the upstream was called without a token"
+    );
+
+    let allowed = stack
+        .http
+        .get(stack.edge("/app/orders?page=2"))
+        .bearer_auth(access)
+        .header("x-tessera-user", "someone-else")
+        .header("x-tessera-tenant", "globex")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_security_headers(&allowed);
+    let headers = seen.lock().unwrap().pop().unwrap();
+    let claims = claims_of(access);
+    assert_eq!(headers["x-tessera-user"], claims.sub);
+    assert_eq!(headers["x-tessera-tenant"], "default");
+    assert_eq!(headers["x-tessera-session"], claims.sid);
+    assert!(
+        !headers.contains_key("x-tessera-edge-secret"),
+        "the edge secret leaked to an upstream"
+    );
+    let timestamp: u64 = headers["x-tessera-timestamp"].parse().unwrap();
+    let identity = tessera_core::edge::Identity {
+        user: &claims.sub,
+        tenant: "default",
+        session: &claims.sid,
+    };
+    assert!(tessera_core::edge::verify_identity(
+        EDGE_SECRET.as_bytes(),
+        "GET",
+        "/app/orders",
+        identity,
+        timestamp,
+        &headers["x-tessera-signature"],
+        tessera_origin::clock::now_secs().try_into().unwrap(),
+        60,
+    ));
+
+    // An optional route without a token: forwarded, and client-made identity headers removed.
+    let anonymous = stack
+        .http
+        .get(stack.edge("/public/x"))
+        .header("x-tessera-user", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 200);
+    let headers = seen.lock().unwrap().pop().unwrap();
+    assert!(!headers.contains_key("x-tessera-user"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_the_headers_and_a_stopped_origin_is_a_502() {
+    let mut stack = Stack::start().await;
+    let not_found = stack.http.get(stack.edge("/nowhere")).send().await.unwrap();
+    assert_eq!(not_found.status(), 404);
+    assert_security_headers(&not_found);
+    let jwks = stack
+        .http
+        .get(stack.edge("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), 200);
+    assert_security_headers(&jwks);
+    let no_token = stack
+        .http
+        .get(stack.edge("/api/auth/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), 401);
+    assert_security_headers(&no_token);
+
+    stack.stop_origin();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let down = stack
+        .http
+        .post(stack.edge("/api/auth/login"))
+        .json(&json!({"email": "ann@example.com", "password": PASSWORD, "tenant": "default"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(down.status().as_u16(), 502 | 503),
+        "{}",
+        down.status()
+    );
+    assert_security_headers(&down);
+    let body: Value = down.json().await.unwrap();
+    assert_eq!(body["code"], "upstream_unavailable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_revocation_endpoint_needs_the_edge_secret() {
+    let stack = Stack::start().await;
+    let forged = stack
+        .http
+        .post(stack.edge(tessera_core::edge::REVOCATIONS_PATH))
+        .header("x-tessera-edge-secret", "not the secret")
+        .json(&json!({"tenant": "default", "session": "x", "until": 9_999_999_999u64}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 404);
+    assert_security_headers(&forged);
+}
