@@ -468,20 +468,10 @@ impl Verifier {
     /// a bad signature; claims of the wrong shape; a wrong issuer or audience; an `exp` at or
     /// before `now - leeway`; an `nbf` or `iat` after `now + leeway`.
     pub fn verify(&self, token: &str, now_secs: u64) -> Result<AccessClaims, VerifyError> {
-        if token.len() > MAX_TOKEN_BYTES || token.split('.').count() != 3 {
-            return Err(VerifyError::Malformed);
-        }
-        let header = parse_header(token)?;
-        let key = self
-            .keys
-            .get(&header.kid)
-            .ok_or_else(|| VerifyError::UnknownKid(header.kid.clone()))?;
-        if key.algorithm != header.algorithm {
-            return Err(VerifyError::KeyMismatch);
-        }
+        let key = self.check_header(token)?;
         let mut validation = Validation::new(key.algorithm.to_jsonwebtoken());
-        // Time, issuer and audience are checked below against the caller's clock: the library's
-        // own checks would read the system clock, which core never does.
+        // Time, issuer and audience are checked by `check_claims` against the caller's clock:
+        // the library's own checks would read the system clock, which core never does.
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
@@ -493,6 +483,71 @@ impl Verifier {
                 _ => VerifyError::Malformed,
             })?
             .claims;
+        self.check_claims(claims, now_secs)
+    }
+
+    /// Every check of [`Verifier::verify`] except the Ed25519 signature itself, which the
+    /// caller computes elsewhere (the edge uses the runtime's WebCrypto, several times faster
+    /// than Ed25519 in WebAssembly) and reports to [`DeferredSignature::finish`]. The claims
+    /// are only ever released through `finish`, and the outcome for every token equals that of
+    /// `verify`. Tokens of HS256 keys are refused here with `KeyMismatch`: verify them with
+    /// `verify`.
+    pub fn verify_deferred(
+        &self,
+        token: &str,
+        now_secs: u64,
+    ) -> Result<DeferredSignature, VerifyError> {
+        let key = self.check_header(token)?;
+        let public_key = key
+            .public
+            .filter(|_| key.algorithm == KeyAlgorithm::EdDSA)
+            .ok_or(VerifyError::KeyMismatch)?;
+        let (signing_input, signature) = token.rsplit_once('.').ok_or(VerifyError::Malformed)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| VerifyError::Malformed)?;
+        let payload = signing_input
+            .split('.')
+            .nth(1)
+            .ok_or(VerifyError::Malformed)?;
+        let claims = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<AccessClaims>(&bytes).ok())
+            .ok_or(VerifyError::Malformed)
+            .and_then(|claims| self.check_claims(claims, now_secs));
+        Ok(DeferredSignature {
+            kid: key.kid.clone(),
+            public_key,
+            signing_input: signing_input.to_owned(),
+            signature,
+            claims,
+        })
+    }
+
+    /// Checks the header and finds the key: everything that must hold before any signature is
+    /// worth computing.
+    fn check_header(&self, token: &str) -> Result<&VerificationKey, VerifyError> {
+        if token.len() > MAX_TOKEN_BYTES || token.split('.').count() != 3 {
+            return Err(VerifyError::Malformed);
+        }
+        let header = parse_header(token)?;
+        let key = self
+            .keys
+            .get(&header.kid)
+            .ok_or_else(|| VerifyError::UnknownKid(header.kid.clone()))?;
+        if key.algorithm != header.algorithm {
+            return Err(VerifyError::KeyMismatch);
+        }
+        Ok(key)
+    }
+
+    /// Issuer, audience and time, against the caller's clock.
+    fn check_claims(
+        &self,
+        claims: AccessClaims,
+        now_secs: u64,
+    ) -> Result<AccessClaims, VerifyError> {
         if claims.iss != self.issuer {
             return Err(VerifyError::WrongIssuer);
         }
@@ -507,6 +562,52 @@ impl Verifier {
             return Err(VerifyError::NotYetValid);
         }
         Ok(claims)
+    }
+}
+
+/// A token that passed every check but its Ed25519 signature; see [`Verifier::verify_deferred`].
+#[derive(Debug)]
+pub struct DeferredSignature {
+    kid: String,
+    public_key: [u8; 32],
+    signing_input: String,
+    signature: Vec<u8>,
+    claims: Result<AccessClaims, VerifyError>,
+}
+
+impl DeferredSignature {
+    /// The `kid` of the key to verify with (for caching an imported key).
+    #[must_use]
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The Ed25519 public key.
+    #[must_use]
+    pub fn public_key(&self) -> &[u8; 32] {
+        &self.public_key
+    }
+
+    /// The signed bytes: `header.payload` as sent.
+    #[must_use]
+    pub fn message(&self) -> &[u8] {
+        self.signing_input.as_bytes()
+    }
+
+    /// The signature bytes.
+    #[must_use]
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
+    /// The outcome, given whether the signature verified: a bad signature is reported before
+    /// anything about the claims, as [`Verifier::verify`] does.
+    pub fn finish(self, signature_valid: bool) -> Result<AccessClaims, VerifyError> {
+        if signature_valid {
+            self.claims
+        } else {
+            Err(VerifyError::BadSignature)
+        }
     }
 }
 

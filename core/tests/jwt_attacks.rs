@@ -354,3 +354,67 @@ fn jwks_with_a_short_key_is_refused_not_panicked_on() {
         Ok(0)
     );
 }
+
+/// The deferred path (signature checked by the caller) with the signature computed here.
+fn deferred(verifier: &Verifier, token: &str, now: u64) -> Result<AccessClaims, VerifyError> {
+    let pending = verifier.verify_deferred(token, now)?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(pending.public_key()).expect("valid key");
+    let valid = ed25519_dalek::Signature::from_slice(pending.signature())
+        .is_ok_and(|sig| key.verify_strict(pending.message(), &sig).is_ok());
+    pending.finish(valid)
+}
+
+#[test]
+fn deferred_verification_decides_every_token_as_verify_does() {
+    let verifier = verifier();
+    let good = ed_key().sign(&claims()).expect("sign");
+    let mut expired = claims();
+    expired.exp = NOW - 3_600;
+    let mut corpus = vec![
+        good.clone(),
+        ed_key().sign(&expired).expect("sign"),
+        SigningKey::ed25519("ed-1", [8; 32])
+            .expect("key")
+            .sign(&claims())
+            .expect("sign"),
+        forge_ed(
+            json!({"alg": "EdDSA", "typ": "JWT", "kid": "ed-1"}),
+            claims_json(),
+        ),
+        forge_ed(
+            json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "ed-1", "jku": "x"}),
+            claims_json(),
+        ),
+        forge_ed(
+            json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "nope"}),
+            claims_json(),
+        ),
+        forge_ed(ed_header(), json!({"sub": "x"})),
+        format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "at+jwt", "kid": "ed-1"})),
+            b64(&claims_json())
+        ),
+    ];
+    let bytes = good.as_bytes();
+    for index in (0..bytes.len()).step_by(3) {
+        let mut flipped = bytes.to_vec();
+        flipped[index] ^= 1 << (index % 8);
+        corpus.extend(String::from_utf8(flipped));
+    }
+    for token in &corpus {
+        assert_eq!(
+            deferred(&verifier, token, NOW),
+            verifier.verify(token, NOW),
+            "{token}"
+        );
+    }
+    let hs = SigningKey::hs256("hs-1", HS_SECRET)
+        .expect("key")
+        .sign(&claims())
+        .expect("sign");
+    assert_eq!(
+        verifier.verify_deferred(&hs, NOW).map(|_| ()),
+        Err(VerifyError::KeyMismatch)
+    );
+}

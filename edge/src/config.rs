@@ -60,6 +60,8 @@ pub struct Config {
     pub edge_secret: String,
     /// `ROUTES`: JSON array of [`AppRoute`], longest prefix first.
     pub routes: Vec<AppRoute>,
+    /// `BENCH_ENDPOINTS = "1"` serves `/__tessera/bench` (benchmarks only; off by default).
+    pub bench: bool,
 }
 
 impl Config {
@@ -94,6 +96,7 @@ impl Config {
             audience: get("AUDIENCE").unwrap_or_else(|| "tessera".into()),
             edge_secret,
             routes,
+            bench: get("BENCH_ENDPOINTS").is_some_and(|v| v == "1"),
         })
     }
 

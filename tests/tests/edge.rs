@@ -384,6 +384,10 @@ async fn a_protected_application_route_gets_a_signed_identity_or_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_carries_the_headers_and_a_stopped_origin_is_a_502() {
     let mut stack = Stack::start().await;
+    stack.create_user("ann@example.com").await;
+    let tokens = stack.sign_in("ann@example.com", "198.51.100.11").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(get(&stack, "/api/auth/verify", access).await.status(), 200);
     let not_found = stack.http.get(stack.edge("/nowhere")).send().await.unwrap();
     assert_eq!(not_found.status(), 404);
     assert_security_headers(&not_found);
@@ -421,6 +425,10 @@ async fn every_answer_carries_the_headers_and_a_stopped_origin_is_a_502() {
     assert_security_headers(&down);
     let body: Value = down.json().await.unwrap();
     assert_eq!(body["code"], "upstream_unavailable");
+    // With the origin (and so its JWKS) unreachable, the keys already held keep working.
+    let verified = get(&stack, "/api/auth/verify", access).await;
+    assert_eq!(verified.status(), 200);
+    assert_security_headers(&verified);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
