@@ -60,6 +60,9 @@ pub struct Config {
     pub edge_secret: String,
     /// `ROUTES`: JSON array of [`AppRoute`], longest prefix first.
     pub routes: Vec<AppRoute>,
+    /// `DEFAULT_TENANT`: the origin's `TESSERA_DEFAULT_TENANT`, for the per-account limit of
+    /// requests that name no tenant (default `default`).
+    pub default_tenant: String,
     /// `BENCH_ENDPOINTS = "1"` serves `/__tessera/bench` (benchmarks only; off by default).
     pub bench: bool,
 }
@@ -96,6 +99,7 @@ impl Config {
             audience: get("AUDIENCE").unwrap_or_else(|| "tessera".into()),
             edge_secret,
             routes,
+            default_tenant: get("DEFAULT_TENANT").unwrap_or_else(|| "default".into()),
             bench: get("BENCH_ENDPOINTS").is_some_and(|v| v == "1"),
         })
     }

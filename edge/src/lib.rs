@@ -356,8 +356,9 @@ async fn receive_revocation(env: &Env, config: &Config, incoming: &Incoming) -> 
     Ok(Response::empty()?.with_status(204))
 }
 
-/// The account a credential request names: its body's `email` and `tenant` (or `X-Tenant`).
-fn account_of(incoming: &Incoming) -> Option<String> {
+/// The account a credential request names: its body's `email` and `tenant` (or `X-Tenant`, or
+/// the default tenant).
+fn account_of(config: &Config, incoming: &Incoming) -> Option<String> {
     let body: serde_json::Value = serde_json::from_slice(&incoming.body).ok()?;
     let email = Email::parse(body.get("email")?.as_str()?).ok()?;
     let tenant = match body.get("tenant").and_then(|t| t.as_str()) {
@@ -367,7 +368,7 @@ fn account_of(incoming: &Incoming) -> Option<String> {
             .get("x-tenant")
             .ok()
             .flatten()
-            .unwrap_or_else(|| "default".into()),
+            .unwrap_or_else(|| config.default_tenant.clone()),
     };
     let tenant = TenantSlug::parse(&tenant).ok()?;
     Some(account_subject(&tenant, &email))
@@ -377,7 +378,7 @@ fn account_of(incoming: &Incoming) -> Option<String> {
 /// 503 to answer instead of going on.
 async fn enforce_limits(
     env: &Env,
-    _config: &Config,
+    config: &Config,
     class: RouteClass,
     client_ip: &str,
     incoming: &Incoming,
@@ -387,7 +388,7 @@ async fn enforce_limits(
     };
     let mut subjects = vec![ip_subject(client_ip)];
     if class.per_account() {
-        subjects.extend(account_of(incoming));
+        subjects.extend(account_of(config, incoming));
     }
     for subject in subjects {
         match limits::charge(env, &limits::key(class, &subject), quota).await {
