@@ -134,6 +134,7 @@ async fn login_inner(
         (Some(tenant), Some(email)) => state.store.user_by_email(&tenant.slug, email).await?,
         _ => None,
     };
+    let tenant_exists = tenant.is_some();
     let usable = user
         .as_ref()
         .filter(|u| !u.disabled && u.password_hash.is_some());
@@ -145,20 +146,18 @@ async fn login_inner(
         )
         .await?;
     let (Some(tenant), Some(user), true) = (tenant, usable, verified.matched) else {
-        if let (Some(slug), Some(email)) = (&slug, &email) {
-            if state.tenants.get(slug).await?.is_some() {
-                let event = audit_event(
-                    "login_failed",
-                    client,
-                    user.as_ref().map(|u| &u.id),
-                    None,
-                    format!("email={email}"),
-                );
-                // Written off the request path, so that a failure in an existing tenant takes
-                // no longer to answer than one in a tenant that does not exist.
-                let (state, slug) = (state.clone(), slug.clone());
-                tokio::spawn(async move { audit(&state, &slug, event).await });
-            }
+        if let (true, Some(slug), Some(email)) = (tenant_exists, &slug, &email) {
+            let event = audit_event(
+                "login_failed",
+                client,
+                user.as_ref().map(|u| &u.id),
+                None,
+                format!("email={email}"),
+            );
+            // Written off the request path, so that a failure in an existing tenant takes no
+            // longer to answer than one in a tenant that does not exist.
+            let (state, slug) = (state.clone(), slug.clone());
+            tokio::spawn(async move { audit(&state, &slug, event).await });
         }
         return Err(ApiError::invalid_credentials());
     };
