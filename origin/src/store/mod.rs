@@ -196,6 +196,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Runs GCRA for `key` atomically against state shared by every node.
     async fn rate_limit(&self, key: &str, now_ms: u64, quota: Quota) -> StoreResult<Decision>;
+    /// Deletes rate-limit state that is idle at `now_ms` (back at full capacity, so it decides
+    /// nothing). Returns how many keys were removed.
+    async fn sweep_rate_limits(&self, now_ms: u64) -> StoreResult<u64>;
 
     /// Creates a user; `Conflict` if the email is taken in this tenant.
     async fn create_user(&self, tenant: &TenantSlug, user: &NewUser) -> StoreResult<User>;

@@ -440,6 +440,15 @@ impl Store for SqlStore {
         Ok(decision)
     }
 
+    async fn sweep_rate_limits(&self, now_ms: u64) -> StoreResult<u64> {
+        let sql = self.global_sql("DELETE FROM {p}rate_limits WHERE tat_ms <= $1");
+        let done = sqlx::query(&sql)
+            .bind(i64::try_from(now_ms).unwrap_or(i64::MAX))
+            .execute(&self.global)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn create_user(&self, tenant: &TenantSlug, user: &NewUser) -> StoreResult<User> {
         let pool = self.tenant_db(tenant).await?;
         let sql = self.tenant_sql(
