@@ -123,6 +123,7 @@ fn init_tracing(config: &Config) {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
+            let shutdown = server::shutdown_signal();
             let bind = config.bind;
             let embedded = config.is_embedded();
             let default_tenant = config.default_tenant.clone();
@@ -133,7 +134,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 "Tessera is listening on http://{}\nCreate the first user with:\n  printf '%s' 'a long passphrase' | cargo run -- user create --tenant {default_tenant} --email you@example.com",
                 listener.local_addr()?
             );
-            server::serve(listener, state, server::shutdown_signal()).await?;
+            server::serve(listener, state, shutdown).await?;
         }
         Command::Migrate => {
             server::open_store(&config).await?;
