@@ -89,6 +89,9 @@ pub struct Config {
     pub edge_secret: Option<String>,
     /// `TESSERA_EDGE_URL`: where the edge Worker listens; revocations are pushed to it.
     pub edge_url: Option<String>,
+    /// `TESSERA_METRICS_TOKEN[_FILE]`: when set, `/metrics` answers only requests carrying
+    /// `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
     /// `TESSERA_TRUSTED_PROXIES`: comma-separated proxy IPs whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
     /// `TESSERA_RATE_LIMIT_STORE`: `memory` (default) or `database`.
@@ -251,6 +254,7 @@ impl Config {
                 .map(|d| d.trim_matches('.').to_ascii_lowercase()),
             edge_secret,
             edge_url,
+            metrics_token: env.secret("TESSERA_METRICS_TOKEN")?,
             trusted_proxies,
             rate_limit_store,
             password_min_length: env.ranged("TESSERA_PASSWORD_MIN_LENGTH", 12, 8, 64)?,

@@ -584,7 +584,7 @@ async fn a_full_hash_queue_answers_503_with_retry_after(backend: Backend) {
         ],
     )
     .await;
-    let calls = (0..12).map(|i| {
+    let calls = (0..40).map(|i| {
         let server = &server;
         async move {
             let body = json!({"email": format!("u{i}@example.com"), "password": PASSWORD, "tenant": "default"});
@@ -811,3 +811,21 @@ async fn a_revocation_on_another_node_is_seen_within_the_cache_ttl(backend: Back
     );
 }
 both!(a_revocation_on_another_node_is_seen_within_the_cache_ttl);
+
+async fn metrics_can_require_a_token(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, &[("TESSERA_METRICS_TOKEN", "a-metrics-token")]).await;
+    let anonymous = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(anonymous, 401, "missing_token").await;
+    let wrong = server.get_auth("/metrics", "another-token").await;
+    assert_eq!(wrong.status(), 401);
+    let scraped = server.get_auth("/metrics", "a-metrics-token").await;
+    assert_eq!(scraped.status(), 200);
+    assert!(scraped.text().await.unwrap().contains("tessera_"));
+}
+both!(metrics_can_require_a_token);

@@ -55,9 +55,24 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
     Ok("ready")
 }
 
-/// Prometheus metrics: sign-in outcomes and latency, hash queue depth, rate-limit refusals.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus metrics: sign-in outcomes and latency, hash queue depth, rate-limit refusals,
+/// requests per route class. With `TESSERA_METRICS_TOKEN` set, only for that bearer token.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses(
+    (status = 200, description = "Prometheus text format"),
+    (status = 401, description = "TESSERA_METRICS_TOKEN is set and the request does not carry it", body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(expected) = &state.config.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !tessera_core::secret::ct_eq(presented.as_bytes(), expected.as_bytes()) {
+            return ApiError::invalid_token("missing_token")
+                .detail("Send Authorization: Bearer <TESSERA_METRICS_TOKEN>.")
+                .into_response();
+        }
+    }
     metrics::gauge!("tessera_hash_queue_depth").set(state.hasher.queue_depth() as f64);
     (
         [(
