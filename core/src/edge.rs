@@ -97,7 +97,7 @@ pub fn identity_signature(
     let bytes = identity_mac(secret, method, path, identity, timestamp)
         .finalize()
         .into_bytes();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::secret::hex(&bytes)
 }
 
 /// Checks a signature made by [`identity_signature`] at Unix time `now`, accepting timestamps

@@ -226,6 +226,14 @@ impl RouteClass {
     }
 }
 
+/// The storage key of a limit: the class and a digest of the subject, so that no IP address or
+/// email appears in a key (a Durable Object name, a map key, a database row).
+#[must_use]
+pub fn limit_key(class: RouteClass, subject: &str) -> String {
+    let digest = crate::secret::sha256(subject.as_bytes());
+    format!("{}:{}", class.name(), crate::secret::hex(&digest[..16]))
+}
+
 /// The subject of a per-IP limit.
 #[must_use]
 pub fn ip_subject(ip: &str) -> String {
@@ -344,6 +352,22 @@ mod tests {
             assert!(decision.is_allowed(), "request {i}");
             state = Some(next);
         }
+    }
+
+    #[test]
+    fn limit_keys_hide_their_subject() {
+        let key = limit_key(RouteClass::Credential, "account:acme:ann@example.com");
+        assert!(key.starts_with("credential:"));
+        assert_eq!(key.len(), "credential:".len() + 32);
+        assert!(!key.contains("ann"));
+        assert_ne!(
+            key,
+            limit_key(RouteClass::Credential, "account:acme:bob@example.com")
+        );
+        assert_ne!(
+            key,
+            limit_key(RouteClass::Refresh, "account:acme:ann@example.com")
+        );
     }
 
     #[test]

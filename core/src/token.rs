@@ -172,11 +172,7 @@ impl TokenDigest {
     /// Lowercase hex, for storage as text.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        use fmt::Write as _;
-        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+        crate::secret::hex(&self.0)
     }
 }
 

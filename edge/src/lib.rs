@@ -391,7 +391,7 @@ async fn enforce_limits(
         subjects.extend(account_of(config, incoming));
     }
     for subject in subjects {
-        match limits::charge(env, &limits::key(class, &subject), quota).await {
+        match limits::charge(env, &ratelimit::limit_key(class, &subject), quota).await {
             Ok(decision @ Decision::Limited { .. }) => {
                 return Ok(Some(too_many(class, decision, quota)?))
             }

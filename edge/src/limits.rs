@@ -5,8 +5,7 @@
 use std::cell::Cell;
 
 use serde::{Deserialize, Serialize};
-use tessera_core::ratelimit::{self, Decision, GcraState, Quota, RouteClass};
-use tessera_core::secret::sha256;
+use tessera_core::ratelimit::{self, Decision, GcraState, Quota};
 use worker::{
     durable_object, Date, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
 };
@@ -127,15 +126,6 @@ impl DurableObject for RateLimiter {
 fn f64_to_u64(value: f64) -> u64 {
     // Values come from `as f64` of a u64 millisecond count, so they are whole and in range.
     value.max(0.0) as u64
-}
-
-/// The Durable Object name of a limit: the class and a digest of the subject, so that no email
-/// or IP address appears in object names.
-#[must_use]
-pub fn key(class: RouteClass, subject: &str) -> String {
-    let digest = sha256(subject.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}:{hex}", class.name())
 }
 
 /// Charges one request to `key` under `quota`.

@@ -218,7 +218,11 @@ impl Keyring {
 pub async fn rotate(store: &DynStore, master: &MasterKey) -> Result<String, KeyringError> {
     let now = clock::now_secs();
     let seed = clock::random::<32>();
-    let kid = format!("k{}-{}", now, hex(&clock::random::<4>()));
+    let kid = format!(
+        "k{}-{}",
+        now,
+        tessera_core::secret::hex(&clock::random::<4>())
+    );
     let key = SigningKey::ed25519(&kid, seed)?;
     let public = key
         .verification_key()
@@ -278,8 +282,4 @@ async fn load_keys(
         signer: Arc::new(signer),
         verifier: Arc::new(verifier),
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use tessera_core::ratelimit::{self, Decision, GcraState, Quota, RouteClass};
-use tessera_core::secret::sha256;
+use tessera_core::ratelimit::{self, limit_key, Decision, GcraState, Quota, RouteClass};
 
 use crate::clock;
 use crate::error::ApiError;
@@ -92,11 +91,4 @@ pub fn too_many(class: RouteClass, decision: Decision, quota: Quota) -> ApiError
     .detail(ratelimit::limited_detail(class, quota))
     .retry_after(decision.retry_after_secs().unwrap_or(1))
     .headers(decision.headers(class.name(), quota))
-}
-
-/// The storage key: class and a digest of the subject, so that no email is stored in clear.
-fn limit_key(class: RouteClass, subject: &str) -> String {
-    let digest = sha256(subject.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}:{hex}", class.name())
 }
