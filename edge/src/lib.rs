@@ -418,16 +418,14 @@ async fn enforce_limits(
 }
 
 fn too_many(class: RouteClass, decision: Decision, quota: Quota) -> Result<Response> {
-    let response = problem(
+    let mut response = problem(
         429,
         "rate_limited",
         "Too many requests",
         Some(&ratelimit::limited_detail(class, quota)),
     )?;
-    let headers = Headers::new();
-    for (name, value) in response.headers().entries() {
-        headers.set(&name, &value)?;
-    }
+    // The problem's headers are our own (mutable), unlike a fetched response's.
+    let headers = response.headers_mut();
     headers.set(
         "retry-after",
         &decision.retry_after_secs().unwrap_or(1).max(1).to_string(),
@@ -435,7 +433,7 @@ fn too_many(class: RouteClass, decision: Decision, quota: Quota) -> Result<Respo
     for (name, value) in decision.headers(class.name(), quota) {
         headers.set(name, &value)?;
     }
-    Ok(response.with_headers(headers))
+    Ok(response)
 }
 
 /// Benchmarks of verification inside workerd, measured from outside by wall clock

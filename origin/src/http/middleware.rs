@@ -9,14 +9,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tessera_core::edge;
 use tessera_core::headers::{SECURITY_HEADERS, TOKEN_RESPONSE_HEADERS};
-use tessera_core::ratelimit::{classify, Decision};
+use tessera_core::ratelimit::{classify, ip_subject, Decision};
 use tessera_core::secret::ct_eq;
 
 use crate::config::Config;
 use crate::limiter::too_many;
 use crate::services::auth::Client;
 use crate::state::AppState;
-use tessera_core::ratelimit::ip_subject;
 
 /// Applies core's security headers to every response, and `Cache-Control: no-store` (with
 /// `Pragma: no-cache`) to every response that did not choose its own caching: API answers are
