@@ -22,6 +22,7 @@ mod revocations;
 mod webcrypto;
 
 use std::cell::OnceCell;
+use std::rc::Rc;
 
 use serde_json::json;
 use tessera_core::api::{rfc3339, MAX_BODY_BYTES};
@@ -46,10 +47,11 @@ pub use limits::RateLimiter;
 pub use revocations::SessionRevocation;
 
 thread_local! {
-    static CONFIG: OnceCell<std::result::Result<Config, String>> = const { OnceCell::new() };
+    static CONFIG: OnceCell<std::result::Result<Rc<Config>, String>> = const { OnceCell::new() };
 }
 
-fn config(env: &Env) -> std::result::Result<Config, String> {
+/// The configuration, parsed once per isolate (vars and secrets do not change under it).
+fn config(env: &Env) -> std::result::Result<Rc<Config>, String> {
     CONFIG.with(|cell| {
         cell.get_or_init(|| {
             Config::from_lookup(|name| {
@@ -58,6 +60,7 @@ fn config(env: &Env) -> std::result::Result<Config, String> {
                     .or_else(|_| env.secret(name).map(|v| v.to_string()))
                     .ok()
             })
+            .map(Rc::new)
         })
         .clone()
     })
