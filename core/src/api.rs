@@ -1,7 +1,97 @@
-//! API-wide rules that both the edge and the origin enforce.
+//! API-wide rules and wire types that both the edge and the origin speak, so that a client
+//! cannot tell which half answered.
+
+use serde::{Deserialize, Serialize};
 
 /// The largest request body accepted, in bytes; larger bodies get 413 `payload_too_large`.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The request header that names a tenant (lowercase, as HTTP/2 sends it).
+pub const TENANT_HEADER: &str = "x-tenant";
+
+/// The token of an `Authorization: Bearer <token>` header value. The scheme is matched without
+/// regard to case (RFC 9110 §11.1); the token is trimmed and must not be empty.
+#[must_use]
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// An RFC 9457 problem details body with Tessera's stable `code` member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Problem {
+    /// A URI naming the problem type; `about:blank` with `code` carrying the meaning.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short human-readable summary of the problem type.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// Stable machine-readable code, e.g. `invalid_credentials`.
+    pub code: String,
+    /// Human-readable explanation of this occurrence.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub detail: Option<String>,
+    /// Only on verification endpoints: always `false`, so that clients that read `valid` work.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub valid: Option<bool>,
+}
+
+impl Problem {
+    /// A problem with a status, a stable code, a title and an optional detail.
+    #[must_use]
+    pub fn new(status: u16, code: &str, title: &str, detail: Option<&str>) -> Self {
+        Self {
+            type_: "about:blank".to_owned(),
+            title: title.to_owned(),
+            status,
+            code: code.to_owned(),
+            detail: detail.map(str::to_owned),
+            valid: None,
+        }
+    }
+}
+
+/// The user part of a verification answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifiedUser {
+    /// User id.
+    pub id: String,
+    /// Email.
+    pub email: String,
+    /// Role.
+    pub role: String,
+}
+
+/// The answer of `GET /api/auth/verify` for a valid token, from the edge or the origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifyAnswer {
+    /// Always `true` here; failures are 401 problems with `valid: false`.
+    pub valid: bool,
+    /// The token's user.
+    pub user: VerifiedUser,
+    /// The token's tenant.
+    pub tenant: String,
+    /// When the token expires (RFC 3339).
+    pub expires_at: String,
+}
+
+impl VerifyAnswer {
+    /// The answer for a valid token of `user` in `tenant` expiring at `exp` (Unix seconds).
+    #[must_use]
+    pub fn new(user: VerifiedUser, tenant: String, exp: u64) -> Self {
+        Self {
+            valid: true,
+            user,
+            tenant,
+            expires_at: rfc3339(i64::try_from(exp).unwrap_or(i64::MAX)),
+        }
+    }
+}
 
 /// RFC 3339 UTC text of Unix seconds, whole seconds, as the seed APIs show times
 /// (`2025-10-23T10:30:00Z`). Times before 1970 are written as 1970-01-01T00:00:00Z.
@@ -25,7 +115,17 @@ pub fn rfc3339(unix_secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::rfc3339;
+    use super::{bearer_token, rfc3339};
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_the_token_required() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("BEARER abc"), Some("abc"));
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Basic abc"), None);
+    }
 
     #[test]
     fn known_instants() {

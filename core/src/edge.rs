@@ -51,6 +51,22 @@ pub struct Revocation {
     pub until: u64,
 }
 
+impl Revocation {
+    /// The revocation of a session ended at `now_secs`: its `until` is the latest moment any
+    /// access token of the session can still be accepted (issued at `now` at the latest, then
+    /// its lifetime and the verifier's leeway), so both halves compute it the same way.
+    #[must_use]
+    pub fn ended_at(tenant: &str, session: &str, now_secs: u64) -> Self {
+        Self {
+            tenant: tenant.to_owned(),
+            session: session.to_owned(),
+            until: now_secs
+                + crate::lifetimes::ACCESS_TOKEN_SECS
+                + crate::jwt::Verifier::DEFAULT_LEEWAY_SECS,
+        }
+    }
+}
+
 /// The identity the edge vouches for on a forwarded request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity<'a> {

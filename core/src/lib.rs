@@ -10,10 +10,12 @@
 //! - [`edge`]: the contract between edge and origin (trusted headers, signed identity,
 //!   revocations).
 //! - [`ratelimit`]: GCRA and the table of route classes with their quotas.
+//! - [`refresh`]: the refresh-token rule (rotate, grace replay, reuse, invalid).
 //! - [`token`]: opaque token formats (refresh, session, MFA challenge, email link, API token).
 //! - [`model`]: newtypes parsed once at the door (`TenantSlug`, `Email`, ids).
 //! - [`lifetimes`]: how long each kind of token lives.
-//! - [`api`]: API-wide rules (body size, time format).
+//! - [`api`]: API-wide rules and wire types (body size, time format, Bearer parsing, the
+//!   tenant header, problem and verification bodies).
 
 pub mod api;
 pub mod edge;
@@ -22,6 +24,7 @@ pub mod jwt;
 pub mod lifetimes;
 pub mod model;
 pub mod ratelimit;
+pub mod refresh;
 pub mod secret;
 pub mod token;
 pub mod totp;

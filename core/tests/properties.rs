@@ -123,3 +123,69 @@ proptest! {
         }
     }
 }
+
+/// A family of refresh tokens as the origin stores it, driven only by `refresh::decide`.
+mod refresh_family {
+    use proptest::prelude::*;
+    use tessera_core::refresh::{decide, Presented, Verdict};
+
+    /// Presentations: which token of the chain (past its end: an unknown token) and the seconds
+    /// since the previous presentation.
+    fn presentations() -> impl Strategy<Value = Vec<(usize, i64)>> {
+        prop::collection::vec((0usize..8, prop_oneof![Just(0i64), 0i64..=20]), 1..60)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn a_family_has_one_live_token_and_reuse_after_grace_ends_it(
+            steps in presentations(), grace in 0u64..=10,
+        ) {
+            let mut rotated: Vec<Option<i64>> = vec![None];
+            let mut active = true;
+            let mut now = 1_700_000_000i64;
+            for (index, gap) in steps {
+                now += gap;
+                let presented = rotated.get(index).map(|&rotated_at| Presented {
+                    family_active: active,
+                    rotated_at,
+                    same_successor: true,
+                });
+                let verdict = decide(presented, now, grace);
+                match verdict {
+                    Verdict::Rotate => {
+                        prop_assert!(active);
+                        prop_assert_eq!(index, rotated.len() - 1, "only the newest token rotates");
+                        rotated[index] = Some(now);
+                        rotated.push(None);
+                    }
+                    Verdict::GraceReplay => {
+                        let at = rotated[index].expect("a replay is of a rotated token");
+                        prop_assert!(now - at <= i64::try_from(grace).unwrap());
+                    }
+                    Verdict::RevokeFamily => {
+                        let at = rotated[index].expect("only a rotated token is reuse");
+                        prop_assert!(now - at > i64::try_from(grace).unwrap());
+                        active = false;
+                    }
+                    Verdict::Invalid => {
+                        prop_assert!(!active || index >= rotated.len());
+                    }
+                }
+                if !active {
+                    prop_assert!(verdict == Verdict::Invalid || verdict == Verdict::RevokeFamily);
+                }
+                prop_assert_eq!(rotated.iter().filter(|r| r.is_none()).count(), 1);
+            }
+        }
+
+        #[test]
+        fn a_successor_that_is_not_this_tokens_never_gets_the_grace(
+            rotated_at in 0i64..1_000, gap in 0i64..100, grace in 0u64..=10,
+        ) {
+            let presented = Presented { family_active: true, rotated_at: Some(rotated_at), same_successor: false };
+            prop_assert_eq!(decide(Some(presented), rotated_at + gap, grace), Verdict::RevokeFamily);
+        }
+    }
+}
