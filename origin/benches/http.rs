@@ -19,7 +19,6 @@ use serde_json::{json, Value};
 use tessera_core::model::{Email, TenantSlug, UserId};
 use tessera_origin::config::Argon2Params;
 use tessera_origin::password::Hasher;
-use tessera_origin::store::sql::SqlStore;
 use tessera_origin::store::{DynStore, NewUser};
 
 const EDGE_SECRET: &str = "bench-edge-secret-0123456789abcdef0123";
@@ -140,7 +139,9 @@ async fn seed_users(store: &DynStore, count: usize) {
             password_hash: Some(hash.clone()),
             now: 0,
         };
-        store.create_user(&tenant, &user).await.unwrap();
+        let mut tx = store.write(&tenant).await.unwrap();
+        tx.users().create(&user).await.unwrap();
+        tx.commit().await.unwrap();
     }
 }
 
@@ -258,7 +259,7 @@ fn main() {
         rows.push(format!("| resident memory, idle (SQLite) | {idle:.1} MiB | goal < 40 MB | |"));
 
         const USERS: u64 = 1_000;
-        let store: DynStore = Arc::new(SqlStore::sqlite(dir.path()).await.unwrap());
+        let store: DynStore = Arc::new(tessera_origin::store::Store::sqlite(dir.path()).await.unwrap());
         seed_users(&store, USERS as usize).await;
 
         let base = server.base.clone();
@@ -323,7 +324,7 @@ fn main() {
             ("TESSERA_MASTER_KEY", master),
             ("TESSERA_DATA_DIR", pg_dir.path().display().to_string()),
         ]);
-        let store: DynStore = Arc::new(SqlStore::postgres(&url, 4).await.unwrap());
+        let store: DynStore = Arc::new(tessera_origin::store::Store::postgres(&url, 4).await.unwrap());
         const FAMILIES: u64 = 64;
         seed_users(&store, FAMILIES as usize).await;
         let base = server.base.clone();

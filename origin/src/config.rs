@@ -96,6 +96,9 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// `TESSERA_RATE_LIMIT_STORE`: `memory` (default) or `database`.
     pub rate_limit_store: RateLimitStore,
+    /// `TESSERA_RATE_LIMIT_SWEEP_SECS`: how often idle rows of the shared rate-limit table are
+    /// deleted, with `TESSERA_RATE_LIMIT_STORE=database` (default 60, 1–3600).
+    pub rate_limit_sweep_secs: u64,
     /// `TESSERA_PASSWORD_MIN_LENGTH`: minimum password length in characters (default 12, 8–64).
     pub password_min_length: usize,
     /// `TESSERA_REFRESH_GRACE_SECS`: reuse grace window for rotated refresh tokens (default 5, ≤ 60).
@@ -257,6 +260,7 @@ impl Config {
             metrics_token: env.secret("TESSERA_METRICS_TOKEN")?,
             trusted_proxies,
             rate_limit_store,
+            rate_limit_sweep_secs: env.ranged("TESSERA_RATE_LIMIT_SWEEP_SECS", 60, 1, 3600)?,
             password_min_length: env.ranged("TESSERA_PASSWORD_MIN_LENGTH", 12, 8, 64)?,
             refresh_grace_secs: env.ranged(
                 "TESSERA_REFRESH_GRACE_SECS",

@@ -5,11 +5,6 @@
 use std::time::Duration;
 
 use tessera_core::edge::{Revocation, EDGE_SECRET, REVOCATIONS_PATH};
-use tessera_core::jwt::Verifier;
-use tessera_core::lifetimes::ACCESS_TOKEN_SECS;
-use tessera_core::model::{SessionId, TenantSlug};
-
-use crate::clock;
 
 /// Attempts per revocation before giving up (with doubling delays from 100 ms: about 3 s).
 const ATTEMPTS: u32 = 5;
@@ -37,15 +32,8 @@ impl EdgePush {
         }
     }
 
-    /// Sends the revocation of a session in the background; returns at once.
-    pub fn revoke(&self, tenant: &TenantSlug, session: &SessionId) {
-        let now = u64::try_from(clock::now_secs()).unwrap_or(0);
-        let revocation = Revocation {
-            tenant: tenant.to_string(),
-            session: session.to_string(),
-            // No token of the session can be valid after this.
-            until: now + ACCESS_TOKEN_SECS + Verifier::DEFAULT_LEEWAY_SECS,
-        };
+    /// Sends a revocation in the background; returns at once.
+    pub fn revoke(&self, revocation: Revocation) {
         let this = self.clone();
         tokio::spawn(async move { this.send(&revocation).await });
     }

@@ -216,7 +216,7 @@ impl Keyring {
 /// Generates a new Ed25519 key, makes it current and retires the previous one. Tokens signed
 /// by the previous key keep verifying while it stays published.
 pub async fn rotate(store: &DynStore, master: &MasterKey) -> Result<String, KeyringError> {
-    let now = clock::now_secs();
+    let now = clock::system_now_secs();
     let seed = clock::random::<32>();
     let kid = format!(
         "k{}-{}",
@@ -256,7 +256,7 @@ async fn load_keys(
     issuer: &str,
     audience: &str,
 ) -> Result<Loaded, KeyringError> {
-    let now = clock::now_secs();
+    let now = clock::system_now_secs();
     let stored = store.keys().await?;
     let current = stored
         .iter()

@@ -4,8 +4,8 @@
 pub mod clock;
 pub mod config;
 pub mod edge_push;
-pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod keys;
 pub mod limiter;
 pub mod password;

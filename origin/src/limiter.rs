@@ -6,12 +6,18 @@ use std::sync::Mutex;
 
 use tessera_core::ratelimit::{self, limit_key, Decision, GcraState, Quota, RouteClass};
 
-use crate::clock;
-use crate::error::ApiError;
+use crate::clock::SharedClock;
+use crate::services::ServiceError;
 use crate::store::{DynStore, StoreError};
 
+/// Rate limits: core's GCRA over state kept by a [`Backing`], on an injected clock.
+pub struct Limiter {
+    backing: Backing,
+    clock: SharedClock,
+}
+
 /// Where the GCRA state lives.
-pub enum Limiter {
+pub enum Backing {
     /// One node: a map in memory, swept of idle keys as it grows.
     Memory(Mutex<MemoryState>),
     /// Several nodes: the global `rate_limits` table.
@@ -32,11 +38,32 @@ const SWEEP_AT: usize = 100_000;
 impl Limiter {
     /// An in-memory limiter.
     #[must_use]
-    pub fn memory() -> Self {
-        Self::Memory(Mutex::new(MemoryState {
-            keys: HashMap::new(),
-            sweep_at: SWEEP_AT,
-        }))
+    pub fn memory(clock: SharedClock) -> Self {
+        Self {
+            backing: Backing::Memory(Mutex::new(MemoryState {
+                keys: HashMap::new(),
+                sweep_at: SWEEP_AT,
+            })),
+            clock,
+        }
+    }
+
+    /// A limiter whose state is shared by every node through the database.
+    #[must_use]
+    pub fn database(store: DynStore, clock: SharedClock) -> Self {
+        Self {
+            backing: Backing::Database(store),
+            clock,
+        }
+    }
+
+    /// The store, when the state lives in the database (its idle rows need sweeping).
+    #[must_use]
+    pub fn shared_store(&self) -> Option<&DynStore> {
+        match &self.backing {
+            Backing::Database(store) => Some(store),
+            Backing::Memory(_) => None,
+        }
     }
 
     /// Charges one request of `class` to `subject` (an IP, or a tenant + email).
@@ -49,9 +76,9 @@ impl Limiter {
             return Ok(None);
         };
         let key = limit_key(class, subject);
-        let now = clock::now_millis();
-        let decision = match self {
-            Self::Memory(state) => {
+        let now = self.clock.now_millis();
+        let decision = match &self.backing {
+            Backing::Memory(state) => {
                 let mut state = state
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -63,32 +90,20 @@ impl Limiter {
                 state.keys.insert(key, next);
                 decision
             }
-            Self::Database(store) => store.rate_limit(&key, now, quota).await?,
+            Backing::Database(store) => store.rate_limit(&key, now, quota).await?,
         };
         Ok(Some((decision, quota)))
     }
 
-    /// Charges `subject` and turns a refusal into the 429 answer.
-    pub async fn enforce(&self, class: RouteClass, subject: &str) -> Result<(), ApiError> {
+    /// Charges `subject`; a refusal is `ServiceError::RateLimited`.
+    pub async fn enforce(&self, class: RouteClass, subject: &str) -> Result<(), ServiceError> {
         match self.charge(class, subject).await? {
-            Some((decision @ Decision::Limited { .. }, quota)) => {
-                Err(too_many(class, decision, quota))
-            }
+            Some((decision @ Decision::Limited { .. }, quota)) => Err(ServiceError::RateLimited {
+                class,
+                decision,
+                quota,
+            }),
             _ => Ok(()),
         }
     }
-}
-
-/// The 429 problem with `Retry-After` and `RateLimit` headers.
-#[must_use]
-pub fn too_many(class: RouteClass, decision: Decision, quota: Quota) -> ApiError {
-    metrics::counter!("tessera_rate_limited_total", "class" => class.name()).increment(1);
-    ApiError::new(
-        axum::http::StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        "Too many requests",
-    )
-    .detail(ratelimit::limited_detail(class, quota))
-    .retry_after(decision.retry_after_secs().unwrap_or(1))
-    .headers(decision.headers(class.name(), quota))
 }

@@ -148,7 +148,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let slug = TenantSlug::parse(&slug)?;
             let store = server::open_store(&config).await?;
             let name = name.unwrap_or_else(|| slug.to_string());
-            match store.create_tenant(&slug, &name, clock::now_secs()).await {
+            match store
+                .create_tenant(&slug, &name, clock::system_now_secs())
+                .await
+            {
                 Err(StoreError::Conflict) => anyhow::bail!("tenant {slug} already exists"),
                 other => other?,
             };
@@ -194,21 +197,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             )?;
             let hasher = password::Hasher::new(config.argon2, 1, 1)
                 .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-            let hash = hasher.hash(secret).await?;
+            let hash = hasher.hash(secret.into()).await?;
             let user = NewUser {
                 id: UserId::from_random_bytes(clock::random()),
                 email: email.clone(),
                 name,
                 role,
                 password_hash: Some(hash),
-                now: clock::now_secs(),
+                now: clock::system_now_secs(),
             };
-            match store.create_user(&tenant, &user).await {
+            let mut tx = store.write(&tenant).await?;
+            match tx.users().create(&user).await {
                 Err(StoreError::Conflict) => {
                     anyhow::bail!("{email} already exists in tenant {tenant}")
                 }
                 other => other?,
             };
+            tx.commit().await?;
             println!("created user {} ({email}) in tenant {tenant}", user.id);
         }
         Command::Keys(KeysCommand::Rotate) => {

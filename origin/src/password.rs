@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use secrecy::{ExposeSecret as _, SecretString};
 use tessera_core::secret::ct_eq;
 
 use crate::config::Argon2Params;
@@ -136,12 +137,12 @@ impl Hasher {
     }
 
     /// Hashes a new password into a PHC string.
-    pub async fn hash(&self, password: String) -> Result<String, Busy> {
+    pub async fn hash(&self, password: SecretString) -> Result<String, Busy> {
         let argon2 = self.argon2.clone();
         self.run(move |_| {
             let salt = SaltString::encode_b64(&crate::clock::random::<16>()).ok()?;
             argon2
-                .hash_password(password.as_bytes(), &salt)
+                .hash_password(password.expose_secret().as_bytes(), &salt)
                 .ok()
                 .map(|h| h.to_string())
         })
@@ -152,13 +153,19 @@ impl Hasher {
     /// Verifies `password` against `stored`, or against the dummy hash when there is no account
     /// (so unknown accounts cost the same time). Returns whether it matched and whether the
     /// stored hash should be replaced because the parameters changed.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<Verified, Busy> {
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored: Option<String>,
+    ) -> Result<Verified, Busy> {
         let dummy = self.dummy_hash.clone();
         let current = self.argon2.params().clone();
         self.run(move |workspace| {
             let real = stored.is_some();
             let text = stored.unwrap_or_else(|| dummy.to_string());
-            let Some((matched, params)) = verify_phc(password.as_bytes(), &text, workspace) else {
+            let Some((matched, params)) =
+                verify_phc(password.expose_secret().as_bytes(), &text, workspace)
+            else {
                 return Verified::default();
             };
             let outdated = params.m_cost() != current.m_cost()

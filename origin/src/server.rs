@@ -7,10 +7,10 @@ use tokio::net::TcpListener;
 
 use crate::clock;
 use crate::config::Config;
+use crate::jobs::Jobs;
 use crate::keys::{self, MasterKey};
 use crate::state::AppState;
-use crate::store::sql::SqlStore;
-use crate::store::{DynStore, StoreError};
+use crate::store::{DynStore, Store, StoreError};
 
 /// Why start-up failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,8 +35,8 @@ pub enum ServeError {
 /// Opens the configured store and migrates the global scope and every tenant.
 pub async fn open_store(config: &Config) -> Result<DynStore, ServeError> {
     let store: DynStore = match &config.database_url {
-        Some(url) => Arc::new(SqlStore::postgres(url, 16).await?),
-        None => Arc::new(SqlStore::sqlite(&config.data_dir).await?),
+        Some(url) => Arc::new(Store::postgres(url, 16).await?),
+        None => Arc::new(Store::sqlite(&config.data_dir).await?),
     };
     store.migrate().await?;
     Ok(store)
@@ -58,7 +58,7 @@ pub async fn ensure_default_tenant(store: &DynStore, config: &Config) -> Result<
     let slug = &config.default_tenant;
     if store.tenant(slug).await?.is_none() {
         match store
-            .create_tenant(slug, "Default", clock::now_secs())
+            .create_tenant(slug, "Default", clock::system_now_secs())
             .await
         {
             Ok(_) => tracing::info!(tenant = %slug, "created the default tenant"),
@@ -77,28 +77,19 @@ pub async fn build_state(config: Config) -> Result<AppState, ServeError> {
     Ok(AppState::new(config, store, master).await?)
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves `state` on `listener`, with the background jobs, until `shutdown` resolves; then
+/// drains in-flight requests and lets each job finish its current run.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let keys = state.keys.clone();
-    let reload = tokio::spawn(async move {
-        let mut tick =
-            tokio::time::interval(std::time::Duration::from_secs(keys::RELOAD_EVERY_SECS));
-        loop {
-            tick.tick().await;
-            if let Err(error) = keys.reload().await {
-                tracing::error!(%error, "signing key reload failed");
-            }
-        }
-    });
+    let jobs = Jobs::start(&state);
     let app = crate::http::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
-    reload.abort();
+    jobs.shutdown().await;
     Ok(served?)
 }
 

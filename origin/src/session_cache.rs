@@ -3,70 +3,60 @@
 //!
 //! Revocations made by this node remove the entry at once. A revocation made by another node
 //! (or by the CLI) is seen here within the TTL (`TESSERA_SESSION_CACHE_MS`, default 1 s, the
-//! same bound the edge promises); a TTL of 0 turns the cache off.
+//! same bound the edge promises); a TTL of 0 turns the cache off. The cache holds at most
+//! [`MAX_ENTRIES`] sessions, evicting the least recently used.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
+use quick_cache::sync::Cache;
 use tessera_core::model::{SessionId, TenantSlug};
 
+use crate::clock::SharedClock;
 use crate::store::{Session, User};
 
-/// Entries kept before the cache is emptied and refilled (a bound, not a tuning knob).
-const MAX_ENTRIES: usize = 100_000;
+/// Sessions held at most.
+pub const MAX_ENTRIES: usize = 100_000;
 
 type Key = (TenantSlug, SessionId);
 
 /// The cache.
 pub struct SessionCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<Key, (Instant, Session, User)>>,
+    ttl_ms: u64,
+    clock: SharedClock,
+    entries: Cache<Key, (u64, Session, User)>,
 }
 
 impl SessionCache {
-    /// A cache whose entries live `ttl`.
+    /// A cache whose entries live `ttl_ms` on `clock`.
     #[must_use]
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl_ms: u64, clock: SharedClock) -> Self {
         Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
+            ttl_ms,
+            clock,
+            entries: Cache::new(MAX_ENTRIES),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, (Instant, Session, User)>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The cached session and user, if fresh.
     pub fn get(&self, tenant: &TenantSlug, session: &SessionId) -> Option<(Session, User)> {
-        if self.ttl.is_zero() {
+        if self.ttl_ms == 0 {
             return None;
         }
-        let entries = self.lock();
-        let (at, session, user) = entries.get(&(tenant.clone(), *session))?;
-        (at.elapsed() < self.ttl).then(|| (session.clone(), user.clone()))
+        let (at, session, user) = self.entries.get(&(tenant.clone(), *session))?;
+        (self.clock.now_millis().saturating_sub(at) < self.ttl_ms).then_some((session, user))
     }
 
     /// Remembers a session and its user as just read from storage.
     pub fn put(&self, tenant: &TenantSlug, session: &Session, user: &User) {
-        if self.ttl.is_zero() {
+        if self.ttl_ms == 0 {
             return;
         }
-        let mut entries = self.lock();
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(
+        self.entries.insert(
             (tenant.clone(), session.id),
-            (Instant::now(), session.clone(), user.clone()),
+            (self.clock.now_millis(), session.clone(), user.clone()),
         );
     }
 
     /// Forgets a session: called whenever this node revokes one.
     pub fn invalidate(&self, tenant: &TenantSlug, session: &SessionId) {
-        self.lock().remove(&(tenant.clone(), *session));
+        self.entries.remove(&(tenant.clone(), *session));
     }
 }

@@ -1,14 +1,19 @@
-//! Everything a request handler needs, built once at start-up.
+//! Everything a request handler needs, built once at start-up: the services, and the few
+//! pieces the HTTP layer uses itself (configuration, limits, the tenant registry, metrics).
 
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, RateLimitStore};
 use crate::edge_push::EdgePush;
 use crate::keys::{Keyring, MasterKey};
 use crate::limiter::Limiter;
 use crate::password::Hasher;
+use crate::services::{
+    Authenticator, Refresher, Revocations, Services, SessionService, SignIn, TokenIssuer,
+};
 use crate::session_cache::SessionCache;
 use crate::store::DynStore;
 use crate::tenants::Directory;
@@ -28,12 +33,10 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// Tenant registry cache.
     pub tenants: Arc<Directory>,
-    /// Recently verified sessions.
-    pub sessions: Arc<SessionCache>,
-    /// Key that derives a refresh token's successor from the token itself.
-    pub refresh_key: Arc<[u8; 32]>,
-    /// Revocations pushed to the edge, when one is configured.
-    pub edge: Option<EdgePush>,
+    /// The clock every service reads.
+    pub clock: SharedClock,
+    /// The flows.
+    pub services: Services,
     /// Prometheus exposition.
     pub metrics: PrometheusHandle,
 }
@@ -50,11 +53,21 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// Builds the state over a migrated store.
+    /// Builds the state over a migrated store, on the system clock.
     pub async fn new(
         config: Config,
         store: DynStore,
         master: MasterKey,
+    ) -> Result<Self, StartError> {
+        Self::with_clock(config, store, master, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the state over a migrated store, on `clock`.
+    pub async fn with_clock(
+        config: Config,
+        store: DynStore,
+        master: MasterKey,
+        clock: SharedClock,
     ) -> Result<Self, StartError> {
         let keys = Keyring::load(
             store.clone(),
@@ -65,27 +78,61 @@ impl AppState {
         .await?;
         let hasher = Hasher::new(config.argon2, config.hash_concurrency, config.hash_queue)
             .map_err(StartError::Argon2)?;
-        let limiter = match config.rate_limit_store {
-            RateLimitStore::Memory => Limiter::memory(),
-            RateLimitStore::Database => Limiter::Database(store.clone()),
+        let limiter = Arc::new(match config.rate_limit_store {
+            RateLimitStore::Memory => Limiter::memory(clock.clone()),
+            RateLimitStore::Database => Limiter::database(store.clone(), clock.clone()),
+        });
+        let tenants = Arc::new(Directory::new(store.clone(), clock.clone()));
+        let cache = Arc::new(SessionCache::new(config.session_cache_ms, clock.clone()));
+        let edge = config
+            .edge_url
+            .as_deref()
+            .zip(config.edge_secret.as_deref())
+            .map(|(url, secret)| EdgePush::new(url, secret));
+        let revocations = Revocations::new(cache.clone(), edge, clock.clone());
+        let tokens = TokenIssuer::new(
+            keys.clone(),
+            &config.issuer,
+            &config.audience,
+            master.derive("refresh-token-successor"),
+            clock.clone(),
+        );
+        let services = Services {
+            sign_in: SignIn::new(
+                store.clone(),
+                tenants.clone(),
+                hasher.clone(),
+                limiter.clone(),
+                tokens.clone(),
+                clock.clone(),
+            ),
+            refresh: Refresher::new(
+                store.clone(),
+                tenants.clone(),
+                tokens,
+                revocations.clone(),
+                clock.clone(),
+                config.refresh_grace_secs,
+            ),
+            authenticate: Authenticator::new(
+                store.clone(),
+                tenants.clone(),
+                keys.clone(),
+                cache,
+                clock.clone(),
+            ),
+            sessions: SessionService::new(store.clone(), revocations, clock.clone()),
         };
         Ok(Self {
-            refresh_key: Arc::new(master.derive("refresh-token-successor")),
-            tenants: Arc::new(Directory::new(store.clone())),
-            sessions: Arc::new(SessionCache::new(std::time::Duration::from_millis(
-                config.session_cache_ms,
-            ))),
-            limiter: Arc::new(limiter),
             metrics: crate::http::ops::metrics_handle(),
-            edge: config
-                .edge_url
-                .as_deref()
-                .zip(config.edge_secret.as_deref())
-                .map(|(url, secret)| EdgePush::new(url, secret)),
             config: Arc::new(config),
             store,
             keys,
             hasher,
+            limiter,
+            tenants,
+            clock,
+            services,
         })
     }
 }

@@ -51,12 +51,14 @@ async fn every_sign_in_failure_looks_the_same(backend: Backend) {
     let bob = server
         .create_user("default", "bob@example.com", PASSWORD)
         .await;
-    server
+    let mut tx = server
         .state
         .store
-        .set_disabled(&"default".parse_slug(), &bob, true, 0)
+        .write(&"default".parse_slug())
         .await
         .unwrap();
+    tx.users().set_disabled(&bob, true, 0).await.unwrap();
+    tx.commit().await.unwrap();
     let attempts = [
         json!({"email": "ann@example.com", "password": PASSWORD, "tenant": "nowhere"}),
         json!({"email": "ann@example.com", "password": PASSWORD, "tenant": "NOT a slug"}),
@@ -104,7 +106,8 @@ async fn refresh_rotates_and_a_reuse_after_the_grace_window_revokes_the_family(b
     let new = rotated["refresh_token"].as_str().unwrap();
     assert_ne!(new, old);
     assert!(rotated["refresh_expires_in"].as_i64().unwrap() <= 604_800);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Past the grace window (0 s here): the clock moves, no test sleeps.
+    server.clock.advance(std::time::Duration::from_secs(1));
     let reused = server
         .post_from(
             "/api/auth/refresh",
@@ -133,7 +136,11 @@ async fn refresh_rotates_and_a_reuse_after_the_grace_window_revokes_the_family(b
     let events: Vec<String> = server
         .state
         .store
-        .audit_events(&"default".parse_slug(), 20)
+        .read(&"default".parse_slug())
+        .await
+        .unwrap()
+        .audit()
+        .latest(20)
         .await
         .unwrap()
         .into_iter()
@@ -178,21 +185,22 @@ async fn fifty_concurrent_refreshes_yield_one_successor(backend: Backend) {
     let user = server
         .state
         .store
-        .user_by_email(
-            &"default".parse_slug(),
-            &tessera_core::model::Email::parse("ann@example.com").unwrap(),
-        )
+        .read(&"default".parse_slug())
+        .await
+        .unwrap()
+        .users()
+        .by_email(&tessera_core::model::Email::parse("ann@example.com").unwrap())
         .await
         .unwrap()
         .unwrap();
     let live = server
         .state
         .store
-        .active_sessions(
-            &"default".parse_slug(),
-            &user.id,
-            tessera_origin::clock::now_secs(),
-        )
+        .read(&"default".parse_slug())
+        .await
+        .unwrap()
+        .sessions()
+        .active_for(&user.id, server.state.clock.now_secs())
         .await
         .unwrap();
     assert_eq!(live.len(), 1, "one live family");
@@ -554,17 +562,23 @@ async fn a_sign_in_rehashes_a_password_with_old_parameters(backend: Backend) {
     let id = server
         .create_user("default", "ann@example.com", "placeholder passphrase 123")
         .await;
-    server
+    let mut tx = server
         .state
         .store
-        .set_password_hash(&"default".parse_slug(), &id, &hash, 0)
+        .write(&"default".parse_slug())
         .await
         .unwrap();
+    tx.users().set_password_hash(&id, &hash, 0).await.unwrap();
+    tx.commit().await.unwrap();
     server.login("default", "ann@example.com", PASSWORD).await;
     let user = server
         .state
         .store
-        .user_by_id(&"default".parse_slug(), &id)
+        .read(&"default".parse_slug())
+        .await
+        .unwrap()
+        .users()
+        .by_id(&id)
         .await
         .unwrap()
         .unwrap();
@@ -631,7 +645,11 @@ async fn the_audit_log_records_security_events_without_secrets(backend: Backend)
     let events = server
         .state
         .store
-        .audit_events(&"default".parse_slug(), 10)
+        .read(&"default".parse_slug())
+        .await
+        .unwrap()
+        .audit()
+        .latest(10)
         .await
         .unwrap();
     let names: Vec<&str> = events.iter().rev().map(|e| e.event.as_str()).collect();
@@ -749,6 +767,34 @@ async fn limits_shared_in_the_database_refuse_the_sixth_sign_in(backend: Backend
 }
 both!(limits_shared_in_the_database_refuse_the_sixth_sign_in);
 
+async fn idle_shared_limit_rows_are_swept_in_the_background(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        &[
+            ("TESSERA_RATE_LIMIT_STORE", "database"),
+            ("TESSERA_RATE_LIMIT_SWEEP_SECS", "1"),
+        ],
+    )
+    .await;
+    for _ in 0..3 {
+        let ip = unique_ip();
+        server.post_from("/api/auth/login", &json!({"email": "ann@example.com", "password": "a wrong passphrase", "tenant": "default"}), &ip).await;
+    }
+    // Three client IPs and one account: four keys, all busy until a minute has passed.
+    assert_eq!(server.state.store.rate_limit_keys().await.unwrap(), 4);
+    server.clock.advance(std::time::Duration::from_secs(61));
+    // The sweeper runs every second of real time: wait for it, not for a lifetime.
+    let started = std::time::Instant::now();
+    while server.state.store.rate_limit_keys().await.unwrap() > 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "rows never swept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+both!(idle_shared_limit_rows_are_swept_in_the_background);
+
 async fn forwarded_for_is_believed_only_from_a_trusted_proxy(backend: Backend) {
     let server = TestServer::start_with(backend, &[("TESSERA_TRUSTED_PROXIES", "127.0.0.1")]).await;
     let attempts = std::sync::atomic::AtomicU32::new(0);
@@ -776,16 +822,22 @@ async fn a_revocation_on_another_node_is_seen_within_the_cache_ttl(backend: Back
     let first = server_with_ann(backend).await;
     // A second node over the same storage.
     let config = common::config(&first.storage, &[]);
-    let second_state = tessera_origin::state::AppState::new(
+    let second_state = tessera_origin::state::AppState::with_clock(
         config,
         first.storage.store.clone(),
         tessera_origin::keys::MasterKey::new([42; 32]),
+        first.clock.clone(),
     )
     .await
     .unwrap();
     let tokens = first.login("default", "ann@example.com", PASSWORD).await;
     let access = tokens["access_token"].as_str().unwrap();
-    let on_second = || tessera_origin::services::auth::authenticate(&second_state, access);
+    let on_second = || {
+        second_state
+            .services
+            .authenticate
+            .authenticate(access, None)
+    };
     assert!(
         on_second().await.is_ok(),
         "the second node has now cached the session"
@@ -804,11 +856,12 @@ async fn a_revocation_on_another_node_is_seen_within_the_cache_ttl(backend: Back
         "invalid_token",
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(1_050)).await;
-    assert_eq!(
-        on_second().await.map(|_| ()).unwrap_err().code(),
-        "invalid_token"
-    );
+    assert!(on_second().await.is_ok(), "still cached on the second node");
+    first.clock.advance(std::time::Duration::from_millis(1_000));
+    assert!(matches!(
+        on_second().await.map(|_| ()).unwrap_err(),
+        tessera_origin::services::ServiceError::SessionEnded
+    ));
 }
 both!(a_revocation_on_another_node_is_seen_within_the_cache_ttl);
 

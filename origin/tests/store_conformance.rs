@@ -1,4 +1,4 @@
-//! One conformance suite for the Store trait, run against SQLite and PostgreSQL.
+//! One conformance suite for the store and its repositories, run against SQLite and PostgreSQL.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -8,9 +8,7 @@ use common::{Backend, TestStore};
 use tessera_core::model::{Email, SessionId, TenantSlug, UserId};
 use tessera_core::ratelimit::Quota;
 use tessera_core::token::{OpaqueToken, TokenKind};
-use tessera_origin::store::{
-    AuditEvent, NewSession, NewUser, RefreshOutcome, Session, StoreError, StoredKey,
-};
+use tessera_origin::store::{AuditEvent, DynStore, NewUser, Session, StoreError, StoredKey, User};
 
 fn slug(s: &str) -> TenantSlug {
     TenantSlug::parse(s).unwrap()
@@ -31,22 +29,45 @@ fn rand_bytes<const N: usize>() -> [u8; N] {
     tessera_origin::clock::random()
 }
 
-fn new_session(user: UserId, token: &OpaqueToken, now: i64) -> NewSession {
-    NewSession {
-        session: Session {
-            id: SessionId::from_random_bytes(rand_bytes()),
-            user_id: user,
-            created_at: now,
-            last_used_at: now,
-            expires_at: now + 100,
-            revoked_at: None,
-            ip: "10.0.0.1".into(),
-            user_agent: "ua".into(),
-            amr: vec!["pwd".into()],
-        },
-        refresh_digest: token.digest(),
-        audit: event("login_succeeded"),
+fn new_session(user: UserId, now: i64) -> Session {
+    Session {
+        id: SessionId::from_random_bytes(rand_bytes()),
+        user_id: user,
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + 100,
+        revoked_at: None,
+        ip: "10.0.0.1".into(),
+        user_agent: "ua".into(),
+        amr: vec!["pwd".into()],
     }
+}
+
+fn refresh_token(tenant: &TenantSlug) -> OpaqueToken {
+    OpaqueToken::generate(TokenKind::Refresh, tenant, rand_bytes())
+}
+
+/// Creates a user in its own committed unit.
+async fn create_user(store: &DynStore, tenant: &TenantSlug, email: &str) -> User {
+    let mut tx = store.write(tenant).await.unwrap();
+    let user = tx.users().create(&new_user(email)).await.unwrap();
+    tx.commit().await.unwrap();
+    user
+}
+
+/// Creates a session with its first refresh token in its own committed unit.
+async fn create_session(
+    store: &DynStore,
+    tenant: &TenantSlug,
+    session: &Session,
+    token: &OpaqueToken,
+) {
+    let mut tx = store.write(tenant).await.unwrap();
+    tx.sessions()
+        .create(session, &token.digest())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
 }
 
 fn event(name: &str) -> AuditEvent {
@@ -110,57 +131,46 @@ async fn users_are_unique_per_tenant_and_isolated(backend: Backend) {
     for s in ["acme", "beta"] {
         t.store.create_tenant(&slug(s), s, 1).await.unwrap();
     }
-    let ann = t
-        .store
-        .create_user(&slug("acme"), &new_user("ann@x.io"))
-        .await
-        .unwrap();
+    let ann = create_user(&t.store, &slug("acme"), "ann@x.io").await;
+    let mut tx = t.store.write(&slug("acme")).await.unwrap();
     assert!(matches!(
-        t.store
-            .create_user(&slug("acme"), &new_user("ann@x.io"))
-            .await,
+        tx.users().create(&new_user("ann@x.io")).await,
         Err(StoreError::Conflict)
     ));
-    let other = t
-        .store
-        .create_user(&slug("beta"), &new_user("ann@x.io"))
-        .await
-        .unwrap();
+    drop(tx);
+    let other = create_user(&t.store, &slug("beta"), "ann@x.io").await;
     let email = Email::parse("ann@x.io").unwrap();
+    let mut acme = t.store.read(&slug("acme")).await.unwrap();
     assert_eq!(
-        t.store
-            .user_by_email(&slug("acme"), &email)
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
+        acme.users().by_email(&email).await.unwrap().unwrap().id,
         ann.id
     );
+    drop(acme);
+    let mut beta = t.store.read(&slug("beta")).await.unwrap();
     assert_eq!(
-        t.store
-            .user_by_email(&slug("beta"), &email)
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
+        beta.users().by_email(&email).await.unwrap().unwrap().id,
         other.id
     );
     assert_eq!(
-        t.store.user_by_id(&slug("beta"), &ann.id).await.unwrap(),
+        beta.users().by_id(&ann.id).await.unwrap(),
         None,
         "acme's user is not in beta"
     );
-    t.store
-        .set_password_hash(&slug("acme"), &ann.id, "$new", 2)
+    drop(beta);
+    let mut tx = t.store.write(&slug("acme")).await.unwrap();
+    tx.users()
+        .set_password_hash(&ann.id, "$new", 2)
         .await
         .unwrap();
-    t.store
-        .set_disabled(&slug("acme"), &ann.id, true, 2)
-        .await
-        .unwrap();
+    tx.users().set_disabled(&ann.id, true, 2).await.unwrap();
+    tx.commit().await.unwrap();
     let ann = t
         .store
-        .user_by_id(&slug("acme"), &ann.id)
+        .read(&slug("acme"))
+        .await
+        .unwrap()
+        .users()
+        .by_id(&ann.id)
         .await
         .unwrap()
         .unwrap();
@@ -168,7 +178,11 @@ async fn users_are_unique_per_tenant_and_isolated(backend: Backend) {
     assert!(ann.disabled);
     let beta = t
         .store
-        .user_by_id(&slug("beta"), &other.id)
+        .read(&slug("beta"))
+        .await
+        .unwrap()
+        .users()
+        .by_id(&other.id)
         .await
         .unwrap()
         .unwrap();
@@ -176,128 +190,131 @@ async fn users_are_unique_per_tenant_and_isolated(backend: Backend) {
 }
 both!(users_are_unique_per_tenant_and_isolated);
 
-async fn refresh_rotation_follows_the_family_rules(backend: Backend) {
+async fn a_unit_of_work_commits_all_or_nothing(backend: Backend) {
     let t = TestStore::new(backend).await;
     let acme = slug("acme");
     t.store.create_tenant(&acme, "Acme", 1).await.unwrap();
-    let user = t
-        .store
-        .create_user(&acme, &new_user("ann@x.io"))
-        .await
-        .unwrap();
-    let first = OpaqueToken::generate(TokenKind::Refresh, &acme, rand_bytes());
-    let second = OpaqueToken::generate(TokenKind::Refresh, &acme, rand_bytes());
-    let third = OpaqueToken::generate(TokenKind::Refresh, &acme, rand_bytes());
-    let new = new_session(user.id, &first, 1_000);
-    t.store.create_session(&acme, &new).await.unwrap();
-    let rotate = |p: &OpaqueToken, s: &OpaqueToken, now| {
-        let (store, acme, p, s) = (t.store.clone(), acme.clone(), p.digest(), s.digest());
-        async move {
-            store
-                .rotate_refresh(&acme, &p, &s, now, 5, &event("refresh"))
-                .await
-                .unwrap()
-        }
-    };
-    assert!(
-        matches!(rotate(&first, &second, 1_010).await, RefreshOutcome::Rotated(s, u) if s.last_used_at == 1_010 && u.id == user.id)
-    );
-    assert!(matches!(
-        rotate(&first, &second, 1_012).await,
-        RefreshOutcome::GraceReplay(..)
-    ));
-    // Inside the grace window but naming another successor: not the concurrent twin, reuse.
-    assert!(matches!(
-        rotate(&first, &third, 1_013).await,
-        RefreshOutcome::ReuseDetected(_)
-    ));
-    assert!(
-        matches!(
-            rotate(&second, &third, 1_014).await,
-            RefreshOutcome::Invalid
-        ),
-        "family revoked"
-    );
+    let email = Email::parse("ann@x.io").unwrap();
+    {
+        let mut tx = t.store.write(&acme).await.unwrap();
+        tx.users().create(&new_user("ann@x.io")).await.unwrap();
+        tx.audit().append(&event("user_created")).await.unwrap();
+        // Dropped without commit: neither the user nor its audit event exists.
+    }
+    let mut read = t.store.read(&acme).await.unwrap();
+    assert_eq!(read.users().by_email(&email).await.unwrap(), None);
+    assert_eq!(read.audit().latest(10).await.unwrap(), []);
+    drop(read);
+    let mut tx = t.store.write(&acme).await.unwrap();
+    let user = tx.users().create(&new_user("ann@x.io")).await.unwrap();
+    tx.audit().append(&event("user_created")).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut read = t.store.read(&acme).await.unwrap();
     assert_eq!(
-        t.store
-            .active_sessions(&acme, &user.id, 1_014)
-            .await
-            .unwrap(),
-        []
+        read.users().by_email(&email).await.unwrap().unwrap().id,
+        user.id
     );
-    let unknown = OpaqueToken::generate(TokenKind::Refresh, &acme, rand_bytes());
-    assert!(matches!(
-        rotate(&unknown, &third, 1_014).await,
-        RefreshOutcome::Invalid
-    ));
-    // A family past its absolute end refreshes no more.
-    let fresh = OpaqueToken::generate(TokenKind::Refresh, &acme, rand_bytes());
-    t.store
-        .create_session(&acme, &new_session(user.id, &fresh, 2_000))
+    assert_eq!(read.audit().latest(10).await.unwrap().len(), 1);
+}
+both!(a_unit_of_work_commits_all_or_nothing);
+
+async fn refresh_tokens_rotate_within_their_family(backend: Backend) {
+    let t = TestStore::new(backend).await;
+    let acme = slug("acme");
+    t.store.create_tenant(&acme, "Acme", 1).await.unwrap();
+    let user = create_user(&t.store, &acme, "ann@x.io").await;
+    let (first, second) = (refresh_token(&acme), refresh_token(&acme));
+    let session = new_session(user.id, 1_000);
+    create_session(&t.store, &acme, &session, &first).await;
+
+    let mut tx = t.store.write(&acme).await.unwrap();
+    let presented = tx
+        .sessions()
+        .refresh_token_for_update(&first.digest())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(presented.session.id, session.id);
+    assert_eq!(presented.user.id, user.id);
+    assert_eq!((presented.rotated_at, presented.successor), (None, None));
+    tx.sessions()
+        .rotate(&first.digest(), &second.digest(), &session.id, 1_010)
         .await
         .unwrap();
-    assert!(matches!(
-        rotate(&fresh, &third, 2_100).await,
-        RefreshOutcome::Invalid
-    ));
+    tx.commit().await.unwrap();
+
+    let mut tx = t.store.write(&acme).await.unwrap();
+    let used = tx
+        .sessions()
+        .refresh_token_for_update(&first.digest())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(used.rotated_at, Some(1_010));
+    assert_eq!(
+        used.successor.as_deref(),
+        Some(second.digest().as_bytes().as_slice())
+    );
+    let next = tx
+        .sessions()
+        .refresh_token_for_update(&second.digest())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((next.session.id, next.rotated_at), (session.id, None));
+    assert!(tx
+        .sessions()
+        .refresh_token_for_update(&refresh_token(&acme).digest())
+        .await
+        .unwrap()
+        .is_none());
+    drop(tx);
+    let listed = t
+        .store
+        .read(&acme)
+        .await
+        .unwrap()
+        .sessions()
+        .active_for(&user.id, 1_011)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed[0].last_used_at, 1_010,
+        "last use is the newest token's creation"
+    );
 }
-both!(refresh_rotation_follows_the_family_rules);
+both!(refresh_tokens_rotate_within_their_family);
 
 async fn sessions_list_and_revoke(backend: Backend) {
     let t = TestStore::new(backend).await;
     let acme = slug("acme");
     t.store.create_tenant(&acme, "Acme", 1).await.unwrap();
-    let user = t
-        .store
-        .create_user(&acme, &new_user("ann@x.io"))
-        .await
-        .unwrap();
-    let a = new_session(
-        user.id,
-        &OpaqueToken::generate(TokenKind::Refresh, &acme, rand_bytes()),
-        1_000,
-    );
-    let b = new_session(
-        user.id,
-        &OpaqueToken::generate(TokenKind::Refresh, &acme, rand_bytes()),
-        1_001,
-    );
-    t.store.create_session(&acme, &a).await.unwrap();
-    t.store.create_session(&acme, &b).await.unwrap();
-    let listed = t
-        .store
-        .active_sessions(&acme, &user.id, 1_002)
-        .await
-        .unwrap();
+    let user = create_user(&t.store, &acme, "ann@x.io").await;
+    let (a, b) = (new_session(user.id, 1_000), new_session(user.id, 1_001));
+    create_session(&t.store, &acme, &a, &refresh_token(&acme)).await;
+    create_session(&t.store, &acme, &b, &refresh_token(&acme)).await;
+    let mut tx = t.store.write(&acme).await.unwrap();
+    let listed = tx.sessions().active_for(&user.id, 1_002).await.unwrap();
     assert_eq!(
         listed.iter().map(|s| s.id).collect::<Vec<_>>(),
-        [b.session.id, a.session.id]
+        [b.id, a.id]
     );
-    assert!(t
-        .store
-        .revoke_session(&acme, &a.session.id, "logout", 1_003)
-        .await
-        .unwrap());
-    assert!(!t
-        .store
-        .revoke_session(&acme, &a.session.id, "logout", 1_004)
-        .await
-        .unwrap());
-    let ended = t
-        .store
-        .session(&acme, &a.session.id)
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(tx.sessions().revoke(&a.id, "logout", 1_003).await.unwrap());
+    assert!(!tx.sessions().revoke(&a.id, "logout", 1_004).await.unwrap());
+    tx.commit().await.unwrap();
+    let mut read = t.store.read(&acme).await.unwrap();
+    let ended = read.sessions().by_id(&a.id).await.unwrap().unwrap();
     assert_eq!(ended.revoked_at, Some(1_003));
     assert_eq!(
-        t.store
-            .active_sessions(&acme, &user.id, 1_004)
+        read.sessions()
+            .active_for(&user.id, 1_004)
             .await
             .unwrap()
             .len(),
         1
     );
+    let (session, owner) = read.sessions().with_user(&b.id).await.unwrap().unwrap();
+    assert_eq!((session.id, owner.id), (b.id, user.id));
 }
 both!(sessions_list_and_revoke);
 
@@ -326,7 +343,7 @@ both!(keys_rotate_in_atomically);
 
 async fn shared_rate_limits_admit_exactly_the_quota_under_concurrency(backend: Backend) {
     let t = TestStore::new(backend).await;
-    let now = tessera_origin::clock::now_millis();
+    let now = 1_700_000_000_000;
     let calls = (0..20).map(|_| {
         let store = t.store.clone();
         tokio::spawn(async move {
@@ -348,6 +365,19 @@ async fn shared_rate_limits_admit_exactly_the_quota_under_concurrency(backend: B
         .await
         .unwrap();
     assert!(other.is_allowed());
+    // A sweep removes only keys back at full capacity.
+    assert_eq!(t.store.sweep_rate_limits(now).await.unwrap(), 0);
+    assert_eq!(
+        t.store.sweep_rate_limits(now + 12_000).await.unwrap(),
+        1,
+        "other is idle after one interval"
+    );
+    assert_eq!(
+        t.store.rate_limit_keys().await.unwrap(),
+        1,
+        "the busy key keeps its state"
+    );
+    assert_eq!(t.store.sweep_rate_limits(now + 60_000).await.unwrap(), 1);
 }
 both!(shared_rate_limits_admit_exactly_the_quota_under_concurrency);
 
@@ -356,23 +386,33 @@ async fn audit_events_are_appended_per_tenant(backend: Backend) {
     for s in ["acme", "beta"] {
         t.store.create_tenant(&slug(s), s, 1).await.unwrap();
     }
-    t.store
-        .audit(&slug("acme"), &event("login_failed"))
-        .await
-        .unwrap();
-    t.store
-        .audit(&slug("acme"), &event("login_succeeded"))
-        .await
-        .unwrap();
+    let mut tx = t.store.write(&slug("acme")).await.unwrap();
+    tx.audit().append(&event("login_failed")).await.unwrap();
+    tx.audit().append(&event("login_succeeded")).await.unwrap();
+    tx.commit().await.unwrap();
     let acme: Vec<String> = t
         .store
-        .audit_events(&slug("acme"), 10)
+        .read(&slug("acme"))
+        .await
+        .unwrap()
+        .audit()
+        .latest(10)
         .await
         .unwrap()
         .into_iter()
         .map(|e| e.event)
         .collect();
     assert_eq!(acme, ["login_succeeded", "login_failed"]);
-    assert_eq!(t.store.audit_events(&slug("beta"), 10).await.unwrap(), []);
+    assert_eq!(
+        t.store
+            .read(&slug("beta"))
+            .await
+            .unwrap()
+            .audit()
+            .latest(10)
+            .await
+            .unwrap(),
+        []
+    );
 }
 both!(audit_events_are_appended_per_tenant);

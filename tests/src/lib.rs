@@ -193,10 +193,12 @@ impl Stack {
             name: String::new(),
             role: "user".into(),
             password_hash: Some(hash),
-            now: clock::now_secs(),
+            now: clock::system_now_secs(),
         };
         let tenant = TenantSlug::parse("default").unwrap();
-        self.state.store.create_user(&tenant, &user).await.unwrap();
+        let mut tx = self.state.store.write(&tenant).await.unwrap();
+        tx.users().create(&user).await.unwrap();
+        tx.commit().await.unwrap();
     }
 
     /// Signs in through the edge from client IP `ip`.

@@ -366,7 +366,7 @@ async fn a_protected_application_route_gets_a_signed_identity_or_nothing() {
         identity,
         timestamp,
         &headers["x-tessera-signature"],
-        tessera_origin::clock::now_secs().try_into().unwrap(),
+        tessera_origin::clock::system_now_secs().try_into().unwrap(),
         60,
     ));
 

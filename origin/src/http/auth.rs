@@ -4,15 +4,19 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
+use tessera_core::api::{Problem, VerifyAnswer};
 use tessera_core::lifetimes::ACCESS_TOKEN_SECS;
-use tessera_core::model::{SessionId, TenantSlug};
+use tessera_core::model::SessionId;
 use utoipa::ToSchema;
 
 use super::extract::{ApiJson, Auth};
-use crate::clock::{self, rfc3339};
-use crate::error::{ApiError, Problem};
-use crate::services::auth::{self as service, Client, Issued};
+use super::problem::ApiError;
+use super::tenant::named_by_request;
+use crate::clock::rfc3339;
+use crate::services::sign_in::Attempt;
+use crate::services::{Client, Issued};
 use crate::state::AppState;
 use crate::store::User;
 
@@ -28,22 +32,24 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/sessions/{id}", delete(end_session))
 }
 
-/// Sign-in request.
+/// Sign-in request. `Debug` never prints the password.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// Registered email address.
     pub email: String,
     /// Password.
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: SecretString,
     /// Tenant (company) slug.
     pub tenant: String,
 }
 
-/// Refresh request.
+/// Refresh request. `Debug` never prints the token.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
     /// The refresh token from the last sign-in or refresh.
-    pub refresh_token: String,
+    #[schema(value_type = String)]
+    pub refresh_token: SecretString,
 }
 
 /// A user as the canonical API shows it.
@@ -71,7 +77,7 @@ impl From<&User> for UserBody {
 }
 
 /// Tokens answered by sign-in and refresh.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     /// Access token (JWT, `typ: at+jwt`, EdDSA).
     pub access_token: String,
@@ -116,12 +122,14 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    if let Some(named) = crate::tenants::named_by_request(&headers, &state.config)? {
-        if TenantSlug::parse(&body.tenant).ok().as_ref() != Some(&named) {
-            return Err(ApiError::tenant_mismatch());
-        }
-    }
-    let issued = service::login(&state, &body.tenant, &body.email, body.password, &client).await?;
+    let named = named_by_request(&headers, &state.config)?;
+    let attempt = Attempt {
+        named_tenant: named.as_ref(),
+        tenant: &body.tenant,
+        email: &body.email,
+        password: body.password,
+    };
+    let issued = state.services.sign_in.login(attempt, &client).await?;
     Ok(Json(issued.into()))
 }
 
@@ -138,8 +146,12 @@ pub async fn refresh(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let named = crate::tenants::named_by_request(&headers, &state.config)?;
-    let issued = service::refresh(&state, &body.refresh_token, named.as_ref(), &client).await?;
+    let named = named_by_request(&headers, &state.config)?;
+    let issued = state
+        .services
+        .refresh
+        .refresh(body.refresh_token.expose_secret(), named.as_ref(), &client)
+        .await?;
     Ok(Json(issued.into()))
 }
 
@@ -154,61 +166,19 @@ pub async fn logout(
     client: Client,
     Auth(auth): Auth,
 ) -> Result<StatusCode, ApiError> {
-    service::end_session(
-        &state,
-        &auth.tenant,
-        &auth.user_id,
-        &auth.session_id,
-        "logout",
-        &client,
-    )
-    .await?;
+    state.services.sessions.sign_out(&auth, &client).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The user part of a verification answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct VerifiedUser {
-    /// User id.
-    pub id: String,
-    /// Email.
-    pub email: String,
-    /// Role.
-    pub role: String,
-}
-
-/// A verification answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct VerifyResponse {
-    /// Always `true` here; failures are 401 problems with `valid: false`.
-    pub valid: bool,
-    /// The token's user.
-    pub user: VerifiedUser,
-    /// The token's tenant.
-    pub tenant: String,
-    /// When the token expires (RFC 3339).
-    pub expires_at: String,
 }
 
 /// Check a bearer token.
 #[utoipa::path(get, path = "/api/auth/verify", tag = "auth", security(("bearer" = [])),
     responses(
-        (status = 200, description = "Valid", body = VerifyResponse),
+        (status = 200, description = "Valid", body = VerifyAnswer),
         (status = 401, description = "Invalid; the body has valid: false", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn verify(auth: Result<Auth, ApiError>) -> Result<Json<VerifyResponse>, ApiError> {
+pub async fn verify(auth: Result<Auth, ApiError>) -> Result<Json<VerifyAnswer>, ApiError> {
     let Auth(auth) = auth.map_err(ApiError::with_valid_false)?;
-    let user = auth.user;
-    Ok(Json(VerifyResponse {
-        valid: true,
-        user: VerifiedUser {
-            id: user.id.to_string(),
-            email: user.email.to_string(),
-            role: user.role,
-        },
-        tenant: auth.tenant.to_string(),
-        expires_at: rfc3339(i64::try_from(auth.claims.exp).unwrap_or(0)),
-    }))
+    Ok(Json(auth.verify_answer()))
 }
 
 /// The caller's profile.
@@ -275,10 +245,7 @@ pub async fn sessions(
     State(state): State<AppState>,
     Auth(auth): Auth,
 ) -> Result<Json<Vec<SessionBody>>, ApiError> {
-    let sessions = state
-        .store
-        .active_sessions(&auth.tenant, &auth.user_id, clock::now_secs())
-        .await?;
+    let sessions = state.services.sessions.list(&auth).await?;
     Ok(Json(
         sessions
             .into_iter()
@@ -310,23 +277,6 @@ pub async fn end_session(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = SessionId::parse(&id).map_err(|_| ApiError::not_found())?;
-    let owned = state
-        .store
-        .session(&auth.tenant, &id)
-        .await?
-        .is_some_and(|s| s.user_id == auth.user_id);
-    if !owned
-        || !service::end_session(
-            &state,
-            &auth.tenant,
-            &auth.user_id,
-            &id,
-            "session_ended",
-            &client,
-        )
-        .await?
-    {
-        return Err(ApiError::not_found().detail("No such active session."));
-    }
+    state.services.sessions.end_own(&auth, &id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

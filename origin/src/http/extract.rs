@@ -6,8 +6,8 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
-use crate::services::auth::{self, Authenticated, Client};
+use super::problem::ApiError;
+use crate::services::{Authenticated, Client};
 use crate::state::AppState;
 
 /// A JSON body; malformed JSON → 400 `malformed_json`, wrong shape → 400 `invalid_request`,
@@ -54,21 +54,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let value = parts
+        parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
+            .and_then(tessera_core::api::bearer_token)
+            .map(|token| Self(token.to_owned()))
             .ok_or_else(|| {
                 ApiError::invalid_token("missing_token")
                     .detail("Send Authorization: Bearer <token>.")
-            })?;
-        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-        let token = token.trim();
-        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-            return Err(ApiError::invalid_token("missing_token")
-                .detail("Send Authorization: Bearer <token>."));
-        }
-        Ok(Self(token.to_owned()))
+            })
     }
 }
 
@@ -84,9 +79,14 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Bearer(token) = Bearer::from_request_parts(parts, state).await?;
-        let authenticated = auth::authenticate(state, &token).await?;
-        let named = crate::tenants::named_by_request(&parts.headers, &state.config)?;
-        crate::tenants::ensure_same(&authenticated.tenant, named.as_ref())?;
+        // A bad token is answered before a bad tenant header, as it always was.
+        let named = super::tenant::named_by_request(&parts.headers, &state.config);
+        let authenticated = state
+            .services
+            .authenticate
+            .authenticate(&token, named.as_ref().ok().and_then(Option::as_ref))
+            .await?;
+        named?;
         Ok(Self(authenticated))
     }
 }

@@ -12,9 +12,9 @@ use tessera_core::headers::{SECURITY_HEADERS, TOKEN_RESPONSE_HEADERS};
 use tessera_core::ratelimit::{classify, ip_subject, Decision};
 use tessera_core::secret::ct_eq;
 
+use super::problem::ApiError;
 use crate::config::Config;
-use crate::limiter::too_many;
-use crate::services::auth::Client;
+use crate::services::Client;
 use crate::state::AppState;
 
 /// Applies core's security headers to every response, and `Cache-Control: no-store` (with
@@ -100,10 +100,10 @@ pub async fn client_and_limits(
         .await
     {
         Ok(charged) => charged,
-        Err(error) => return crate::error::ApiError::from(error).into_response(),
+        Err(error) => return ApiError::from(error).into_response(),
     };
     if let Some((decision @ Decision::Limited { .. }, quota)) = charged {
-        return too_many(class, decision, quota).into_response();
+        return ApiError::too_many(class, decision, quota).into_response();
     }
     let mut response = next.run(request).await;
     if let Some((decision, quota)) = charged {
@@ -127,7 +127,7 @@ pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -
         && request
             .headers()
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let tenant = crate::tenants::named_by_request(request.headers(), &state.config)
+    let tenant = super::tenant::named_by_request(request.headers(), &state.config)
         .ok()
         .flatten()
         .unwrap_or_else(|| state.config.default_tenant.clone());

@@ -6,6 +6,8 @@ pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
+pub mod problem;
+pub mod tenant;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
@@ -16,8 +18,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::error::ApiError;
 use crate::state::AppState;
+use problem::ApiError;
 
 /// The largest request body accepted (core's rule, shared with the edge).
 pub const MAX_BODY_BYTES: usize = tessera_core::api::MAX_BODY_BYTES;

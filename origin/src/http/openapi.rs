@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
         super::auth::me, super::auth::sessions, super::auth::end_session,
         super::ops::healthz, super::ops::readyz, super::ops::metrics, super::ops::jwks, super::ops::openapi,
     ),
-    components(schemas(crate::error::Problem)),
+    components(schemas(tessera_core::api::Problem)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;

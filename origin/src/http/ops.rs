@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::error::ApiError;
+use super::problem::ApiError;
 use crate::state::AppState;
 
 /// Operational and discovery routes.
@@ -45,7 +45,7 @@ pub async fn healthz() -> &'static str {
 /// Readiness: the database answers.
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses(
     (status = 200, description = "Ready"),
-    (status = 503, description = "Database unreachable", body = crate::error::Problem, content_type = "application/problem+json")))]
+    (status = 503, description = "Database unreachable", body = tessera_core::api::Problem, content_type = "application/problem+json")))]
 pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     state.store.ping().await.map_err(|error| {
         tracing::error!(%error, "readiness check failed");
@@ -59,13 +59,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
 /// requests per route class. With `TESSERA_METRICS_TOKEN` set, only for that bearer token.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses(
     (status = 200, description = "Prometheus text format"),
-    (status = 401, description = "TESSERA_METRICS_TOKEN is set and the request does not carry it", body = crate::error::Problem, content_type = "application/problem+json")))]
+    (status = 401, description = "TESSERA_METRICS_TOKEN is set and the request does not carry it", body = tessera_core::api::Problem, content_type = "application/problem+json")))]
 pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     if let Some(expected) = &state.config.metrics_token {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(tessera_core::api::bearer_token)
             .unwrap_or("");
         if !tessera_core::secret::ct_eq(presented.as_bytes(), expected.as_bytes()) {
             return ApiError::invalid_token("missing_token")

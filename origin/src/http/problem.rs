@@ -1,30 +1,13 @@
 //! The one API error type: every failure a client sees is RFC 9457 problem+json with a stable
-//! `code`. Unexpected failures become an opaque 500 whose cause is logged, never shown.
+//! `code`. Service errors are mapped to it here and nowhere else; unexpected failures become an
+//! opaque 500 whose cause is logged, never shown.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
+use tessera_core::api::Problem;
+use tessera_core::ratelimit::{self, Decision, Quota, RouteClass};
 
-/// A problem details body (RFC 9457) with Tessera's stable `code` member.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Problem {
-    /// A URI naming the problem type; `about:blank` with `code` carrying the meaning.
-    #[serde(rename = "type")]
-    pub type_: &'static str,
-    /// Short human-readable summary of the problem type.
-    pub title: &'static str,
-    /// The HTTP status.
-    pub status: u16,
-    /// Stable machine-readable code, e.g. `invalid_credentials`.
-    pub code: &'static str,
-    /// Human-readable explanation of this occurrence.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// Only on `/verify` endpoints: always `false`, so seed clients that read `valid` work.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub valid: Option<bool>,
-}
+use crate::services::ServiceError;
 
 /// An error answered to a client.
 #[derive(Debug)]
@@ -98,17 +81,6 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, "Bad request").detail(detail)
     }
 
-    /// 401 for every failed credential check, whatever failed, so that nothing tells an
-    /// attacker whether the tenant or the account exists.
-    pub fn invalid_credentials() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "Invalid credentials",
-        )
-        .detail("The tenant, email or password is not correct.")
-    }
-
     /// 401: a missing, malformed, expired or revoked token.
     pub fn invalid_token(code: &'static str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, "Invalid token")
@@ -123,13 +95,6 @@ impl ApiError {
     /// 404.
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "Not found")
-    }
-
-    /// 503 with `Retry-After`: the password-hashing queue is full.
-    pub fn busy() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Service busy")
-            .detail("Too many sign-ins are being checked right now; retry shortly.")
-            .retry_after(1)
     }
 
     /// 500: the cause is logged here and never shown to the client.
@@ -149,17 +114,31 @@ impl ApiError {
         )
     }
 
+    /// 429 with `Retry-After` and the `RateLimit` headers.
+    #[must_use]
+    pub fn too_many(class: RouteClass, decision: Decision, quota: Quota) -> Self {
+        metrics::counter!("tessera_rate_limited_total", "class" => class.name()).increment(1);
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests",
+        )
+        .detail(ratelimit::limited_detail(class, quota))
+        .retry_after(decision.retry_after_secs().unwrap_or(1))
+        .headers(decision.headers(class.name(), quota))
+    }
+
     /// The body of this error.
     #[must_use]
     pub fn problem(&self) -> Problem {
-        Problem {
-            type_: "about:blank",
-            title: self.title,
-            status: self.status.as_u16(),
-            code: self.code,
-            detail: self.detail.clone(),
-            valid: self.valid_false.then_some(false),
-        }
+        let mut problem = Problem::new(
+            self.status.as_u16(),
+            self.code,
+            self.title,
+            self.detail.as_deref(),
+        );
+        problem.valid = self.valid_false.then_some(false);
+        problem
     }
 }
 
@@ -193,5 +172,41 @@ impl IntoResponse for ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(error: crate::store::StoreError) -> Self {
         Self::internal(&error)
+    }
+}
+
+/// The one mapping of the domain's errors to problems.
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid credentials",
+            )
+            .detail("The tenant, email or password is not correct."),
+            ServiceError::InvalidRefreshToken => Self::invalid_token("invalid_refresh_token")
+                .detail("The refresh token is not valid."),
+            ServiceError::InvalidToken(refusal) => {
+                Self::invalid_token(refusal.code()).detail(refusal.to_string())
+            }
+            ServiceError::SessionEnded => {
+                Self::invalid_token("invalid_token").detail("The token's session has ended.")
+            }
+            ServiceError::TenantMismatch => Self::tenant_mismatch(),
+            ServiceError::SessionNotFound => Self::not_found().detail("No such active session."),
+            ServiceError::RateLimited {
+                class,
+                decision,
+                quota,
+            } => Self::too_many(class, decision, quota),
+            ServiceError::Busy => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Service busy")
+                    .detail("Too many sign-ins are being checked right now; retry shortly.")
+                    .retry_after(1)
+            }
+            ServiceError::Store(error) => Self::internal(&error),
+            ServiceError::Signing(error) => Self::internal(&error),
+        }
     }
 }

@@ -1,4 +1,68 @@
-//! The services behind every API shape: the canonical API and the seed adapters call these and
-//! only translate request and response shapes.
+//! The services behind every API shape: the flows (sign-in, refresh, sessions, bearer
+//! authentication). Each takes the narrow dependencies it needs (the store, a clock, keys…),
+//! speaks the domain (`ServiceError`, never HTTP) and composes its writes in one tenant unit of
+//! work. The canonical API and the other APIs call these and only translate shapes.
 
-pub mod auth;
+pub mod authenticate;
+pub mod error;
+pub mod refresh;
+pub mod revocations;
+pub mod sessions;
+pub mod sign_in;
+pub mod tokens;
+
+use std::net::IpAddr;
+
+use tessera_core::model::{SessionId, UserId};
+
+pub use authenticate::{Authenticated, Authenticator};
+pub use error::{ServiceError, ServiceResult};
+pub use refresh::Refresher;
+pub use revocations::Revocations;
+pub use sessions::SessionService;
+pub use sign_in::SignIn;
+pub use tokens::{Issued, TokenIssuer};
+
+use crate::store::AuditEvent;
+
+/// Who is asking, as far as the network can tell.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// Client IP (see `http::middleware::client_ip` for which headers are believed).
+    pub ip: IpAddr,
+    /// User agent, truncated.
+    pub user_agent: String,
+}
+
+/// Every service, built once at start-up.
+#[derive(Clone)]
+pub struct Services {
+    /// Password sign-in.
+    pub sign_in: SignIn,
+    /// Refresh-token exchange.
+    pub refresh: Refresher,
+    /// Bearer-token authentication.
+    pub authenticate: Authenticator,
+    /// Sign-out and the caller's sessions.
+    pub sessions: SessionService,
+}
+
+/// An audit event of `client`'s request at `now`.
+fn audit_event(
+    event: &str,
+    client: &Client,
+    user: Option<&UserId>,
+    session: Option<&SessionId>,
+    detail: String,
+    now: i64,
+) -> AuditEvent {
+    AuditEvent {
+        at: now,
+        event: event.to_owned(),
+        user_id: user.map(ToString::to_string),
+        session_id: session.map(ToString::to_string),
+        ip: client.ip.to_string(),
+        user_agent: client.user_agent.clone(),
+        detail,
+    }
+}

@@ -1,31 +1,16 @@
-//! Runs the plain SQL files under `migrations/` (embedded at build time), each once, each scope
-//! in one transaction, recorded in the scope's `schema_migrations` table.
+//! Runs the plain SQL files under `migrations/<backend>/<scope>/`, discovered at build time
+//! (every `*.sql` file of the folder, in name order), each once, each scope in one transaction,
+//! recorded in the scope's `schema_migrations` table under the file's stem (`0001_init`).
 
+use include_dir::{include_dir, Dir};
 use sqlx::AnyPool;
 use sqlx::Row as _;
 use tessera_core::model::TenantSlug;
 
-use super::sql::Dialect;
+use super::dialect::{Dialect, GLOBAL_SCHEMA};
 use super::StoreResult;
 
-type Migration = (&'static str, &'static str);
-
-const POSTGRES_GLOBAL: &[Migration] = &[(
-    "0001_init",
-    include_str!("../../../migrations/postgres/global/0001_init.sql"),
-)];
-const POSTGRES_TENANT: &[Migration] = &[(
-    "0001_init",
-    include_str!("../../../migrations/postgres/tenant/0001_init.sql"),
-)];
-const SQLITE_GLOBAL: &[Migration] = &[(
-    "0001_init",
-    include_str!("../../../migrations/sqlite/global/0001_init.sql"),
-)];
-const SQLITE_TENANT: &[Migration] = &[(
-    "0001_init",
-    include_str!("../../../migrations/sqlite/tenant/0001_init.sql"),
-)];
+static MIGRATIONS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../migrations");
 
 /// What a migration run applies to.
 #[derive(Debug, Clone, Copy)]
@@ -36,22 +21,40 @@ pub enum Scope<'a> {
     Tenant(&'a TenantSlug),
 }
 
-/// The PostgreSQL schema of the global scope.
-pub const GLOBAL_SCHEMA: &str = "tessera";
-
 /// Arbitrary constant naming the advisory lock that serialises migrations across nodes.
 const MIGRATION_LOCK: i64 = 0x7465_7373;
+
+/// The migrations of a backend and scope: (version, SQL) in version order.
+#[must_use]
+pub fn files(dialect: Dialect, scope: Scope<'_>) -> Vec<(&'static str, &'static str)> {
+    let backend = match dialect {
+        Dialect::Postgres => "postgres",
+        Dialect::Sqlite => "sqlite",
+    };
+    let folder = match scope {
+        Scope::Global => "global",
+        Scope::Tenant(_) => "tenant",
+    };
+    let mut files: Vec<_> = MIGRATIONS
+        .get_dir(format!("{backend}/{folder}"))
+        .map(|dir| {
+            dir.files()
+                .filter(|f| f.path().extension().is_some_and(|e| e == "sql"))
+                .filter_map(|f| {
+                    let version = f.path().file_stem()?.to_str()?;
+                    Some((version, f.contents_utf8()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort_unstable_by_key(|(version, _)| *version);
+    files
+}
 
 /// Applies the pending migrations of `scope`. On PostgreSQL the schema is created if needed and
 /// an advisory lock keeps two starting nodes from migrating at once; DDL is transactional on
 /// both backends, so a failed migration leaves nothing half-written.
 pub async fn run(pool: &AnyPool, dialect: Dialect, scope: Scope<'_>) -> StoreResult<()> {
-    let files = match (dialect, scope) {
-        (Dialect::Postgres, Scope::Global) => POSTGRES_GLOBAL,
-        (Dialect::Postgres, Scope::Tenant(_)) => POSTGRES_TENANT,
-        (Dialect::Sqlite, Scope::Global) => SQLITE_GLOBAL,
-        (Dialect::Sqlite, Scope::Tenant(_)) => SQLITE_TENANT,
-    };
     let mut tx = dialect.begin_write(pool).await?;
     if dialect == Dialect::Postgres {
         let schema = match scope {
@@ -81,7 +84,7 @@ pub async fn run(pool: &AnyPool, dialect: Dialect, scope: Scope<'_>) -> StoreRes
         .iter()
         .map(|row| row.try_get::<String, _>(0))
         .collect::<Result<_, _>>()?;
-    for (version, sql) in files {
+    for (version, sql) in files(dialect, scope) {
         if applied.iter().any(|v| v == version) {
             continue;
         }
@@ -89,8 +92,8 @@ pub async fn run(pool: &AnyPool, dialect: Dialect, scope: Scope<'_>) -> StoreRes
             sqlx::query(&statement).execute(&mut *tx).await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-            .bind(*version)
-            .bind(crate::clock::now_secs())
+            .bind(version)
+            .bind(crate::clock::system_now_secs())
             .execute(&mut *tx)
             .await?;
         tracing::info!(?scope, version, "migration applied");
@@ -117,15 +120,32 @@ fn statements(sql: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::{files, statements, Dialect, Scope};
+
     #[test]
-    fn every_migration_splits_into_whole_statements() {
-        for (_, sql) in super::POSTGRES_TENANT.iter().chain(super::SQLITE_TENANT) {
-            let statements = super::statements(sql);
-            assert!(
-                statements.iter().all(|s| s.starts_with("CREATE ")),
-                "{statements:#?}"
-            );
-            assert_eq!(statements.len(), 7);
+    fn every_backend_and_scope_has_its_migrations_discovered_in_order() {
+        let slug = tessera_core::model::TenantSlug::parse("acme").unwrap();
+        for dialect in [Dialect::Postgres, Dialect::Sqlite] {
+            for scope in [Scope::Global, Scope::Tenant(&slug)] {
+                let found = files(dialect, scope);
+                assert!(!found.is_empty(), "{dialect:?} {scope:?}");
+                assert_eq!(found[0].0, "0001_init");
+                assert!(found.windows(2).all(|w| w[0].0 < w[1].0));
+            }
+        }
+    }
+
+    #[test]
+    fn every_tenant_migration_splits_into_whole_statements() {
+        let slug = tessera_core::model::TenantSlug::parse("acme").unwrap();
+        for dialect in [Dialect::Postgres, Dialect::Sqlite] {
+            for (_, sql) in files(dialect, Scope::Tenant(&slug)) {
+                let statements = statements(sql);
+                assert!(
+                    statements.iter().all(|s| s.starts_with("CREATE ")),
+                    "{statements:#?}"
+                );
+            }
         }
     }
 }

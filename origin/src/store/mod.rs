@@ -1,15 +1,39 @@
-//! Storage: one trait, implemented for PostgreSQL (a schema per tenant) and embedded SQLite
-//! (a file per tenant) by [`sql::SqlStore`]. Every tenant-scoped method takes the tenant's
-//! validated slug, and the implementation derives the schema or file from it and nothing else,
-//! so no query of one tenant can reach another's tables.
+//! Storage: PostgreSQL (a schema per tenant) or embedded SQLite (a file per tenant), one SQL
+//! implementation for both, the differences in [`dialect`].
+//!
+//! Global aggregates (the tenant registry, signing keys, shared rate limits) are methods of
+//! [`Store`], one file each. Tenant aggregates (users, sessions and refresh families, the audit
+//! log) are repositories that work inside a [`TenantTx`]: a unit of work scoped to one tenant,
+//! so that a service changes state, appends to the audit log and (later) enqueues mail in one
+//! commit. A tenant's scope is derived from its validated slug and nothing else, so no query of
+//! one tenant can reach another's tables.
 
+pub mod audit;
+pub mod dialect;
+pub mod keys;
+pub mod limits;
 pub mod migrate;
-pub mod sql;
+pub mod sessions;
+pub mod tenants;
+pub mod unit;
+pub mod users;
 
-use async_trait::async_trait;
-use tessera_core::model::{Email, SessionId, TenantSlug, UserId};
-use tessera_core::ratelimit::{Decision, Quota};
-use tessera_core::token::TokenDigest;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use tessera_core::model::TenantSlug;
+use tokio::sync::RwLock;
+
+pub use audit::AuditEvent;
+pub use dialect::Dialect;
+pub use keys::StoredKey;
+pub use sessions::{PresentedRefresh, Session};
+pub use tenants::Tenant;
+pub use unit::TenantTx;
+pub use users::{NewUser, User};
 
 /// A storage failure. Only `Conflict` is a client's doing; the rest are 500s.
 #[derive(Debug, thiserror::Error)]
@@ -25,244 +49,139 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Shared handle to the store.
-pub type DynStore = std::sync::Arc<dyn Store>;
-
 /// Result of a storage call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A tenant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tenant {
-    /// Its slug.
-    pub slug: TenantSlug,
-    /// Display name.
-    pub name: String,
-    /// Browser origins allowed to call the API (CORS).
-    pub cors_origins: Vec<String>,
-    /// Unix seconds.
-    pub created_at: i64,
+/// Shared handle to the store.
+pub type DynStore = Arc<Store>;
+
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
 }
 
-/// A user of a tenant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    /// Id.
-    pub id: UserId,
-    /// Normalised email.
-    pub email: Email,
-    /// Display name.
-    pub name: String,
-    /// Role (`user`, `admin`, …).
-    pub role: String,
-    /// argon2id PHC string; `None` for passwordless accounts.
-    pub password_hash: Option<String>,
-    /// A disabled account cannot sign in.
-    pub disabled: bool,
-    /// Unix seconds.
-    pub created_at: i64,
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-/// A user to create.
-#[derive(Debug, Clone)]
-pub struct NewUser {
-    /// Id.
-    pub id: UserId,
-    /// Normalised email.
-    pub email: Email,
-    /// Display name.
-    pub name: String,
-    /// Role.
-    pub role: String,
-    /// argon2id PHC string.
-    pub password_hash: Option<String>,
-    /// Unix seconds.
-    pub now: i64,
+/// Storage over PostgreSQL or SQLite.
+pub struct Store {
+    dialect: Dialect,
+    global: AnyPool,
+    /// SQLite only: the directory of the tenant files.
+    tenant_dir: PathBuf,
+    /// SQLite only: one pool per tenant file, opened on first use.
+    tenant_pools: RwLock<HashMap<TenantSlug, AnyPool>>,
 }
 
-/// A session: one sign-in and its refresh family.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    /// Id (the `sid` claim).
-    pub id: SessionId,
-    /// Its user.
-    pub user_id: UserId,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// Unix seconds of the last refresh.
-    pub last_used_at: i64,
-    /// Absolute end of the family, Unix seconds.
-    pub expires_at: i64,
-    /// When it was ended, if it was.
-    pub revoked_at: Option<i64>,
-    /// Client IP at sign-in.
-    pub ip: String,
-    /// Client user agent at sign-in.
-    pub user_agent: String,
-    /// Authentication methods (RFC 8176).
-    pub amr: Vec<String>,
-}
-
-impl Session {
-    /// Whether the session may still be used at `now`.
-    #[must_use]
-    pub fn is_active(&self, now: i64) -> bool {
-        self.revoked_at.is_none() && self.expires_at > now
+impl Store {
+    /// Connects to PostgreSQL. The global schema and every tenant are migrated by `migrate`.
+    pub async fn postgres(url: &str, max_connections: u32) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let global = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .connect(url)
+            .await?;
+        Ok(Self {
+            dialect: Dialect::Postgres,
+            global,
+            tenant_dir: PathBuf::new(),
+            tenant_pools: RwLock::new(HashMap::new()),
+        })
     }
-}
 
-/// What a refresh-token presentation led to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefreshOutcome {
-    /// First use: the token was rotated to the given successor.
-    Rotated(Session, User),
-    /// A second use inside the grace window: the same successor stands.
-    GraceReplay(Session, User),
-    /// A rotated token used again after the grace window: the family was revoked.
-    ReuseDetected(Session),
-    /// Unknown token, or its family is revoked or expired.
-    Invalid,
-}
+    /// Opens (creating if needed) the embedded databases under `data_dir`.
+    pub async fn sqlite(data_dir: &Path) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let tenant_dir = data_dir.join("tenants");
+        std::fs::create_dir_all(&tenant_dir).map_err(|e| {
+            StoreError::Corrupt(format!("cannot create {}: {e}", tenant_dir.display()))
+        })?;
+        let global = dialect::sqlite_pool(&data_dir.join("global.db"), true).await?;
+        Ok(Self {
+            dialect: Dialect::Sqlite,
+            global,
+            tenant_dir,
+            tenant_pools: RwLock::new(HashMap::new()),
+        })
+    }
 
-/// A signing key as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredKey {
-    /// Key id.
-    pub kid: String,
-    /// `EdDSA`.
-    pub algorithm: String,
-    /// Public key bytes.
-    pub public_key: Vec<u8>,
-    /// Private key sealed with the master key.
-    pub private_key_sealed: Vec<u8>,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// When it stopped signing; `None` for the current key.
-    pub retired_at: Option<i64>,
-}
+    /// The dialect.
+    #[must_use]
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
 
-/// A security event for the tenant's audit log. Never holds a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEvent {
-    /// Unix seconds.
-    pub at: i64,
-    /// `login_succeeded`, `login_failed`, `refresh`, `refresh_reuse_detected`, `logout`,
-    /// `session_ended`.
-    pub event: String,
-    /// The user concerned, when known.
-    pub user_id: Option<String>,
-    /// The session concerned, when known.
-    pub session_id: Option<String>,
-    /// Client IP.
-    pub ip: String,
-    /// Client user agent.
-    pub user_agent: String,
-    /// Free text without secrets (e.g. the email tried on a failed sign-in).
-    pub detail: String,
-}
-
-/// A new session with its first refresh token.
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    /// The session.
-    pub session: Session,
-    /// Digest of its first refresh token.
-    pub refresh_digest: TokenDigest,
-    /// The sign-in's audit event, written in the same transaction.
-    pub audit: AuditEvent,
-}
-
-/// Everything Tessera stores.
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
     /// Checks the database answers.
-    async fn ping(&self) -> StoreResult<()>;
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.global).await?;
+        Ok(())
+    }
+
     /// Runs pending migrations of the global scope and of every tenant.
-    async fn migrate(&self) -> StoreResult<()>;
+    pub async fn migrate(&self) -> StoreResult<()> {
+        migrate::run(&self.global, self.dialect, migrate::Scope::Global).await?;
+        for tenant in self.tenants().await? {
+            self.migrate_tenant(&tenant.slug).await?;
+        }
+        Ok(())
+    }
 
-    /// Creates and migrates a tenant's schema or file, then registers it.
-    async fn create_tenant(&self, slug: &TenantSlug, name: &str, now: i64) -> StoreResult<Tenant>;
-    /// A tenant by slug.
-    async fn tenant(&self, slug: &TenantSlug) -> StoreResult<Option<Tenant>>;
-    /// All tenants.
-    async fn tenants(&self) -> StoreResult<Vec<Tenant>>;
-    /// Replaces a tenant's allowed CORS origins.
-    async fn set_cors_origins(&self, slug: &TenantSlug, origins: &[String]) -> StoreResult<()>;
+    /// A unit of work that writes in `tenant`: one transaction, committed by
+    /// [`TenantTx::commit`], rolled back if dropped.
+    pub async fn write(&self, tenant: &TenantSlug) -> StoreResult<TenantTx> {
+        let pool = self.tenant_pool(tenant).await?;
+        let tx = self.dialect.begin_write(&pool).await?;
+        Ok(TenantTx::transaction(tx, self.dialect, tenant))
+    }
 
-    /// Adds a signing key and retires every other current key, atomically.
-    async fn rotate_in_key(&self, key: &StoredKey, now: i64) -> StoreResult<()>;
-    /// All signing keys, newest first.
-    async fn keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// A unit of work that only reads in `tenant`: a pooled connection, no transaction, so that
+    /// the hot read paths (every authenticated request) pay no `BEGIN`/`COMMIT`.
+    pub async fn read(&self, tenant: &TenantSlug) -> StoreResult<TenantTx> {
+        let pool = self.tenant_pool(tenant).await?;
+        let conn = pool.acquire().await?;
+        Ok(TenantTx::connection(conn, self.dialect, tenant))
+    }
 
-    /// Runs GCRA for `key` atomically against state shared by every node.
-    async fn rate_limit(&self, key: &str, now_ms: u64, quota: Quota) -> StoreResult<Decision>;
-    /// Deletes rate-limit state that is idle at `now_ms` (back at full capacity, so it decides
-    /// nothing). Returns how many keys were removed.
-    async fn sweep_rate_limits(&self, now_ms: u64) -> StoreResult<u64>;
+    fn global_sql(&self, sql: &str) -> String {
+        sql.replace("{p}", &self.dialect.global_prefix())
+    }
 
-    /// Creates a user; `Conflict` if the email is taken in this tenant.
-    async fn create_user(&self, tenant: &TenantSlug, user: &NewUser) -> StoreResult<User>;
-    /// A user by normalised email.
-    async fn user_by_email(&self, tenant: &TenantSlug, email: &Email) -> StoreResult<Option<User>>;
-    /// A user by id.
-    async fn user_by_id(&self, tenant: &TenantSlug, id: &UserId) -> StoreResult<Option<User>>;
-    /// Replaces a user's password hash (rehash on sign-in, password change).
-    async fn set_password_hash(
-        &self,
-        tenant: &TenantSlug,
-        id: &UserId,
-        hash: &str,
-        now: i64,
-    ) -> StoreResult<()>;
-    /// Enables or disables a user.
-    async fn set_disabled(
-        &self,
-        tenant: &TenantSlug,
-        id: &UserId,
-        disabled: bool,
-        now: i64,
-    ) -> StoreResult<()>;
+    /// The pool that reaches a tenant's tables.
+    async fn tenant_pool(&self, tenant: &TenantSlug) -> StoreResult<AnyPool> {
+        match self.dialect {
+            Dialect::Postgres => Ok(self.global.clone()),
+            Dialect::Sqlite => {
+                if let Some(pool) = self.tenant_pools.read().await.get(tenant) {
+                    return Ok(pool.clone());
+                }
+                let mut pools = self.tenant_pools.write().await;
+                if let Some(pool) = pools.get(tenant) {
+                    return Ok(pool.clone());
+                }
+                // Never creates a file: a tenant's file exists once `create_tenant` made it.
+                let pool = dialect::sqlite_pool(&self.tenant_file(tenant), false).await?;
+                pools.insert(tenant.clone(), pool.clone());
+                Ok(pool)
+            }
+        }
+    }
 
-    /// Creates a session and its first refresh token, atomically.
-    async fn create_session(&self, tenant: &TenantSlug, new: &NewSession) -> StoreResult<()>;
-    /// A session by id.
-    async fn session(&self, tenant: &TenantSlug, id: &SessionId) -> StoreResult<Option<Session>>;
-    /// A session and its user in one lookup: what every authenticated request needs.
-    async fn session_with_user(
-        &self,
-        tenant: &TenantSlug,
-        id: &SessionId,
-    ) -> StoreResult<Option<(Session, User)>>;
-    /// A user's active sessions, most recently used first.
-    async fn active_sessions(
-        &self,
-        tenant: &TenantSlug,
-        user: &UserId,
-        now: i64,
-    ) -> StoreResult<Vec<Session>>;
-    /// Ends a session and its refresh family. Returns whether it was active.
-    async fn revoke_session(
-        &self,
-        tenant: &TenantSlug,
-        id: &SessionId,
-        reason: &str,
-        now: i64,
-    ) -> StoreResult<bool>;
-    /// Presents a refresh token. `successor` is the digest of the token that replaces it (derived
-    /// from it, so that a concurrent second presentation names the same successor). `audit` is
-    /// written, with the session and user filled in, in the rotation's own transaction.
-    async fn rotate_refresh(
-        &self,
-        tenant: &TenantSlug,
-        presented: &TokenDigest,
-        successor: &TokenDigest,
-        now: i64,
-        grace_secs: i64,
-        audit: &AuditEvent,
-    ) -> StoreResult<RefreshOutcome>;
+    fn tenant_file(&self, tenant: &TenantSlug) -> PathBuf {
+        self.tenant_dir.join(format!("{}.db", tenant.as_str()))
+    }
 
-    /// Appends to the tenant's audit log.
-    async fn audit(&self, tenant: &TenantSlug, event: &AuditEvent) -> StoreResult<()>;
-    /// The tenant's latest audit events, newest first.
-    async fn audit_events(&self, tenant: &TenantSlug, limit: i64) -> StoreResult<Vec<AuditEvent>>;
+    async fn migrate_tenant(&self, tenant: &TenantSlug) -> StoreResult<()> {
+        let pool = match self.dialect {
+            Dialect::Postgres => self.global.clone(),
+            Dialect::Sqlite => {
+                let pool = dialect::sqlite_pool(&self.tenant_file(tenant), true).await?;
+                self.tenant_pools
+                    .write()
+                    .await
+                    .insert(tenant.clone(), pool.clone());
+                pool
+            }
+        };
+        migrate::run(&pool, self.dialect, migrate::Scope::Tenant(tenant)).await
+    }
 }

@@ -8,10 +8,10 @@ use std::net::SocketAddr;
 
 use serde_json::{json, Value};
 use tessera_core::model::{Email, TenantSlug, UserId};
+use tessera_origin::clock::ManualClock;
 use tessera_origin::config::{Argon2Params, Config};
 use tessera_origin::state::AppState;
-use tessera_origin::store::sql::SqlStore;
-use tessera_origin::store::{DynStore, NewUser};
+use tessera_origin::store::{DynStore, NewUser, Store};
 use tessera_origin::{clock, keys::MasterKey, server};
 
 /// Where the default PostgreSQL test server is; override with TESSERA_TEST_DATABASE_URL.
@@ -99,13 +99,13 @@ impl TestStore {
         let dir = tempfile::tempdir().expect("tempdir");
         let (store, pg): (DynStore, _) = match backend {
             Backend::Sqlite => (
-                std::sync::Arc::new(SqlStore::sqlite(dir.path()).await.expect("sqlite")),
+                std::sync::Arc::new(Store::sqlite(dir.path()).await.expect("sqlite")),
                 None,
             ),
             Backend::Postgres => {
                 let pg = PgDatabase::create().await;
                 (
-                    std::sync::Arc::new(SqlStore::postgres(&pg.url, 16).await.expect("postgres")),
+                    std::sync::Arc::new(Store::postgres(&pg.url, 16).await.expect("postgres")),
                     Some(pg),
                 )
             }
@@ -120,11 +120,12 @@ impl TestStore {
     }
 }
 
-/// A running origin.
+/// A running origin, on a clock that moves only when the test advances it.
 pub struct TestServer {
     pub base: String,
     pub addr: SocketAddr,
     pub state: AppState,
+    pub clock: std::sync::Arc<ManualClock>,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub storage: TestStore,
@@ -159,7 +160,8 @@ impl TestServer {
             .await
             .expect("default tenant");
         let master = MasterKey::new([42; 32]);
-        let state = AppState::new(config, storage.store.clone(), master)
+        let clock = std::sync::Arc::new(ManualClock::starting_now());
+        let state = AppState::with_clock(config, storage.store.clone(), master, clock.clone())
             .await
             .expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -178,6 +180,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             addr,
             state,
+            clock,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
             storage,
@@ -192,7 +195,7 @@ impl TestServer {
         let slug = TenantSlug::parse(slug).expect("slug");
         self.state
             .store
-            .create_tenant(&slug, slug.as_str(), clock::now_secs())
+            .create_tenant(&slug, slug.as_str(), clock::system_now_secs())
             .await
             .expect("create tenant");
         slug
@@ -200,20 +203,23 @@ impl TestServer {
 
     pub async fn create_user(&self, tenant: &str, email: &str, password: &str) -> UserId {
         let tenant = TenantSlug::parse(tenant).expect("slug");
-        let hash = self.state.hasher.hash(password.into()).await.expect("hash");
+        let hash = self
+            .state
+            .hasher
+            .hash(password.to_owned().into())
+            .await
+            .expect("hash");
         let user = NewUser {
             id: UserId::from_random_bytes(clock::random()),
             email: Email::parse(email).expect("email"),
             name: "Test User".into(),
             role: "user".into(),
             password_hash: Some(hash),
-            now: clock::now_secs(),
+            now: clock::system_now_secs(),
         };
-        self.state
-            .store
-            .create_user(&tenant, &user)
-            .await
-            .expect("create user");
+        let mut tx = self.state.store.write(&tenant).await.expect("unit");
+        tx.users().create(&user).await.expect("create user");
+        tx.commit().await.expect("commit");
         user.id
     }
 

@@ -1,0 +1,63 @@
+//! Background jobs: one home for the origin's periodic work, each a loop that runs its task on
+//! an interval until shutdown, then finishes the run in progress and stops.
+//!
+//! - `key_reload`: picks up signing keys rotated by another node or the CLI.
+//! - `limits_sweep`: deletes idle shared rate-limit rows (database limits only).
+
+mod key_reload;
+mod limits_sweep;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::state::AppState;
+
+/// The running jobs.
+pub struct Jobs {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Jobs {
+    /// Starts every job that `state`'s configuration calls for.
+    #[must_use]
+    pub fn start(state: &AppState) -> Self {
+        let (stop, _) = watch::channel(false);
+        let mut jobs = Self {
+            stop,
+            tasks: JoinSet::new(),
+        };
+        key_reload::start(&mut jobs, state);
+        limits_sweep::start(&mut jobs, state);
+        jobs
+    }
+
+    /// Runs `task` every `every` (the first run after one interval) until shutdown.
+    fn every<F, Fut>(&mut self, name: &'static str, every: Duration, mut task: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let mut stop = self.stop.subscribe();
+        self.tasks.spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => task().await,
+                    _ = stop.changed() => break,
+                }
+            }
+            tracing::debug!(job = name, "stopped");
+        });
+    }
+
+    /// Tells every job to stop and waits until each has finished its current run.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}

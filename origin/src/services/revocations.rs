@@ -1,0 +1,40 @@
+//! What must follow the end of a session, after its commit: this node's session cache forgets
+//! it at once, and the edge is told.
+
+use std::sync::Arc;
+
+use tessera_core::edge::Revocation;
+use tessera_core::model::{SessionId, TenantSlug};
+
+use crate::clock::SharedClock;
+use crate::edge_push::EdgePush;
+use crate::session_cache::SessionCache;
+
+/// Announces ended sessions.
+#[derive(Clone)]
+pub struct Revocations {
+    cache: Arc<SessionCache>,
+    edge: Option<EdgePush>,
+    clock: SharedClock,
+}
+
+impl Revocations {
+    /// Announces to `cache` and, when one is configured, to the edge.
+    #[must_use]
+    pub fn new(cache: Arc<SessionCache>, edge: Option<EdgePush>, clock: SharedClock) -> Self {
+        Self { cache, edge, clock }
+    }
+
+    /// A session has ended (its change is committed).
+    pub fn session_ended(&self, tenant: &TenantSlug, session: &SessionId) {
+        self.cache.invalidate(tenant, session);
+        if let Some(edge) = &self.edge {
+            let now = u64::try_from(self.clock.now_secs()).unwrap_or(0);
+            edge.revoke(Revocation::ended_at(
+                tenant.as_str(),
+                &session.to_string(),
+                now,
+            ));
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Password sign-in.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret as _, SecretString};
+use tessera_core::model::{Email, TenantSlug};
+use tessera_core::ratelimit::{account_subject, RouteClass};
+
+use super::{audit_event, Client, Issued, ServiceError, ServiceResult, TokenIssuer};
+use crate::clock::SharedClock;
+use crate::limiter::Limiter;
+use crate::password::Hasher;
+use crate::store::DynStore;
+use crate::tenants::Directory;
+
+/// A sign-in attempt as the client sent it: nothing parsed yet, so that a malformed tenant or
+/// email fails exactly like a wrong password.
+pub struct Attempt<'a> {
+    /// The tenant the request's headers name (`X-Tenant`, subdomain), if any.
+    pub named_tenant: Option<&'a TenantSlug>,
+    /// The tenant the body names.
+    pub tenant: &'a str,
+    /// The email.
+    pub email: &'a str,
+    /// The password.
+    pub password: SecretString,
+}
+
+/// Signs users in with tenant, email and password.
+#[derive(Clone)]
+pub struct SignIn {
+    store: DynStore,
+    tenants: Arc<Directory>,
+    hasher: Hasher,
+    limiter: Arc<Limiter>,
+    tokens: TokenIssuer,
+    clock: SharedClock,
+}
+
+impl SignIn {
+    /// The service over its dependencies.
+    #[must_use]
+    pub fn new(
+        store: DynStore,
+        tenants: Arc<Directory>,
+        hasher: Hasher,
+        limiter: Arc<Limiter>,
+        tokens: TokenIssuer,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            store,
+            tenants,
+            hasher,
+            limiter,
+            tokens,
+            clock,
+        }
+    }
+
+    /// Signs in. Every credential failure (unknown tenant, unknown email, wrong password,
+    /// disabled account) is the same `InvalidCredentials` after the same argon2 work.
+    pub async fn login(&self, attempt: Attempt<'_>, client: &Client) -> ServiceResult<Issued> {
+        let started = std::time::Instant::now();
+        let result = self.login_inner(attempt, client).await;
+        let outcome = result
+            .as_ref()
+            .map_or_else(ServiceError::outcome, |_| "success");
+        metrics::counter!("tessera_sign_in_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("tessera_sign_in_seconds").record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn login_inner(&self, attempt: Attempt<'_>, client: &Client) -> ServiceResult<Issued> {
+        let slug = TenantSlug::parse(attempt.tenant).ok();
+        if attempt
+            .named_tenant
+            .is_some_and(|named| slug.as_ref() != Some(named))
+        {
+            return Err(ServiceError::TenantMismatch);
+        }
+        let email = Email::parse(attempt.email).ok();
+        if let (Some(slug), Some(email)) = (&slug, &email) {
+            self.limiter
+                .enforce(RouteClass::Credential, &account_subject(slug, email))
+                .await?;
+        }
+        let tenant = match &slug {
+            Some(slug) => self.tenants.get(slug).await?,
+            None => None,
+        };
+        let user = match (&tenant, &email) {
+            (Some(tenant), Some(email)) => {
+                self.store
+                    .read(&tenant.slug)
+                    .await?
+                    .users()
+                    .by_email(email)
+                    .await?
+            }
+            _ => None,
+        };
+        let usable = user
+            .as_ref()
+            .filter(|u| !u.disabled && u.password_hash.is_some());
+        let password = attempt.password;
+        let verified = self
+            .hasher
+            .verify(
+                password.expose_secret().into(),
+                usable.and_then(|u| u.password_hash.clone()),
+            )
+            .await?;
+        let (Some(tenant), Some(user), true) = (&tenant, usable, verified.matched) else {
+            if let (Some(tenant), Some(email)) = (&tenant, &email) {
+                self.audit_failure(&tenant.slug, email, user.as_ref().map(|u| u.id), client);
+            }
+            return Err(ServiceError::InvalidCredentials);
+        };
+        // Hashed before the unit starts: SQLite's writer lock is not held across argon2.
+        let rehashed = if verified.needs_rehash {
+            self.hasher.hash(password).await.ok()
+        } else {
+            None
+        };
+        let mut tx = self.store.write(&tenant.slug).await?;
+        if let Some(hash) = rehashed {
+            tx.users()
+                .set_password_hash(&user.id, &hash, self.clock.now_secs())
+                .await?;
+        }
+        let (session, refresh) = self
+            .tokens
+            .open_session(&mut tx, user, &["pwd"], client)
+            .await?;
+        tx.commit().await?;
+        self.tokens
+            .issue(&tenant.slug, user.clone(), &session, &refresh)
+            .await
+    }
+
+    /// Records a failed sign-in in an existing tenant, off the request path, so that a failure
+    /// in an existing tenant takes no longer to answer than one in a tenant that does not exist.
+    fn audit_failure(
+        &self,
+        tenant: &TenantSlug,
+        email: &Email,
+        user: Option<tessera_core::model::UserId>,
+        client: &Client,
+    ) {
+        let event = audit_event(
+            "login_failed",
+            client,
+            user.as_ref(),
+            None,
+            format!("email={email}"),
+            self.clock.now_secs(),
+        );
+        let (store, tenant) = (self.store.clone(), tenant.clone());
+        tokio::spawn(async move {
+            let written = async {
+                let mut tx = store.write(&tenant).await?;
+                tx.audit().append(&event).await?;
+                tx.commit().await
+            };
+            if let Err(error) = written.await {
+                tracing::error!(%error, "audit write failed");
+            }
+        });
+    }
+}

@@ -1,0 +1,156 @@
+//! Sessions and the tokens that carry them: a new session's rows, access tokens, and the
+//! derivation of refresh-token successors.
+
+use std::sync::Arc;
+
+use tessera_core::jwt::AccessClaims;
+use tessera_core::lifetimes::{ACCESS_TOKEN_SECS, REFRESH_FAMILY_SECS};
+use tessera_core::model::{SessionId, TenantSlug};
+use tessera_core::token::{OpaqueToken, TokenKind};
+
+use super::{audit_event, Client, ServiceResult};
+use crate::clock::{self, SharedClock};
+use crate::keys::{hmac_sha256, Keyring};
+use crate::store::{Session, TenantTx, User};
+
+/// Tokens issued by a sign-in or a refresh. `Debug` never prints a token.
+#[derive(Clone)]
+pub struct Issued {
+    /// The access token (JWT).
+    pub access_token: String,
+    /// Unix seconds.
+    pub access_expires_at: i64,
+    /// The refresh token (opaque).
+    pub refresh_token: String,
+    /// End of the refresh family, Unix seconds.
+    pub refresh_expires_at: i64,
+    /// Unix seconds of issue.
+    pub issued_at: i64,
+    /// The user.
+    pub user: User,
+    /// The tenant.
+    pub tenant: TenantSlug,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("access_token", &"***")
+            .field("refresh_token", &"***")
+            .field("access_expires_at", &self.access_expires_at)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .field("user", &self.user.id)
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+/// Starts sessions and issues their tokens.
+#[derive(Clone)]
+pub struct TokenIssuer {
+    keys: Keyring,
+    issuer: Arc<str>,
+    audience: Arc<str>,
+    refresh_key: Arc<[u8; 32]>,
+    clock: SharedClock,
+}
+
+impl TokenIssuer {
+    /// An issuer signing with `keys` for `issuer`/`audience`; `refresh_key` derives successors.
+    #[must_use]
+    pub fn new(
+        keys: Keyring,
+        issuer: &str,
+        audience: &str,
+        refresh_key: [u8; 32],
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            keys,
+            issuer: issuer.into(),
+            audience: audience.into(),
+            refresh_key: Arc::new(refresh_key),
+            clock,
+        }
+    }
+
+    /// Writes a new session of `user`, its first refresh token and the sign-in's audit event
+    /// into `tx`. The caller commits, then calls [`TokenIssuer::issue`].
+    pub async fn open_session(
+        &self,
+        tx: &mut TenantTx,
+        user: &User,
+        amr: &[&str],
+        client: &Client,
+    ) -> ServiceResult<(Session, OpaqueToken)> {
+        let now = self.clock.now_secs();
+        let session = Session {
+            id: SessionId::from_random_bytes(clock::random()),
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + REFRESH_FAMILY_SECS.cast_signed(),
+            revoked_at: None,
+            ip: client.ip.to_string(),
+            user_agent: client.user_agent.clone(),
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
+        };
+        let refresh = OpaqueToken::generate(TokenKind::Refresh, tx.tenant(), clock::random());
+        tx.sessions().create(&session, &refresh.digest()).await?;
+        let event = audit_event(
+            "login_succeeded",
+            client,
+            Some(&user.id),
+            Some(&session.id),
+            amr.join(" "),
+            now,
+        );
+        tx.audit().append(&event).await?;
+        Ok((session, refresh))
+    }
+
+    /// Signs an access token for `session` and hands out `refresh` with it.
+    pub async fn issue(
+        &self,
+        tenant: &TenantSlug,
+        user: User,
+        session: &Session,
+        refresh: &OpaqueToken,
+    ) -> ServiceResult<Issued> {
+        let now = self.clock.now_secs();
+        let now_u = u64::try_from(now).unwrap_or(0);
+        let claims = AccessClaims {
+            iss: self.issuer.to_string(),
+            sub: user.id.to_string(),
+            email: user.email.to_string(),
+            role: user.role.clone(),
+            aud: self.audience.to_string(),
+            tid: tenant.to_string(),
+            sid: session.id.to_string(),
+            iat: now_u,
+            nbf: now_u,
+            exp: now_u + ACCESS_TOKEN_SECS,
+            jti: uuid::Uuid::new_v4().to_string(),
+            amr: session.amr.clone(),
+        };
+        let access_token = self.keys.signer().await.sign(&claims)?;
+        Ok(Issued {
+            access_token,
+            access_expires_at: now + ACCESS_TOKEN_SECS.cast_signed(),
+            refresh_token: refresh.expose().to_owned(),
+            refresh_expires_at: session.expires_at,
+            issued_at: now,
+            user,
+            tenant: tenant.clone(),
+        })
+    }
+
+    /// The successor of a refresh token: derived from the token under a server key, so that two
+    /// concurrent presentations compute the same successor and the grace window can hand it out
+    /// again without the server ever storing a usable token.
+    #[must_use]
+    pub fn successor(&self, presented: &OpaqueToken) -> OpaqueToken {
+        let random = hmac_sha256(self.refresh_key.as_slice(), presented.expose().as_bytes());
+        OpaqueToken::generate(TokenKind::Refresh, presented.tenant(), random)
+    }
+}

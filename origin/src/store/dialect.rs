@@ -1,0 +1,108 @@
+//! Everything that differs between PostgreSQL and SQLite, in one place: how a scope's tables are
+//! named, how a writing transaction starts, row locks, and how an SQLite file is opened.
+//!
+//! Queries are written once, with `$n` parameters (which SQLite accepts too) and `{p}` where a
+//! table name needs its scope: on PostgreSQL `{p}` becomes the schema (`tessera.` or
+//! `tenant_<slug>.`, built only from a validated [`TenantSlug`]); on SQLite it is empty and the
+//! scope is the database file itself (`global.db` or `tenants/<slug>.db`). Types are limited to
+//! what both share: integers, text and bytes.
+
+use std::path::Path;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Transaction};
+use tessera_core::model::TenantSlug;
+
+use super::StoreResult;
+
+/// The PostgreSQL schema of the global scope.
+pub const GLOBAL_SCHEMA: &str = "tessera";
+
+/// Connections per SQLite file: WAL lets readers run beside the one writer.
+const SQLITE_POOL_SIZE: u32 = 4;
+
+/// The SQL dialect in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// PostgreSQL: a schema per tenant.
+    Postgres,
+    /// SQLite: a file per tenant.
+    Sqlite,
+}
+
+impl Dialect {
+    /// Starts a transaction that will write. SQLite takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so that concurrent read-then-write transactions queue on the busy
+    /// timeout instead of failing with `SQLITE_BUSY` when they upgrade.
+    pub async fn begin_write(
+        self,
+        pool: &AnyPool,
+    ) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self {
+            Self::Postgres => pool.begin().await,
+            Self::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        }
+    }
+
+    /// The row-lock clause for a `SELECT` that decides a write (`FOR UPDATE` on PostgreSQL;
+    /// nothing on SQLite, whose `BEGIN IMMEDIATE` already serialises writers).
+    #[must_use]
+    pub fn lock_rows(self) -> &'static str {
+        match self {
+            Self::Postgres => " FOR UPDATE",
+            Self::Sqlite => "",
+        }
+    }
+
+    /// The same, locking only the rows of one table of a join (`FOR UPDATE OF <alias>` on
+    /// PostgreSQL; nothing on SQLite, whose `BEGIN IMMEDIATE` already serialises writers).
+    #[must_use]
+    pub fn lock_rows_of(self, alias: &str) -> String {
+        match self {
+            Self::Postgres => format!(" FOR UPDATE OF {alias}"),
+            Self::Sqlite => String::new(),
+        }
+    }
+
+    /// `{p}` of the global tables.
+    #[must_use]
+    pub fn global_prefix(self) -> String {
+        match self {
+            Self::Postgres => format!("{GLOBAL_SCHEMA}."),
+            Self::Sqlite => String::new(),
+        }
+    }
+
+    /// `{p}` of a tenant's tables.
+    #[must_use]
+    pub fn tenant_prefix(self, tenant: &TenantSlug) -> String {
+        match self {
+            Self::Postgres => format!("{}.", tenant.schema_name()),
+            Self::Sqlite => String::new(),
+        }
+    }
+}
+
+/// Opens a pool on one SQLite file (creating it only when asked).
+pub async fn sqlite_pool(path: &Path, create: bool) -> StoreResult<AnyPool> {
+    let mode = if create { "rwc" } else { "rw" };
+    let url = format!("sqlite://{}?mode={mode}", path.display());
+    let pool = AnyPoolOptions::new()
+        .max_connections(SQLITE_POOL_SIZE)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                for pragma in [
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA busy_timeout = 5000",
+                    "PRAGMA foreign_keys = ON",
+                    "PRAGMA synchronous = NORMAL",
+                ] {
+                    sqlx::query(pragma).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await?;
+    Ok(pool)
+}

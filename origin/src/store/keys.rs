@@ -1,0 +1,85 @@
+//! Signing keys (global): public halves in the clear, private halves sealed.
+
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+
+use super::{Store, StoreResult};
+
+/// A signing key as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// Key id.
+    pub kid: String,
+    /// `EdDSA`.
+    pub algorithm: String,
+    /// Public key bytes.
+    pub public_key: Vec<u8>,
+    /// Private key sealed with the master key.
+    pub private_key_sealed: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When it stopped signing; `None` for the current key.
+    pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_from_row(row: &AnyRow) -> StoreResult<StoredKey> {
+    Ok(StoredKey {
+        kid: row.try_get("kid")?,
+        algorithm: row.try_get("algorithm")?,
+        public_key: row.try_get("public_key")?,
+        private_key_sealed: row.try_get("private_key_sealed")?,
+        created_at: row.try_get("created_at")?,
+        retired_at: row.try_get("retired_at")?,
+    })
+}
+
+impl Store {
+    /// Adds a signing key and retires every other current key, atomically.
+    pub async fn rotate_in_key(&self, key: &StoredKey, now: i64) -> StoreResult<()> {
+        let mut tx = self.dialect.begin_write(&self.global).await?;
+        sqlx::query(
+            &self.global_sql("UPDATE {p}signing_keys SET retired_at = $1 WHERE retired_at IS NULL"),
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&self.global_sql(
+            "INSERT INTO {p}signing_keys (kid, algorithm, public_key, private_key_sealed, created_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        ))
+        .bind(&key.kid)
+        .bind(&key.algorithm)
+        .bind(&key.public_key)
+        .bind(&key.private_key_sealed)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// All signing keys, newest first.
+    pub async fn keys(&self) -> StoreResult<Vec<StoredKey>> {
+        let sql = self.global_sql(
+            "SELECT kid, algorithm, public_key, private_key_sealed, created_at, retired_at \
+             FROM {p}signing_keys ORDER BY created_at DESC, kid DESC",
+        );
+        sqlx::query(&sql)
+            .fetch_all(&self.global)
+            .await?
+            .iter()
+            .map(key_from_row)
+            .collect()
+    }
+}

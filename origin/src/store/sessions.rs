@@ -1,0 +1,238 @@
+//! The tenant's sessions, each with its refresh-token family.
+
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+use tessera_core::model::{SessionId, UserId};
+use tessera_core::token::TokenDigest;
+
+use super::users::{user_from_row, User, JOINED_USER_COLUMNS};
+use super::{corrupt, StoreResult, TenantTx};
+
+/// A session: one sign-in and its refresh family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Id (the `sid` claim).
+    pub id: SessionId,
+    /// Its user.
+    pub user_id: UserId,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last refresh.
+    pub last_used_at: i64,
+    /// Absolute end of the family, Unix seconds.
+    pub expires_at: i64,
+    /// When it was ended, if it was.
+    pub revoked_at: Option<i64>,
+    /// Client IP at sign-in.
+    pub ip: String,
+    /// Client user agent at sign-in.
+    pub user_agent: String,
+    /// Authentication methods (RFC 8176).
+    pub amr: Vec<String>,
+}
+
+impl Session {
+    /// Whether the session may still be used at `now`.
+    #[must_use]
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// A presented refresh token as stored, with its session and user, read under a row lock.
+#[derive(Debug, Clone)]
+pub struct PresentedRefresh {
+    /// The token's session.
+    pub session: Session,
+    /// The session's user.
+    pub user: User,
+    /// When the token was rotated, if it was.
+    pub rotated_at: Option<i64>,
+    /// The digest of its successor, once rotated.
+    pub successor: Option<Vec<u8>>,
+}
+
+/// A session's columns; `last_used_at` is the creation time of its newest refresh token.
+const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, \
+     COALESCE((SELECT MAX(lu.created_at) FROM {p}refresh_tokens lu WHERE lu.session_id = s.id), s.created_at) \
+     AS last_used_at, \
+     s.expires_at, s.revoked_at, s.ip, s.user_agent, s.amr";
+
+/// The same without the subquery, for a locking read (whose answer replaces `last_used_at`).
+const LOCKED_SESSION_COLUMNS: &str =
+    "s.id, s.user_id, s.created_at, s.created_at AS last_used_at, \
+     s.expires_at, s.revoked_at, s.ip, s.user_agent, s.amr";
+
+fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
+    let id: String = row.try_get("id")?;
+    let user_id: String = row.try_get("user_id")?;
+    let amr: String = row.try_get("amr")?;
+    Ok(Session {
+        id: SessionId::parse(&id).map_err(|_| corrupt("session id"))?,
+        user_id: UserId::parse(&user_id).map_err(|_| corrupt("session user id"))?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+        amr: amr.split_whitespace().map(str::to_owned).collect(),
+    })
+}
+
+/// The sessions of the unit's tenant.
+pub struct Sessions<'a>(pub(super) &'a mut TenantTx);
+
+impl Sessions<'_> {
+    /// Creates a session with its first refresh token.
+    pub async fn create(&mut self, session: &Session, refresh: &TokenDigest) -> StoreResult<()> {
+        let sql = self.0.sql(
+            "INSERT INTO {p}sessions (id, user_id, created_at, expires_at, revoked_at, ip, user_agent, amr) \
+             VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
+        );
+        sqlx::query(&sql)
+            .bind(session.id.to_string())
+            .bind(session.user_id.to_string())
+            .bind(session.created_at)
+            .bind(session.expires_at)
+            .bind(&session.ip)
+            .bind(&session.user_agent)
+            .bind(session.amr.join(" "))
+            .execute(self.0.conn())
+            .await?;
+        self.add_refresh_token(refresh, &session.id, session.created_at)
+            .await
+    }
+
+    async fn add_refresh_token(
+        &mut self,
+        digest: &TokenDigest,
+        session: &SessionId,
+        now: i64,
+    ) -> StoreResult<()> {
+        let sql = self.0.sql(
+            "INSERT INTO {p}refresh_tokens (digest, session_id, created_at) VALUES ($1, $2, $3)",
+        );
+        sqlx::query(&sql)
+            .bind(digest.as_bytes().to_vec())
+            .bind(session.to_string())
+            .bind(now)
+            .execute(self.0.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// A session by id.
+    pub async fn by_id(&mut self, id: &SessionId) -> StoreResult<Option<Session>> {
+        let sql = self.0.sql(&format!(
+            "SELECT {SESSION_COLUMNS} FROM {{p}}sessions s WHERE s.id = $1"
+        ));
+        sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(self.0.conn())
+            .await?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+    }
+
+    /// A session and its user in one lookup: what every authenticated request needs.
+    pub async fn with_user(&mut self, id: &SessionId) -> StoreResult<Option<(Session, User)>> {
+        let sql = self.0.sql(&format!(
+            "SELECT {SESSION_COLUMNS}, {JOINED_USER_COLUMNS} FROM {{p}}sessions s \
+             JOIN {{p}}users u ON u.id = s.user_id WHERE s.id = $1"
+        ));
+        let Some(row) = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(self.0.conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((session_from_row(&row)?, user_from_row(&row, "u_")?)))
+    }
+
+    /// A user's active sessions, most recently used first.
+    pub async fn active_for(&mut self, user: &UserId, now: i64) -> StoreResult<Vec<Session>> {
+        let sql = self.0.sql(&format!(
+            "SELECT {SESSION_COLUMNS} FROM {{p}}sessions s \
+             WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+             ORDER BY last_used_at DESC, s.id"
+        ));
+        sqlx::query(&sql)
+            .bind(user.to_string())
+            .bind(now)
+            .fetch_all(self.0.conn())
+            .await?
+            .iter()
+            .map(session_from_row)
+            .collect()
+    }
+
+    /// Ends a session and its refresh family. Returns whether it was active.
+    pub async fn revoke(&mut self, id: &SessionId, reason: &str, now: i64) -> StoreResult<bool> {
+        let sql = self.0.sql(
+            "UPDATE {p}sessions SET revoked_at = $1, revoked_reason = $2 \
+             WHERE id = $3 AND revoked_at IS NULL",
+        );
+        let done = sqlx::query(&sql)
+            .bind(now)
+            .bind(reason)
+            .bind(id.to_string())
+            .execute(self.0.conn())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A presented refresh token with its session and user, locked until the unit ends, so that
+    /// of concurrent presentations each decides on the state the previous one left.
+    pub async fn refresh_token_for_update(
+        &mut self,
+        digest: &TokenDigest,
+    ) -> StoreResult<Option<PresentedRefresh>> {
+        let lock = self.0.dialect().lock_rows_of("r");
+        let sql = self.0.sql(&format!(
+            "SELECT {LOCKED_SESSION_COLUMNS}, {JOINED_USER_COLUMNS}, r.rotated_at, r.successor \
+             FROM {{p}}refresh_tokens r JOIN {{p}}sessions s ON s.id = r.session_id \
+             JOIN {{p}}users u ON u.id = s.user_id WHERE r.digest = $1{lock}"
+        ));
+        let Some(row) = sqlx::query(&sql)
+            .bind(digest.as_bytes().to_vec())
+            .fetch_optional(self.0.conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(PresentedRefresh {
+            session: session_from_row(&row)?,
+            user: user_from_row(&row, "u_")?,
+            rotated_at: row.try_get("rotated_at")?,
+            successor: row.try_get("successor")?,
+        }))
+    }
+
+    /// Marks a refresh token used and adds its successor to the same family.
+    pub async fn rotate(
+        &mut self,
+        presented: &TokenDigest,
+        successor: &TokenDigest,
+        session: &SessionId,
+        now: i64,
+    ) -> StoreResult<()> {
+        let sql = self.0.sql(
+            "UPDATE {p}refresh_tokens SET rotated_at = $1, successor = $2 \
+             WHERE digest = $3 AND rotated_at IS NULL",
+        );
+        let done = sqlx::query(&sql)
+            .bind(now)
+            .bind(successor.as_bytes().to_vec())
+            .bind(presented.as_bytes().to_vec())
+            .execute(self.0.conn())
+            .await?;
+        if done.rows_affected() != 1 {
+            // The row was read under a lock in this unit: it cannot have changed.
+            return Err(corrupt("refresh token rotated under its lock"));
+        }
+        self.add_refresh_token(successor, session, now).await
+    }
+}
