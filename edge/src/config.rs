@@ -63,8 +63,9 @@ pub struct Config {
     /// `DEFAULT_TENANT`: the origin's `TESSERA_DEFAULT_TENANT`, for the per-account limit of
     /// requests that name no tenant (default `default`).
     pub default_tenant: String,
-    /// `BENCH_ENDPOINTS = "1"` serves `/__tessera/bench` (benchmarks only; off by default).
-    pub bench: bool,
+    /// `JWKS_REFETCH_MIN_MS`: the shortest time between two key fetches caused by tokens
+    /// naming an unknown `kid` (default 5000, at least 100).
+    pub jwks_refetch_min_ms: u64,
 }
 
 impl Config {
@@ -100,7 +101,14 @@ impl Config {
             edge_secret,
             routes,
             default_tenant: get("DEFAULT_TENANT").unwrap_or_else(|| "default".into()),
-            bench: get("BENCH_ENDPOINTS").is_some_and(|v| v == "1"),
+            jwks_refetch_min_ms: match get("JWKS_REFETCH_MIN_MS") {
+                None => 5_000,
+                Some(ms) => {
+                    ms.parse::<u64>().ok().filter(|ms| *ms >= 100).ok_or(
+                        "JWKS_REFETCH_MIN_MS must be a whole number of milliseconds >= 100",
+                    )?
+                }
+            },
         })
     }
 

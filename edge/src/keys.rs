@@ -1,5 +1,5 @@
 //! The origin's public keys, fetched from its JWKS and kept in the isolate. A token naming an
-//! unknown `kid` triggers one refetch (at most every [`REFETCH_MIN_MS`]), so a key rotated in
+//! unknown `kid` triggers one refetch (at most every `JWKS_REFETCH_MIN_MS`), so a key rotated in
 //! at the origin is accepted without a redeploy; if the origin cannot be reached, the keys
 //! already held keep working.
 
@@ -10,9 +10,6 @@ use tessera_core::jwt::{AccessClaims, Jwks, KeySet, Verifier, VerifyError};
 use worker::{Date, Fetch, Request};
 
 use crate::config::Config;
-
-/// The shortest time between two fetches caused by unknown `kid`s.
-pub const REFETCH_MIN_MS: u64 = 5_000;
 
 /// How long keys are used before a routine refetch (retired keys drop out then).
 pub const MAX_AGE_MS: u64 = 5 * 60 * 1000;
@@ -56,7 +53,7 @@ async fn fetch(config: &Config) -> Option<Verifier> {
 }
 
 /// The verifier to use now; refetches when asked to (unknown `kid`) or when the keys are old,
-/// never more often than [`REFETCH_MIN_MS`].
+/// never more often than the configured minimum.
 async fn verifier(config: &Config, unknown_kid: bool) -> Option<Rc<Verifier>> {
     let now = Date::now().as_millis();
     let (current, stale, may_fetch) = CACHE.with(|c| {
@@ -66,7 +63,8 @@ async fn verifier(config: &Config, unknown_kid: bool) -> Option<Rc<Verifier>> {
         (
             c.verifier.clone(),
             stale,
-            now.saturating_sub(c.attempted_ms) >= REFETCH_MIN_MS || c.verifier.is_none(),
+            now.saturating_sub(c.attempted_ms) >= config.jwks_refetch_min_ms
+                || c.verifier.is_none(),
         )
     });
     if !(stale && may_fetch) {
@@ -88,6 +86,7 @@ async fn verifier(config: &Config, unknown_kid: bool) -> Option<Rc<Verifier>> {
 }
 
 /// The verifier over the keys held now (fetching them if none are).
+#[cfg(feature = "bench")]
 pub async fn current(config: &Config) -> Option<Rc<Verifier>> {
     verifier(config, false).await
 }

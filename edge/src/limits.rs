@@ -5,10 +5,19 @@
 use std::cell::Cell;
 
 use serde::{Deserialize, Serialize};
-use tessera_core::ratelimit::{self, Decision, GcraState, Quota};
-use worker::{
-    durable_object, Date, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
+use tessera_core::api::TENANT_HEADER;
+use tessera_core::model::{Email, TenantSlug};
+use tessera_core::ratelimit::{
+    self, account_subject, ip_subject, Decision, GcraState, Quota, RouteClass,
 };
+use worker::{
+    console_error, console_warn, durable_object, Date, DurableObject, Env, Method, Request,
+    RequestInit, Response, Result, State,
+};
+
+use crate::config::Config;
+use crate::forward::Incoming;
+use crate::problem::problem;
 
 /// The binding name in wrangler.toml.
 pub const BINDING: &str = "RATE_LIMITER";
@@ -141,4 +150,84 @@ pub async fn charge(env: &Env, key: &str, quota: Quota) -> Result<Decision> {
     let mut response = stub.fetch_with_request(request).await?;
     let outcome: Outcome = response.json().await?;
     Ok(outcome.into())
+}
+
+/// The account a credential request names: its body's `email` and `tenant` (or `X-Tenant`, or
+/// the default tenant).
+fn account_of(config: &Config, incoming: &Incoming) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_slice(&incoming.body).ok()?;
+    let email = Email::parse(body.get("email")?.as_str()?).ok()?;
+    let tenant = match body.get("tenant").and_then(|t| t.as_str()) {
+        Some(tenant) => tenant.to_owned(),
+        None => incoming
+            .headers
+            .get(TENANT_HEADER)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| config.default_tenant.clone()),
+    };
+    let tenant = TenantSlug::parse(&tenant).ok()?;
+    Some(account_subject(&tenant, &email))
+}
+
+/// Charges the request to its IP (and account, for credential classes). Returns the 429 or
+/// 503 to answer instead of going on.
+pub async fn enforce(
+    env: &Env,
+    config: &Config,
+    class: RouteClass,
+    client_ip: &str,
+    incoming: &Incoming,
+) -> Result<Option<Response>> {
+    let Some(quota) = class.quota() else {
+        return Ok(None);
+    };
+    let mut subjects = vec![ip_subject(client_ip)];
+    if class.per_account() {
+        subjects.extend(account_of(config, incoming));
+    }
+    for subject in subjects {
+        match charge(env, &ratelimit::limit_key(class, &subject), quota).await {
+            Ok(decision @ Decision::Limited { .. }) => {
+                return Ok(Some(too_many(class, decision, quota)?))
+            }
+            Ok(Decision::Allowed { .. }) => {}
+            Err(error) if class.per_account() => {
+                console_error!(
+                    "rate limiter unavailable, refusing {}: {error}",
+                    class.name()
+                );
+                return Ok(Some(problem(
+                    503,
+                    "limiter_unavailable",
+                    "Service unavailable",
+                    None,
+                )?));
+            }
+            Err(error) => console_warn!(
+                "rate limiter unavailable, letting {} through: {error}",
+                class.name()
+            ),
+        }
+    }
+    Ok(None)
+}
+
+fn too_many(class: RouteClass, decision: Decision, quota: Quota) -> Result<Response> {
+    let mut response = problem(
+        429,
+        "rate_limited",
+        "Too many requests",
+        Some(&ratelimit::limited_detail(class, quota)),
+    )?;
+    // The problem's headers are our own (mutable), unlike a fetched response's.
+    let headers = response.headers_mut();
+    headers.set(
+        "retry-after",
+        &decision.retry_after_secs().unwrap_or(1).max(1).to_string(),
+    )?;
+    for (name, value) in decision.headers(class.name(), quota) {
+        headers.set(name, &value)?;
+    }
+    Ok(response)
 }

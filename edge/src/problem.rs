@@ -1,28 +1,24 @@
 //! Problem+json answers and the header policy, as the origin gives them, so that a client
 //! cannot tell which half answered.
 
-use serde_json::json;
+use tessera_core::api::Problem;
 use tessera_core::headers::{SECURITY_HEADERS, TOKEN_RESPONSE_HEADERS};
 use worker::{Headers, Response, Result};
 
 /// Builds a problem+json response with a stable `code`.
 pub fn problem(status: u16, code: &str, title: &str, detail: Option<&str>) -> Result<Response> {
-    let mut body = json!({"type": "about:blank", "title": title, "status": status, "code": code});
-    if let Some(detail) = detail {
-        body["detail"] = detail.into();
-    }
-    problem_body(status, &body)
+    problem_body(&Problem::new(status, code, title, detail))
 }
 
 /// A problem response from a prepared body (for `valid: false` and the like).
-pub fn problem_body(status: u16, body: &serde_json::Value) -> Result<Response> {
+pub fn problem_body(body: &Problem) -> Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/problem+json")?;
-    if status == 401 {
+    if body.status == 401 {
         headers.set("www-authenticate", "Bearer realm=\"tessera\"")?;
     }
     Ok(Response::from_bytes(serde_json::to_vec(body)?)?
-        .with_status(status)
+        .with_status(body.status)
         .with_headers(headers))
 }
 

@@ -8,10 +8,17 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use tessera_core::edge::Revocation;
+use tessera_core::edge::{Revocation, EDGE_SECRET};
+use tessera_core::jwt::AccessClaims;
+use tessera_core::secret::ct_eq;
 use worker::{
-    durable_object, Date, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
+    console_warn, durable_object, Date, DurableObject, Env, Method, Request, RequestInit, Response,
+    Result, State,
 };
+
+use crate::config::Config;
+use crate::forward::Incoming;
+use crate::problem::problem;
 
 /// The binding name in wrangler.toml.
 pub const BINDING: &str = "REVOCATIONS";
@@ -115,4 +122,35 @@ pub async fn is_revoked(env: &Env, tenant: &str, session: &str, now_secs: u64) -
         seen.insert(name, (now_ms, until));
     });
     Ok(until > now_secs)
+}
+
+/// The origin's revocation push (`POST /__tessera/revocations` with the edge secret); anything
+/// else on that path is a 404, as if it did not exist.
+pub async fn receive(env: &Env, config: &Config, incoming: &Incoming) -> Result<Response> {
+    let presented = incoming.headers.get(EDGE_SECRET)?.unwrap_or_default();
+    if incoming.method != Method::Post
+        || !ct_eq(presented.as_bytes(), config.edge_secret.as_bytes())
+    {
+        return problem(404, "not_found", "Not found", None);
+    }
+    let Ok(revocation) = serde_json::from_slice::<Revocation>(&incoming.body) else {
+        return problem(
+            400,
+            "invalid_request",
+            "Bad request",
+            Some("Expected {tenant, session, until}."),
+        );
+    };
+    revoke(env, &revocation).await?;
+    Ok(Response::empty()?.with_status(204))
+}
+
+/// Records a sign-out that passed through the edge, so that this edge refuses the session's
+/// tokens at once, even before the origin's push arrives.
+pub async fn record_sign_out(env: &Env, claims: &AccessClaims) {
+    let now = Date::now().as_millis() / 1000;
+    let revocation = Revocation::ended_at(&claims.tid, &claims.sid, now);
+    if let Err(error) = revoke(env, &revocation).await {
+        console_warn!("recording a sign-out failed: {error}");
+    }
 }

@@ -1,4 +1,4 @@
-// Verification cost inside workerd: the built Worker (BENCH_ENDPOINTS=1) under Miniflare,
+// Verification cost inside workerd: the Worker built with the `bench` feature under Miniflare,
 // keys served by a stand-in JWKS endpoint, each figure the wall-clock difference between a
 // request doing N verifications and one doing none, divided by N (median of 7).
 // Run: scripts/bench-edge (builds the Worker first). Prints Markdown rows for BENCHMARKS.md.
@@ -31,15 +31,15 @@ const token = `${header}.${claims}.${b64url(crypto.sign(null, Buffer.from(`${hea
 
 const mf = new Miniflare({
   modules: true,
-  scriptPath: path.join(root, "edge/build/index.js"),
-  modulesRoot: path.join(root, "edge/build"),
+  scriptPath: path.join(root, "edge/build-bench/index.js"),
+  modulesRoot: path.join(root, "edge/build-bench"),
   modulesRules: [{ type: "ESModule", include: ["**/*.js"] }, { type: "CompiledWasm", include: ["**/*.wasm"] }],
   compatibilityDate: "2026-04-26",
   durableObjects: {
     RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
     REVOCATIONS: { className: "SessionRevocation", useSQLite: true },
   },
-  bindings: { ORIGIN_URL: origin, ISSUER: origin, AUDIENCE: "tessera", EDGE_SECRET: "b".repeat(32), BENCH_ENDPOINTS: "1" },
+  bindings: { ORIGIN_URL: origin, ISSUER: origin, AUDIENCE: "tessera", EDGE_SECRET: "b".repeat(32) },
 });
 
 async function run(op, n) {

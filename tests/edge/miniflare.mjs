@@ -1,5 +1,6 @@
 // Runs the built Worker under Miniflare (workerd) on 127.0.0.1, for the end-to-end tests.
-// Configuration comes from the environment: ORIGIN_URL, ISSUER, AUDIENCE, EDGE_SECRET, ROUTES.
+// Configuration comes from the environment: ORIGIN_URL, ISSUER, AUDIENCE, EDGE_SECRET, ROUTES,
+// JWKS_REFETCH_MIN_MS.
 // Prints "READY <url>" once it serves, and stops on SIGTERM.
 import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
@@ -27,6 +28,7 @@ const mf = new Miniflare({
     AUDIENCE: env("AUDIENCE", "tessera"),
     EDGE_SECRET: env("EDGE_SECRET"),
     ROUTES: env("ROUTES", "[]"),
+    JWKS_REFETCH_MIN_MS: env("JWKS_REFETCH_MIN_MS", "5000"),
   },
   host: "127.0.0.1",
   port: Number(env("PORT", "0")),

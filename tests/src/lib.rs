@@ -53,6 +53,9 @@ impl Edge {
             .env("AUDIENCE", "tessera")
             .env("EDGE_SECRET", EDGE_SECRET)
             .env("ROUTES", routes)
+            // Keys are refetched for an unknown kid at most this often: short, so that the
+            // rotation test waits for the fetch, not for a throttle.
+            .env("JWKS_REFETCH_MIN_MS", "100")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
