@@ -93,7 +93,7 @@ impl VerifyAnswer {
     }
 }
 
-/// RFC 3339 UTC text of Unix seconds, whole seconds, as the seed APIs show times
+/// RFC 3339 UTC text of Unix seconds, whole seconds, as the APIs' documents show times
 /// (`2025-10-23T10:30:00Z`). Times before 1970 are written as 1970-01-01T00:00:00Z.
 #[must_use]
 pub fn rfc3339(unix_secs: i64) -> String {

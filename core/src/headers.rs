@@ -57,7 +57,7 @@ mod tests {
     }
 
     #[test]
-    fn the_policy_holds_what_the_seed_documents_require() {
+    fn the_policy_holds_what_the_api_documents_require() {
         let get = |n: &str| {
             SECURITY_HEADERS
                 .iter()

@@ -6,7 +6,7 @@ pub const ACCESS_TOKEN_SECS: u64 = 15 * 60;
 /// Refresh-token families: 7 days from sign-in, an absolute limit that rotation never extends.
 pub const REFRESH_FAMILY_SECS: u64 = 7 * 24 * 60 * 60;
 
-/// Passwordless session tokens (the voice API's email-code login): 30 days.
+/// Passwordless session tokens (VoiceStamp v1's email-code sign-in): 30 days.
 pub const SESSION_TOKEN_SECS: u64 = 30 * 24 * 60 * 60;
 
 /// MFA challenges between the password step and the second factor: 5 minutes.

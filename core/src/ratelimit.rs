@@ -180,7 +180,7 @@ pub enum RouteClass {
     Refresh,
     /// Token verification and the JWKS document: called by services on every request.
     Verify,
-    /// Everything else, including the seeds' public APIs.
+    /// Everything else, including the public endpoints of every API.
     Public,
     /// Health, readiness and metrics probes, and CORS preflights: never limited.
     Unmetered,
@@ -204,15 +204,15 @@ impl RouteClass {
     #[must_use]
     pub const fn quota(self) -> Option<Quota> {
         match self {
-            // Seeds: sign-in 5 a minute (Voki, Back Office).
+            // Sign-in 5 a minute (the canonical API, Back Office v2).
             Self::Credential => Some(Quota::per_minute(5)),
-            // Seed: 2FA confirmation 3 a minute (Back Office).
+            // 2FA confirmation 3 a minute (Back Office v2).
             Self::CodeConfirm => Some(Quota::per_minute(3)),
-            // Seed: refresh 5 a minute (Back Office).
+            // Refresh 5 a minute (Back Office v2).
             Self::Refresh => Some(Quota::per_minute(5)),
             // Verification may back every API call of a customer's service: generous.
             Self::Verify => Some(Quota::per_minute(6_000)),
-            // Seed: public API 30 a minute (Voki).
+            // Public API 30 a minute (the canonical API).
             Self::Public => Some(Quota::per_minute(30)),
             Self::Unmetered => None,
         }
@@ -261,8 +261,9 @@ pub fn limited_detail(class: RouteClass, quota: Quota) -> String {
 /// A path pattern: exact, or a prefix when it ends with `*`.
 type Rule = (&'static str, RouteClass);
 
-/// The policy table, first match wins. Paths are those of the canonical API and of the three
-/// seed adapters, spelled as their documents spell them (`passsword` included).
+/// The policy table, first match wins. Paths are those of the canonical API and of the other
+/// three (VoiceStamp v1, the team/vault API, Back Office v2), spelled as their documents spell
+/// them (`passsword` included).
 const RULES: &[Rule] = &[
     ("/healthz", RouteClass::Unmetered),
     ("/readyz", RouteClass::Unmetered),
@@ -280,7 +281,7 @@ const RULES: &[Rule] = &[
     ("/api/auth/refresh", RouteClass::Refresh),
     ("/api/auth/verify", RouteClass::Verify),
     ("/.well-known/jwks.json", RouteClass::Verify),
-    // Voice API.
+    // VoiceStamp v1.
     ("/api/v1/auth/login", RouteClass::Credential),
     ("/api/v1/auth/verify-code", RouteClass::CodeConfirm),
     ("/api/v1/auth/verify", RouteClass::Verify),
@@ -293,7 +294,7 @@ const RULES: &[Rule] = &[
     ("/api/exist-email/*", RouteClass::Credential),
     ("/api/verify-email/*", RouteClass::CodeConfirm),
     ("/api/refresh", RouteClass::Refresh),
-    // Back Office API.
+    // Back Office v2.
     ("/api/v2/signin", RouteClass::Credential),
     ("/api/v2/2fa/confirm", RouteClass::CodeConfirm),
     ("/api/v2/refresh", RouteClass::Refresh),
@@ -380,7 +381,7 @@ mod tests {
     }
 
     #[test]
-    fn classes_follow_the_seed_documents() {
+    fn classes_follow_the_api_documents() {
         assert_eq!(classify("POST", "/api/auth/login"), RouteClass::Credential);
         assert_eq!(classify("POST", "/api/auth/login/"), RouteClass::Credential);
         assert_eq!(

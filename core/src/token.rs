@@ -28,7 +28,7 @@ const CHECK_CHARS: usize = 6;
 pub enum TokenKind {
     /// A refresh token, rotated on every use.
     Refresh,
-    /// A passwordless session token (the voice API's 30-day token).
+    /// A passwordless session token (VoiceStamp v1's 30-day token).
     Session,
     /// The token that links the password step of a sign-in to its second factor.
     MfaChallenge,

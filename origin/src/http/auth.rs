@@ -1,4 +1,5 @@
-//! The canonical API, `/api/auth/*` (seed `000`, extended).
+//! The canonical API, `/api/auth/*`: the multi-tenant platform's API, extended with every
+//! capability of the other three.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
