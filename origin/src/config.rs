@@ -65,8 +65,8 @@ impl Argon2Params {
     };
 }
 
-/// The origin's whole configuration.
-#[derive(Debug, Clone)]
+/// The origin's whole configuration. `Debug` prints no secret (see below).
+#[derive(Clone)]
 pub struct Config {
     /// `TESSERA_BIND`: listen address (default `127.0.0.1:8080`).
     pub bind: SocketAddr,
@@ -116,6 +116,31 @@ pub struct Config {
     pub log_filter: String,
     /// `TESSERA_LOG_FORMAT`: `json` (default) or `pretty`.
     pub log_format: LogFormat,
+}
+
+/// Shown as `***` when set: a secret never reaches a log line through `{:?}`.
+fn redacted<T>(value: Option<&T>) -> &'static str {
+    value.map_or("unset", |_| "***")
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redacted(self.database_url.as_ref()))
+            .field("master_key", &redacted(self.master_key.as_ref()))
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("default_tenant", &self.default_tenant)
+            .field("base_domain", &self.base_domain)
+            .field("edge_secret", &redacted(self.edge_secret.as_ref()))
+            .field("edge_url", &self.edge_url)
+            .field("metrics_token", &redacted(self.metrics_token.as_ref()))
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("rate_limit_store", &self.rate_limit_store)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -396,5 +421,33 @@ mod tests {
             ("TESSERA_EDGE_SECRET_FILE", path.to_str().expect("utf-8")),
         ]);
         assert!(both.is_err());
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let config = config(&[
+            (
+                "TESSERA_DATABASE_URL",
+                "postgres://app:hunter2-db@db/tessera",
+            ),
+            (
+                "TESSERA_MASTER_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+            (
+                "TESSERA_EDGE_SECRET",
+                "an-edge-secret-that-must-not-leak-0123",
+            ),
+            (
+                "TESSERA_METRICS_TOKEN",
+                "a-metrics-token-that-must-not-leak",
+            ),
+        ])
+        .unwrap();
+        let shown = format!("{config:?}");
+        for secret in ["hunter2-db", "AAAAAAAA", "must-not-leak"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("edge_secret: \"***\""), "{shown}");
     }
 }

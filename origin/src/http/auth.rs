@@ -281,3 +281,24 @@ pub async fn end_session(
     state.services.sessions.end_own(&auth, &id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{LoginRequest, RefreshRequest};
+
+    #[test]
+    fn request_bodies_never_print_their_secrets() {
+        let login: LoginRequest = serde_json::from_str(
+            r#"{"email":"ann@example.com","password":"hunter2 hunter2","tenant":"acme"}"#,
+        )
+        .unwrap();
+        let refresh: RefreshRequest =
+            serde_json::from_str(r#"{"refresh_token":"tsr_rt_acme_secretpart"}"#).unwrap();
+        let shown = format!("{login:?} {refresh:?}");
+        assert!(shown.contains("ann@example.com"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("secretpart"),
+            "{shown}"
+        );
+    }
+}
