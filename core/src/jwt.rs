@@ -486,6 +486,26 @@ impl Verifier {
         self.check_claims(claims, now_secs)
     }
 
+    /// [`Verifier::verify`], also answering the `kid` of the key that verified, so that a
+    /// caller caching the outcome can drop it when the key leaves the set
+    /// ([`Verifier::recheck`]).
+    pub fn verify_keyed(&self, token: &str, now_secs: u64) -> Result<Verified, VerifyError> {
+        let claims = self.verify(token, now_secs)?;
+        let kid = parse_header(token)?.kid;
+        Ok(Verified { claims, kid })
+    }
+
+    /// Whether a token verified earlier (and remembered by its caller) still verifies at
+    /// `now_secs` without computing its signature again: its key is still in the set, and its
+    /// time claims still hold. Issuer and audience are fixed for a verifier and were checked.
+    pub fn recheck(&self, verified: &Verified, now_secs: u64) -> Result<(), VerifyError> {
+        if self.keys.get(&verified.kid).is_none() {
+            return Err(VerifyError::UnknownKid(verified.kid.clone()));
+        }
+        self.check_claims(verified.claims.clone(), now_secs)
+            .map(|_| ())
+    }
+
     /// Every check of [`Verifier::verify`] except the Ed25519 signature itself, which the
     /// caller computes elsewhere (the edge uses the runtime's WebCrypto, several times faster
     /// than Ed25519 in WebAssembly) and reports to [`DeferredSignature::finish`]. The claims
@@ -563,6 +583,15 @@ impl Verifier {
         }
         Ok(claims)
     }
+}
+
+/// A verified token's claims and the `kid` of the key that verified it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The claims.
+    pub claims: AccessClaims,
+    /// The key that verified the signature.
+    pub kid: String,
 }
 
 /// A token that passed every check but its Ed25519 signature; see [`Verifier::verify_deferred`].

@@ -418,3 +418,27 @@ fn deferred_verification_decides_every_token_as_verify_does() {
         Err(VerifyError::KeyMismatch)
     );
 }
+
+#[test]
+fn a_remembered_token_is_rechecked_for_its_key_and_its_time() {
+    let token = ed_key().sign(&claims()).expect("sign");
+    let verified = verifier().verify_keyed(&token, NOW).expect("valid");
+    assert_eq!(verified.kid, "ed-1");
+    assert_eq!(verified.claims, claims());
+    assert_eq!(verifier().recheck(&verified, NOW + 60), Ok(()));
+    assert_eq!(
+        verifier().recheck(&verified, NOW + 900 + Verifier::DEFAULT_LEEWAY_SECS),
+        Err(VerifyError::Expired)
+    );
+    // The key left the set (rotated out): the remembered outcome no longer stands.
+    let without_key = Verifier::new(
+        KeySet::new([VerificationKey::hs256("hs-1", HS_SECRET).expect("long secret")]),
+        ISS,
+        AUD,
+    );
+    assert_eq!(
+        without_key.recheck(&verified, NOW),
+        Err(VerifyError::UnknownKid("ed-1".into()))
+    );
+    assert!(verifier().verify_keyed("not.a.token", NOW).is_err());
+}

@@ -6,7 +6,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use tessera_core::jwt::{AccessClaims, Jwks, KeySet, Verifier, VerifyError};
+use quick_cache::unsync::Cache as Lru;
+use tessera_core::jwt::{AccessClaims, Jwks, KeySet, Verified, Verifier, VerifyError};
+use tessera_core::secret::sha256;
 use worker::{Date, Fetch, Request};
 
 use crate::config::Config;
@@ -21,8 +23,15 @@ struct Cache {
     attempted_ms: u64,
 }
 
+/// Verified tokens remembered per isolate (least recently used evicted past this).
+const VERIFIED_ENTRIES: usize = 10_000;
+
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    /// Tokens this isolate verified, by SHA-256 of the whole token, used only while core's
+    /// `recheck` holds (key still published, `exp` not passed). Revocation is checked apart
+    /// from this, on every request.
+    static VERIFIED: RefCell<Lru<[u8; 32], Rc<Verified>>> = RefCell::new(Lru::new(VERIFIED_ENTRIES));
 }
 
 /// Why a token could not be checked or was refused.
@@ -92,13 +101,32 @@ pub async fn current(config: &Config) -> Option<Rc<Verifier>> {
 }
 
 /// Verifies an access token with core's strict verifier, the Ed25519 signature computed by
-/// WebCrypto.
+/// WebCrypto; a token this isolate verified before costs a cache lookup and core's recheck.
 pub async fn verify(config: &Config, token: &str) -> Result<AccessClaims, Refusal> {
     let now = Date::now().as_millis() / 1000;
     let held = verifier(config, false)
         .await
         .ok_or(Refusal::KeysUnavailable)?;
-    match check(&held, token, now).await {
+    let digest = sha256(token.as_bytes());
+    if let Some(hit) = VERIFIED.with(|v| v.borrow().get(&digest).cloned()) {
+        if held.recheck(&hit, now).is_ok() {
+            return Ok(hit.claims.clone());
+        }
+        VERIFIED.with(|v| v.borrow_mut().remove(&digest));
+    }
+    let verified = verify_fully(config, &held, token, now).await?;
+    let claims = verified.claims.clone();
+    VERIFIED.with(|v| v.borrow_mut().insert(digest, Rc::new(verified)));
+    Ok(claims)
+}
+
+async fn verify_fully(
+    config: &Config,
+    held: &Verifier,
+    token: &str,
+    now: u64,
+) -> Result<Verified, Refusal> {
+    match check(held, token, now).await {
         Err(VerifyError::UnknownKid(_)) => {
             let refreshed = verifier(config, true)
                 .await
@@ -113,12 +141,9 @@ pub async fn verify(config: &Config, token: &str) -> Result<AccessClaims, Refusa
 
 /// One verification: everything but the signature in core, the signature in WebCrypto; if
 /// WebCrypto fails (it should not), core's own Ed25519 decides.
-pub async fn check(
-    verifier: &Verifier,
-    token: &str,
-    now: u64,
-) -> Result<AccessClaims, VerifyError> {
+pub async fn check(verifier: &Verifier, token: &str, now: u64) -> Result<Verified, VerifyError> {
     let pending = verifier.verify_deferred(token, now)?;
+    let kid = pending.kid().to_owned();
     let verified = crate::webcrypto::ed25519_verify(
         pending.kid(),
         pending.public_key(),
@@ -127,10 +152,10 @@ pub async fn check(
     )
     .await;
     match verified {
-        Ok(valid) => pending.finish(valid),
+        Ok(valid) => pending.finish(valid).map(|claims| Verified { claims, kid }),
         Err(error) => {
             worker::console_warn!("WebCrypto Ed25519 failed, verifying in WebAssembly: {error:?}");
-            verifier.verify(token, now)
+            verifier.verify_keyed(token, now)
         }
     }
 }

@@ -74,6 +74,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `TESSERA_DATABASE_URL[_FILE]`: `postgres://…` for PostgreSQL; unset for embedded SQLite.
     pub database_url: Option<String>,
+    /// `TESSERA_DATABASE_CONNECTIONS`: PostgreSQL connections in the pool (default 16, 1–1000).
+    pub database_connections: u32,
+    /// `TESSERA_SQLITE_OPEN_TENANTS`: embedded mode, tenant databases kept open at once, the
+    /// least recently used closed first (default 128, 1–100,000). Each open tenant holds up to
+    /// 4 connections of 3 files (database, WAL, shared memory) while in use.
+    pub sqlite_open_tenants: usize,
     /// `TESSERA_MASTER_KEY[_FILE]`: base64 of 32 bytes that seal signing keys. Required with
     /// PostgreSQL; generated into the data directory in embedded mode when unset.
     pub master_key: Option<[u8; 32]>,
@@ -106,6 +112,10 @@ pub struct Config {
     /// `TESSERA_SESSION_CACHE_MS`: how long a node trusts its cached view of a session (default
     /// 1000, 0 turns the cache off): a revocation made by another node is seen within this time.
     pub session_cache_ms: u64,
+    /// `TESSERA_TOKEN_CACHE_ENTRIES`: access tokens whose verification this node remembers until
+    /// they expire, so that a token presented again skips its signature check (never its
+    /// session check); default 50,000, 0 turns the cache off.
+    pub token_cache_entries: usize,
     /// `TESSERA_HASH_CONCURRENCY`: password hashes computed at once (default: the core count).
     pub hash_concurrency: usize,
     /// `TESSERA_HASH_QUEUE`: sign-ins allowed to wait for a hash slot before 503 (default 512).
@@ -294,6 +304,19 @@ impl Config {
                 60,
             )?,
             session_cache_ms: env.ranged("TESSERA_SESSION_CACHE_MS", 1000, 0, 60_000)?,
+            database_connections: env.ranged("TESSERA_DATABASE_CONNECTIONS", 16, 1, 1000)?,
+            sqlite_open_tenants: env.ranged(
+                "TESSERA_SQLITE_OPEN_TENANTS",
+                crate::store::DEFAULT_OPEN_TENANTS,
+                1,
+                100_000,
+            )?,
+            token_cache_entries: env.ranged(
+                "TESSERA_TOKEN_CACHE_ENTRIES",
+                50_000,
+                0,
+                10_000_000,
+            )?,
             hash_concurrency: env.ranged("TESSERA_HASH_CONCURRENCY", cores, 1, 1024)?,
             hash_queue: env.ranged("TESSERA_HASH_QUEUE", 512, 1, 1_000_000)?,
             argon2: Argon2Params {

@@ -80,6 +80,13 @@ enum KeysCommand {
     Rotate,
     /// List signing keys.
     List,
+    /// Stop trusting a retired key at once (after a compromise): running servers refuse the
+    /// tokens it signed from their next key reload. The current key cannot be removed; rotate
+    /// first.
+    Remove {
+        /// The key id, as `keys list` shows it.
+        kid: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -137,7 +144,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             server::serve(listener, state, shutdown).await?;
         }
         Command::Migrate => {
-            server::open_store(&config).await?;
+            server::open_store(&config).await?.migrate().await?;
             println!("migrations applied");
         }
         Command::Tenant(TenantCommand::Create {
@@ -222,6 +229,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let kid = keys::rotate(&store, &master).await?;
             println!(
                 "new current key {kid}; running servers pick it up within {}s",
+                keys::RELOAD_EVERY_SECS
+            );
+        }
+        Command::Keys(KeysCommand::Remove { kid }) => {
+            let store = server::open_store(&config).await?;
+            if !store.remove_retired_key(&kid).await? {
+                anyhow::bail!(
+                    "no retired key {kid} (the current key cannot be removed: rotate first)"
+                );
+            }
+            println!(
+                "removed key {kid}; running servers refuse its tokens within {}s",
                 keys::RELOAD_EVERY_SECS
             );
         }

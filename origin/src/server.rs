@@ -32,13 +32,15 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Opens the configured store and migrates the global scope and every tenant.
+/// Opens the configured store and migrates its global scope. Tenants are migrated on first
+/// use (or all at once by `tessera migrate`), so neither start-up nor a CLI command touches
+/// every tenant.
 pub async fn open_store(config: &Config) -> Result<DynStore, ServeError> {
     let store: DynStore = match &config.database_url {
-        Some(url) => Arc::new(Store::postgres(url, 16).await?),
-        None => Arc::new(Store::sqlite(&config.data_dir).await?),
+        Some(url) => Arc::new(Store::postgres(url, config.database_connections).await?),
+        None => Arc::new(Store::sqlite_with(&config.data_dir, config.sqlite_open_tenants).await?),
     };
-    store.migrate().await?;
+    store.migrate_global().await?;
     Ok(store)
 }
 

@@ -132,6 +132,7 @@ impl AppState {
                 tenants.clone(),
                 keys.clone(),
                 cache,
+                config.token_cache_entries,
                 clock.clone(),
             ),
             sessions: SessionService::new(store.clone(), revocations, clock.clone()),

@@ -882,3 +882,28 @@ async fn metrics_can_require_a_token(backend: Backend) {
     assert!(scraped.text().await.unwrap().contains("tessera_"));
 }
 both!(metrics_can_require_a_token);
+
+async fn a_remembered_token_is_refused_once_its_key_is_removed(backend: Backend) {
+    let server = server_with_ann(backend).await;
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    // Verified once, and so remembered by the node.
+    assert_eq!(
+        server.get_auth("/api/auth/verify", access).await.status(),
+        200
+    );
+    let old = server.state.keys.signer().await.kid().to_owned();
+    tessera_origin::keys::rotate(&server.state.store, server.state.keys.master())
+        .await
+        .unwrap();
+    assert!(server.state.store.remove_retired_key(&old).await.unwrap());
+    server.state.keys.reload().await.unwrap();
+    let body = assert_problem(
+        server.get_auth("/api/auth/verify", access).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_eq!(body["valid"], false);
+}
+both!(a_remembered_token_is_refused_once_its_key_is_removed);

@@ -416,3 +416,108 @@ async fn audit_events_are_appended_per_tenant(backend: Backend) {
     );
 }
 both!(audit_events_are_appended_per_tenant);
+
+/// Runs raw SQL on a tenant's tables, as an operator's tool would: the SQLite file or the
+/// PostgreSQL schema, bypassing the store.
+async fn raw_tenant_sql(t: &TestStore, tenant: &str, statements: &[&str]) {
+    let (url, prefix) = match &t.pg {
+        Some(pg) => (pg.url.clone(), format!("tenant_{tenant}.")),
+        None => (
+            format!(
+                "sqlite://{}?mode=rw",
+                t.dir.path().join(format!("tenants/{tenant}.db")).display()
+            ),
+            String::new(),
+        ),
+    };
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    for statement in statements {
+        sqlx::query(&statement.replace("{p}", &prefix))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+}
+
+async fn a_tenant_behind_on_migrations_is_migrated_on_first_use_not_at_start_up(backend: Backend) {
+    let t = TestStore::new(backend).await;
+    let acme = slug("acme");
+    t.store.create_tenant(&acme, "Acme", 1).await.unwrap();
+    // As if acme had been registered by a release whose migrations it never got.
+    raw_tenant_sql(
+        &t,
+        "acme",
+        &[
+            "DROP TABLE {p}audit_log",
+            "DROP TABLE {p}refresh_tokens",
+            "DROP TABLE {p}sessions",
+            "DROP TABLE {p}users",
+            "DELETE FROM {p}schema_migrations",
+        ],
+    )
+    .await;
+    // A new process: start-up migrates the global scope only.
+    let reopened: DynStore = std::sync::Arc::new(match &t.pg {
+        Some(pg) => tessera_origin::store::Store::postgres(&pg.url, 4)
+            .await
+            .unwrap(),
+        None => tessera_origin::store::Store::sqlite(t.dir.path())
+            .await
+            .unwrap(),
+    });
+    reopened.migrate_global().await.unwrap();
+    assert_eq!(
+        reopened.open_tenant_databases(),
+        0,
+        "start-up opened no tenant"
+    );
+    // First use of the tenant brings it up to date, then works.
+    let mut tx = reopened.write(&acme).await.unwrap();
+    tx.audit().append(&event("login_failed")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        reopened
+            .read(&acme)
+            .await
+            .unwrap()
+            .audit()
+            .latest(5)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+both!(a_tenant_behind_on_migrations_is_migrated_on_first_use_not_at_start_up);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_the_configured_number_of_sqlite_tenants_are_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: DynStore = std::sync::Arc::new(
+        tessera_origin::store::Store::sqlite_with(dir.path(), 2)
+            .await
+            .unwrap(),
+    );
+    store.migrate_global().await.unwrap();
+    let slugs: Vec<TenantSlug> = (0..6).map(|i| slug(&format!("tenant-{i}"))).collect();
+    for s in &slugs {
+        store.create_tenant(s, s.as_str(), 1).await.unwrap();
+    }
+    for round in 0..2 {
+        for s in &slugs {
+            let email = format!("u{round}@x.io");
+            let user = create_user(&store, s, &email).await;
+            let found = store
+                .read(s)
+                .await
+                .unwrap()
+                .users()
+                .by_id(&user.id)
+                .await
+                .unwrap();
+            assert_eq!(found.map(|u| u.id), Some(user.id), "{s} after eviction");
+            assert!(store.open_tenant_databases() <= 2);
+        }
+    }
+}

@@ -59,6 +59,8 @@ impl Edge {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
+            // Its own process group, so that Drop can stop workerd with it.
+            .process_group(0)
             .spawn()
             .expect("node is required for the edge tests");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -79,14 +81,51 @@ impl Edge {
 }
 
 impl Drop for Edge {
+    /// Stops node and the workerd it started, passed, failed or panicked: SIGTERM to the whole
+    /// process group, then SIGKILL if anything of it is still there after 2 s. (Signalling node
+    /// alone left workerd running with parent 1 once node was killed mid-shutdown.)
     fn drop(&mut self) {
-        // SIGTERM lets Miniflare stop workerd; kill_on_drop is the fallback.
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
+        let Some(pid) = self.child.id() else {
+            return;
+        };
+        let group = format!("-{pid}");
+        let signal = |sig: &str| {
+            std::process::Command::new("kill")
+                .args([sig, "--", &group])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        signal("-TERM");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let _ = self.child.try_wait();
+        while group_running(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let _ = self.child.try_wait();
         }
+        signal("-KILL");
     }
+}
+
+/// Whether a process of group `pgid` is still running (zombies, which only wait to be reaped,
+/// do not count).
+fn group_running(pgid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after its ')'.
+        let mut fields = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace();
+        let state = fields.next().unwrap_or("Z");
+        let pgrp = fields.nth(1).and_then(|g| g.parse::<u32>().ok());
+        pgrp == Some(pgid) && state != "Z" && state != "X"
+    })
 }
 
 /// What an application upstream behind the edge received.

@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
+use quick_cache::sync::Cache;
 use tessera_core::api::{VerifiedUser, VerifyAnswer};
-use tessera_core::jwt::AccessClaims;
+use tessera_core::jwt::{AccessClaims, Verified};
 use tessera_core::model::{SessionId, TenantSlug, UserId};
+use tessera_core::secret::sha256;
 
 use super::{ServiceError, ServiceResult};
 use crate::clock::SharedClock;
@@ -52,8 +54,16 @@ pub struct Authenticator {
     tenants: Arc<Directory>,
     keys: Keyring,
     cache: Arc<SessionCache>,
+    verified: Option<Arc<TokenCache>>,
     clock: SharedClock,
 }
+
+/// Tokens already verified, by SHA-256 of the whole token: a token is presented many times in
+/// its 15 minutes, and its Ed25519 check is the cost of every presentation. An entry is used
+/// only while core's `recheck` holds (its key still in the key ring, its `exp` not passed), so
+/// a key removed from the ring takes its tokens with it; the least recently used entries are
+/// evicted past the bound.
+type TokenCache = Cache<[u8; 32], Arc<Verified>>;
 
 impl Authenticator {
     /// The service over its dependencies.
@@ -63,6 +73,7 @@ impl Authenticator {
         tenants: Arc<Directory>,
         keys: Keyring,
         cache: Arc<SessionCache>,
+        token_cache_entries: usize,
         clock: SharedClock,
     ) -> Self {
         Self {
@@ -70,8 +81,29 @@ impl Authenticator {
             tenants,
             keys,
             cache,
+            verified: (token_cache_entries > 0).then(|| Arc::new(Cache::new(token_cache_entries))),
             clock,
         }
+    }
+
+    /// The token's claims: from the cache of verified tokens while they still hold, otherwise
+    /// by full verification.
+    async fn verify(&self, bearer: &str, now: u64) -> ServiceResult<AccessClaims> {
+        let verifier = self.keys.verifier().await;
+        let Some(cache) = &self.verified else {
+            return Ok(verifier.verify(bearer, now)?);
+        };
+        let digest = sha256(bearer.as_bytes());
+        if let Some(hit) = cache.get(&digest) {
+            if verifier.recheck(&hit, now).is_ok() {
+                return Ok(hit.claims.clone());
+            }
+            cache.remove(&digest);
+        }
+        let verified = verifier.verify_keyed(bearer, now)?;
+        let claims = verified.claims.clone();
+        cache.insert(digest, Arc::new(verified));
+        Ok(claims)
     }
 
     /// Verifies a bearer token and checks that its session is still active: a signed-out
@@ -83,11 +115,7 @@ impl Authenticator {
         named_tenant: Option<&TenantSlug>,
     ) -> ServiceResult<Authenticated> {
         let now = self.clock.now_secs();
-        let claims = self
-            .keys
-            .verifier()
-            .await
-            .verify(bearer, u64::try_from(now).unwrap_or(0))?;
+        let claims = self.verify(bearer, u64::try_from(now).unwrap_or(0)).await?;
         let tenant = TenantSlug::parse(&claims.tid).map_err(|_| ServiceError::SessionEnded)?;
         let user_id = UserId::parse(&claims.sub).map_err(|_| ServiceError::SessionEnded)?;
         let session_id = SessionId::parse(&claims.sid).map_err(|_| ServiceError::SessionEnded)?;

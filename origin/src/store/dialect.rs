@@ -89,6 +89,8 @@ pub async fn sqlite_pool(path: &Path, create: bool) -> StoreResult<AnyPool> {
     let url = format!("sqlite://{}?mode={mode}", path.display());
     let pool = AnyPoolOptions::new()
         .max_connections(SQLITE_POOL_SIZE)
+        // An idle tenant gives its connections (a thread and three files each) back.
+        .idle_timeout(std::time::Duration::from_secs(60))
         .after_connect(|conn, _| {
             Box::pin(async move {
                 for pragma in [

@@ -69,6 +69,15 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes a retired key, so that nothing it signed verifies any more (after a compromise).
+    /// The current key is never deleted. Returns whether a key was deleted.
+    pub async fn remove_retired_key(&self, kid: &str) -> StoreResult<bool> {
+        let sql = self
+            .global_sql("DELETE FROM {p}signing_keys WHERE kid = $1 AND retired_at IS NOT NULL");
+        let done = sqlx::query(&sql).bind(kid).execute(&self.global).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// All signing keys, newest first.
     pub async fn keys(&self) -> StoreResult<Vec<StoredKey>> {
         let sql = self.global_sql(

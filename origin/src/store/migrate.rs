@@ -3,8 +3,8 @@
 //! recorded in the scope's `schema_migrations` table under the file's stem (`0001_init`).
 
 use include_dir::{include_dir, Dir};
-use sqlx::AnyPool;
 use sqlx::Row as _;
+use sqlx::{Any, AnyPool, Transaction};
 use tessera_core::model::TenantSlug;
 
 use super::dialect::{Dialect, GLOBAL_SCHEMA};
@@ -51,11 +51,50 @@ pub fn files(dialect: Dialect, scope: Scope<'_>) -> Vec<(&'static str, &'static 
     files
 }
 
-/// Applies the pending migrations of `scope`. On PostgreSQL the schema is created if needed and
-/// an advisory lock keeps two starting nodes from migrating at once; DDL is transactional on
-/// both backends, so a failed migration leaves nothing half-written.
+/// Whether every migration of `scope` is recorded as applied: one read, no lock, so that the
+/// first use of each tenant in a process costs a single query when nothing is pending.
+pub async fn is_current(pool: &AnyPool, dialect: Dialect, scope: Scope<'_>) -> StoreResult<bool> {
+    let table = match (dialect, scope) {
+        (Dialect::Postgres, Scope::Global) => format!("{GLOBAL_SCHEMA}.schema_migrations"),
+        (Dialect::Postgres, Scope::Tenant(slug)) => {
+            format!("{}.schema_migrations", slug.schema_name())
+        }
+        (Dialect::Sqlite, _) => "schema_migrations".to_owned(),
+    };
+    // A scope never migrated has no table: that is "not current", not an error.
+    let Ok(rows) = sqlx::query(&format!("SELECT version FROM {table}"))
+        .fetch_all(pool)
+        .await
+    else {
+        return Ok(false);
+    };
+    let applied: Vec<String> = rows
+        .iter()
+        .map(|row| row.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+    Ok(files(dialect, scope)
+        .iter()
+        .all(|(version, _)| applied.iter().any(|a| a == version)))
+}
+
+/// Applies the pending migrations of `scope` in a transaction of its own.
 pub async fn run(pool: &AnyPool, dialect: Dialect, scope: Scope<'_>) -> StoreResult<()> {
     let mut tx = dialect.begin_write(pool).await?;
+    apply(&mut tx, dialect, scope).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Applies the pending migrations of `scope` inside `tx`, so that a caller can make more
+/// changes in the same commit (a tenant's registration). On PostgreSQL the schema is created if
+/// needed, `search_path` is set for the rest of the transaction, and an advisory lock keeps two
+/// nodes from migrating at once; DDL is transactional on both backends, so a failed migration
+/// leaves nothing half-written.
+pub async fn apply(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    scope: Scope<'_>,
+) -> StoreResult<()> {
     if dialect == Dialect::Postgres {
         let schema = match scope {
             Scope::Global => GLOBAL_SCHEMA.to_owned(),
@@ -63,23 +102,23 @@ pub async fn run(pool: &AnyPool, dialect: Dialect, scope: Scope<'_>) -> StoreRes
         };
         sqlx::query("SELECT count(*) FROM (SELECT pg_advisory_xact_lock($1)) AS l")
             .bind(MIGRATION_LOCK)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
         // The schema name comes from a constant or a validated TenantSlug: [a-z0-9_] only.
         sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         sqlx::query(&format!("SET LOCAL search_path TO {schema}"))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     let applied: Vec<String> = sqlx::query("SELECT version FROM schema_migrations")
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?
         .iter()
         .map(|row| row.try_get::<String, _>(0))
@@ -89,16 +128,15 @@ pub async fn run(pool: &AnyPool, dialect: Dialect, scope: Scope<'_>) -> StoreRes
             continue;
         }
         for statement in statements(sql) {
-            sqlx::query(&statement).execute(&mut *tx).await?;
+            sqlx::query(&statement).execute(&mut **tx).await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)
             .bind(crate::clock::system_now_secs())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        tracing::info!(?scope, version, "migration applied");
+        tracing::debug!(?scope, version, "migration applied");
     }
-    tx.commit().await?;
     Ok(())
 }
 

@@ -18,14 +18,14 @@ pub mod tenants;
 pub mod unit;
 pub mod users;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use quick_cache::sync::Cache;
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 use tessera_core::model::TenantSlug;
-use tokio::sync::RwLock;
 
 pub use audit::AuditEvent;
 pub use dialect::Dialect;
@@ -63,46 +63,67 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// SQLite tenant databases kept open by default (`TESSERA_SQLITE_OPEN_TENANTS`).
+pub const DEFAULT_OPEN_TENANTS: usize = 128;
+
 /// Storage over PostgreSQL or SQLite.
+///
+/// Tenant resources are lazy and bounded: nothing about a tenant is touched until its first
+/// request, when its migrations are checked once for the life of the process (a single read
+/// when none is pending); on SQLite at most `open_tenants` tenant databases are open at once,
+/// the least recently used closed first. Start-up migrates only the global scope.
 pub struct Store {
     dialect: Dialect,
     global: AnyPool,
     /// SQLite only: the directory of the tenant files.
     tenant_dir: PathBuf,
-    /// SQLite only: one pool per tenant file, opened on first use.
-    tenant_pools: RwLock<HashMap<TenantSlug, AnyPool>>,
+    /// SQLite only: open tenant databases, least recently used evicted (and so closed).
+    tenant_pools: Cache<TenantSlug, AnyPool>,
+    /// Tenants whose migrations this process has checked.
+    migrated: Mutex<HashSet<TenantSlug>>,
+    /// SQLite only: serialises (re)building the pre-migrated template of new tenant files.
+    template: tokio::sync::Mutex<bool>,
 }
 
 impl Store {
-    /// Connects to PostgreSQL. The global schema and every tenant are migrated by `migrate`.
+    /// Connects to PostgreSQL. The global schema is migrated by `migrate_global`, every tenant
+    /// by `migrate`, and each tenant lazily on first use.
     pub async fn postgres(url: &str, max_connections: u32) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let global = AnyPoolOptions::new()
             .max_connections(max_connections)
             .connect(url)
             .await?;
-        Ok(Self {
-            dialect: Dialect::Postgres,
-            global,
-            tenant_dir: PathBuf::new(),
-            tenant_pools: RwLock::new(HashMap::new()),
-        })
+        Ok(Self::new(Dialect::Postgres, global, PathBuf::new(), 1))
     }
 
-    /// Opens (creating if needed) the embedded databases under `data_dir`.
+    /// Opens (creating if needed) the embedded databases under `data_dir`, keeping at most
+    /// [`DEFAULT_OPEN_TENANTS`] tenant databases open.
     pub async fn sqlite(data_dir: &Path) -> StoreResult<Self> {
+        Self::sqlite_with(data_dir, DEFAULT_OPEN_TENANTS).await
+    }
+
+    /// Opens the embedded databases under `data_dir`, keeping at most `open_tenants` tenant
+    /// databases open.
+    pub async fn sqlite_with(data_dir: &Path, open_tenants: usize) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let tenant_dir = data_dir.join("tenants");
         std::fs::create_dir_all(&tenant_dir).map_err(|e| {
             StoreError::Corrupt(format!("cannot create {}: {e}", tenant_dir.display()))
         })?;
         let global = dialect::sqlite_pool(&data_dir.join("global.db"), true).await?;
-        Ok(Self {
-            dialect: Dialect::Sqlite,
+        Ok(Self::new(Dialect::Sqlite, global, tenant_dir, open_tenants))
+    }
+
+    fn new(dialect: Dialect, global: AnyPool, tenant_dir: PathBuf, open_tenants: usize) -> Self {
+        Self {
+            dialect,
             global,
             tenant_dir,
-            tenant_pools: RwLock::new(HashMap::new()),
-        })
+            tenant_pools: Cache::new(open_tenants.max(1)),
+            migrated: Mutex::new(HashSet::new()),
+            template: tokio::sync::Mutex::new(false),
+        }
     }
 
     /// The dialect.
@@ -117,11 +138,18 @@ impl Store {
         Ok(())
     }
 
-    /// Runs pending migrations of the global scope and of every tenant.
+    /// Runs pending migrations of the global scope (what start-up needs).
+    pub async fn migrate_global(&self) -> StoreResult<()> {
+        migrate::run(&self.global, self.dialect, migrate::Scope::Global).await
+    }
+
+    /// Runs pending migrations of the global scope and of every tenant (`tessera migrate`).
     pub async fn migrate(&self) -> StoreResult<()> {
-        migrate::run(&self.global, self.dialect, migrate::Scope::Global).await?;
+        self.migrate_global().await?;
         for tenant in self.tenants().await? {
-            self.migrate_tenant(&tenant.slug).await?;
+            let pool = self.open_tenant(&tenant.slug).await?;
+            migrate::run(&pool, self.dialect, migrate::Scope::Tenant(&tenant.slug)).await?;
+            self.mark_migrated(&tenant.slug);
         }
         Ok(())
     }
@@ -142,46 +170,59 @@ impl Store {
         Ok(TenantTx::connection(conn, self.dialect, tenant))
     }
 
+    /// How many SQLite tenant databases are open now.
+    #[must_use]
+    pub fn open_tenant_databases(&self) -> usize {
+        self.tenant_pools.len()
+    }
+
     fn global_sql(&self, sql: &str) -> String {
         sql.replace("{p}", &self.dialect.global_prefix())
     }
 
-    /// The pool that reaches a tenant's tables.
+    fn is_migrated(&self, tenant: &TenantSlug) -> bool {
+        self.migrated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(tenant)
+    }
+
+    fn mark_migrated(&self, tenant: &TenantSlug) {
+        self.migrated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tenant.clone());
+    }
+
+    /// The pool that reaches a tenant's tables, its migrations checked once per process.
     async fn tenant_pool(&self, tenant: &TenantSlug) -> StoreResult<AnyPool> {
+        let pool = self.open_tenant(tenant).await?;
+        if !self.is_migrated(tenant) {
+            let scope = migrate::Scope::Tenant(tenant);
+            if !migrate::is_current(&pool, self.dialect, scope).await? {
+                migrate::run(&pool, self.dialect, scope).await?;
+            }
+            self.mark_migrated(tenant);
+        }
+        Ok(pool)
+    }
+
+    /// The global pool on PostgreSQL; on SQLite the tenant's file, opened on first use and
+    /// kept in the bounded set of open databases. Never creates a file: a tenant's file exists
+    /// once `create_tenant` made it.
+    async fn open_tenant(&self, tenant: &TenantSlug) -> StoreResult<AnyPool> {
         match self.dialect {
             Dialect::Postgres => Ok(self.global.clone()),
             Dialect::Sqlite => {
-                if let Some(pool) = self.tenant_pools.read().await.get(tenant) {
-                    return Ok(pool.clone());
-                }
-                let mut pools = self.tenant_pools.write().await;
-                if let Some(pool) = pools.get(tenant) {
-                    return Ok(pool.clone());
-                }
-                // Never creates a file: a tenant's file exists once `create_tenant` made it.
-                let pool = dialect::sqlite_pool(&self.tenant_file(tenant), false).await?;
-                pools.insert(tenant.clone(), pool.clone());
-                Ok(pool)
+                let path = self.tenant_file(tenant);
+                self.tenant_pools
+                    .get_or_insert_async(tenant, dialect::sqlite_pool(&path, false))
+                    .await
             }
         }
     }
 
     fn tenant_file(&self, tenant: &TenantSlug) -> PathBuf {
         self.tenant_dir.join(format!("{}.db", tenant.as_str()))
-    }
-
-    async fn migrate_tenant(&self, tenant: &TenantSlug) -> StoreResult<()> {
-        let pool = match self.dialect {
-            Dialect::Postgres => self.global.clone(),
-            Dialect::Sqlite => {
-                let pool = dialect::sqlite_pool(&self.tenant_file(tenant), true).await?;
-                self.tenant_pools
-                    .write()
-                    .await
-                    .insert(tenant.clone(), pool.clone());
-                pool
-            }
-        };
-        migrate::run(&pool, self.dialect, migrate::Scope::Tenant(tenant)).await
     }
 }

@@ -4,7 +4,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 use tessera_core::model::TenantSlug;
 
-use super::{corrupt, is_unique_violation, Store, StoreError, StoreResult};
+use super::migrate::{self, Scope};
+use super::{corrupt, dialect, is_unique_violation, Dialect, Store, StoreError, StoreResult};
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +32,10 @@ fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
 }
 
 impl Store {
-    /// Creates and migrates a tenant's schema or file, then registers it; `Conflict` if the
-    /// slug is taken.
+    /// Creates a tenant's schema or file, migrated, and registers it; `Conflict` if the slug is
+    /// taken. On PostgreSQL the schema, its tables and the registry row are one transaction; on
+    /// SQLite the file is a copy of a pre-migrated template, registered once it is in place (a
+    /// failure in between leaves an unregistered file that a retry replaces).
     pub async fn create_tenant(
         &self,
         slug: &TenantSlug,
@@ -42,28 +45,81 @@ impl Store {
         if self.tenant(slug).await?.is_some() {
             return Err(StoreError::Conflict);
         }
-        // Schema or file first, registry row last: a tenant is visible only once it is usable,
-        // and a failure in between leaves a migrated, unregistered scope that a retry reuses.
-        self.migrate_tenant(slug).await?;
-        let sql = self.global_sql(
+        let insert = self.global_sql(
             "INSERT INTO {p}tenants (slug, name, cors_origins, created_at) VALUES ($1, $2, '[]', $3)",
         );
-        let inserted = sqlx::query(&sql)
-            .bind(slug.as_str())
-            .bind(name)
-            .bind(now)
-            .execute(&self.global)
-            .await;
-        match inserted {
+        let registered = match self.dialect {
+            Dialect::Postgres => {
+                let mut tx = self.dialect.begin_write(&self.global).await?;
+                migrate::apply(&mut tx, self.dialect, Scope::Tenant(slug)).await?;
+                let inserted = sqlx::query(&insert)
+                    .bind(slug.as_str())
+                    .bind(name)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await;
+                match inserted {
+                    Ok(_) => tx.commit().await,
+                    Err(e) => Err(e),
+                }
+            }
+            Dialect::Sqlite => {
+                self.copy_template(slug).await?;
+                sqlx::query(&insert)
+                    .bind(slug.as_str())
+                    .bind(name)
+                    .bind(now)
+                    .execute(&self.global)
+                    .await
+                    .map(|_| ())
+            }
+        };
+        match registered {
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
             Err(e) => Err(e.into()),
-            Ok(_) => Ok(Tenant {
-                slug: slug.clone(),
-                name: name.to_owned(),
-                cors_origins: Vec::new(),
-                created_at: now,
-            }),
+            Ok(()) => {
+                self.mark_migrated(slug);
+                Ok(Tenant {
+                    slug: slug.clone(),
+                    name: name.to_owned(),
+                    cors_origins: Vec::new(),
+                    created_at: now,
+                })
+            }
         }
+    }
+
+    /// SQLite: puts a copy of the pre-migrated template in place as the tenant's file. The
+    /// template is brought up to date once per process, under a lock that copies also take, so
+    /// no copy ever sees it half-migrated.
+    async fn copy_template(&self, slug: &TenantSlug) -> StoreResult<()> {
+        let io = |what: &str, e: std::io::Error| StoreError::Corrupt(format!("{what}: {e}"));
+        let template = self.tenant_dir.join(".template.db");
+        let mut current = self.template.lock().await;
+        if !*current {
+            let pool = dialect::sqlite_pool(&template, true).await?;
+            migrate::run(&pool, self.dialect, Scope::Tenant(slug)).await?;
+            // Everything into the main file, so that copying that one file copies it all.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&pool)
+                .await?;
+            pool.close().await;
+            *current = true;
+        }
+        let file = self.tenant_file(slug);
+        // An earlier failed attempt may have left files behind: a stale WAL beside a new
+        // database would be replayed into it.
+        for leftover in ["db-wal", "db-shm"] {
+            let _ = tokio::fs::remove_file(file.with_extension(leftover)).await;
+        }
+        let part = file.with_extension("db.part");
+        tokio::fs::copy(&template, &part)
+            .await
+            .map_err(|e| io("copying the tenant template", e))?;
+        tokio::fs::rename(&part, &file)
+            .await
+            .map_err(|e| io("placing the tenant file", e))?;
+        Ok(())
     }
 
     /// A tenant by slug.
