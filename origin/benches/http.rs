@@ -10,7 +10,7 @@
     clippy::cast_sign_loss
 )]
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,73 +21,11 @@ use tessera_origin::config::Argon2Params;
 use tessera_origin::password::Hasher;
 use tessera_origin::store::{DynStore, NewUser};
 
-const EDGE_SECRET: &str = "bench-edge-secret-0123456789abcdef0123";
-const PASSWORD: &str = "correct horse battery staple";
+mod support;
+
+use support::{client_ip, Server, EDGE_SECRET, PASSWORD};
+
 const SECONDS: u64 = 10;
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(vars: &[(&str, String)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-        command
-            .arg("serve")
-            .env("TESSERA_BIND", format!("127.0.0.1:{port}"))
-            .env("TESSERA_EDGE_SECRET", EDGE_SECRET)
-            .env("TESSERA_LOG", "error")
-            .env("TESSERA_HASH_QUEUE", "2048")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (k, v) in vars {
-            command.env(k, v);
-        }
-        let child = command.spawn().expect("start tessera");
-        let server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tessera did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    /// (current RSS, peak RSS) in MiB, from /proc.
-    fn memory_mib(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-                .map_or(0.0, |kb| kb / 1024.0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client_ip(n: u64) -> String {
-    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
-}
 
 /// Runs `workers` loops of `request` for SECONDS; returns completed requests per second and
 /// how many answers were not the expected status.

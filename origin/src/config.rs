@@ -78,7 +78,7 @@ pub struct Config {
     pub database_connections: u32,
     /// `TESSERA_SQLITE_OPEN_TENANTS`: embedded mode, tenant databases kept open at once, the
     /// least recently used closed first (default 128, 1–100,000). Each open tenant holds up to
-    /// 4 connections of 3 files (database, WAL, shared memory) while in use.
+    /// 2 connections of 3 files (database, WAL, shared memory) while in use.
     pub sqlite_open_tenants: usize,
     /// `TESSERA_MASTER_KEY[_FILE]`: base64 of 32 bytes that seal signing keys. Required with
     /// PostgreSQL; generated into the data directory in embedded mode when unset.

@@ -131,6 +131,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let shutdown = server::shutdown_signal();
+            // Open tenant databases and connections are files: take the hard limit, not the
+            // often much lower soft one (TESSERA_SQLITE_OPEN_TENANTS bounds what is used).
+            match rlimit::increase_nofile_limit(u64::MAX) {
+                Ok(limit) => tracing::debug!(limit, "open files limit"),
+                Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
+            }
             let bind = config.bind;
             let embedded = config.is_embedded();
             let default_tenant = config.default_tenant.clone();

@@ -18,8 +18,12 @@ use super::StoreResult;
 /// The PostgreSQL schema of the global scope.
 pub const GLOBAL_SCHEMA: &str = "tessera";
 
-/// Connections per SQLite file: WAL lets readers run beside the one writer.
-const SQLITE_POOL_SIZE: u32 = 4;
+/// Connections to the global SQLite file: WAL lets readers run beside the one writer.
+pub const SQLITE_GLOBAL_CONNECTIONS: u32 = 4;
+
+/// Connections to one tenant's SQLite file: a reader beside the writer. Each costs a thread,
+/// three files and its caches, times every open tenant, so fewer than the global file's.
+pub const SQLITE_TENANT_CONNECTIONS: u32 = 2;
 
 /// The SQL dialect in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,12 +87,12 @@ impl Dialect {
     }
 }
 
-/// Opens a pool on one SQLite file (creating it only when asked).
-pub async fn sqlite_pool(path: &Path, create: bool) -> StoreResult<AnyPool> {
+/// Opens a pool of up to `connections` on one SQLite file (creating it only when asked).
+pub async fn sqlite_pool(path: &Path, create: bool, connections: u32) -> StoreResult<AnyPool> {
     let mode = if create { "rwc" } else { "rw" };
     let url = format!("sqlite://{}?mode={mode}", path.display());
     let pool = AnyPoolOptions::new()
-        .max_connections(SQLITE_POOL_SIZE)
+        .max_connections(connections)
         // An idle tenant gives its connections (a thread and three files each) back.
         .idle_timeout(std::time::Duration::from_secs(60))
         .after_connect(|conn, _| {

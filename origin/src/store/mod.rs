@@ -111,7 +111,12 @@ impl Store {
         std::fs::create_dir_all(&tenant_dir).map_err(|e| {
             StoreError::Corrupt(format!("cannot create {}: {e}", tenant_dir.display()))
         })?;
-        let global = dialect::sqlite_pool(&data_dir.join("global.db"), true).await?;
+        let global = dialect::sqlite_pool(
+            &data_dir.join("global.db"),
+            true,
+            dialect::SQLITE_GLOBAL_CONNECTIONS,
+        )
+        .await?;
         Ok(Self::new(Dialect::Sqlite, global, tenant_dir, open_tenants))
     }
 
@@ -216,7 +221,10 @@ impl Store {
             Dialect::Sqlite => {
                 let path = self.tenant_file(tenant);
                 self.tenant_pools
-                    .get_or_insert_async(tenant, dialect::sqlite_pool(&path, false))
+                    .get_or_insert_async(
+                        tenant,
+                        dialect::sqlite_pool(&path, false, dialect::SQLITE_TENANT_CONNECTIONS),
+                    )
                     .await
             }
         }

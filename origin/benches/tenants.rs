@@ -1,0 +1,321 @@
+//! Tenants at scale: 10 → 100 → 1,000 → 10,000 tenants on one origin, SQLite and PostgreSQL.
+//! At each size: tenant creation (in the library and through `tessera tenant create`), start-up
+//! time, resident memory idle and after one sign-in per tenant, open files, and sign-in and
+//! verification latency (p50/p99) for random tenants, all against the release `tessera` binary
+//! run as a separate process. Run: `scripts/bench-tenants` (sizes from TESSERA_BENCH_SIZES,
+//! default `10,100,1000,10000`; backends from TESSERA_BENCH_BACKENDS, default `sqlite,postgres`).
+//! Prints a Markdown table for docs/BENCHMARKS.md.
+
+#![allow(missing_docs, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng as _;
+use serde_json::{json, Value};
+use support::{client_ip, Server, EDGE_SECRET, PASSWORD};
+use tessera_core::model::{Email, TenantSlug, UserId};
+use tessera_origin::config::Argon2Params;
+use tessera_origin::password::Hasher;
+use tessera_origin::store::{DynStore, NewUser, Store};
+
+/// Sign-ins and verifications sampled for latency at each size.
+const SAMPLES: usize = 200;
+/// Tenants created through the CLI at each size (a process each, as an operator would).
+const CLI_CREATES: usize = 5;
+
+fn slug(i: usize) -> TenantSlug {
+    TenantSlug::parse(&format!("tenant-{i:05}")).unwrap()
+}
+
+fn email(user: usize) -> String {
+    format!("user{user}@bench.test")
+}
+
+/// Users per tenant: enough that the latency samples never meet the per-account limit
+/// (5 sign-ins a minute) however few tenants there are.
+fn users_per_tenant(size: usize) -> usize {
+    (SAMPLES / size).max(1) * 2 + 1
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+struct Backend {
+    name: &'static str,
+    vars: Vec<(&'static str, String)>,
+    store: DynStore,
+    _dir: tempfile::TempDir,
+    drop_database: Option<(sqlx::AnyPool, String)>,
+}
+
+async fn backend(name: &'static str) -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
+    let mut vars = vec![
+        ("TESSERA_DATA_DIR", dir.path().display().to_string()),
+        ("TESSERA_MASTER_KEY", master),
+        ("TESSERA_ISSUER", "http://bench.test".to_owned()),
+        // Every verification reads its session: the cost that grows with tenants, if any, is
+        // what is measured, not the session cache's hit rate (which is higher with fewer).
+        ("TESSERA_SESSION_CACHE_MS", "0".to_owned()),
+    ];
+    sqlx::any::install_default_drivers();
+    if name == "sqlite" {
+        let store: DynStore = Arc::new(Store::sqlite(dir.path()).await.unwrap());
+        store.migrate_global().await.unwrap();
+        return Backend {
+            name,
+            vars,
+            store,
+            _dir: dir,
+            drop_database: None,
+        };
+    }
+    let admin_url = std::env::var("TESSERA_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin = sqlx::AnyPool::connect(&admin_url)
+        .await
+        .expect("PostgreSQL for the tenant benchmark");
+    let db = format!("tessera_tenants_{}", std::process::id());
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{db}", admin_url.rsplit_once('/').unwrap().0);
+    vars.push(("TESSERA_DATABASE_URL", url.clone()));
+    let store: DynStore = Arc::new(Store::postgres(&url, 8).await.unwrap());
+    store.migrate_global().await.unwrap();
+    Backend {
+        name,
+        vars,
+        store,
+        _dir: dir,
+        drop_database: Some((admin, db)),
+    }
+}
+
+/// Creates tenants `from..to` in the library, each with its users; returns each creation's time.
+async fn create_tenants(
+    b: &Backend,
+    from: usize,
+    to: usize,
+    size: usize,
+    hash: &str,
+) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(to - from);
+    for i in from..to {
+        let started = Instant::now();
+        b.store.create_tenant(&slug(i), "Bench", 0).await.unwrap();
+        times.push(started.elapsed());
+        let mut tx = b.store.write(&slug(i)).await.unwrap();
+        for u in 0..users_per_tenant(size) {
+            let user = NewUser {
+                id: UserId::from_random_bytes(rand::random()),
+                email: Email::parse(&email(u)).unwrap(),
+                name: String::new(),
+                role: "user".into(),
+                password_hash: Some(hash.to_owned()),
+                now: 0,
+            };
+            tx.users().create(&user).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    times
+}
+
+/// `tessera tenant create` as an operator runs it: a process each, wall-clock time.
+fn create_with_cli(b: &Backend, first: usize) -> Vec<Duration> {
+    (first..first + CLI_CREATES)
+        .map(|i| {
+            let started = Instant::now();
+            let status = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+                .args(["tenant", "create", &format!("cli-{i:05}")])
+                .envs(b.vars.iter().map(|(k, v)| (*k, v.as_str())))
+                .env("TESSERA_LOG", "error")
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success());
+            started.elapsed()
+        })
+        .collect()
+}
+
+async fn sign_in(
+    http: &reqwest::Client,
+    base: &str,
+    tenant: usize,
+    user: usize,
+    ip: u64,
+) -> (Duration, Value) {
+    let started = Instant::now();
+    let response = http
+        .post(format!("{base}/api/auth/login"))
+        .header("x-tessera-edge-secret", EDGE_SECRET)
+        .header("x-tessera-client-ip", client_ip(ip))
+        .json(&json!({"tenant": slug(tenant).as_str(), "email": email(user), "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "sign-in to tenant {tenant}");
+    let body = response.json::<Value>().await.unwrap();
+    (started.elapsed(), body)
+}
+
+async fn measure(
+    b: &Backend,
+    size: usize,
+    create_ms: &[Duration],
+    http: &reqwest::Client,
+    ip: &mut u64,
+) -> String {
+    let mut cli = create_with_cli(b, size);
+    cli.sort();
+    let server = Server::start(&b.vars);
+    let started_in = server.started_in;
+    // The first answer, not only the listener: start-up is over when a request is served.
+    let health = http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (idle_rss, _) = server.memory_mib();
+    let idle_files = server.open_files();
+
+    // One sign-in per tenant, 16 at a time.
+    let base = server.base.clone();
+    let tokens = Arc::new(tokio::sync::Mutex::new(vec![String::new(); size]));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let first_ip = *ip;
+    *ip += size as u64;
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (http, base, tokens, next) =
+                (http.clone(), base.clone(), tokens.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let t = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if t >= size {
+                        break;
+                    }
+                    let (_, body) = sign_in(&http, &base, t, 0, first_ip + t as u64).await;
+                    tokens.lock().await[t] = body["access_token"].as_str().unwrap().to_owned();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let (signed_rss, peak_rss) = server.memory_mib();
+    let signed_files = server.open_files();
+
+    // Latency for random tenants, one request at a time.
+    let tokens = tokens.lock().await.clone();
+    let mut sign_ins = Vec::with_capacity(SAMPLES);
+    let mut verifies = Vec::with_capacity(SAMPLES);
+    for s in 0..SAMPLES {
+        let (tenant, user) = {
+            let mut rng = rand::thread_rng();
+            (rng.gen_range(0..size), 1 + s % (users_per_tenant(size) - 1))
+        };
+        *ip += 1;
+        sign_ins.push(sign_in(http, &base, tenant, user, *ip).await.0);
+        let token = &tokens[rand::thread_rng().gen_range(0..size)];
+        let started = Instant::now();
+        let r = http
+            .get(format!("{base}/api/auth/verify"))
+            .header("x-tessera-edge-secret", EDGE_SECRET)
+            .header("x-tessera-client-ip", client_ip(*ip))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let _ = r.bytes().await;
+        verifies.push(started.elapsed());
+    }
+    sign_ins.sort();
+    verifies.sort();
+    let mut create = create_ms.to_vec();
+    create.sort();
+    drop(server);
+    format!(
+        "| {} | {size} | {:.1} / {:.1} ms | {:.0} ms | {:.0} ms | {idle_rss:.1} MiB | {signed_rss:.1} MiB (peak {peak_rss:.1}) | {idle_files} / {signed_files} | {:.1} / {:.1} ms | {:.2} / {:.2} ms |",
+        b.name,
+        percentile(&create, 0.5),
+        percentile(&create, 0.99),
+        percentile(&cli, 0.5).round(),
+        started_in.as_secs_f64() * 1000.0,
+        percentile(&sign_ins, 0.5),
+        percentile(&sign_ins, 0.99),
+        percentile(&verifies, 0.5),
+        percentile(&verifies, 0.99),
+    )
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("TESSERA_BENCH_SIZES")
+        .unwrap_or_else(|_| "10,100,1000,10000".into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("TESSERA_BENCH_SIZES: numbers"))
+        .collect();
+    let backends =
+        std::env::var("TESSERA_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut rows = Vec::new();
+    runtime.block_on(async {
+        let hasher = Hasher::new(Argon2Params::OWASP, 1, 4).unwrap();
+        let hash = hasher.hash(PASSWORD.into()).await.unwrap();
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap();
+        let mut ip = 1u64;
+        for name in backends.split(',').map(str::trim) {
+            let name: &'static str = if name == "sqlite" {
+                "sqlite"
+            } else {
+                "postgres"
+            };
+            let b = backend(name).await;
+            let mut have = 0;
+            for &size in &sizes {
+                let created = create_tenants(&b, have, size, size, &hash).await;
+                have = size;
+                let row = measure(&b, size, &created, &http, &mut ip).await;
+                eprintln!("{row}");
+                rows.push(row);
+            }
+            if let Some((admin, db)) = &b.drop_database {
+                b.store.ping().await.unwrap();
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                    .execute(admin)
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    println!("| backend | tenants | creation p50 / p99 (library) | `tessera tenant create` p50 (a process) | start-up | RSS idle | RSS after one sign-in per tenant | open files idle / after | sign-in p50 / p99 | verify p50 / p99 |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
+}
