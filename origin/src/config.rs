@@ -74,6 +74,17 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `TESSERA_DATABASE_URL[_FILE]`: `postgres://…` for PostgreSQL; unset for embedded SQLite.
     pub database_url: Option<String>,
+    /// `TESSERA_HEADER_READ_TIMEOUT_SECS`: a connection must deliver a request's headers within
+    /// this time from when the server starts waiting for them, on a new connection and on an
+    /// idle keep-alive one alike, or it is closed (default 10, 1–300). It is therefore also the
+    /// keep-alive idle timeout.
+    pub header_read_timeout_secs: u64,
+    /// `TESSERA_BODY_READ_TIMEOUT_SECS`: a request body must arrive within this time, else 408
+    /// (default 10, 1–300).
+    pub body_read_timeout_secs: u64,
+    /// `TESSERA_MAX_CONNECTIONS`: connections served at once; more wait in the listen backlog
+    /// (default 1024, 1–1,000,000).
+    pub max_connections: usize,
     /// `TESSERA_DATABASE_CONNECTIONS`: PostgreSQL connections in the pool (default 16, 1–1000).
     pub database_connections: u32,
     /// `TESSERA_SQLITE_OPEN_TENANTS`: embedded mode, tenant databases kept open at once, the
@@ -304,6 +315,9 @@ impl Config {
                 60,
             )?,
             session_cache_ms: env.ranged("TESSERA_SESSION_CACHE_MS", 1000, 0, 60_000)?,
+            header_read_timeout_secs: env.ranged("TESSERA_HEADER_READ_TIMEOUT_SECS", 10, 1, 300)?,
+            body_read_timeout_secs: env.ranged("TESSERA_BODY_READ_TIMEOUT_SECS", 10, 1, 300)?,
+            max_connections: env.ranged("TESSERA_MAX_CONNECTIONS", 1024, 1, 1_000_000)?,
             database_connections: env.ranged("TESSERA_DATABASE_CONNECTIONS", 16, 1, 1000)?,
             sqlite_open_tenants: env.ranged(
                 "TESSERA_SQLITE_OPEN_TENANTS",

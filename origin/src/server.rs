@@ -1,9 +1,19 @@
 //! Start-up: open and migrate storage, load keys, build the state, serve until SIGTERM.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt as _;
 
 use crate::clock;
 use crate::config::Config;
@@ -81,18 +91,64 @@ pub async fn build_state(config: Config) -> Result<AppState, ServeError> {
 
 /// Serves `state` on `listener`, with the background jobs, until `shutdown` resolves; then
 /// drains in-flight requests and lets each job finish its current run.
+///
+/// HTTP/1.1 over hyper directly (not `axum::serve`), for what a server facing slow or greedy
+/// clients needs: a header-read timeout that also bounds idle keep-alive connections, and a cap
+/// on connections served at once (further ones wait in the listen backlog). The body-read
+/// timeout is a layer of the app.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let jobs = Jobs::start(&state);
-    let app = crate::http::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let header_timeout = Duration::from_secs(state.config.header_read_timeout_secs);
+    let slots = Arc::new(Semaphore::new(state.config.max_connections));
+    let app = crate::http::app(state);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.map_err(std::io::Error::other)?,
+            () = &mut shutdown => break,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: wait a moment instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let service = app.clone().map_request(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request.map(Body::new)
+        });
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .keep_alive(true);
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    // In-flight requests finish; idle connections close at once.
+    graceful.shutdown().await;
     jobs.shutdown().await;
-    Ok(served?)
+    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C. The SIGTERM handler is installed when this is called, not

@@ -1,6 +1,6 @@
 //! Extractors that turn bad input into problem+json instead of axum's plain-text rejections.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody, JsonRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -43,6 +43,16 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
             "Payload too large",
         )
         .detail("The request body is larger than 64 KiB."),
+        // The body stopped arriving: the body-read timeout (or the client went away, in which
+        // case nobody reads this answer).
+        JsonRejection::BytesRejection(BytesRejection::FailedToBufferBody(
+            FailedToBufferBody::UnknownBodyError(_),
+        )) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "Request timeout",
+        )
+        .detail("The request body did not arrive in time."),
         other => ApiError::bad_request("invalid_request", other.body_text()),
     }
 }

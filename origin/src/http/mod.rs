@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{middleware as mw, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -32,6 +33,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyTimeoutLayer::new(std::time::Duration::from_secs(
+            state.config.body_read_timeout_secs,
+        )))
         .layer(mw::from_fn_with_state(state.clone(), middleware::client_and_limits))
         .layer(mw::from_fn_with_state(state.clone(), middleware::cors))
         .layer(
