@@ -70,9 +70,12 @@ const TENANT_SCHEMA_PREFIX: &str = "tenant_";
 pub struct TenantSlug(String);
 
 impl TenantSlug {
-    /// Parses a slug. Surrounding whitespace is refused, not trimmed, and upper case is refused,
-    /// not folded: a tenant has exactly one spelling.
+    /// Parses a slug. Like a DNS label it is case-insensitive: ASCII upper case is folded, so
+    /// `Company-Name` names `company-name`, and the folded form is the one spelling kept.
+    /// Surrounding whitespace is refused, not trimmed.
     pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let folded = input.to_ascii_lowercase();
+        let input = folded.as_str();
         let bytes = input.as_bytes();
         if bytes.len() < TENANT_SLUG_MIN {
             return Err(ParseError::Tenant("shorter than 3 characters"));
@@ -256,7 +259,6 @@ mod tests {
         for bad in [
             "",
             "ab",
-            "Acme",
             "acme_corp",
             "1acme",
             "-acme",
@@ -273,6 +275,16 @@ mod tests {
         ] {
             assert!(TenantSlug::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn slugs_are_case_insensitive_and_kept_in_lower_case() {
+        assert_eq!(
+            TenantSlug::parse("Company-Name").unwrap().as_str(),
+            "company-name"
+        );
+        assert_eq!(TenantSlug::parse("ACME"), TenantSlug::parse("acme"));
+        assert!(TenantSlug::parse("Acmé").is_err());
     }
 
     #[test]

@@ -125,10 +125,12 @@ pub async fn serve(
                 continue;
             }
         };
-        let service = app.clone().map_request(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request.map(Body::new)
-        });
+        let service = app
+            .clone()
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request.map(Body::new)
+            });
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())

@@ -907,3 +907,27 @@ async fn a_remembered_token_is_refused_once_its_key_is_removed(backend: Backend)
     assert_eq!(body["valid"], false);
 }
 both!(a_remembered_token_is_refused_once_its_key_is_removed);
+
+async fn the_tenant_a_request_names_is_case_insensitive(backend: Backend) {
+    let server = server_with_ann(backend).await;
+    let response = server
+        .http
+        .post(server.url("/api/auth/login"))
+        .header("x-tenant", "DEFAULT")
+        .header("x-tessera-edge-secret", common::EDGE_SECRET)
+        .header("x-tessera-client-ip", unique_ip())
+        .json(&json!({"email": "ann@example.com", "password": PASSWORD, "tenant": "Default"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let verified: Value = server
+        .get_auth("/api/auth/verify", body["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["tenant"], "default");
+}
+both!(the_tenant_a_request_names_is_case_insensitive);

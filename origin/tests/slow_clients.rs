@@ -62,7 +62,9 @@ async fn three_hundred_connections_trickling_headers_are_closed_and_others_are_s
                         return true;
                     }
                     let mut probe = [0u8; 1];
-                    match tokio::time::timeout(Duration::from_millis(1), stream.read(&mut probe)).await {
+                    match tokio::time::timeout(Duration::from_millis(1), stream.read(&mut probe))
+                        .await
+                    {
                         Ok(Ok(0) | Err(_)) => return true,
                         _ if started.elapsed() > BOUND => return false,
                         _ => {}
@@ -72,13 +74,30 @@ async fn three_hundred_connections_trickling_headers_are_closed_and_others_are_s
         })
         .collect::<Vec<_>>();
     // Meanwhile a normal client is answered.
-    let normal = server.http.get(server.url("/healthz")).send().await.unwrap();
+    let normal = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(normal.status(), 200);
     for task in trickling {
-        assert!(task.await.unwrap(), "a trickling connection was still open after {BOUND:?}");
+        assert!(
+            task.await.unwrap(),
+            "a trickling connection was still open after {BOUND:?}"
+        );
     }
     // And afterwards too.
-    assert_eq!(server.http.get(server.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        server
+            .http
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +112,9 @@ async fn an_idle_keep_alive_connection_is_closed() {
     let n = stream.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     // Kept alive, then idle: the server closes it.
-    assert!(tokio::time::timeout(BOUND, closed_by_server(&mut stream)).await.unwrap());
+    assert!(tokio::time::timeout(BOUND, closed_by_server(&mut stream))
+        .await
+        .unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
