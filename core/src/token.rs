@@ -102,7 +102,11 @@ impl OpaqueToken {
             .ok_or(TokenFormatError::WrongKind)?;
         // A slug holds no '_', so the first '_' ends it.
         let (tenant, secret) = rest.split_once('_').ok_or(TokenFormatError::Malformed)?;
-        let tenant = TenantSlug::parse(tenant).map_err(|_| TokenFormatError::Malformed)?;
+        // Exactly the stored spelling: a slug's case folding is for people, not for tokens.
+        let tenant = TenantSlug::parse(tenant)
+            .ok()
+            .filter(|slug| slug.as_str() == tenant)
+            .ok_or(TokenFormatError::Malformed)?;
         let well_formed = secret.len() == BODY_CHARS + CHECK_CHARS
             && secret
                 .bytes()

@@ -70,6 +70,10 @@ impl Argon2Params {
 pub struct Config {
     /// `TESSERA_BIND`: listen address (default `127.0.0.1:8080`).
     pub bind: SocketAddr,
+    /// `TESSERA_OPS_BIND`: the operations listener, where `/metrics` is served without a token
+    /// (default `127.0.0.1:9464`, loopback only; `off` for none). On the public listener
+    /// `/metrics` exists only with `TESSERA_METRICS_TOKEN`.
+    pub ops_bind: Option<SocketAddr>,
     /// `TESSERA_DATA_DIR`: the embedded SQLite databases and generated master key (default `./data`).
     pub data_dir: PathBuf,
     /// `TESSERA_DATABASE_URL[_FILE]`: `postgres://…` for PostgreSQL; unset for embedded SQLite.
@@ -148,6 +152,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("bind", &self.bind)
+            .field("ops_bind", &self.ops_bind)
             .field("data_dir", &self.data_dir)
             .field("database_url", &redacted(self.database_url.as_ref()))
             .field("master_key", &redacted(self.master_key.as_ref()))
@@ -190,6 +195,14 @@ impl Config {
             "127.0.0.1:8080",
             "a socket address such as 127.0.0.1:8080",
         )?;
+        let ops_bind = match env.get("TESSERA_OPS_BIND").as_deref() {
+            Some("off") => None,
+            _ => Some(env.parse(
+                "TESSERA_OPS_BIND",
+                "127.0.0.1:9464",
+                "a socket address such as 127.0.0.1:9464, or off",
+            )?),
+        };
         let database_url = env.secret("TESSERA_DATABASE_URL")?;
         if let Some(url) = &database_url {
             if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
@@ -285,6 +298,7 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(Self {
             bind,
+            ops_bind,
             data_dir: PathBuf::from(
                 env.get("TESSERA_DATA_DIR")
                     .unwrap_or_else(|| "./data".into()),

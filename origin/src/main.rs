@@ -140,14 +140,41 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let bind = config.bind;
             let embedded = config.is_embedded();
             let default_tenant = config.default_tenant.clone();
+            let ops_bind = config.ops_bind;
             let state = server::build_state(config).await?;
             let listener = tokio::net::TcpListener::bind(bind).await?;
+            let ops = match ops_bind {
+                Some(address) => Some(tokio::net::TcpListener::bind(address).await?),
+                None => None,
+            };
+            // One signal stops both listeners.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            });
+            let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|stopped| *stopped).await;
+            };
             tracing::info!(address = %listener.local_addr()?, embedded, "tessera listening");
+            if let Some(ops) = &ops {
+                tracing::info!(address = %ops.local_addr()?, "operations listener (/metrics)");
+            }
             eprintln!(
                 "Tessera is listening on http://{}\nCreate the first user with:\n  printf '%s' 'a long passphrase' | cargo run -- user create --tenant {default_tenant} --email you@example.com",
                 listener.local_addr()?
             );
-            server::serve(listener, state, shutdown).await?;
+            let ops = ops.map(|ops| {
+                tokio::spawn(server::serve_ops(
+                    ops,
+                    state.clone(),
+                    until_stopped(stopped.clone()),
+                ))
+            });
+            server::serve(listener, state, until_stopped(stopped)).await?;
+            if let Some(ops) = ops {
+                ops.await??;
+            }
         }
         Command::Migrate => {
             server::open_store(&config).await?.migrate().await?;

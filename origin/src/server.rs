@@ -153,6 +153,19 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves the operations listener (`/metrics` without a token, the probes) until `shutdown`
+/// resolves. It is meant for loopback or a private network, so it is plain `axum::serve`.
+pub async fn serve_ops(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    axum::serve(listener, crate::http::ops::ops_app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
 /// Resolves on SIGTERM or Ctrl-C. The SIGTERM handler is installed when this is called, not
 /// when the future is first polled, so a SIGTERM that arrives while the server is still starting
 /// is a graceful shutdown too, not the default kill. Call it inside the runtime.

@@ -677,7 +677,6 @@ async fn operations_endpoints_answer(backend: Backend) {
     for path in [
         "/healthz",
         "/readyz",
-        "/metrics",
         "/openapi.json",
         "/.well-known/jwks.json",
     ] {
@@ -709,15 +708,23 @@ async fn operations_endpoints_answer(backend: Backend) {
             "{path} missing from OpenAPI"
         );
     }
-    let metrics = server
+    // Metrics are not public without a token: they are on the operations listener.
+    let public = server
         .http
         .get(server.url("/metrics"))
         .send()
         .await
-        .unwrap()
-        .text()
+        .unwrap();
+    assert_problem(public, 404, "not_found").await;
+    let metrics = server
+        .http
+        .get(format!("{}/metrics", server.ops_base))
+        .send()
         .await
         .unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert_security_headers(metrics.headers());
+    let metrics = metrics.text().await.unwrap();
     assert!(metrics.contains("tessera_hash_queue_depth"), "{metrics}");
 }
 both!(operations_endpoints_answer);

@@ -20,6 +20,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 pub const EDGE_SECRET: &str = "an-edge-secret-for-e2e-tests-0123456789";
 pub const ISSUER: &str = "http://tessera.test";
 pub const PASSWORD: &str = "correct horse battery staple";
+pub const METRICS_TOKEN: &str = "a-metrics-token-for-e2e-tests";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -184,6 +185,8 @@ impl Stack {
         let vars: HashMap<String, String> = [
             ("TESSERA_DATA_DIR", dir.path().display().to_string()),
             ("TESSERA_EDGE_SECRET", EDGE_SECRET.to_owned()),
+            // The public listener serves /metrics only with a token; the tests read it there.
+            ("TESSERA_METRICS_TOKEN", METRICS_TOKEN.to_owned()),
             ("TESSERA_EDGE_URL", edge.url.clone()),
             ("TESSERA_ISSUER", ISSUER.to_owned()),
         ]
@@ -262,6 +265,7 @@ impl Stack {
         let metrics = self
             .http
             .get(format!("{}/metrics", self.origin_url))
+            .bearer_auth(METRICS_TOKEN)
             .send()
             .await
             .unwrap()

@@ -29,6 +29,7 @@ impl Server {
             .arg("serve")
             .env("TESSERA_BIND", format!("127.0.0.1:{port}"))
             .env("TESSERA_EDGE_SECRET", EDGE_SECRET)
+            .env("TESSERA_OPS_BIND", "127.0.0.1:0")
             .env("TESSERA_LOG", "error")
             .env("TESSERA_HASH_QUEUE", "2048")
             .stdout(Stdio::null())

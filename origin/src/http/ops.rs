@@ -12,14 +12,32 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use super::problem::ApiError;
 use crate::state::AppState;
 
-/// Operational and discovery routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Operational and discovery routes of the public listener. `/metrics` is there only when
+/// `TESSERA_METRICS_TOKEN` guards it; otherwise it lives on the operations listener alone.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
-        .route("/openapi.json", get(openapi))
+        .route("/openapi.json", get(openapi));
+    if state.config.metrics_token.is_some() {
+        router.route("/metrics", get(metrics))
+    } else {
+        router
+    }
+}
+
+/// The operations listener (`TESSERA_OPS_BIND`, loopback by default): metrics without a token,
+/// and the probes.
+pub fn ops_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .layer(axum::middleware::from_fn(
+            super::middleware::security_headers,
+        ))
+        .with_state(state)
 }
 
 /// The process-wide Prometheus recorder (installed once, whatever number of apps a test builds).
@@ -56,10 +74,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
 }
 
 /// Prometheus metrics: sign-in outcomes and latency, hash queue depth, rate-limit refusals,
-/// requests per route class. With `TESSERA_METRICS_TOKEN` set, only for that bearer token.
+/// requests per route class. On the public listener only when `TESSERA_METRICS_TOKEN` is set,
+/// and only for that bearer token; without a token, on the operations listener
+/// (`TESSERA_OPS_BIND`, loopback by default).
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses(
     (status = 200, description = "Prometheus text format"),
-    (status = 401, description = "TESSERA_METRICS_TOKEN is set and the request does not carry it", body = tessera_core::api::Problem, content_type = "application/problem+json")))]
+    (status = 401, description = "The request does not carry TESSERA_METRICS_TOKEN", body = tessera_core::api::Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No TESSERA_METRICS_TOKEN is set: metrics are on the operations listener only", body = tessera_core::api::Problem, content_type = "application/problem+json")))]
 pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     if let Some(expected) = &state.config.metrics_token {
         let presented = headers
@@ -73,6 +94,11 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
                 .into_response();
         }
     }
+    scrape(State(state)).await
+}
+
+/// The exposition itself.
+async fn scrape(State(state): State<AppState>) -> Response {
     metrics::gauge!("tessera_hash_queue_depth").set(state.hasher.queue_depth() as f64);
     (
         [(

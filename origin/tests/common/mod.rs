@@ -123,11 +123,13 @@ impl TestStore {
 /// A running origin, on a clock that moves only when the test advances it.
 pub struct TestServer {
     pub base: String,
+    /// The operations listener (`/metrics` without a token).
+    pub ops_base: String,
     pub addr: SocketAddr,
     pub state: AppState,
     pub clock: std::sync::Arc<ManualClock>,
     pub http: reqwest::Client,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
     pub storage: TestStore,
 }
 
@@ -168,16 +170,23 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let serve_state = state.clone();
-        tokio::spawn(async move {
-            let _ = server::serve(listener, serve_state, async {
-                let _ = rx.await;
-            })
-            .await;
-        });
+        let ops = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind ops");
+        let ops_addr = ops.local_addr().expect("ops addr");
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        };
+        tokio::spawn(server::serve(
+            listener,
+            state.clone(),
+            until_stopped(rx.clone()),
+        ));
+        tokio::spawn(server::serve_ops(ops, state.clone(), until_stopped(rx)));
         Self {
             base: format!("http://{addr}"),
+            ops_base: format!("http://{ops_addr}"),
             addr,
             state,
             clock,
@@ -271,7 +280,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
     }
 }
