@@ -169,8 +169,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A storage failure: 503 with `Retry-After` while the database is unavailable (the cause is
+/// logged, never shown), an opaque 500 for anything else.
 impl From<crate::store::StoreError> for ApiError {
     fn from(error: crate::store::StoreError) -> Self {
+        if error.is_unavailable() {
+            tracing::warn!(error = %error, cause = ?std::error::Error::source(&error).map(ToString::to_string), "database unavailable");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            )
+            .detail("The service cannot reach its database right now; retry shortly.")
+            .retry_after(1);
+        }
         Self::internal(&error)
     }
 }
@@ -205,7 +217,7 @@ impl From<ServiceError> for ApiError {
                     .detail("Too many sign-ins are being checked right now; retry shortly.")
                     .retry_after(1)
             }
-            ServiceError::Store(error) => Self::internal(&error),
+            ServiceError::Store(error) => Self::from(error),
             ServiceError::Signing(error) => Self::internal(&error),
         }
     }
