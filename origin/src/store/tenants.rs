@@ -107,19 +107,33 @@ impl Store {
             *current = true;
         }
         let file = self.tenant_file(slug);
-        // An earlier failed attempt may have left files behind: a stale WAL beside a new
-        // database would be replayed into it.
-        for leftover in ["db-wal", "db-shm"] {
-            let _ = tokio::fs::remove_file(file.with_extension(leftover)).await;
-        }
         let part = file.with_extension("db.part");
         tokio::fs::copy(&template, &part)
             .await
             .map_err(|e| io("copying the tenant template", e))?;
-        tokio::fs::rename(&part, &file)
-            .await
-            .map_err(|e| io("placing the tenant file", e))?;
-        Ok(())
+        // A hard link never replaces: if another creator of the same slug got there first,
+        // its file stays and this one fails (its registration will find the slug taken).
+        let placed = tokio::fs::hard_link(&part, &file).await;
+        let _ = tokio::fs::remove_file(&part).await;
+        match placed {
+            Ok(()) => Ok(()),
+            // Left by an earlier attempt that failed before registering: nobody can be using
+            // it (unregistered tenants are never opened), so it is replaced, and any WAL of
+            // its own with it, which would otherwise be replayed into the new database.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AlreadyExists
+                    && self.tenant(slug).await?.is_none() =>
+            {
+                for leftover in ["db-wal", "db-shm"] {
+                    let _ = tokio::fs::remove_file(file.with_extension(leftover)).await;
+                }
+                tokio::fs::copy(&template, &file)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| io("replacing a leftover tenant file", e))
+            }
+            Err(e) => Err(io("placing the tenant file", e)),
+        }
     }
 
     /// A tenant by slug.
