@@ -525,8 +525,11 @@ async fn at_most_the_configured_number_of_sqlite_tenants_are_open() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_left_by_a_failed_creation_is_replaced_and_a_registered_one_never_is() {
     let dir = tempfile::tempdir().unwrap();
-    let store: DynStore =
-        std::sync::Arc::new(tessera_origin::store::Store::sqlite(dir.path()).await.unwrap());
+    let store: DynStore = std::sync::Arc::new(
+        tessera_origin::store::Store::sqlite(dir.path())
+            .await
+            .unwrap(),
+    );
     store.migrate_global().await.unwrap();
     // What a creation that died between placing the file and registering it leaves behind.
     std::fs::write(dir.path().join("tenants/acme.db"), b"not a database").unwrap();
@@ -538,6 +541,13 @@ async fn a_file_left_by_a_failed_creation_is_replaced_and_a_registered_one_never
         store.create_tenant(&slug("acme"), "Again", 2).await,
         Err(StoreError::Conflict)
     ));
-    let found = store.read(&slug("acme")).await.unwrap().users().by_id(&user.id).await.unwrap();
+    let found = store
+        .read(&slug("acme"))
+        .await
+        .unwrap()
+        .users()
+        .by_id(&user.id)
+        .await
+        .unwrap();
     assert_eq!(found.map(|u| u.id), Some(user.id));
 }

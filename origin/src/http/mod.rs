@@ -29,7 +29,7 @@ pub const MAX_BODY_BYTES: usize = tessera_core::api::MAX_BODY_BYTES;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(auth::router())
-        .merge(ops::router(&state))
+        .merge(ops::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
         super::ops::healthz, super::ops::readyz, super::ops::metrics, super::ops::jwks, super::ops::openapi,
     ),
     components(schemas(tessera_core::api::Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
 )]
 struct ApiDoc;
 
@@ -30,6 +30,70 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// The answers any operation can give besides its own, documented on every operation they
+/// apply to, so that the document lists every status the server really sends: 429 wherever a
+/// rate limit applies, 503 wherever the database is asked, the body errors (400, 408, 413,
+/// 415) wherever a JSON body is read, and 400/403 for a bad or foreign `X-Tenant` wherever a
+/// bearer token is checked.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use tessera_core::ratelimit::{classify, RouteClass};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in &mut openapi.paths.paths {
+            let methods = [
+                ("GET", item.get.as_mut()),
+                ("POST", item.post.as_mut()),
+                ("PUT", item.put.as_mut()),
+                ("DELETE", item.delete.as_mut()),
+            ];
+            for (method, operation) in methods {
+                let Some(operation) = operation else { continue };
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem(description).into());
+                };
+                let class = classify(method, path);
+                if class != RouteClass::Unmetered {
+                    add("429", "Over the route class's rate limit; see Retry-After");
+                }
+                if !matches!(path.as_str(), "/healthz" | "/openapi.json") {
+                    add(
+                        "503",
+                        "The database is unavailable or the service is busy; see Retry-After",
+                    );
+                }
+                if operation.request_body.is_some() {
+                    add("400", "Malformed JSON or a body of the wrong shape");
+                    add("408", "The body did not arrive in time");
+                    add("413", "The body is larger than 64 KiB");
+                    add("415", "The body is not application/json");
+                }
+                if operation.security.is_some() {
+                    add("400", "The X-Tenant header is not a valid tenant");
+                    add("401", "Missing or invalid token");
+                    add("403", "The request names another tenant than its token's");
+                }
+            }
+        }
     }
 }
 

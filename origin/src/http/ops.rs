@@ -12,19 +12,15 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use super::problem::ApiError;
 use crate::state::AppState;
 
-/// Operational and discovery routes of the public listener. `/metrics` is there only when
-/// `TESSERA_METRICS_TOKEN` guards it; otherwise it lives on the operations listener alone.
-pub fn router(state: &AppState) -> Router<AppState> {
-    let router = Router::new()
+/// Operational and discovery routes of the public listener. `/metrics` answers there only
+/// when `TESSERA_METRICS_TOKEN` guards it; otherwise it lives on the operations listener alone.
+pub fn router() -> Router<AppState> {
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
-        .route("/openapi.json", get(openapi));
-    if state.config.metrics_token.is_some() {
-        router.route("/metrics", get(metrics))
-    } else {
-        router
-    }
+        .route("/openapi.json", get(openapi))
 }
 
 /// The operations listener (`TESSERA_OPS_BIND`, loopback by default): metrics without a token,
@@ -82,17 +78,20 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
     (status = 401, description = "The request does not carry TESSERA_METRICS_TOKEN", body = tessera_core::api::Problem, content_type = "application/problem+json"),
     (status = 404, description = "No TESSERA_METRICS_TOKEN is set: metrics are on the operations listener only", body = tessera_core::api::Problem, content_type = "application/problem+json")))]
 pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    if let Some(expected) = &state.config.metrics_token {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(tessera_core::api::bearer_token)
-            .unwrap_or("");
-        if !tessera_core::secret::ct_eq(presented.as_bytes(), expected.as_bytes()) {
-            return ApiError::invalid_token("missing_token")
-                .detail("Send Authorization: Bearer <TESSERA_METRICS_TOKEN>.")
-                .into_response();
-        }
+    let Some(expected) = &state.config.metrics_token else {
+        return ApiError::not_found()
+            .detail("Metrics are served on the operations listener (TESSERA_OPS_BIND).")
+            .into_response();
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(tessera_core::api::bearer_token)
+        .unwrap_or("");
+    if !tessera_core::secret::ct_eq(presented.as_bytes(), expected.as_bytes()) {
+        return ApiError::invalid_token("missing_token")
+            .detail("Send Authorization: Bearer <TESSERA_METRICS_TOKEN>.")
+            .into_response();
     }
     scrape(State(state)).await
 }
