@@ -52,9 +52,10 @@ impl SessionService {
         id: &SessionId,
         client: &Client,
     ) -> ServiceResult<()> {
-        match self.end(caller, id, "session_ended", client).await? {
-            true => Ok(()),
-            false => Err(ServiceError::SessionNotFound),
+        if self.end(caller, id, "session_ended", client).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::SessionNotFound)
         }
     }
 
