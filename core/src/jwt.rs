@@ -483,7 +483,8 @@ impl Verifier {
                 _ => VerifyError::Malformed,
             })?
             .claims;
-        self.check_claims(claims, now_secs)
+        self.check_claims(&claims, now_secs)?;
+        Ok(claims)
     }
 
     /// [`Verifier::verify`], also answering the `kid` of the key that verified, so that a
@@ -502,8 +503,7 @@ impl Verifier {
         if self.keys.get(&verified.kid).is_none() {
             return Err(VerifyError::UnknownKid(verified.kid.clone()));
         }
-        self.check_claims(verified.claims.clone(), now_secs)
-            .map(|_| ())
+        self.check_claims(&verified.claims, now_secs)
     }
 
     /// Every check of [`Verifier::verify`] except the Ed25519 signature itself, which the
@@ -535,7 +535,7 @@ impl Verifier {
             .ok()
             .and_then(|bytes| serde_json::from_slice::<AccessClaims>(&bytes).ok())
             .ok_or(VerifyError::Malformed)
-            .and_then(|claims| self.check_claims(claims, now_secs));
+            .and_then(|claims| self.check_claims(&claims, now_secs).map(|()| claims));
         Ok(DeferredSignature {
             kid: key.kid.clone(),
             public_key,
@@ -563,11 +563,7 @@ impl Verifier {
     }
 
     /// Issuer, audience and time, against the caller's clock.
-    fn check_claims(
-        &self,
-        claims: AccessClaims,
-        now_secs: u64,
-    ) -> Result<AccessClaims, VerifyError> {
+    fn check_claims(&self, claims: &AccessClaims, now_secs: u64) -> Result<(), VerifyError> {
         if claims.iss != self.issuer {
             return Err(VerifyError::WrongIssuer);
         }
@@ -581,7 +577,7 @@ impl Verifier {
         if claims.nbf > latest_start || claims.iat > latest_start {
             return Err(VerifyError::NotYetValid);
         }
-        Ok(claims)
+        Ok(())
     }
 }
 

@@ -23,16 +23,6 @@ use tessera_origin::store::{DynStore, NewUser, Store};
 const USERS: usize = 64;
 const WORKERS: usize = 16;
 
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn main() {
     let minutes: u64 = std::env::var("SOAK_MINUTES")
         .ok()
@@ -83,7 +73,7 @@ fn main() {
         let pid = server.child.id();
         let start_rss = tokio::spawn(async move {
             tokio::time::sleep(warm_up).await;
-            rss_mib(pid)
+            support::memory_mib(pid).0
         });
         let base = server.base.clone();
         // Each worker: sign in, then verify and refresh in turn for a while, then sign out.

@@ -151,10 +151,12 @@ pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -
                 header::ACCESS_CONTROL_ALLOW_METHODS,
                 HeaderValue::from_static("GET, POST, DELETE"),
             );
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("authorization, content-type, x-tenant"),
-            );
+            if let Ok(allowed) = HeaderValue::from_str(&format!(
+                "authorization, content-type, {}",
+                tessera_core::api::TENANT_HEADER
+            )) {
+                headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
+            }
             headers.insert(
                 header::ACCESS_CONTROL_MAX_AGE,
                 HeaderValue::from_static("600"),

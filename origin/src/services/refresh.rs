@@ -62,13 +62,11 @@ impl Refresher {
             return Err(ServiceError::InvalidRefreshToken);
         }
         let next = self.tokens.successor(&token);
+        let (presented, successor) = (token.digest(), next.digest());
         let now = self.clock.now_secs();
 
         let mut tx = self.store.write(&tenant).await?;
-        let stored = tx
-            .sessions()
-            .refresh_token_for_update(&token.digest())
-            .await?;
+        let stored = tx.sessions().refresh_token_for_update(&presented).await?;
         let verdict = decide(
             stored.as_ref().map(|s| Presented {
                 family_active: s.session.is_active(now) && !s.user.disabled,
@@ -76,7 +74,7 @@ impl Refresher {
                 same_successor: s
                     .successor
                     .as_deref()
-                    .is_none_or(|stored| ct_eq(stored, next.digest().as_bytes())),
+                    .is_none_or(|stored| ct_eq(stored, successor.as_bytes())),
             }),
             now,
             self.grace_secs,
@@ -98,7 +96,7 @@ impl Refresher {
         match verdict {
             Verdict::Rotate => {
                 tx.sessions()
-                    .rotate(&token.digest(), &next.digest(), &session.id, now)
+                    .rotate(&presented, &successor, &session.id, now)
                     .await?;
                 tx.audit().append(&event("refresh")).await?;
             }

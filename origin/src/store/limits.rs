@@ -51,7 +51,7 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// How many keys hold rate-limit state (for tests and metrics).
+    /// How many keys hold rate-limit state (what the sweeper's tests watch).
     pub async fn rate_limit_keys(&self) -> StoreResult<i64> {
         let sql = self.global_sql("SELECT COUNT(*) AS n FROM {p}rate_limits");
         Ok(sqlx::query(&sql)
