@@ -27,6 +27,7 @@ fn claims() -> AccessClaims {
         exp: NOW + 900,
         jti: "3f2c1a9e-0000-4000-8000-000000000003".into(),
         amr: vec!["pwd".into()],
+        email_verified: true,
     }
 }
 

@@ -52,6 +52,10 @@ pub struct AccessClaims {
     pub jti: String,
     /// Authentication methods (RFC 8176): `pwd`, `otp`, `mfa`, `email`...
     pub amr: Vec<String>,
+    /// Whether the user had confirmed their email address when the token was issued. Absent
+    /// in tokens of earlier versions, which read as `false`.
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 /// The algorithms Tessera signs and verifies with.

@@ -12,6 +12,7 @@
 //! - [`ratelimit`]: GCRA and the table of route classes with their quotas.
 //! - [`refresh`]: the refresh-token rule (rotate, grace replay, reuse, invalid).
 //! - [`token`]: opaque token formats (refresh, session, MFA challenge, email link, API token).
+//! - [`otp`]: emailed one-time codes (format, attempt limit).
 //! - [`model`]: newtypes parsed once at the door (`TenantSlug`, `Email`, ids).
 //! - [`lifetimes`]: how long each kind of token lives.
 //! - [`api`]: API-wide rules and wire types (body size, time format, Bearer parsing, the
@@ -23,6 +24,7 @@ pub mod headers;
 pub mod jwt;
 pub mod lifetimes;
 pub mod model;
+pub mod otp;
 pub mod ratelimit;
 pub mod refresh;
 pub mod secret;

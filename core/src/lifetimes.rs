@@ -12,8 +12,14 @@ pub const SESSION_TOKEN_SECS: u64 = 30 * 24 * 60 * 60;
 /// MFA challenges between the password step and the second factor: 5 minutes.
 pub const MFA_CHALLENGE_SECS: u64 = 5 * 60;
 
-/// Emailed one-time codes and links (sign-in codes, password reset, email confirmation): 15 minutes.
-pub const EMAIL_CODE_SECS: u64 = 15 * 60;
+/// Emailed sign-in codes and second-factor codes: 10 minutes.
+pub const EMAIL_CODE_SECS: u64 = 10 * 60;
+
+/// Password-reset links: 30 minutes.
+pub const RESET_LINK_SECS: u64 = 30 * 60;
+
+/// Email-verification links: 48 hours, so that a link read the next day still works.
+pub const VERIFY_LINK_SECS: u64 = 48 * 60 * 60;
 
 /// How long a rotated refresh token may still be presented and receive the same successor,
 /// so that two tabs refreshing at once do not trip reuse detection.

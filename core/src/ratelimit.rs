@@ -34,6 +34,15 @@ impl Quota {
         }
     }
 
+    /// `limit` requests per hour.
+    #[must_use]
+    pub const fn per_hour(limit: u32) -> Self {
+        Self {
+            limit,
+            period_ms: 3_600_000,
+        }
+    }
+
     /// The emission interval: one request's worth of capacity refills in this many
     /// milliseconds (rounded up, so the sustained rate never exceeds the quota).
     #[must_use]
@@ -274,10 +283,15 @@ const RULES: &[Rule] = &[
     ("/api/auth/forgot-password", RouteClass::Credential),
     ("/api/auth/reset-password", RouteClass::Credential),
     ("/api/auth/email-code", RouteClass::Credential),
-    ("/api/auth/resend-confirmation", RouteClass::Credential),
+    ("/api/auth/resend-verification", RouteClass::Credential),
+    ("/api/auth/password", RouteClass::Credential),
+    ("/api/auth/mfa/email", RouteClass::Credential),
     ("/api/auth/mfa/verify", RouteClass::CodeConfirm),
     ("/api/auth/email-code/verify", RouteClass::CodeConfirm),
-    ("/api/auth/confirm-email", RouteClass::CodeConfirm),
+    ("/api/auth/verify-email", RouteClass::CodeConfirm),
+    // The hosted pages behind emailed links (their forms post back to the same path).
+    ("/auth/reset-password", RouteClass::Credential),
+    ("/auth/verify-email", RouteClass::CodeConfirm),
     ("/api/auth/refresh", RouteClass::Refresh),
     ("/api/auth/verify", RouteClass::Verify),
     ("/.well-known/jwks.json", RouteClass::Verify),
@@ -298,6 +312,22 @@ const RULES: &[Rule] = &[
     ("/api/v2/signin", RouteClass::Credential),
     ("/api/v2/2fa/confirm", RouteClass::CodeConfirm),
     ("/api/v2/refresh", RouteClass::Refresh),
+];
+
+/// Verification emails a user may ask to be sent again: one a minute and five an hour, both
+/// per user, so that the button cannot turn Tessera into a mail cannon.
+pub const RESEND_QUOTAS: [(&str, Quota); 2] = [
+    ("resend-minute", Quota::per_minute(1)),
+    ("resend-hour", Quota::per_hour(5)),
+];
+
+/// Emails that requests anyone can make may cause to one address (a reset link, a sign-in
+/// code, a "someone tried to register with your address" notice): three a minute and twenty
+/// an hour per address, so that nobody floods a mailbox through Tessera. Charged whether or
+/// not the address has an account, so that the limit reveals nothing.
+pub const ADDRESS_MAIL_QUOTAS: [(&str, Quota); 2] = [
+    ("mail-minute", Quota::per_minute(3)),
+    ("mail-hour", Quota::per_hour(20)),
 ];
 
 /// Maps a request to its route class. `path` may carry a query string, which is ignored, and a

@@ -33,6 +33,7 @@ fn claims() -> AccessClaims {
         exp: NOW + 900,
         jti: "jti-1".into(),
         amr: vec!["pwd".into()],
+        email_verified: true,
     }
 }
 

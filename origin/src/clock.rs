@@ -19,6 +19,11 @@ pub trait Clock: Send + Sync + 'static {
     fn now_secs(&self) -> i64 {
         i64::try_from(self.now_millis() / 1000).unwrap_or(i64::MAX)
     }
+
+    /// Unix time in milliseconds, as stored (a signed database integer).
+    fn now_millis_i64(&self) -> i64 {
+        i64::try_from(self.now_millis()).unwrap_or(i64::MAX)
+    }
 }
 
 /// The clock services are given.

@@ -137,11 +137,43 @@ pub struct Config {
     pub hash_queue: usize,
     /// `TESSERA_ARGON2_M_KIB`, `TESSERA_ARGON2_T`, `TESSERA_ARGON2_P` (default OWASP).
     pub argon2: Argon2Params,
+    /// `TESSERA_SMTP_URL[_FILE]`: the relay, in lettre's URL form (`smtp://host:2525`,
+    /// `smtp://host:587?tls=required`, `smtps://user:pass@host`). Unset: development transport
+    /// (each email written to `<data dir>/outbox/<id>.eml`, its link or code logged); required
+    /// with PostgreSQL.
+    pub smtp_url: Option<String>,
+    /// `TESSERA_SMTP_CA_FILE`: a PEM certificate to trust for the relay's TLS besides the
+    /// public roots (a relay with a private CA).
+    pub smtp_ca_file: Option<PathBuf>,
+    /// `TESSERA_MAIL_FROM`: the sender of every email (default `Tessera <no-reply@localhost>`).
+    pub mail_from: String,
+    /// `TESSERA_PUBLIC_URL`: the base of every link in an email (default `http://<bind>`);
+    /// never taken from a request's Host header.
+    pub public_url: String,
+    /// `TESSERA_MAIL_POLL_MS`: how often the mail worker looks for mail queued by other nodes
+    /// and for retries that became due (default 1000, 50–60,000); mail queued on this node is
+    /// sent at once.
+    pub mail_poll_ms: u64,
+    /// `TESSERA_CAPTCHA_SECRET[_FILE]` and `TESSERA_CAPTCHA_VERIFY_URL`: a Turnstile-compatible
+    /// verifier for the `captcha` field of resend-verification (off when the secret is unset).
+    pub captcha: Option<Captcha>,
     /// `TESSERA_LOG`: tracing filter (default `info`).
     pub log_filter: String,
     /// `TESSERA_LOG_FORMAT`: `json` (default) or `pretty`.
     pub log_format: LogFormat,
 }
+
+/// A Turnstile-compatible captcha verifier.
+#[derive(Clone)]
+pub struct Captcha {
+    /// The secret sent with each check.
+    pub secret: String,
+    /// Where checks are posted (default Cloudflare Turnstile's `siteverify`).
+    pub verify_url: String,
+}
+
+/// Cloudflare Turnstile's verification endpoint.
+pub const TURNSTILE_VERIFY_URL: &str = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
 
 /// Shown as `***` when set: a secret never reaches a log line through `{:?}`.
 fn redacted<T>(value: Option<&T>) -> &'static str {
@@ -165,6 +197,10 @@ impl std::fmt::Debug for Config {
             .field("metrics_token", &redacted(self.metrics_token.as_ref()))
             .field("trusted_proxies", &self.trusted_proxies)
             .field("rate_limit_store", &self.rate_limit_store)
+            .field("smtp_url", &redacted(self.smtp_url.as_ref()))
+            .field("mail_from", &self.mail_from)
+            .field("public_url", &self.public_url)
+            .field("captcha", &redacted(self.captcha.as_ref()))
             .finish_non_exhaustive()
     }
 }
@@ -295,6 +331,39 @@ impl Config {
             .unwrap_or_else(|| "default".into());
         let default_tenant = TenantSlug::parse(&default_tenant)
             .map_err(|e| invalid("TESSERA_DEFAULT_TENANT", e.to_string()))?;
+        let smtp_url = env.secret("TESSERA_SMTP_URL")?;
+        match &smtp_url {
+            Some(url) if !url.starts_with("smtp://") && !url.starts_with("smtps://") => {
+                return Err(invalid(
+                    "TESSERA_SMTP_URL",
+                    "must be an smtp:// or smtps:// URL",
+                ))
+            }
+            None if database_url.is_some() => {
+                return Err(invalid(
+                    "TESSERA_SMTP_URL",
+                    "is required with PostgreSQL (production): set the relay, e.g. smtp://mail.internal:587?tls=required",
+                ))
+            }
+            _ => {}
+        }
+        let public_url = env
+            .get("TESSERA_PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{bind}"))
+            .trim_end_matches('/')
+            .to_owned();
+        if !public_url.starts_with("http://") && !public_url.starts_with("https://") {
+            return Err(invalid(
+                "TESSERA_PUBLIC_URL",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        let captcha = env.secret("TESSERA_CAPTCHA_SECRET")?.map(|secret| Captcha {
+            secret,
+            verify_url: env
+                .get("TESSERA_CAPTCHA_VERIFY_URL")
+                .unwrap_or_else(|| TURNSTILE_VERIFY_URL.into()),
+        });
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(Self {
             bind,
@@ -357,6 +426,14 @@ impl Config {
                 t: env.ranged("TESSERA_ARGON2_T", Argon2Params::OWASP.t, 1, 100)?,
                 p: env.ranged("TESSERA_ARGON2_P", Argon2Params::OWASP.p, 1, 64)?,
             },
+            smtp_url,
+            smtp_ca_file: env.get("TESSERA_SMTP_CA_FILE").map(PathBuf::from),
+            mail_from: env
+                .get("TESSERA_MAIL_FROM")
+                .unwrap_or_else(|| "Tessera <no-reply@localhost>".into()),
+            public_url,
+            mail_poll_ms: env.ranged("TESSERA_MAIL_POLL_MS", 1000, 50, 60_000)?,
+            captcha,
             log_filter: env.get("TESSERA_LOG").unwrap_or_else(|| "info".into()),
             log_format,
         })
@@ -453,10 +530,25 @@ mod tests {
             ("TESSERA_PASSWORD_MIN_LENGTH", "4"),
             ("TESSERA_DEFAULT_TENANT", "Not A Slug"),
             ("TESSERA_HASH_QUEUE", "-1"),
+            ("TESSERA_SMTP_URL", "http://relay"),
+            ("TESSERA_PUBLIC_URL", "auth.example.com"),
         ] {
             let error = config(&[(var, value)]).expect_err(var);
             assert_eq!(error.var, var, "{error}");
         }
+    }
+
+    #[test]
+    fn postgres_without_a_relay_is_refused_by_name() {
+        let error =
+            config(&[("TESSERA_DATABASE_URL", "postgres://db/tessera")]).expect_err("no SMTP URL");
+        assert_eq!(error.var, "TESSERA_SMTP_URL");
+        let config = config(&[
+            ("TESSERA_DATABASE_URL", "postgres://db/tessera"),
+            ("TESSERA_SMTP_URL", "smtp://relay:2525"),
+        ])
+        .expect("valid");
+        assert_eq!(config.smtp_url.as_deref(), Some("smtp://relay:2525"));
     }
 
     #[test]
@@ -492,6 +584,10 @@ mod tests {
             (
                 "TESSERA_METRICS_TOKEN",
                 "a-metrics-token-that-must-not-leak",
+            ),
+            (
+                "TESSERA_SMTP_URL",
+                "smtps://mailer:smtp-must-not-leak@relay",
             ),
         ])
         .unwrap();

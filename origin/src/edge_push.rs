@@ -38,7 +38,8 @@ impl EdgePush {
         tokio::spawn(async move { this.send(&revocation).await });
     }
 
-    async fn send(&self, revocation: &Revocation) {
+    /// Sends a revocation, retrying; returns when it arrived or was given up on.
+    pub async fn send(&self, revocation: &Revocation) {
         let mut delay = Duration::from_millis(100);
         for attempt in 1..=ATTEMPTS {
             let sent = self

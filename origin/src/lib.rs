@@ -8,6 +8,7 @@ pub mod http;
 pub mod jobs;
 pub mod keys;
 pub mod limiter;
+pub mod mail;
 pub mod password;
 pub mod server;
 pub mod services;

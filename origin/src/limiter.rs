@@ -75,9 +75,26 @@ impl Limiter {
         let Some(quota) = class.quota() else {
             return Ok(None);
         };
-        let key = limit_key(class, subject);
+        let decision = self.charge_key(limit_key(class, subject), quota).await?;
+        Ok(Some((decision, quota)))
+    }
+
+    /// Charges one request to `subject` under a quota of its own (named `name` in the key),
+    /// for limits that are not a route class's, such as resending a verification email.
+    pub async fn charge_named(
+        &self,
+        name: &str,
+        subject: &str,
+        quota: Quota,
+    ) -> Result<Decision, StoreError> {
+        let digest = tessera_core::secret::sha256(subject.as_bytes());
+        let key = format!("{name}:{}", tessera_core::secret::hex(&digest[..16]));
+        self.charge_key(key, quota).await
+    }
+
+    async fn charge_key(&self, key: String, quota: Quota) -> Result<Decision, StoreError> {
         let now = self.clock.now_millis();
-        let decision = match &self.backing {
+        Ok(match &self.backing {
             Backing::Memory(state) => {
                 let mut state = state
                     .lock()
@@ -91,8 +108,23 @@ impl Limiter {
                 decision
             }
             Backing::Database(store) => store.rate_limit(&key, now, quota).await?,
-        };
-        Ok(Some((decision, quota)))
+        })
+    }
+
+    /// Charges `subject` against each of `quotas` in turn; the first refusal is
+    /// `ServiceError::TooSoon` (and the later quotas are not charged).
+    pub async fn enforce_quotas(
+        &self,
+        quotas: &[(&str, Quota)],
+        subject: &str,
+    ) -> Result<(), ServiceError> {
+        for (name, quota) in quotas {
+            let decision = self.charge_named(name, subject, *quota).await?;
+            if let Some(retry_after_secs) = decision.retry_after_secs() {
+                return Err(ServiceError::TooSoon { retry_after_secs });
+            }
+        }
+        Ok(())
     }
 
     /// Charges `subject`; a refusal is `ServiceError::RateLimited`.

@@ -6,7 +6,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tessera_core::model::{Email, TenantSlug, UserId};
 use tessera_origin::config::{Config, LogFormat};
-use tessera_origin::store::{NewUser, StoreError};
+use tessera_origin::edge_push::EdgePush;
+use tessera_origin::services::account::Announce;
+use tessera_origin::services::{Accounts, Revocations};
+use tessera_origin::session_cache::SessionCache;
+use tessera_origin::store::{NewUser, StoreError, TenantPolicy};
+use tessera_origin::tenants::Directory;
 use tessera_origin::{clock, keys, password, server};
 
 #[derive(Parser)]
@@ -49,6 +54,15 @@ enum TenantCommand {
         /// A browser origin allowed to call the API (repeatable).
         #[arg(long = "cors-origin")]
         cors_origins: Vec<String>,
+        /// Whether anyone may register (403 `registration_closed` when closed).
+        #[arg(long, value_enum, default_value = "open")]
+        registration: Registration,
+        /// Sign-in needs a confirmed email address (403 `email_not_verified` until then).
+        #[arg(long)]
+        require_verified_email: bool,
+        /// Every sign-in needs a second factor (an emailed code for users without another).
+        #[arg(long)]
+        require_mfa: bool,
     },
     /// List tenants.
     List,
@@ -71,7 +85,40 @@ enum UserCommand {
         /// Role.
         #[arg(long, default_value = "user")]
         role: String,
+        /// A second factor to require at sign-in.
+        #[arg(long, value_enum)]
+        mfa: Option<MfaMethod>,
     },
+    /// Disable a user: sign-in is refused and every session ends at once (the edge is told).
+    Disable(UserRef),
+    /// Enable a disabled user.
+    Enable(UserRef),
+    /// Set a user's password, read from standard input (or prompted for); every session of
+    /// the user ends.
+    SetPassword(UserRef),
+}
+
+/// Names a user.
+#[derive(clap::Args)]
+struct UserRef {
+    /// Tenant slug (default: the configured default tenant).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Email address.
+    #[arg(long)]
+    email: String,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Registration {
+    Open,
+    Closed,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MfaMethod {
+    /// A code emailed after the password.
+    Email,
 }
 
 #[derive(Subcommand)]
@@ -184,6 +231,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             slug,
             name,
             cors_origins,
+            registration,
+            require_verified_email,
+            require_mfa,
         }) => {
             let slug = TenantSlug::parse(&slug)?;
             let store = server::open_store(&config).await?;
@@ -197,6 +247,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             };
             if !cors_origins.is_empty() {
                 store.set_cors_origins(&slug, &cors_origins).await?;
+            }
+            let policy = TenantPolicy {
+                registration_open: matches!(registration, Registration::Open),
+                require_verified_email,
+                require_mfa,
+            };
+            if policy != TenantPolicy::default() {
+                store.set_tenant_policy(&slug, policy).await?;
             }
             println!("created tenant {slug}");
         }
@@ -216,6 +274,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             email,
             name,
             role,
+            mfa,
         }) => {
             let tenant = match tenant {
                 Some(t) => TenantSlug::parse(&t)?,
@@ -253,8 +312,38 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 }
                 other => other?,
             };
+            if let Some(MfaMethod::Email) = mfa {
+                tx.users()
+                    .set_mfa_email(&user.id, true, clock::system_now_secs())
+                    .await?;
+            }
             tx.commit().await?;
             println!("created user {} ({email}) in tenant {tenant}", user.id);
+        }
+        Command::User(UserCommand::Disable(user)) => {
+            let (accounts, tenant, email) = accounts(&config, &user).await?;
+            let ended = accounts
+                .set_disabled(&tenant, &email, true, Announce::Wait)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("disabled {email} in tenant {tenant}; {ended} session(s) ended");
+        }
+        Command::User(UserCommand::Enable(user)) => {
+            let (accounts, tenant, email) = accounts(&config, &user).await?;
+            accounts
+                .set_disabled(&tenant, &email, false, Announce::Wait)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("enabled {email} in tenant {tenant}");
+        }
+        Command::User(UserCommand::SetPassword(user)) => {
+            let (accounts, tenant, email) = accounts(&config, &user).await?;
+            let secret = read_password()?;
+            let ended = accounts
+                .set_password(&tenant, &email, secret.into(), Announce::Wait)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("password of {email} in tenant {tenant} set; {ended} session(s) ended");
         }
         Command::Keys(KeysCommand::Rotate) => {
             let store = server::open_store(&config).await?;
@@ -298,6 +387,42 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 
 /// Reads the password: a prompt on a terminal, otherwise standard input (one trailing newline
 /// removed, nothing else: spaces are part of a passphrase).
+/// The account service for an operator command on `user`, with its tenant and email checked.
+async fn accounts(
+    config: &Config,
+    user: &UserRef,
+) -> anyhow::Result<(Accounts, TenantSlug, Email)> {
+    let tenant = match &user.tenant {
+        Some(t) => TenantSlug::parse(t)?,
+        None => config.default_tenant.clone(),
+    };
+    let email = Email::parse(&user.email)?;
+    let store = server::open_store(config).await?;
+    if store.tenant(&tenant).await?.is_none() {
+        anyhow::bail!("no tenant {tenant}");
+    }
+    let clock: clock::SharedClock = std::sync::Arc::new(clock::SystemClock);
+    let hasher =
+        password::Hasher::new(config.argon2, 1, 1).map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    let edge = config
+        .edge_url
+        .as_deref()
+        .zip(config.edge_secret.as_deref())
+        .map(|(url, secret)| EdgePush::new(url, secret));
+    let cache = std::sync::Arc::new(SessionCache::new(0, clock.clone()));
+    let revocations = Revocations::new(cache, edge, clock.clone());
+    let directory = std::sync::Arc::new(Directory::new(store.clone(), clock.clone()));
+    let accounts = Accounts::new(
+        store,
+        directory,
+        hasher,
+        revocations,
+        clock,
+        config.password_min_length,
+    );
+    Ok((accounts, tenant, email))
+}
+
 fn read_password() -> anyhow::Result<String> {
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password: ")?;

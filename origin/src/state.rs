@@ -10,9 +10,12 @@ use crate::config::{Config, RateLimitStore};
 use crate::edge_push::EdgePush;
 use crate::keys::{Keyring, MasterKey};
 use crate::limiter::Limiter;
+use crate::mail::{Mailer, MailerError};
 use crate::password::Hasher;
+use crate::services::captcha::CaptchaVerifier;
 use crate::services::{
-    Authenticator, Refresher, Revocations, Services, SessionService, SignIn, TokenIssuer,
+    Accounts, Authenticator, EmailCodes, MailRequests, Mfa, OneTime, PasswordReset, Refresher,
+    Registrar, Revocations, Services, SessionService, SignIn, TokenIssuer,
 };
 use crate::session_cache::SessionCache;
 use crate::store::DynStore;
@@ -52,6 +55,8 @@ pub struct Shared {
     pub services: Services,
     /// Prometheus exposition.
     pub metrics: PrometheusHandle,
+    /// Renders and delivers email (for the mail worker).
+    pub mailer: Arc<Mailer>,
 }
 
 /// Why the state could not be built.
@@ -63,6 +68,9 @@ pub enum StartError {
     /// Password hashing parameters.
     #[error("argon2 parameters: {0}")]
     Argon2(argon2::Error),
+    /// Mail configuration.
+    #[error(transparent)]
+    Mail(#[from] MailerError),
 }
 
 impl AppState {
@@ -110,6 +118,34 @@ impl AppState {
             master.derive("refresh-token-successor"),
             clock.clone(),
         );
+        let one_time = OneTime::new(master.derive("email-secret"), &config.public_url);
+        let min_password = config.password_min_length;
+        let mfa = Mfa::new(
+            store.clone(),
+            tenants.clone(),
+            hasher.clone(),
+            one_time.clone(),
+            tokens.clone(),
+            clock.clone(),
+        );
+        let password_reset = PasswordReset::new(
+            store.clone(),
+            tenants.clone(),
+            hasher.clone(),
+            limiter.clone(),
+            one_time.clone(),
+            revocations.clone(),
+            clock.clone(),
+            min_password,
+        );
+        let email_codes = EmailCodes::new(
+            store.clone(),
+            tenants.clone(),
+            limiter.clone(),
+            one_time.clone(),
+            tokens.clone(),
+            clock.clone(),
+        );
         let services = Services {
             sign_in: SignIn::new(
                 store.clone(),
@@ -117,6 +153,7 @@ impl AppState {
                 hasher.clone(),
                 limiter.clone(),
                 tokens.clone(),
+                mfa.clone(),
                 clock.clone(),
             ),
             refresh: Refresher::new(
@@ -135,8 +172,37 @@ impl AppState {
                 config.token_cache_entries,
                 clock.clone(),
             ),
-            sessions: SessionService::new(store.clone(), revocations, clock.clone()),
+            sessions: SessionService::new(store.clone(), revocations.clone(), clock.clone()),
+            registration: Registrar::new(
+                store.clone(),
+                tenants.clone(),
+                hasher.clone(),
+                limiter.clone(),
+                one_time,
+                config.captcha.clone().map(CaptchaVerifier::new),
+                clock.clone(),
+                min_password,
+            ),
+            mail_requests: MailRequests::new(
+                store.clone(),
+                tenants.clone(),
+                password_reset.clone(),
+                email_codes.clone(),
+                clock.clone(),
+            ),
+            accounts: Accounts::new(
+                store.clone(),
+                tenants.clone(),
+                hasher.clone(),
+                revocations,
+                clock.clone(),
+                min_password,
+            ),
+            password_reset,
+            email_codes,
+            mfa,
         };
+        let mailer = Arc::new(Mailer::from_config(&config)?);
         Ok(Self(Arc::new(Shared {
             metrics: crate::http::ops::metrics_handle(),
             config: Arc::new(config),
@@ -147,6 +213,7 @@ impl AppState {
             tenants,
             clock,
             services,
+            mailer,
         })))
     }
 }

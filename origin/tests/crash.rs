@@ -26,6 +26,8 @@ impl Origin {
         let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .arg("serve")
             .env("TESSERA_DATABASE_URL", &db.url)
+            // Required with PostgreSQL; this test sends no mail.
+            .env("TESSERA_SMTP_URL", "smtp://127.0.0.1:9")
             .env("TESSERA_MASTER_KEY", master)
             .env("TESSERA_BIND", format!("127.0.0.1:{port}"))
             .env("TESSERA_OPS_BIND", "off")

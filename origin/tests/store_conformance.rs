@@ -449,6 +449,12 @@ async fn a_tenant_behind_on_migrations_is_migrated_on_first_use_not_at_start_up(
         &t,
         "acme",
         &[
+            "DROP TABLE {p}outbox",
+            "DROP TABLE {p}projects",
+            "DROP TABLE {p}team_members",
+            "DROP TABLE {p}teams",
+            "DROP TABLE {p}mfa_challenges",
+            "DROP TABLE {p}email_secrets",
             "DROP TABLE {p}audit_log",
             "DROP TABLE {p}refresh_tokens",
             "DROP TABLE {p}sessions",

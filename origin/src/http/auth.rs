@@ -17,7 +17,7 @@ use super::problem::ApiError;
 use super::tenant::named_by_request;
 use crate::clock::rfc3339;
 use crate::services::sign_in::Attempt;
-use crate::services::{Client, Issued};
+use crate::services::{Challenge, Client, Issued, SignedIn};
 use crate::state::AppState;
 use crate::store::User;
 
@@ -107,13 +107,47 @@ impl From<Issued> for TokenResponse {
     }
 }
 
+/// The answer to a correct password: tokens, or the second factor's challenge.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    /// Signed in.
+    Tokens(TokenResponse),
+    /// A second factor is due; its code was emailed.
+    SecondFactor(MfaRequired),
+}
+
+/// A sign-in waiting for its second factor: answer with `POST /api/auth/mfa/verify`.
+#[derive(Serialize, ToSchema)]
+pub struct MfaRequired {
+    /// Always `true`.
+    pub mfa_required: bool,
+    /// Names this sign-in attempt (opaque, single use; never an access token).
+    pub mfa_token: String,
+    /// Methods the code may come from (`email`).
+    pub methods: Vec<&'static str>,
+    /// Seconds until the challenge ends (300).
+    pub expires_in: u64,
+}
+
+impl From<Challenge> for MfaRequired {
+    fn from(challenge: Challenge) -> Self {
+        Self {
+            mfa_required: true,
+            mfa_token: challenge.mfa_token,
+            methods: challenge.methods,
+            expires_in: challenge.expires_in,
+        }
+    }
+}
+
 /// Sign in with tenant, email and password.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 200, description = "Signed in, or (`mfa_required: true`) a second factor is due and its code was emailed", body = LoginResponse),
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong tenant, email or password (one answer for all)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "X-Tenant names another tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "X-Tenant names another tenant (`tenant_mismatch`), or the tenant requires a confirmed address (`email_not_verified`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "5 sign-ins a minute per IP and per account", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Password hashing queue full; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -122,7 +156,7 @@ pub async fn login(
     client: Client,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<Json<LoginResponse>, ApiError> {
     let named = named_by_request(&headers, &state.config)?;
     let attempt = Attempt {
         named_tenant: named.as_ref(),
@@ -130,8 +164,12 @@ pub async fn login(
         email: &body.email,
         password: body.password,
     };
-    let issued = state.services.sign_in.login(attempt, &client).await?;
-    Ok(Json(issued.into()))
+    Ok(Json(
+        match state.services.sign_in.login(attempt, &client).await? {
+            SignedIn::Tokens(issued) => LoginResponse::Tokens(issued.into()),
+            SignedIn::SecondFactor(challenge) => LoginResponse::SecondFactor(challenge.into()),
+        },
+    ))
 }
 
 /// Exchange a refresh token for a new access token and a new refresh token.
@@ -182,6 +220,28 @@ pub async fn verify(auth: Result<Auth, ApiError>) -> Result<Json<VerifyAnswer>, 
     Ok(Json(auth.verify_answer()))
 }
 
+/// A team the caller belongs to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamBody {
+    /// Team id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// The caller's role (`owner`, `admin`, `member`).
+    pub role: String,
+}
+
+/// A project of one of the caller's teams.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectBody {
+    /// Project id.
+    pub id: String,
+    /// Its team.
+    pub team_id: String,
+    /// Name.
+    pub name: String,
+}
+
 /// The caller's profile.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Profile {
@@ -197,6 +257,14 @@ pub struct Profile {
     pub tenant: String,
     /// Account creation (RFC 3339).
     pub created_at: String,
+    /// Whether the address is confirmed.
+    pub email_verified: bool,
+    /// Whether sign-in asks for an emailed code after the password.
+    pub mfa_email: bool,
+    /// The caller's teams (one, "<name>'s team", after the address is confirmed).
+    pub teams: Vec<TeamBody>,
+    /// The projects of those teams.
+    pub projects: Vec<ProjectBody>,
 }
 
 /// The caller's profile.
@@ -205,16 +273,38 @@ pub struct Profile {
         (status = 200, description = "Profile", body = Profile),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn me(Auth(auth): Auth) -> Json<Profile> {
+pub async fn me(
+    State(state): State<AppState>,
+    Auth(auth): Auth,
+) -> Result<Json<Profile>, ApiError> {
+    let (teams, projects) = state.services.registration.teams(&auth).await?;
     let user = auth.user;
-    Json(Profile {
+    Ok(Json(Profile {
         id: user.id.to_string(),
         email: user.email.to_string(),
+        email_verified: user.email_verified(),
+        mfa_email: user.mfa_email,
         name: user.name,
         role: user.role,
         tenant: auth.tenant.to_string(),
         created_at: rfc3339(user.created_at),
-    })
+        teams: teams
+            .into_iter()
+            .map(|t| TeamBody {
+                id: t.team_id,
+                name: t.name,
+                role: t.role,
+            })
+            .collect(),
+        projects: projects
+            .into_iter()
+            .map(|p| ProjectBody {
+                id: p.id,
+                team_id: p.team_id,
+                name: p.name,
+            })
+            .collect(),
+    }))
 }
 
 /// One of the caller's sessions.

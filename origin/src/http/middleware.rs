@@ -23,8 +23,12 @@ use crate::state::AppState;
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    // A handler may set its own policy (the hosted pages' CSP and Referrer-Policy); every
+    // other response gets the API's.
     for (name, value) in SECURITY_HEADERS {
-        headers.insert(*name, HeaderValue::from_static(value));
+        if !headers.contains_key(*name) {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
     }
     if !headers.contains_key(header::CACHE_CONTROL) {
         for (name, value) in TOKEN_RESPONSE_HEADERS {

@@ -1,11 +1,13 @@
 //! The HTTP surface: one `app(state)` assembling every area's router and the layers every
 //! request passes.
 
+pub mod account;
 pub mod auth;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
+pub mod pages;
 pub mod problem;
 pub mod tenant;
 
@@ -29,6 +31,8 @@ pub const MAX_BODY_BYTES: usize = tessera_core::api::MAX_BODY_BYTES;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(auth::router())
+        .merge(account::router())
+        .merge(pages::router())
         .merge(ops::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -9,6 +9,10 @@ use utoipa::{Modify, OpenApi};
     paths(
         super::auth::login, super::auth::refresh, super::auth::logout, super::auth::verify,
         super::auth::me, super::auth::sessions, super::auth::end_session,
+        super::account::register, super::account::verify_email, super::account::resend_verification,
+        super::account::forgot_password, super::account::reset_password, super::account::email_code,
+        super::account::email_code_verify, super::account::change_password, super::account::mfa_verify,
+        super::account::mfa_email,
         super::ops::healthz, super::ops::readyz, super::ops::metrics, super::ops::jwks, super::ops::openapi,
     ),
     components(schemas(tessera_core::api::Problem)),

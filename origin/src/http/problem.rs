@@ -94,7 +94,12 @@ impl ApiError {
 
     /// 404.
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found")
+        Self::not_found_code("not_found")
+    }
+
+    /// 404 with a code of its own.
+    pub fn not_found_code(code: &'static str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, "Not found")
     }
 
     /// 500: the cause is logged here and never shown to the client.
@@ -216,6 +221,61 @@ impl From<ServiceError> for ApiError {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Service busy")
                     .detail("Too many sign-ins are being checked right now; retry shortly.")
                     .retry_after(1)
+            }
+            ServiceError::TooSoon { retry_after_secs } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            )
+            .detail("Too many emails were asked for this account; retry after Retry-After seconds.")
+            .retry_after(retry_after_secs),
+            ServiceError::TenantNotFound => {
+                Self::not_found_code("tenant_not_found").detail("No such tenant.")
+            }
+            ServiceError::RegistrationClosed => Self::new(
+                StatusCode::FORBIDDEN,
+                "registration_closed",
+                "Registration closed",
+            )
+            .detail("This tenant does not accept new registrations."),
+            ServiceError::EmailNotVerified => Self::new(
+                StatusCode::FORBIDDEN,
+                "email_not_verified",
+                "Email not verified",
+            )
+            .detail("Confirm your email address with the link we sent, then sign in."),
+            ServiceError::AlreadyVerified => Self::new(
+                StatusCode::CONFLICT,
+                "already_verified",
+                "Already verified",
+            )
+            .detail("This email address is confirmed already."),
+            ServiceError::InvalidInput { code, detail } => Self::bad_request(code, detail),
+            ServiceError::InvalidLink => Self::bad_request(
+                "invalid_link",
+                "This link is not valid: it was used already, has expired, or was replaced by a newer one.",
+            ),
+            ServiceError::InvalidCode => Self::bad_request(
+                "invalid_code",
+                "The code is not correct, has expired, or was replaced by a newer one.",
+            ),
+            ServiceError::InvalidMfaToken => Self::invalid_token("invalid_mfa_token").detail(
+                "The sign-in step has expired, was used, or had too many wrong codes; sign in again.",
+            ),
+            ServiceError::WrongPassword => Self::new(
+                StatusCode::FORBIDDEN,
+                "wrong_password",
+                "Wrong password",
+            )
+            .detail("The current password is not correct."),
+            ServiceError::SecondFactorRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "mfa_required",
+                "Second factor required",
+            )
+            .detail("This account signs in with its password and a second factor."),
+            ServiceError::CaptchaFailed => {
+                Self::bad_request("captcha_failed", "The captcha did not verify; try again.")
             }
             ServiceError::Store(error) => Self::from(error),
             ServiceError::Signing(error) => Self::internal(&error),

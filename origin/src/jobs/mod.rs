@@ -3,9 +3,11 @@
 //!
 //! - `key_reload`: picks up signing keys rotated by another node or the CLI.
 //! - `limits_sweep`: deletes idle shared rate-limit rows (database limits only).
+//! - `mail`: delivers the transactional outbox.
 
 mod key_reload;
 mod limits_sweep;
+pub mod mail;
 
 use std::future::Future;
 use std::time::Duration;
@@ -32,7 +34,22 @@ impl Jobs {
         };
         key_reload::start(&mut jobs, state);
         limits_sweep::start(&mut jobs, state);
+        mail::start(&mut jobs, state);
         jobs
+    }
+
+    /// Runs `job` until it returns; it is given the stop signal to watch.
+    fn spawn<F, Fut>(&mut self, name: &'static str, job: F)
+    where
+        F: FnOnce(watch::Receiver<bool>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let stop = self.stop.subscribe();
+        let run = job(stop);
+        self.tasks.spawn(async move {
+            run.await;
+            tracing::debug!(job = name, "stopped");
+        });
     }
 
     /// Runs `task` every `every` (the first run after one interval) until shutdown.

@@ -38,6 +38,50 @@ pub enum ServiceError {
         /// The quota.
         quota: Quota,
     },
+    /// Over a per-user limit of its own (resending a verification email).
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    TooSoon {
+        /// Seconds until a retry can succeed.
+        retry_after_secs: u64,
+    },
+    /// The body names a tenant that does not exist (tenants are not secret).
+    #[error("no such tenant")]
+    TenantNotFound,
+    /// The tenant does not accept registrations.
+    #[error("registration is closed")]
+    RegistrationClosed,
+    /// The tenant requires a confirmed email address to sign in.
+    #[error("email address not confirmed")]
+    EmailNotVerified,
+    /// The address is confirmed already.
+    #[error("email address already confirmed")]
+    AlreadyVerified,
+    /// A field is malformed or breaks a rule (the password policy included).
+    #[error("{detail}")]
+    InvalidInput {
+        /// Stable code (`invalid_email`, `weak_password`…).
+        code: &'static str,
+        /// What is wrong, for the user.
+        detail: String,
+    },
+    /// An emailed link's token that is malformed, unknown, used or expired.
+    #[error("invalid or expired link")]
+    InvalidLink,
+    /// A wrong, used or expired code (email sign-in, second factor).
+    #[error("invalid or expired code")]
+    InvalidCode,
+    /// An MFA token that is malformed, unknown, used, expired or out of tries.
+    #[error("invalid or expired mfa token")]
+    InvalidMfaToken,
+    /// The current password given to confirm a change is wrong.
+    #[error("wrong password")]
+    WrongPassword,
+    /// The account needs its second factor: a way in that skips it is refused.
+    #[error("this account signs in with a second factor")]
+    SecondFactorRequired,
+    /// The captcha was missing or did not verify.
+    #[error("captcha failed")]
+    CaptchaFailed,
     /// The password-hashing queue is full.
     #[error("password hashing queue is full")]
     Busy,
@@ -55,6 +99,15 @@ impl From<Busy> for ServiceError {
     }
 }
 
+impl From<crate::password::PolicyError> for ServiceError {
+    fn from(error: crate::password::PolicyError) -> Self {
+        Self::InvalidInput {
+            code: "weak_password",
+            detail: error.to_string(),
+        }
+    }
+}
+
 impl ServiceError {
     /// A short label for metrics: the kind of outcome, never a detail.
     #[must_use]
@@ -67,6 +120,18 @@ impl ServiceError {
             Self::SessionNotFound => "not_found",
             Self::RateLimited { .. } => "rate_limited",
             Self::Busy => "busy",
+            Self::TooSoon { .. } => "rate_limited",
+            Self::TenantNotFound => "tenant_not_found",
+            Self::RegistrationClosed => "registration_closed",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::AlreadyVerified => "already_verified",
+            Self::InvalidInput { code, .. } => code,
+            Self::InvalidLink => "invalid_link",
+            Self::InvalidCode => "invalid_code",
+            Self::InvalidMfaToken => "invalid_mfa_token",
+            Self::WrongPassword => "wrong_password",
+            Self::SecondFactorRequired => "mfa_required",
+            Self::CaptchaFailed => "captcha_failed",
             Self::Store(_) | Self::Signing(_) => "error",
         }
     }

@@ -3,9 +3,17 @@
 //! speaks the domain (`ServiceError`, never HTTP) and composes its writes in one tenant unit of
 //! work. The canonical API and the other APIs call these and only translate shapes.
 
+pub mod account;
 pub mod authenticate;
+pub mod captcha;
+pub mod email_code;
 pub mod error;
+pub mod mail_requests;
+pub mod mfa;
+pub mod one_time;
+pub mod password_reset;
 pub mod refresh;
+pub mod registration;
 pub mod revocations;
 pub mod sessions;
 pub mod sign_in;
@@ -15,12 +23,19 @@ use std::net::IpAddr;
 
 use tessera_core::model::{SessionId, UserId};
 
+pub use account::Accounts;
 pub use authenticate::{Authenticated, Authenticator};
+pub use email_code::EmailCodes;
 pub use error::{ServiceError, ServiceResult};
+pub use mail_requests::MailRequests;
+pub use mfa::{Challenge, Mfa};
+pub use one_time::OneTime;
+pub use password_reset::PasswordReset;
 pub use refresh::Refresher;
+pub use registration::Registrar;
 pub use revocations::Revocations;
 pub use sessions::SessionService;
-pub use sign_in::SignIn;
+pub use sign_in::{SignIn, SignedIn};
 pub use tokens::{Issued, TokenIssuer};
 
 use crate::store::AuditEvent;
@@ -45,6 +60,18 @@ pub struct Services {
     pub authenticate: Authenticator,
     /// Sign-out and the caller's sessions.
     pub sessions: SessionService,
+    /// Registration and email confirmation.
+    pub registration: Registrar,
+    /// Forgotten passwords.
+    pub password_reset: PasswordReset,
+    /// Sign-in by emailed code.
+    pub email_codes: EmailCodes,
+    /// Second factors.
+    pub mfa: Mfa,
+    /// Password changes and operator account changes.
+    pub accounts: Accounts,
+    /// The mail worker's resolution of queued requests.
+    pub mail_requests: MailRequests,
 }
 
 /// An audit event of `client`'s request at `now`.

@@ -25,16 +25,34 @@ impl Revocations {
         Self { cache, edge, clock }
     }
 
+    /// Several sessions have ended (their change is committed).
+    pub fn sessions_ended(&self, tenant: &TenantSlug, sessions: &[SessionId]) {
+        for session in sessions {
+            self.session_ended(tenant, session);
+        }
+    }
+
+    /// Several sessions have ended; returns once the edge has been told (or given up on), for
+    /// a short-lived process such as the CLI, whose background pushes would die with it.
+    pub async fn sessions_ended_and_told(&self, tenant: &TenantSlug, sessions: &[SessionId]) {
+        for session in sessions {
+            self.cache.invalidate(tenant, session);
+            if let Some(edge) = &self.edge {
+                edge.send(&self.revocation(tenant, session)).await;
+            }
+        }
+    }
+
+    fn revocation(&self, tenant: &TenantSlug, session: &SessionId) -> Revocation {
+        let now = u64::try_from(self.clock.now_secs()).unwrap_or(0);
+        Revocation::ended_at(tenant.as_str(), &session.to_string(), now)
+    }
+
     /// A session has ended (its change is committed).
     pub fn session_ended(&self, tenant: &TenantSlug, session: &SessionId) {
         self.cache.invalidate(tenant, session);
         if let Some(edge) = &self.edge {
-            let now = u64::try_from(self.clock.now_secs()).unwrap_or(0);
-            edge.revoke(Revocation::ended_at(
-                tenant.as_str(),
-                &session.to_string(),
-                now,
-            ));
+            edge.revoke(self.revocation(tenant, session));
         }
     }
 }

@@ -6,7 +6,9 @@ use secrecy::{ExposeSecret as _, SecretString};
 use tessera_core::model::{Email, TenantSlug};
 use tessera_core::ratelimit::{account_subject, RouteClass};
 
-use super::{audit_event, Client, Issued, ServiceError, ServiceResult, TokenIssuer};
+use super::{
+    audit_event, Challenge, Client, Issued, Mfa, ServiceError, ServiceResult, TokenIssuer,
+};
 use crate::clock::SharedClock;
 use crate::limiter::Limiter;
 use crate::password::Hasher;
@@ -26,6 +28,15 @@ pub struct Attempt<'a> {
     pub password: SecretString,
 }
 
+/// What a correct password leads to.
+#[derive(Debug)]
+pub enum SignedIn {
+    /// Signed in.
+    Tokens(Issued),
+    /// The account needs its second factor first; its code was emailed.
+    SecondFactor(Challenge),
+}
+
 /// Signs users in with tenant, email and password.
 #[derive(Clone)]
 pub struct SignIn {
@@ -34,6 +45,7 @@ pub struct SignIn {
     hasher: Hasher,
     limiter: Arc<Limiter>,
     tokens: TokenIssuer,
+    mfa: Mfa,
     clock: SharedClock,
 }
 
@@ -46,6 +58,7 @@ impl SignIn {
         hasher: Hasher,
         limiter: Arc<Limiter>,
         tokens: TokenIssuer,
+        mfa: Mfa,
         clock: SharedClock,
     ) -> Self {
         Self {
@@ -54,24 +67,29 @@ impl SignIn {
             hasher,
             limiter,
             tokens,
+            mfa,
             clock,
         }
     }
 
     /// Signs in. Every credential failure (unknown tenant, unknown email, wrong password,
-    /// disabled account) is the same `InvalidCredentials` after the same argon2 work.
-    pub async fn login(&self, attempt: Attempt<'_>, client: &Client) -> ServiceResult<Issued> {
+    /// disabled account) is the same `InvalidCredentials` after the same argon2 work. Only
+    /// past a correct password does the answer say more: the address must be confirmed first
+    /// (when the tenant requires it), or a second factor is due.
+    pub async fn login(&self, attempt: Attempt<'_>, client: &Client) -> ServiceResult<SignedIn> {
         let started = std::time::Instant::now();
         let result = self.login_inner(attempt, client).await;
-        let outcome = result
-            .as_ref()
-            .map_or_else(ServiceError::outcome, |_| "success");
+        let outcome = match &result {
+            Ok(SignedIn::Tokens(_)) => "success",
+            Ok(SignedIn::SecondFactor(_)) => "mfa_required",
+            Err(error) => error.outcome(),
+        };
         metrics::counter!("tessera_sign_in_total", "outcome" => outcome).increment(1);
         metrics::histogram!("tessera_sign_in_seconds").record(started.elapsed().as_secs_f64());
         result
     }
 
-    async fn login_inner(&self, attempt: Attempt<'_>, client: &Client) -> ServiceResult<Issued> {
+    async fn login_inner(&self, attempt: Attempt<'_>, client: &Client) -> ServiceResult<SignedIn> {
         let slug = TenantSlug::parse(attempt.tenant).ok();
         if attempt
             .named_tenant
@@ -117,6 +135,9 @@ impl SignIn {
             }
             return Err(ServiceError::InvalidCredentials);
         };
+        if tenant.policy.require_verified_email && !user.email_verified() {
+            return Err(ServiceError::EmailNotVerified);
+        }
         // Hashed before the unit starts: SQLite's writer lock is not held across argon2.
         let rehashed = if verified.needs_rehash {
             self.hasher.hash(password).await.ok()
@@ -129,6 +150,11 @@ impl SignIn {
                 .set_password_hash(&user.id, &hash, self.clock.now_secs())
                 .await?;
         }
+        if Mfa::required(tenant, user) {
+            let challenge = self.mfa.challenge(&mut tx, tenant, user, client).await?;
+            tx.commit().await?;
+            return Ok(SignedIn::SecondFactor(challenge));
+        }
         let (session, refresh) = self
             .tokens
             .open_session(&mut tx, user, &["pwd"], client)
@@ -137,6 +163,7 @@ impl SignIn {
         self.tokens
             .issue(&tenant.slug, user.clone(), &session, &refresh)
             .await
+            .map(SignedIn::Tokens)
     }
 
     /// Records a failed sign-in in an existing tenant, off the request path, so that a failure

@@ -132,6 +132,7 @@ impl TokenIssuer {
             exp: now_u + ACCESS_TOKEN_SECS,
             jti: uuid::Uuid::new_v4().to_string(),
             amr: session.amr.clone(),
+            email_verified: user.email_verified(),
         };
         let access_token = self.keys.signer().await.sign(&claims)?;
         Ok(Issued {

@@ -68,6 +68,25 @@ impl Dialect {
         }
     }
 
+    /// The clause that makes a claiming `SELECT` skip rows another transaction has locked
+    /// (`FOR UPDATE SKIP LOCKED` on PostgreSQL; nothing on SQLite, whose writers are serial).
+    #[must_use]
+    pub fn skip_locked(self) -> &'static str {
+        match self {
+            Self::Postgres => " FOR UPDATE SKIP LOCKED",
+            Self::Sqlite => "",
+        }
+    }
+
+    /// The two-argument minimum function (`LEAST`; SQLite's scalar `MIN`).
+    #[must_use]
+    pub fn least(self) -> &'static str {
+        match self {
+            Self::Postgres => "LEAST",
+            Self::Sqlite => "MIN",
+        }
+    }
+
     /// `{p}` of the global tables.
     #[must_use]
     pub fn global_prefix(self) -> String {

@@ -180,7 +180,9 @@ mod tests {
             for (_, sql) in files(dialect, Scope::Tenant(&slug)) {
                 let statements = statements(sql);
                 assert!(
-                    statements.iter().all(|s| s.starts_with("CREATE ")),
+                    statements
+                        .iter()
+                        .all(|s| s.starts_with("CREATE ") || s.starts_with("ALTER ")),
                     "{statements:#?}"
                 );
             }

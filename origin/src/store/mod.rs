@@ -13,7 +13,10 @@ pub mod dialect;
 pub mod keys;
 pub mod limits;
 pub mod migrate;
+pub mod outbox;
+pub mod secrets;
 pub mod sessions;
+pub mod teams;
 pub mod tenants;
 pub mod unit;
 pub mod users;
@@ -30,8 +33,11 @@ use tessera_core::model::TenantSlug;
 pub use audit::AuditEvent;
 pub use dialect::Dialect;
 pub use keys::StoredKey;
+pub use outbox::{ClaimedMail, NewMail};
+pub use secrets::{Purpose, StoredChallenge, StoredSecret};
 pub use sessions::{PresentedRefresh, Session};
-pub use tenants::Tenant;
+pub use teams::{Membership, Project};
+pub use tenants::{Tenant, TenantPolicy};
 pub use unit::TenantTx;
 pub use users::{NewUser, User};
 
@@ -111,6 +117,9 @@ pub struct Store {
     migrated: Mutex<HashSet<TenantSlug>>,
     /// SQLite only: serialises (re)building the pre-migrated template of new tenant files.
     template: tokio::sync::Mutex<bool>,
+    /// Woken when a unit of work that queued mail commits, so that this node's mail worker
+    /// delivers it at once instead of at its next poll.
+    mail_queued: Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -156,7 +165,14 @@ impl Store {
             tenant_pools: Cache::new(open_tenants.max(1)),
             migrated: Mutex::new(HashSet::new()),
             template: tokio::sync::Mutex::new(false),
+            mail_queued: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Notified whenever a unit of work of this process that queued mail commits.
+    #[must_use]
+    pub fn mail_queued(&self) -> Arc<tokio::sync::Notify> {
+        self.mail_queued.clone()
     }
 
     /// The dialect.
@@ -192,7 +208,11 @@ impl Store {
     pub async fn write(&self, tenant: &TenantSlug) -> StoreResult<TenantTx> {
         let pool = self.tenant_pool(tenant).await?;
         let tx = self.dialect.begin_write(&pool).await?;
-        Ok(TenantTx::transaction(tx, self.dialect, tenant))
+        let global = unit::Global {
+            pool: self.global.clone(),
+            mail_queued: self.mail_queued.clone(),
+        };
+        Ok(TenantTx::transaction(tx, global, self.dialect, tenant))
     }
 
     /// A unit of work that only reads in `tenant`: a pooled connection, no transaction, so that

@@ -184,6 +184,35 @@ impl Sessions<'_> {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Ends every unended session of `user` but `except`; answers the ended ids, for the
+    /// revocations that follow the commit.
+    pub async fn revoke_all_of_user(
+        &mut self,
+        user: &UserId,
+        except: Option<&SessionId>,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<Vec<SessionId>> {
+        let sql = self.0.sql(
+            "UPDATE {p}sessions SET revoked_at = $1, revoked_reason = $2 \
+             WHERE user_id = $3 AND revoked_at IS NULL AND expires_at > $1 AND id <> $4 \
+             RETURNING id",
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(reason)
+            .bind(user.to_string())
+            .bind(except.map(ToString::to_string).unwrap_or_default())
+            .fetch_all(self.0.conn())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                SessionId::parse(&id).map_err(|_| corrupt("session id"))
+            })
+            .collect()
+    }
+
     /// A presented refresh token with its session and user, locked until the unit ends, so that
     /// of concurrent presentations each decides on the state the previous one left.
     pub async fn refresh_token_for_update(

@@ -18,16 +18,48 @@ pub struct Tenant {
     pub cors_origins: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// Sign-up and sign-in rules.
+    pub policy: TenantPolicy,
 }
+
+/// A tenant's sign-up and sign-in rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantPolicy {
+    /// Whether anyone may register (`--registration open|closed`).
+    pub registration_open: bool,
+    /// Whether sign-in needs a confirmed email address (`--require-verified-email`).
+    pub require_verified_email: bool,
+    /// Whether every sign-in needs a second factor (`--require-mfa`).
+    pub require_mfa: bool,
+}
+
+impl Default for TenantPolicy {
+    fn default() -> Self {
+        Self {
+            registration_open: true,
+            require_verified_email: false,
+            require_mfa: false,
+        }
+    }
+}
+
+const TENANT_COLUMNS: &str =
+    "slug, name, cors_origins, created_at, registration_open, require_verified_email, require_mfa";
 
 fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
     let slug: String = row.try_get("slug")?;
     let origins: String = row.try_get("cors_origins")?;
+    let flag = |name: &str| row.try_get::<i64, _>(name).map(|v| v != 0);
     Ok(Tenant {
         slug: TenantSlug::parse(&slug).map_err(|_| corrupt("tenant slug"))?,
         name: row.try_get("name")?,
         cors_origins: serde_json::from_str(&origins).map_err(|_| corrupt("tenant cors_origins"))?,
         created_at: row.try_get("created_at")?,
+        policy: TenantPolicy {
+            registration_open: flag("registration_open")?,
+            require_verified_email: flag("require_verified_email")?,
+            require_mfa: flag("require_mfa")?,
+        },
     })
 }
 
@@ -84,6 +116,7 @@ impl Store {
                     name: name.to_owned(),
                     cors_origins: Vec::new(),
                     created_at: now,
+                    policy: TenantPolicy::default(),
                 })
             }
         }
@@ -138,9 +171,9 @@ impl Store {
 
     /// A tenant by slug.
     pub async fn tenant(&self, slug: &TenantSlug) -> StoreResult<Option<Tenant>> {
-        let sql = self.global_sql(
-            "SELECT slug, name, cors_origins, created_at FROM {p}tenants WHERE slug = $1",
-        );
+        let sql = self.global_sql(&format!(
+            "SELECT {TENANT_COLUMNS} FROM {{p}}tenants WHERE slug = $1"
+        ));
         sqlx::query(&sql)
             .bind(slug.as_str())
             .fetch_optional(&self.global)
@@ -152,9 +185,9 @@ impl Store {
 
     /// All tenants, by slug.
     pub async fn tenants(&self) -> StoreResult<Vec<Tenant>> {
-        let sql = self.global_sql(
-            "SELECT slug, name, cors_origins, created_at FROM {p}tenants ORDER BY slug",
-        );
+        let sql = self.global_sql(&format!(
+            "SELECT {TENANT_COLUMNS} FROM {{p}}tenants ORDER BY slug"
+        ));
         sqlx::query(&sql)
             .fetch_all(&self.global)
             .await?
@@ -169,6 +202,26 @@ impl Store {
         let sql = self.global_sql("UPDATE {p}tenants SET cors_origins = $1 WHERE slug = $2");
         sqlx::query(&sql)
             .bind(json)
+            .bind(slug.as_str())
+            .execute(&self.global)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces a tenant's sign-up and sign-in rules.
+    pub async fn set_tenant_policy(
+        &self,
+        slug: &TenantSlug,
+        policy: TenantPolicy,
+    ) -> StoreResult<()> {
+        let sql = self.global_sql(
+            "UPDATE {p}tenants SET registration_open = $1, require_verified_email = $2, \
+             require_mfa = $3 WHERE slug = $4",
+        );
+        sqlx::query(&sql)
+            .bind(i64::from(policy.registration_open))
+            .bind(i64::from(policy.require_verified_email))
+            .bind(i64::from(policy.require_mfa))
             .bind(slug.as_str())
             .execute(&self.global)
             .await?;

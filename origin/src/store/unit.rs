@@ -1,19 +1,31 @@
 //! The tenant unit of work: one connection (in a transaction when it writes) whose SQL is scoped
 //! to one tenant, and the repositories that work through it.
 
+use std::sync::Arc;
+
 use sqlx::pool::PoolConnection;
-use sqlx::AnyConnection;
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use tessera_core::model::TenantSlug;
+use tokio::sync::Notify;
 
 use super::audit::AuditLog;
+use super::outbox::{mark_due_sql, Outbox};
+use super::secrets::Secrets;
 use super::sessions::Sessions;
+use super::teams::Teams;
 use super::users::Users;
 use super::{Dialect, StoreResult};
 
 enum Conn {
-    Tx(Transaction<'static, Any>),
+    Tx(Transaction<'static, Any>, Global),
     Read(PoolConnection<Any>),
+}
+
+/// What a writing unit needs beyond its tenant: the global pool (for the index of tenants with
+/// mail due) and the mail worker's wake-up.
+pub(super) struct Global {
+    pub(super) pool: AnyPool,
+    pub(super) mail_queued: Arc<Notify>,
 }
 
 /// One tenant's unit of work. Changes made through its repositories become visible together at
@@ -23,15 +35,18 @@ pub struct TenantTx {
     dialect: Dialect,
     prefix: String,
     tenant: TenantSlug,
+    /// The earliest mail queued in this unit, Unix milliseconds.
+    mail_due_ms: Option<i64>,
 }
 
 impl TenantTx {
     pub(super) fn transaction(
         tx: Transaction<'static, Any>,
+        global: Global,
         dialect: Dialect,
         tenant: &TenantSlug,
     ) -> Self {
-        Self::new(Conn::Tx(tx), dialect, tenant)
+        Self::new(Conn::Tx(tx, global), dialect, tenant)
     }
 
     pub(super) fn connection(
@@ -48,6 +63,7 @@ impl TenantTx {
             dialect,
             prefix: dialect.tenant_prefix(tenant),
             tenant: tenant.clone(),
+            mail_due_ms: None,
         }
     }
 
@@ -72,12 +88,49 @@ impl TenantTx {
         AuditLog(self)
     }
 
-    /// Makes every change of this unit visible at once.
+    /// The tenant's emailed secrets and MFA challenges.
+    pub fn secrets(&mut self) -> Secrets<'_> {
+        Secrets(self)
+    }
+
+    /// The tenant's teams and projects.
+    pub fn teams(&mut self) -> Teams<'_> {
+        Teams(self)
+    }
+
+    /// The tenant's outbox.
+    pub fn outbox(&mut self) -> Outbox<'_> {
+        Outbox(self)
+    }
+
+    /// Makes every change of this unit visible at once. A unit that queued mail first enters
+    /// its tenant in the index of tenants with mail due: on PostgreSQL in the same
+    /// transaction; on SQLite (another file) just before the tenant's commit, while this unit
+    /// still holds the tenant's write lock, so that a worker reading the index either sees the
+    /// new version or waits for the lock and then sees the mail. A rollback after that leaves
+    /// an entry with nothing due, which the worker clears.
     pub async fn commit(self) -> StoreResult<()> {
-        if let Conn::Tx(tx) = self.conn {
-            tx.commit().await?;
+        let Conn::Tx(mut tx, global) = self.conn else {
+            return Ok(());
+        };
+        if let Some(due_ms) = self.mail_due_ms {
+            let sql = mark_due_sql(self.dialect);
+            let query = sqlx::query(&sql).bind(self.tenant.as_str()).bind(due_ms);
+            match self.dialect {
+                Dialect::Postgres => query.execute(&mut *tx).await?,
+                Dialect::Sqlite => query.execute(&global.pool).await?,
+            };
+        }
+        tx.commit().await?;
+        if self.mail_due_ms.is_some() {
+            global.mail_queued.notify_one();
         }
         Ok(())
+    }
+
+    /// Notes mail queued in this unit, due at `due_ms`.
+    pub(super) fn mail_due(&mut self, due_ms: i64) {
+        self.mail_due_ms = Some(self.mail_due_ms.map_or(due_ms, |d| d.min(due_ms)));
     }
 
     /// `sql` with its `{p}` placeholders scoped to this tenant.
@@ -92,7 +145,7 @@ impl TenantTx {
     /// The connection to run a statement on.
     pub(super) fn conn(&mut self) -> &mut AnyConnection {
         match &mut self.conn {
-            Conn::Tx(tx) => tx,
+            Conn::Tx(tx, _) => tx,
             Conn::Read(conn) => conn,
         }
     }

@@ -21,8 +21,20 @@ pub struct User {
     pub password_hash: Option<String>,
     /// A disabled account cannot sign in.
     pub disabled: bool,
+    /// When the user confirmed their email address (Unix seconds), if they have.
+    pub email_verified_at: Option<i64>,
+    /// Whether sign-in asks for an emailed code after the password.
+    pub mfa_email: bool,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+impl User {
+    /// Whether the user has confirmed their email address.
+    #[must_use]
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
 }
 
 impl std::fmt::Debug for User {
@@ -34,6 +46,8 @@ impl std::fmt::Debug for User {
             .field("role", &self.role)
             .field("password_hash", &self.password_hash.as_ref().map(|_| "***"))
             .field("disabled", &self.disabled)
+            .field("email_verified_at", &self.email_verified_at)
+            .field("mfa_email", &self.mfa_email)
             .field("created_at", &self.created_at)
             .finish()
     }
@@ -66,12 +80,15 @@ impl std::fmt::Debug for NewUser {
     }
 }
 
-pub(super) const USER_COLUMNS: &str = "id, email, name, role, password_hash, disabled, created_at";
+pub(super) const USER_COLUMNS: &str =
+    "id, email, name, role, password_hash, disabled, email_verified_at, mfa_email, created_at";
 
 /// The user columns under distinct names, for joins with sessions.
 pub(super) const JOINED_USER_COLUMNS: &str =
     "u.id AS u_id, u.email AS u_email, u.name AS u_name, u.role AS u_role, \
-     u.password_hash AS u_password_hash, u.disabled AS u_disabled, u.created_at AS u_created_at";
+     u.password_hash AS u_password_hash, u.disabled AS u_disabled, \
+     u.email_verified_at AS u_email_verified_at, u.mfa_email AS u_mfa_email, \
+     u.created_at AS u_created_at";
 
 /// A user from columns named `<prefix><column>`.
 pub(super) fn user_from_row(row: &AnyRow, prefix: &str) -> StoreResult<User> {
@@ -79,6 +96,7 @@ pub(super) fn user_from_row(row: &AnyRow, prefix: &str) -> StoreResult<User> {
     let id: String = row.try_get(col("id").as_str())?;
     let email: String = row.try_get(col("email").as_str())?;
     let disabled: i64 = row.try_get(col("disabled").as_str())?;
+    let mfa_email: i64 = row.try_get(col("mfa_email").as_str())?;
     Ok(User {
         id: UserId::parse(&id).map_err(|_| corrupt("user id"))?,
         email: Email::parse(&email).map_err(|_| corrupt("user email"))?,
@@ -86,6 +104,8 @@ pub(super) fn user_from_row(row: &AnyRow, prefix: &str) -> StoreResult<User> {
         role: row.try_get(col("role").as_str())?,
         password_hash: row.try_get(col("password_hash").as_str())?,
         disabled: disabled != 0,
+        email_verified_at: row.try_get(col("email_verified_at").as_str())?,
+        mfa_email: mfa_email != 0,
         created_at: row.try_get(col("created_at").as_str())?,
     })
 }
@@ -119,6 +139,8 @@ impl Users<'_> {
                 role: user.role.clone(),
                 password_hash: user.password_hash.clone(),
                 disabled: false,
+                email_verified_at: None,
+                mfa_email: false,
                 created_at: user.now,
             }),
         }
@@ -178,6 +200,34 @@ impl Users<'_> {
             .sql("UPDATE {p}users SET disabled = $1, updated_at = $2 WHERE id = $3");
         sqlx::query(&sql)
             .bind(i64::from(disabled))
+            .bind(now)
+            .bind(id.to_string())
+            .execute(self.0.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the user confirmed their address; `true` the first time only.
+    pub async fn mark_email_verified(&mut self, id: &UserId, now: i64) -> StoreResult<bool> {
+        let sql = self.0.sql(
+            "UPDATE {p}users SET email_verified_at = $1, updated_at = $1 \
+             WHERE id = $2 AND email_verified_at IS NULL",
+        );
+        let done = sqlx::query(&sql)
+            .bind(now)
+            .bind(id.to_string())
+            .execute(self.0.conn())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Turns the emailed second factor on or off.
+    pub async fn set_mfa_email(&mut self, id: &UserId, enabled: bool, now: i64) -> StoreResult<()> {
+        let sql = self
+            .0
+            .sql("UPDATE {p}users SET mfa_email = $1, updated_at = $2 WHERE id = $3");
+        sqlx::query(&sql)
+            .bind(i64::from(enabled))
             .bind(now)
             .bind(id.to_string())
             .execute(self.0.conn())

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod smtp;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -91,7 +93,7 @@ pub struct TestStore {
     pub store: DynStore,
     pub backend: Backend,
     pub dir: tempfile::TempDir,
-    pub pg: Option<PgDatabase>,
+    pub pg: Option<std::sync::Arc<PgDatabase>>,
 }
 
 impl TestStore {
@@ -106,7 +108,7 @@ impl TestStore {
                 let pg = PgDatabase::create().await;
                 (
                     std::sync::Arc::new(Store::postgres(&pg.url, 16).await.expect("postgres")),
-                    Some(pg),
+                    Some(std::sync::Arc::new(pg)),
                 )
             }
         };
@@ -143,7 +145,15 @@ pub fn config(storage: &TestStore, overrides: &[(&str, &str)]) -> Config {
     vars.insert("TESSERA_ISSUER".into(), "http://tessera.test".into());
     if let Some(pg) = &storage.pg {
         vars.insert("TESSERA_DATABASE_URL".into(), pg.url.clone());
+        // PostgreSQL requires a relay. Tests that read mail start an SmtpSink and override
+        // this; for the others no relay listens here, so any mail they caused stays queued.
+        vars.insert("TESSERA_SMTP_URL".into(), "smtp://127.0.0.1:9".into());
     }
+    vars.insert("TESSERA_MAIL_POLL_MS".into(), "100".into());
+    vars.insert(
+        "TESSERA_PUBLIC_URL".into(),
+        "https://auth.tessera.test".into(),
+    );
     for (k, v) in overrides {
         vars.insert((*k).into(), (*v).into());
     }
@@ -156,7 +166,28 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
-        let storage = TestStore::new(backend).await;
+        Self::start_on(TestStore::new(backend).await, overrides).await
+    }
+
+    /// Another node on this server's PostgreSQL database, with a store (pool) of its own.
+    pub async fn second_node(&self, overrides: &[(&str, &str)]) -> Self {
+        let pg = self
+            .storage
+            .pg
+            .clone()
+            .expect("a second node needs PostgreSQL");
+        let store: DynStore =
+            std::sync::Arc::new(Store::postgres(&pg.url, 16).await.expect("postgres"));
+        let storage = TestStore {
+            store,
+            backend: Backend::Postgres,
+            dir: tempfile::tempdir().expect("tempdir"),
+            pg: Some(pg),
+        };
+        Self::start_on(storage, overrides).await
+    }
+
+    pub async fn start_on(storage: TestStore, overrides: &[(&str, &str)]) -> Self {
         let config = config(&storage, overrides);
         server::ensure_default_tenant(&storage.store, &config)
             .await
@@ -258,6 +289,41 @@ impl TestServer {
         self.http
             .get(self.url(path))
             .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A server whose mail goes to a fresh SMTP sink.
+    pub async fn with_sink(backend: Backend, overrides: &[(&str, &str)]) -> (Self, smtp::SmtpSink) {
+        let sink = smtp::SmtpSink::start();
+        let url = sink.url();
+        let mut all = vec![("TESSERA_SMTP_URL", url.as_str())];
+        all.extend_from_slice(overrides);
+        (Self::start_with(backend, &all).await, sink)
+    }
+
+    /// POST JSON with a bearer token from a fresh client IP.
+    pub async fn post_auth(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("x-tessera-edge-secret", EDGE_SECRET)
+            .header("x-tessera-client-ip", unique_ip())
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// PUT JSON with a bearer token from a fresh client IP.
+    pub async fn put_auth(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .put(self.url(path))
+            .header("x-tessera-edge-secret", EDGE_SECRET)
+            .header("x-tessera-client-ip", unique_ip())
+            .bearer_auth(token)
+            .json(body)
             .send()
             .await
             .expect("request")

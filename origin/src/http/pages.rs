@@ -1,0 +1,237 @@
+//! The hosted pages behind emailed links: confirming an address and choosing a new password.
+//! They work without JavaScript, under a strict CSP (no script at all, the one stylesheet by
+//! its hash, forms posting only to this origin), send no Referer (the token is in the URL),
+//! and are never cached. A GET only shows a form: mail scanners prefetch links, so only the
+//! form's POST uses the token.
+
+use std::sync::LazyLock;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use minijinja::{context, Environment};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::account::RESET_DONE;
+use crate::services::password_reset::RESET_PAGE;
+use crate::services::registration::VERIFY_PAGE;
+use crate::services::{Client, ServiceError};
+use crate::state::AppState;
+
+/// The pages' routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(VERIFY_PAGE, get(verify_form).post(verify_submit))
+        .route(RESET_PAGE, get(reset_form).post(reset_submit))
+}
+
+const STYLE: &str = include_str!("../../templates/pages/style.css");
+
+/// The pages' Content-Security-Policy: nothing but the inline stylesheet (by hash), and forms
+/// that post to this origin only.
+static CSP: LazyLock<String> = LazyLock::new(|| {
+    let hash = STANDARD.encode(tessera_core::secret::sha256(STYLE.as_bytes()));
+    format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    )
+});
+
+static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    for (name, source) in [
+        (
+            "layout.html",
+            include_str!("../../templates/pages/layout.html"),
+        ),
+        (
+            "verify_email.html",
+            include_str!("../../templates/pages/verify_email.html"),
+        ),
+        (
+            "reset_password.html",
+            include_str!("../../templates/pages/reset_password.html"),
+        ),
+        (
+            "outcome.html",
+            include_str!("../../templates/pages/outcome.html"),
+        ),
+    ] {
+        // Checked by the pages' tests; a broken one renders the error page, never a panic.
+        if let Err(error) = env.add_template(name, source) {
+            tracing::error!(%error, page = name, "page template does not parse");
+        }
+    }
+    env
+});
+
+/// A rendered page with the pages' headers.
+fn page(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+    let ctx = context! { style => STYLE, ..ctx };
+    let html = PAGES
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, page = name, "page failed to render");
+            "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
+        });
+    let mut response = (status, Html(html)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(csp) = HeaderValue::from_str(&CSP) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn outcome(status: StatusCode, title: &str, message: &str, ok: bool) -> Response {
+    page(
+        status,
+        "outcome.html",
+        context! { title, message, class => if ok { "done" } else { "error" } },
+    )
+}
+
+fn invalid_link() -> Response {
+    outcome(
+        StatusCode::BAD_REQUEST,
+        "This link does not work",
+        "It was used already, has expired, or was replaced by a newer one. Ask for a new one.",
+        false,
+    )
+}
+
+/// What a failed submission shows; `None` for failures the form itself can show.
+fn failure(error: &ServiceError) -> Response {
+    match error {
+        ServiceError::InvalidLink => invalid_link(),
+        ServiceError::RateLimited { .. } | ServiceError::Busy => outcome(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Please wait",
+            "Too many attempts right now. Wait a minute and try again.",
+            false,
+        ),
+        other => {
+            tracing::error!(error = %other, "page submission failed");
+            outcome(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again in a moment.",
+                false,
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// A token worth showing a form for: the shape of an emailed link's token.
+fn well_formed(token: &str) -> bool {
+    tessera_core::token::OpaqueToken::parse(tessera_core::token::TokenKind::EmailLink, token)
+        .is_ok()
+}
+
+async fn verify_form(Query(query): Query<TokenQuery>) -> Response {
+    if !well_formed(&query.token) {
+        return invalid_link();
+    }
+    page(
+        StatusCode::OK,
+        "verify_email.html",
+        context! { token => query.token },
+    )
+}
+
+async fn verify_submit(
+    State(state): State<AppState>,
+    client: Client,
+    form: Result<Form<TokenQuery>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return invalid_link();
+    };
+    match state
+        .services
+        .registration
+        .verify_email(&form.token, &client)
+        .await
+    {
+        Ok(()) => outcome(
+            StatusCode::OK,
+            "Email confirmed",
+            "Thank you: your email address is confirmed. You can close this page.",
+            true,
+        ),
+        Err(error) => failure(&error),
+    }
+}
+
+async fn reset_form(State(state): State<AppState>, Query(query): Query<TokenQuery>) -> Response {
+    if !well_formed(&query.token) {
+        return invalid_link();
+    }
+    reset_page(&state, StatusCode::OK, &query.token, None)
+}
+
+fn reset_page(state: &AppState, status: StatusCode, token: &str, error: Option<&str>) -> Response {
+    page(
+        status,
+        "reset_password.html",
+        context! { token, error, min_length => state.config.password_min_length },
+    )
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+async fn reset_submit(
+    State(state): State<AppState>,
+    client: Client,
+    form: Result<Form<ResetForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return invalid_link();
+    };
+    if form.password != form.password_confirm {
+        return reset_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            &form.token,
+            Some("The two passwords differ."),
+        );
+    }
+    let password = SecretString::from(form.password);
+    match state
+        .services
+        .password_reset
+        .reset(&form.token, password, &client)
+        .await
+    {
+        Ok(()) => outcome(StatusCode::OK, "Password changed", RESET_DONE, true),
+        Err(ServiceError::InvalidInput { detail, .. }) => {
+            reset_page(&state, StatusCode::BAD_REQUEST, &form.token, Some(&detail))
+        }
+        Err(error) => failure(&error),
+    }
+}

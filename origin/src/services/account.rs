@@ -1,0 +1,211 @@
+//! Changes to an account that end its sessions: a password change by the user, and the
+//! operator's disable, enable and set-password.
+
+use secrecy::{ExposeSecret as _, SecretString};
+use tessera_core::model::{Email, SessionId, TenantSlug};
+
+use super::one_time::mail_to;
+use super::{audit_event, Authenticated, Client, Revocations, ServiceError, ServiceResult};
+use crate::clock::SharedClock;
+use crate::mail::MailKind;
+use crate::password::{self, Hasher};
+use crate::store::{DynStore, User};
+use crate::tenants::Directory;
+use std::sync::Arc;
+
+/// Password changes and account switches.
+#[derive(Clone)]
+pub struct Accounts {
+    store: DynStore,
+    tenants: Arc<Directory>,
+    hasher: Hasher,
+    revocations: Revocations,
+    clock: SharedClock,
+    min_password_chars: usize,
+}
+
+/// How an operator's change reaches the sessions it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announce {
+    /// In the background (a server).
+    Background,
+    /// Before returning (the CLI, which exits right after).
+    Wait,
+}
+
+impl Accounts {
+    /// The service over its dependencies.
+    #[must_use]
+    pub fn new(
+        store: DynStore,
+        tenants: Arc<Directory>,
+        hasher: Hasher,
+        revocations: Revocations,
+        clock: SharedClock,
+        min_password_chars: usize,
+    ) -> Self {
+        Self {
+            store,
+            tenants,
+            hasher,
+            revocations,
+            clock,
+            min_password_chars,
+        }
+    }
+
+    /// The caller changes their password: confirmed by the current one; every other session
+    /// of theirs ends, and they are told by email.
+    pub async fn change_password(
+        &self,
+        caller: &Authenticated,
+        current: SecretString,
+        new: SecretString,
+        client: &Client,
+    ) -> ServiceResult<()> {
+        let verified = self
+            .hasher
+            .verify(current, caller.user.password_hash.clone())
+            .await?;
+        if !verified.matched {
+            return Err(ServiceError::WrongPassword);
+        }
+        let user = &caller.user;
+        password::check_policy(
+            new.expose_secret(),
+            self.min_password_chars,
+            &[user.email.as_str(), caller.tenant.as_str(), &user.name],
+        )?;
+        let hash = self.hasher.hash(new).await?;
+        let tenant = self
+            .tenants
+            .get(&caller.tenant)
+            .await?
+            .ok_or(ServiceError::SessionEnded)?;
+        let now = self.clock.now_secs();
+        let mut tx = self.store.write(&caller.tenant).await?;
+        tx.users().set_password_hash(&user.id, &hash, now).await?;
+        let ended = tx
+            .sessions()
+            .revoke_all_of_user(&user.id, Some(&caller.session_id), "password_changed", now)
+            .await?;
+        let mail = mail_to(
+            MailKind::PasswordChanged,
+            &tenant,
+            user,
+            serde_json::json!({}),
+        );
+        tx.outbox()
+            .enqueue(&mail, self.clock.now_millis_i64())
+            .await?;
+        let event = audit_event(
+            "password_changed",
+            client,
+            Some(&user.id),
+            Some(&caller.session_id),
+            format!("sessions_ended={}", ended.len()),
+            now,
+        );
+        tx.audit().append(&event).await?;
+        tx.commit().await?;
+        self.revocations.sessions_ended(&caller.tenant, &ended);
+        Ok(())
+    }
+
+    /// The operator disables or enables an account; disabling ends all its sessions.
+    pub async fn set_disabled(
+        &self,
+        tenant: &TenantSlug,
+        email: &Email,
+        disabled: bool,
+        announce: Announce,
+    ) -> ServiceResult<usize> {
+        let now = self.clock.now_secs();
+        let mut tx = self.store.write(tenant).await?;
+        let user = self.user(&mut tx, email).await?;
+        tx.users().set_disabled(&user.id, disabled, now).await?;
+        let ended = if disabled {
+            tx.sessions()
+                .revoke_all_of_user(&user.id, None, "disabled", now)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let event = operator_event(
+            if disabled {
+                "user_disabled"
+            } else {
+                "user_enabled"
+            },
+            &user,
+            now,
+        );
+        tx.audit().append(&event).await?;
+        tx.commit().await?;
+        self.announce(tenant, &ended, announce).await;
+        Ok(ended.len())
+    }
+
+    /// The operator sets an account's password; all its sessions end.
+    pub async fn set_password(
+        &self,
+        tenant: &TenantSlug,
+        email: &Email,
+        new: SecretString,
+        announce: Announce,
+    ) -> ServiceResult<usize> {
+        password::check_policy(
+            new.expose_secret(),
+            self.min_password_chars,
+            &[email.as_str(), tenant.as_str()],
+        )?;
+        let hash = self.hasher.hash(new).await?;
+        let now = self.clock.now_secs();
+        let mut tx = self.store.write(tenant).await?;
+        let user = self.user(&mut tx, email).await?;
+        tx.users().set_password_hash(&user.id, &hash, now).await?;
+        let ended = tx
+            .sessions()
+            .revoke_all_of_user(&user.id, None, "password_set", now)
+            .await?;
+        tx.audit()
+            .append(&operator_event("password_set", &user, now))
+            .await?;
+        tx.commit().await?;
+        self.announce(tenant, &ended, announce).await;
+        Ok(ended.len())
+    }
+
+    async fn user(&self, tx: &mut crate::store::TenantTx, email: &Email) -> ServiceResult<User> {
+        tx.users()
+            .by_email(email)
+            .await?
+            .ok_or_else(|| ServiceError::InvalidInput {
+                code: "unknown_user",
+                detail: format!("no user {email} in tenant {}", tx.tenant()),
+            })
+    }
+
+    async fn announce(&self, tenant: &TenantSlug, ended: &[SessionId], announce: Announce) {
+        match announce {
+            Announce::Background => self.revocations.sessions_ended(tenant, ended),
+            Announce::Wait => {
+                self.revocations
+                    .sessions_ended_and_told(tenant, ended)
+                    .await
+            }
+        }
+    }
+}
+
+fn operator_event(event: &str, user: &User, now: i64) -> crate::store::AuditEvent {
+    crate::store::AuditEvent {
+        at: now,
+        event: event.to_owned(),
+        user_id: Some(user.id.to_string()),
+        session_id: None,
+        ip: String::new(),
+        user_agent: "tessera-cli".into(),
+        detail: String::new(),
+    }
+}

@@ -1,0 +1,171 @@
+//! Sign-in by emailed code: request one (answered the same whatever the account), then trade
+//! it for a token pair.
+
+use std::sync::Arc;
+
+use tessera_core::lifetimes::EMAIL_CODE_SECS;
+use tessera_core::model::{Email, TenantSlug};
+use tessera_core::otp::{self, MAX_CODE_ATTEMPTS};
+use tessera_core::ratelimit::{account_subject, RouteClass};
+
+use super::one_time::{mail_to, scope, OneTime};
+use super::password_reset::{parse_request, queue_request};
+use super::registration::confirm_address;
+use super::{Client, Issued, ServiceError, ServiceResult, TokenIssuer};
+use crate::clock::SharedClock;
+use crate::limiter::Limiter;
+use crate::mail::{requests, MailKind};
+use crate::store::{DynStore, NewMail, Purpose, Tenant, TenantTx};
+use crate::tenants::Directory;
+
+/// Signs users in with emailed codes.
+#[derive(Clone)]
+pub struct EmailCodes {
+    store: DynStore,
+    tenants: Arc<Directory>,
+    limiter: Arc<Limiter>,
+    one_time: OneTime,
+    tokens: TokenIssuer,
+    clock: SharedClock,
+}
+
+impl EmailCodes {
+    /// The service over its dependencies.
+    #[must_use]
+    pub fn new(
+        store: DynStore,
+        tenants: Arc<Directory>,
+        limiter: Arc<Limiter>,
+        one_time: OneTime,
+        tokens: TokenIssuer,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            store,
+            tenants,
+            limiter,
+            one_time,
+            tokens,
+            clock,
+        }
+    }
+
+    /// Queues a code request; the mail worker decides whether the account exists.
+    pub async fn request(
+        &self,
+        named_tenant: Option<&TenantSlug>,
+        tenant: &str,
+        email: &str,
+    ) -> ServiceResult<()> {
+        let (tenant, email) = parse_request(named_tenant, tenant, email)?;
+        queue_request(
+            &self.store,
+            &self.tenants,
+            &self.limiter,
+            &self.clock,
+            &tenant,
+            &email,
+            requests::SIGN_IN_CODE,
+        )
+        .await
+    }
+
+    /// The mail worker's half of a request: a new code (voiding the previous one) and its
+    /// email, or nothing when the address has no usable account.
+    pub async fn resolve(
+        &self,
+        tx: &mut TenantTx,
+        tenant: &Tenant,
+        email: &Email,
+    ) -> ServiceResult<Option<NewMail>> {
+        let Some(user) = tx.users().by_email(email).await?.filter(|u| !u.disabled) else {
+            return Ok(None);
+        };
+        let now = self.clock.now_secs();
+        let purpose = Purpose::SignInCode;
+        let (code, digest) = self.one_time.new_code(scope(purpose), &user.id);
+        tx.secrets()
+            .replace(
+                &user.id,
+                purpose,
+                &digest,
+                now,
+                now + EMAIL_CODE_SECS.cast_signed(),
+            )
+            .await?;
+        Ok(Some(mail_to(
+            MailKind::SignInCode,
+            tenant,
+            &user,
+            serde_json::json!({ "code": code }),
+        )))
+    }
+
+    /// Trades a correct code for a token pair (`amr: ["otp"]`). A wrong code counts against
+    /// the code; the fifth wrong one ends it. An account with a second factor is refused: a
+    /// mailbox alone must not skip the password.
+    pub async fn verify(
+        &self,
+        named_tenant: Option<&TenantSlug>,
+        tenant: &str,
+        email: &str,
+        code: &str,
+        client: &Client,
+    ) -> ServiceResult<Issued> {
+        let (slug, email) =
+            parse_request(named_tenant, tenant, email).map_err(|_| ServiceError::InvalidCode)?;
+        self.limiter
+            .enforce(RouteClass::CodeConfirm, &account_subject(&slug, &email))
+            .await?;
+        if !otp::is_code_shaped(code) {
+            return Err(ServiceError::InvalidCode);
+        }
+        let tenant = self
+            .tenants
+            .get(&slug)
+            .await?
+            .ok_or(ServiceError::InvalidCode)?;
+        let now = self.clock.now_secs();
+        let purpose = Purpose::SignInCode;
+        let mut tx = self.store.write(&slug).await?;
+        let user = tx
+            .users()
+            .by_email(&email)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or(ServiceError::InvalidCode)?;
+        let secret = tx
+            .secrets()
+            .of_user(&user.id, purpose)
+            .await?
+            .ok_or(ServiceError::InvalidCode)?;
+        let expected = self.one_time.code_digest(scope(purpose), &user.id, code);
+        let live = secret.expires_at > now && secret.attempts < i64::from(MAX_CODE_ATTEMPTS);
+        if !live || !tessera_core::secret::ct_eq(&expected, &secret.digest) {
+            if live && secret.attempts + 1 < i64::from(MAX_CODE_ATTEMPTS) {
+                tx.secrets().count_attempt(&user.id, purpose).await?;
+            } else {
+                tx.secrets().remove(&user.id, purpose).await?;
+            }
+            tx.commit().await?;
+            return Err(ServiceError::InvalidCode);
+        }
+        tx.secrets().remove(&user.id, purpose).await?;
+        if user.mfa_email || tenant.policy.require_mfa {
+            tx.commit().await?;
+            return Err(ServiceError::SecondFactorRequired);
+        }
+        // The code came to the address: it is the user's.
+        let mut user = user;
+        confirm_address(&mut tx, &user, now).await?;
+        user.email_verified_at.get_or_insert(now);
+        let (session, refresh) = self
+            .tokens
+            .open_session(&mut tx, &user, &["otp"], client)
+            .await?;
+        tx.commit().await?;
+        self.tokens
+            .issue(&tenant.slug, user, &session, &refresh)
+            .await
+    }
+}

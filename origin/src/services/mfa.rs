@@ -1,0 +1,239 @@
+//! The second factor after a correct password: challenges (an mfa_token and an emailed code),
+//! their verification, and turning the emailed factor on or off.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use tessera_core::lifetimes::MFA_CHALLENGE_SECS;
+use tessera_core::otp::{self, MAX_CODE_ATTEMPTS};
+use tessera_core::token::{OpaqueToken, TokenKind};
+
+use super::one_time::{mail_to, OneTime, MFA_SCOPE};
+use super::{audit_event, Authenticated, Client, Issued, ServiceError, ServiceResult, TokenIssuer};
+use crate::clock::SharedClock;
+use crate::mail::MailKind;
+use crate::password::Hasher;
+use crate::store::{DynStore, Tenant, TenantTx, User};
+use crate::tenants::Directory;
+
+/// The methods a challenge can be answered with.
+pub const EMAIL_METHOD: &str = "email";
+
+/// A sign-in waiting for its second factor. `Debug` never prints the token.
+#[derive(Clone)]
+pub struct Challenge {
+    /// The opaque token that names the challenge (never an access token).
+    pub mfa_token: String,
+    /// Methods the user may answer with.
+    pub methods: Vec<&'static str>,
+    /// Seconds until the challenge ends.
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for Challenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Challenge")
+            .field("methods", &self.methods)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Second-factor challenges and settings.
+#[derive(Clone)]
+pub struct Mfa {
+    store: DynStore,
+    tenants: Arc<Directory>,
+    hasher: Hasher,
+    one_time: OneTime,
+    tokens: TokenIssuer,
+    clock: SharedClock,
+}
+
+impl Mfa {
+    /// The service over its dependencies.
+    #[must_use]
+    pub fn new(
+        store: DynStore,
+        tenants: Arc<Directory>,
+        hasher: Hasher,
+        one_time: OneTime,
+        tokens: TokenIssuer,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            store,
+            tenants,
+            hasher,
+            one_time,
+            tokens,
+            clock,
+        }
+    }
+
+    /// Whether `user`'s sign-in needs a second factor.
+    #[must_use]
+    pub fn required(tenant: &Tenant, user: &User) -> bool {
+        user.mfa_email || tenant.policy.require_mfa
+    }
+
+    /// Opens a challenge for `user` in `tx` and queues its emailed code.
+    pub async fn challenge(
+        &self,
+        tx: &mut TenantTx,
+        tenant: &Tenant,
+        user: &User,
+        client: &Client,
+    ) -> ServiceResult<Challenge> {
+        let now = self.clock.now_secs();
+        let (token, digest) = self.one_time.new_challenge(&tenant.slug);
+        let (code, code_digest) = self.one_time.new_code(MFA_SCOPE, &user.id);
+        let methods = vec![EMAIL_METHOD];
+        tx.secrets()
+            .create_challenge(
+                &digest,
+                &user.id,
+                &methods,
+                Some(&code_digest),
+                now,
+                now + MFA_CHALLENGE_SECS.cast_signed(),
+            )
+            .await?;
+        let mail = mail_to(
+            MailKind::MfaCode,
+            tenant,
+            user,
+            serde_json::json!({ "code": code }),
+        );
+        tx.outbox()
+            .enqueue(&mail, self.clock.now_millis_i64())
+            .await?;
+        let event = audit_event(
+            "mfa_challenged",
+            client,
+            Some(&user.id),
+            None,
+            "email".into(),
+            now,
+        );
+        tx.audit().append(&event).await?;
+        Ok(Challenge {
+            mfa_token: token.expose().to_owned(),
+            methods,
+            expires_in: MFA_CHALLENGE_SECS,
+        })
+    }
+
+    /// Answers a challenge. A wrong code counts against it (the fifth ends it); the right one
+    /// ends it and signs in with `amr: ["pwd", "otp"]`.
+    pub async fn verify(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        client: &Client,
+    ) -> ServiceResult<Issued> {
+        let token = OpaqueToken::parse(TokenKind::MfaChallenge, mfa_token)
+            .map_err(|_| ServiceError::InvalidMfaToken)?;
+        let tenant = self
+            .tenants
+            .get(token.tenant())
+            .await?
+            .ok_or(ServiceError::InvalidMfaToken)?;
+        let digest = self.one_time.token_digest(&token);
+        let now = self.clock.now_secs();
+        let mut tx = self.store.write(&tenant.slug).await?;
+        let challenge = tx
+            .secrets()
+            .challenge(&digest)
+            .await?
+            .ok_or(ServiceError::InvalidMfaToken)?;
+        if challenge.expires_at <= now || challenge.attempts >= i64::from(MAX_CODE_ATTEMPTS) {
+            tx.secrets().remove_challenge(&digest, now).await?;
+            tx.commit().await?;
+            return Err(ServiceError::InvalidMfaToken);
+        }
+        let expected = self
+            .one_time
+            .code_digest(MFA_SCOPE, &challenge.user_id, code);
+        let matched = otp::is_code_shaped(code)
+            && challenge
+                .code_digest
+                .as_deref()
+                .is_some_and(|stored| tessera_core::secret::ct_eq(&expected, stored));
+        if !matched {
+            if challenge.attempts + 1 < i64::from(MAX_CODE_ATTEMPTS) {
+                tx.secrets().count_challenge_attempt(&digest).await?;
+            } else {
+                tx.secrets().remove_challenge(&digest, now).await?;
+            }
+            let event = audit_event(
+                "mfa_failed",
+                client,
+                Some(&challenge.user_id),
+                None,
+                String::new(),
+                now,
+            );
+            tx.audit().append(&event).await?;
+            tx.commit().await?;
+            return Err(ServiceError::InvalidCode);
+        }
+        tx.secrets().remove_challenge(&digest, now).await?;
+        let user = tx
+            .users()
+            .by_id(&challenge.user_id)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or(ServiceError::InvalidMfaToken)?;
+        let (session, refresh) = self
+            .tokens
+            .open_session(&mut tx, &user, &["pwd", "otp"], client)
+            .await?;
+        tx.commit().await?;
+        self.tokens
+            .issue(&tenant.slug, user, &session, &refresh)
+            .await
+    }
+
+    /// Turns the caller's emailed second factor on or off, confirmed by their password.
+    /// Turning it on needs a confirmed address: a code sent to a mistyped address would lock
+    /// the user out.
+    pub async fn set_email(
+        &self,
+        caller: &Authenticated,
+        enabled: bool,
+        password: SecretString,
+        client: &Client,
+    ) -> ServiceResult<bool> {
+        let verified = self
+            .hasher
+            .verify(password, caller.user.password_hash.clone())
+            .await?;
+        if !verified.matched {
+            return Err(ServiceError::WrongPassword);
+        }
+        if enabled && !caller.user.email_verified() {
+            return Err(ServiceError::EmailNotVerified);
+        }
+        let now = self.clock.now_secs();
+        let mut tx = self.store.write(&caller.tenant).await?;
+        tx.users()
+            .set_mfa_email(&caller.user_id, enabled, now)
+            .await?;
+        let event = audit_event(
+            if enabled {
+                "mfa_email_enabled"
+            } else {
+                "mfa_email_disabled"
+            },
+            client,
+            Some(&caller.user_id),
+            Some(&caller.session_id),
+            String::new(),
+            now,
+        );
+        tx.audit().append(&event).await?;
+        tx.commit().await?;
+        Ok(enabled)
+    }
+}

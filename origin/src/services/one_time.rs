@@ -1,0 +1,121 @@
+//! The secrets that leave by email (link tokens, 6-digit codes) and MFA tokens: drawn from the
+//! OS RNG, and stored only as HMAC-SHA-256 under a server key, so that a leaked database gives
+//! neither a usable link nor, by a table of all million codes, a code.
+
+use std::sync::Arc;
+
+use tessera_core::model::{TenantSlug, UserId};
+use tessera_core::otp;
+use tessera_core::token::{OpaqueToken, TokenKind};
+
+use crate::clock;
+use crate::keys::hmac_sha256;
+use crate::mail::{self, MailKind};
+use crate::store::{NewMail, Purpose, Tenant, User};
+
+/// Makes and digests one-time secrets.
+#[derive(Clone)]
+pub struct OneTime {
+    key: Arc<[u8; 32]>,
+    public_url: Arc<str>,
+}
+
+impl OneTime {
+    /// Digests under `key`; links point under `public_url`.
+    #[must_use]
+    pub fn new(key: [u8; 32], public_url: &str) -> Self {
+        Self {
+            key: Arc::new(key),
+            public_url: public_url.into(),
+        }
+    }
+
+    /// A new link token of `tenant` and its digest.
+    #[must_use]
+    pub fn new_link(&self, tenant: &TenantSlug) -> (OpaqueToken, [u8; 32]) {
+        let token = OpaqueToken::generate(TokenKind::EmailLink, tenant, clock::random());
+        let digest = self.token_digest(&token);
+        (token, digest)
+    }
+
+    /// A new MFA token of `tenant` and its digest.
+    #[must_use]
+    pub fn new_challenge(&self, tenant: &TenantSlug) -> (OpaqueToken, [u8; 32]) {
+        let token = OpaqueToken::generate(TokenKind::MfaChallenge, tenant, clock::random());
+        let digest = self.token_digest(&token);
+        (token, digest)
+    }
+
+    /// The stored digest of an opaque token (its kind is part of its text).
+    #[must_use]
+    pub fn token_digest(&self, token: &OpaqueToken) -> [u8; 32] {
+        hmac_sha256(self.key.as_slice(), token.expose().as_bytes())
+    }
+
+    /// A new code for `user` and `scope`, and its digest.
+    #[must_use]
+    pub fn new_code(&self, scope: &str, user: &UserId) -> (String, [u8; 32]) {
+        let code = otp::code_from_random(clock::random());
+        let digest = self.code_digest(scope, user, &code);
+        (code, digest)
+    }
+
+    /// The digest of `code` for `user` and `scope`: bound to both, so that a code is worth
+    /// nothing for another user or purpose.
+    #[must_use]
+    pub fn code_digest(&self, scope: &str, user: &UserId, code: &str) -> [u8; 32] {
+        hmac_sha256(
+            self.key.as_slice(),
+            format!("code\0{scope}\0{user}\0{code}").as_bytes(),
+        )
+    }
+
+    /// A link to the hosted page at `path` carrying `token`.
+    #[must_use]
+    pub fn link(&self, path: &str, token: &OpaqueToken) -> String {
+        mail::link(&self.public_url, path, token.expose())
+    }
+}
+
+/// The email of `kind` to `user` of `tenant`, with the template's `extra` parameters.
+#[must_use]
+pub fn mail_to(kind: MailKind, tenant: &Tenant, user: &User, extra: serde_json::Value) -> NewMail {
+    let mut params = serde_json::json!({
+        "tenant_name": tenant.name,
+        "name": display_name(user),
+    });
+    if let (Some(params), serde_json::Value::Object(extra)) = (params.as_object_mut(), extra) {
+        params.extend(extra);
+    }
+    NewMail {
+        kind: kind.name(),
+        recipient: user.email.to_string(),
+        params,
+    }
+}
+
+/// What to call the user in an email or a default team's name: their name, else the local
+/// part of their address.
+#[must_use]
+pub fn display_name(user: &User) -> String {
+    let name = user.name.trim();
+    if name.is_empty() {
+        user.email
+            .as_str()
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The scope of an MFA challenge's emailed code.
+pub const MFA_SCOPE: &str = "mfa";
+
+/// The purpose of a secret as the scope of its code digest.
+#[must_use]
+pub const fn scope(purpose: Purpose) -> &'static str {
+    purpose.as_str()
+}

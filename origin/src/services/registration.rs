@@ -1,0 +1,337 @@
+//! Registration, email confirmation and resending the confirmation.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret as _, SecretString};
+use tessera_core::lifetimes::VERIFY_LINK_SECS;
+use tessera_core::model::{Email, TenantSlug, UserId};
+use tessera_core::ratelimit::{account_subject, ADDRESS_MAIL_QUOTAS, RESEND_QUOTAS};
+use tessera_core::token::{OpaqueToken, TokenKind};
+
+use super::captcha::CaptchaVerifier;
+use super::one_time::{display_name, mail_to, OneTime};
+use super::{audit_event, Authenticated, Client, ServiceError, ServiceResult};
+use crate::clock::{self, SharedClock};
+use crate::limiter::Limiter;
+use crate::mail::MailKind;
+use crate::password::{self, Hasher};
+use crate::store::{DynStore, NewUser, Purpose, StoreError, Tenant, TenantTx, User};
+use crate::tenants::Directory;
+
+/// The hosted page an emailed confirmation link opens.
+pub const VERIFY_PAGE: &str = "/auth/verify-email";
+
+/// A registration as the client sent it.
+pub struct Registration<'a> {
+    /// The tenant the request's headers name, if any.
+    pub named_tenant: Option<&'a TenantSlug>,
+    /// The tenant the body names.
+    pub tenant: &'a str,
+    /// Email.
+    pub email: &'a str,
+    /// Password.
+    pub password: SecretString,
+    /// Display name.
+    pub name: &'a str,
+}
+
+/// Longest display name accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Registers users and confirms their addresses.
+#[derive(Clone)]
+pub struct Registrar {
+    store: DynStore,
+    tenants: Arc<Directory>,
+    hasher: Hasher,
+    limiter: Arc<Limiter>,
+    one_time: OneTime,
+    captcha: Option<CaptchaVerifier>,
+    clock: SharedClock,
+    min_password_chars: usize,
+}
+
+impl Registrar {
+    /// The service over its dependencies.
+    #[must_use]
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: DynStore,
+        tenants: Arc<Directory>,
+        hasher: Hasher,
+        limiter: Arc<Limiter>,
+        one_time: OneTime,
+        captcha: Option<CaptchaVerifier>,
+        clock: SharedClock,
+        min_password_chars: usize,
+    ) -> Self {
+        Self {
+            store,
+            tenants,
+            hasher,
+            limiter,
+            one_time,
+            captcha,
+            clock,
+            min_password_chars,
+        }
+    }
+
+    /// Registers a user, or, when the address has an account already, emails its owner about
+    /// the attempt instead: the caller gets the same answer either way, after the same
+    /// password hashing.
+    pub async fn register(&self, request: Registration<'_>, client: &Client) -> ServiceResult<()> {
+        let slug = TenantSlug::parse(request.tenant).map_err(|_| ServiceError::TenantNotFound)?;
+        if request.named_tenant.is_some_and(|named| *named != slug) {
+            return Err(ServiceError::TenantMismatch);
+        }
+        let tenant = self
+            .tenants
+            .get(&slug)
+            .await?
+            .ok_or(ServiceError::TenantNotFound)?;
+        if !tenant.policy.registration_open {
+            return Err(ServiceError::RegistrationClosed);
+        }
+        let email = Email::parse(request.email).map_err(|e| ServiceError::InvalidInput {
+            code: "invalid_email",
+            detail: e.to_string(),
+        })?;
+        let name = request.name.trim();
+        if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+            return Err(ServiceError::InvalidInput {
+                code: "invalid_name",
+                detail: format!("The name must have at most {MAX_NAME_CHARS} characters and no control characters."),
+            });
+        }
+        password::check_policy(
+            request.password.expose_secret(),
+            self.min_password_chars,
+            &[email.as_str(), slug.as_str(), name],
+        )?;
+        // Each attempt on an existing address emails its owner: limited per address.
+        self.limiter
+            .enforce_quotas(&ADDRESS_MAIL_QUOTAS, &account_subject(&slug, &email))
+            .await?;
+        let hash = self.hasher.hash(request.password).await?;
+        let now = self.clock.now_secs();
+        let user = NewUser {
+            id: UserId::from_random_bytes(clock::random()),
+            email: email.clone(),
+            name: name.to_owned(),
+            role: "user".into(),
+            password_hash: Some(hash),
+            now,
+        };
+        let mut tx = self.store.write(&slug).await?;
+        let existing = tx.users().by_email(&email).await?;
+        let created = match existing {
+            Some(owner) => {
+                self.tell_owner(&mut tx, &tenant, &owner, client).await?;
+                false
+            }
+            None => match tx.users().create(&user).await {
+                Ok(created) => {
+                    self.send_link(&mut tx, &tenant, &created).await?;
+                    let event = audit_event(
+                        "registered",
+                        client,
+                        Some(&created.id),
+                        None,
+                        String::new(),
+                        now,
+                    );
+                    tx.audit().append(&event).await?;
+                    true
+                }
+                // Registered by a concurrent request between the lookup and the insert.
+                Err(StoreError::Conflict) => false,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        tx.commit().await?;
+        metrics::counter!("tessera_registrations_total", "outcome" => if created { "created" } else { "existing" }).increment(1);
+        Ok(())
+    }
+
+    async fn tell_owner(
+        &self,
+        tx: &mut TenantTx,
+        tenant: &Tenant,
+        owner: &User,
+        client: &Client,
+    ) -> ServiceResult<()> {
+        let now = self.clock.now_secs();
+        let mail = mail_to(
+            MailKind::RegistrationAttempt,
+            tenant,
+            owner,
+            serde_json::json!({}),
+        );
+        tx.outbox()
+            .enqueue(&mail, self.clock.now_millis_i64())
+            .await?;
+        let event = audit_event(
+            "registration_duplicate",
+            client,
+            Some(&owner.id),
+            None,
+            String::new(),
+            now,
+        );
+        tx.audit().append(&event).await?;
+        Ok(())
+    }
+
+    /// Stores a new confirmation link of `user` (voiding an earlier one) and queues its email.
+    async fn send_link(
+        &self,
+        tx: &mut TenantTx,
+        tenant: &Tenant,
+        user: &User,
+    ) -> ServiceResult<()> {
+        let now = self.clock.now_secs();
+        let (token, digest) = self.one_time.new_link(&tenant.slug);
+        tx.secrets()
+            .replace(
+                &user.id,
+                Purpose::VerifyEmail,
+                &digest,
+                now,
+                now + VERIFY_LINK_SECS.cast_signed(),
+            )
+            .await?;
+        let link = self.one_time.link(VERIFY_PAGE, &token);
+        let mail = mail_to(
+            MailKind::VerifyEmail,
+            tenant,
+            user,
+            serde_json::json!({ "link": link }),
+        );
+        tx.outbox()
+            .enqueue(&mail, self.clock.now_millis_i64())
+            .await?;
+        Ok(())
+    }
+
+    /// Confirms the address of the link's user. The first confirmation also gives the user a
+    /// default team ("<name>'s team", role owner) with a default project.
+    pub async fn verify_email(&self, token: &str, client: &Client) -> ServiceResult<()> {
+        let token = OpaqueToken::parse(TokenKind::EmailLink, token)
+            .map_err(|_| ServiceError::InvalidLink)?;
+        let tenant = self
+            .tenants
+            .get(token.tenant())
+            .await?
+            .ok_or(ServiceError::InvalidLink)?;
+        let now = self.clock.now_secs();
+        let digest = self.one_time.token_digest(&token);
+        let mut tx = self.store.write(&tenant.slug).await?;
+        let secret = tx
+            .secrets()
+            .by_digest(Purpose::VerifyEmail, &digest)
+            .await?
+            .ok_or(ServiceError::InvalidLink)?;
+        if secret.expires_at <= now {
+            tx.secrets()
+                .remove(&secret.user_id, Purpose::VerifyEmail)
+                .await?;
+            tx.commit().await?;
+            return Err(ServiceError::InvalidLink);
+        }
+        let user = tx
+            .users()
+            .by_id(&secret.user_id)
+            .await?
+            .ok_or(ServiceError::InvalidLink)?;
+        tx.secrets().remove(&user.id, Purpose::VerifyEmail).await?;
+        confirm_address(&mut tx, &user, now).await?;
+        let event = audit_event(
+            "email_verified",
+            client,
+            Some(&user.id),
+            None,
+            String::new(),
+            now,
+        );
+        tx.audit().append(&event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The caller's teams and the projects of those teams.
+    pub async fn teams(
+        &self,
+        caller: &Authenticated,
+    ) -> ServiceResult<(Vec<crate::store::Membership>, Vec<crate::store::Project>)> {
+        let mut read = self.store.read(&caller.tenant).await?;
+        let teams = read.teams().of_user(&caller.user_id).await?;
+        let projects = read.teams().projects_of_user(&caller.user_id).await?;
+        Ok((teams, projects))
+    }
+
+    /// Sends the caller a new confirmation link (voiding the previous one): at most one a
+    /// minute and five an hour, and only past the captcha when one is configured.
+    pub async fn resend(
+        &self,
+        caller: &Authenticated,
+        captcha: Option<&str>,
+        client: &Client,
+    ) -> ServiceResult<()> {
+        if caller.user.email_verified() {
+            return Err(ServiceError::AlreadyVerified);
+        }
+        if let Some(verifier) = &self.captcha {
+            let answer = captcha
+                .filter(|c| !c.is_empty())
+                .ok_or(ServiceError::CaptchaFailed)?;
+            if !verifier.check(answer, client.ip).await {
+                return Err(ServiceError::CaptchaFailed);
+            }
+        }
+        let subject = format!("{}:{}", caller.tenant, caller.user_id);
+        self.limiter
+            .enforce_quotas(&RESEND_QUOTAS, &subject)
+            .await?;
+        let tenant = self
+            .tenants
+            .get(&caller.tenant)
+            .await?
+            .ok_or(ServiceError::SessionEnded)?;
+        let mut tx = self.store.write(&caller.tenant).await?;
+        self.send_link(&mut tx, &tenant, &caller.user).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Records that `user` proved they read their mail (a confirmation link, a reset link, an
+/// emailed code). The first time, the user also gets a default team ("<name>'s team", role
+/// owner) with a default project. Answers whether this was the first time.
+pub(super) async fn confirm_address(
+    tx: &mut TenantTx,
+    user: &User,
+    now: i64,
+) -> ServiceResult<bool> {
+    if !tx.users().mark_email_verified(&user.id, now).await? {
+        return Ok(false);
+    }
+    let team = uuid::Uuid::new_v4().to_string();
+    tx.teams()
+        .create(
+            &team,
+            &format!("{}'s team", display_name(user)),
+            &user.id,
+            now,
+        )
+        .await?;
+    tx.teams()
+        .create_project(
+            &uuid::Uuid::new_v4().to_string(),
+            &team,
+            "Default project",
+            now,
+        )
+        .await?;
+    Ok(true)
+}
