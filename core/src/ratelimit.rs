@@ -289,7 +289,8 @@ const RULES: &[Rule] = &[
     ("/api/auth/mfa/verify", RouteClass::CodeConfirm),
     ("/api/auth/email-code/verify", RouteClass::CodeConfirm),
     ("/api/auth/verify-email", RouteClass::CodeConfirm),
-    // The hosted pages behind emailed links (their forms post back to the same path).
+    // The hosted pages behind emailed links: their forms post back to the same path (a GET
+    // only shows the form, see `classify`).
     ("/auth/reset-password", RouteClass::Credential),
     ("/auth/verify-email", RouteClass::CodeConfirm),
     ("/api/auth/refresh", RouteClass::Refresh),
@@ -330,6 +331,9 @@ pub const ADDRESS_MAIL_QUOTAS: [(&str, Quota); 2] = [
     ("mail-hour", Quota::per_hour(20)),
 ];
 
+/// The hosted pages behind emailed links.
+const HOSTED_PAGES: [&str; 2] = ["/auth/reset-password", "/auth/verify-email"];
+
 /// Maps a request to its route class. `path` may carry a query string, which is ignored, and a
 /// trailing slash, which is ignored too, so that `/api/auth/login/` cannot dodge the
 /// credential quota. The method matters only for CORS preflights (`OPTIONS`), which do nothing
@@ -342,6 +346,10 @@ pub fn classify(method: &str, path: &str) -> RouteClass {
     let path = path.split(['?', '#']).next().unwrap_or(path);
     let trimmed = path.trim_end_matches('/');
     let path = if trimmed.is_empty() { "/" } else { trimmed };
+    // A hosted page's GET shows a form and checks nothing: only its POST spends a token.
+    if method.eq_ignore_ascii_case("GET") && HOSTED_PAGES.contains(&path) {
+        return RouteClass::Public;
+    }
     RULES
         .iter()
         .find(|(pattern, _)| match pattern.strip_suffix('*') {
@@ -435,6 +443,19 @@ mod tests {
         assert_eq!(classify("GET", "/api/auth/verify"), RouteClass::Verify);
         assert_eq!(classify("POST", "/api/signup/x"), RouteClass::Public);
         assert_eq!(classify("GET", "/healthz"), RouteClass::Unmetered);
+        assert_eq!(
+            classify("POST", "/auth/reset-password"),
+            RouteClass::Credential
+        );
+        assert_eq!(
+            classify("GET", "/auth/reset-password?token=x"),
+            RouteClass::Public
+        );
+        assert_eq!(
+            classify("POST", "/api/auth/verify-email"),
+            RouteClass::CodeConfirm
+        );
+        assert_eq!(classify("GET", "/api/auth/verify"), RouteClass::Verify);
         assert_eq!(RouteClass::CodeConfirm.quota(), Some(Quota::per_minute(3)));
         assert_eq!(RouteClass::Public.quota(), Some(Quota::per_minute(30)));
     }

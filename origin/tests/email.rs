@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::smtp::SmtpSink;
 use common::{assert_problem, unique_ip, Backend, TestServer, PASSWORD};
 use serde_json::{json, Value};
 use tessera_core::model::TenantSlug;

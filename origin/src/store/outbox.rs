@@ -188,9 +188,17 @@ impl Outbox<'_> {
 
     /// Rows by state, for tests and operators: (pending, sent, failed).
     pub async fn counts(&mut self) -> StoreResult<(i64, i64, i64)> {
+        let (pending, _, sent, failed) = self.counts_with_retries().await?;
+        Ok((pending, sent, failed))
+    }
+
+    /// Rows by state: (pending, pending after a failed try, sent, failed).
+    pub async fn counts_with_retries(&mut self) -> StoreResult<(i64, i64, i64, i64)> {
         let sql = self.0.sql(
             "SELECT \
              COALESCE(SUM(CASE WHEN sent_ms IS NULL AND failed_ms IS NULL THEN 1 ELSE 0 END), 0) AS pending, \
+             COALESCE(SUM(CASE WHEN sent_ms IS NULL AND failed_ms IS NULL AND last_error IS NOT NULL \
+             AND lease_until_ms IS NULL THEN 1 ELSE 0 END), 0) AS retrying, \
              COALESCE(SUM(CASE WHEN sent_ms IS NOT NULL THEN 1 ELSE 0 END), 0) AS sent, \
              COALESCE(SUM(CASE WHEN failed_ms IS NOT NULL THEN 1 ELSE 0 END), 0) AS failed \
              FROM {p}outbox",
@@ -198,6 +206,7 @@ impl Outbox<'_> {
         let row = sqlx::query(&sql).fetch_one(self.0.conn()).await?;
         Ok((
             row.try_get("pending")?,
+            row.try_get("retrying")?,
             row.try_get("sent")?,
             row.try_get("failed")?,
         ))

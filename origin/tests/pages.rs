@@ -1,0 +1,263 @@
+//! The hosted pages behind emailed links, in a real headless browser (Debian's Chromium through
+//! chromedriver): the reset link from a delivered email opened, the form filled and submitted,
+//! and the new password used; the confirmation page's button likewise. Screenshots go to
+//! `target/test-artifacts/`.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{unique_ip, Backend, TestServer, PASSWORD};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+const NEW_PASSWORD: &str = "a brand new and long passphrase";
+
+/// chromedriver on a free loopback port, killed when dropped.
+struct Chromedriver {
+    child: Child,
+    port: u16,
+}
+
+impl Chromedriver {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "chromedriver cannot start ({e}): install Debian's chromium and \
+                     chromium-driver (scripts/test does: apt-get install chromium chromium-driver)"
+                )
+            });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+
+    async fn browser(&self) -> Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=900,900"],
+            }),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text_of(browser: &Client, id: &str) -> String {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The emailed link, pointed at the test server instead of the configured public URL.
+fn local(server: &TestServer, link: &str) -> String {
+    link.replace("https://auth.tessera.test", &server.base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_is_reset_in_a_browser_from_the_emailed_link() {
+    let (server, sink) = TestServer::with_sink(Backend::Sqlite, &[]).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let forgot = json!({"tenant": "default", "email": "ann@example.com"});
+    server
+        .post_from("/api/auth/forgot-password", &forgot, &unique_ip())
+        .await;
+    let mail = sink.wait_for("ann@example.com", 1).await.remove(0);
+    let link = local(&server, &mail.link());
+
+    // The page's own policy: no script, forms to this origin only, no Referer, no cache.
+    let page = server.http.get(&link).send().await.unwrap();
+    let headers = page.headers().clone();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'; style-src 'sha256-"),
+        "{csp}"
+    );
+    assert!(csp.contains("form-action 'self'"), "{csp}");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(!page.text().await.unwrap().contains("<script"));
+
+    let driver = Chromedriver::start();
+    let browser = driver.browser().await;
+    browser.goto(&link).await.unwrap();
+    assert_eq!(browser.title().await.unwrap(), "Choose a new password");
+    // The stylesheet applies: its hash in the CSP is right.
+    let color = browser
+        .execute(
+            "return getComputedStyle(document.querySelector('button')).backgroundColor",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(color, json!("rgb(31, 79, 209)"));
+
+    // Two different passwords: the form says so and keeps the link usable.
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(NEW_PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password_confirm"))
+        .await
+        .unwrap()
+        .send_keys("something else entirely")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        text_of(&browser, "error").await,
+        "The two passwords differ."
+    );
+
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(NEW_PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password_confirm"))
+        .await
+        .unwrap()
+        .send_keys(NEW_PASSWORD)
+        .await
+        .unwrap();
+    screenshot(&browser, "reset-password-form").await;
+    browser
+        .find(Locator::Id("submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let outcome = text_of(&browser, "outcome").await;
+    assert!(
+        outcome.starts_with("Your password was changed"),
+        "{outcome}"
+    );
+    screenshot(&browser, "reset-password-done").await;
+
+    // The link is used up; the new password signs in.
+    browser.goto(&link).await.unwrap();
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password_confirm"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let outcome = text_of(&browser, "outcome").await;
+    assert!(outcome.contains("used already"), "{outcome}");
+    browser.close().await.unwrap();
+    server
+        .login("default", "ann@example.com", NEW_PASSWORD)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_is_confirmed_in_a_browser_from_the_emailed_link() {
+    let (server, sink) = TestServer::with_sink(Backend::Sqlite, &[]).await;
+    let register = json!({"tenant": "default", "email": "ann@example.com", "password": PASSWORD, "name": "Ann"});
+    assert_eq!(
+        server
+            .post_from("/api/auth/register", &register, &unique_ip())
+            .await
+            .status(),
+        201
+    );
+    let mail = sink.wait_for("ann@example.com", 1).await.remove(0);
+    let driver = Chromedriver::start();
+    let browser = driver.browser().await;
+    browser.goto(&local(&server, &mail.link())).await.unwrap();
+    assert_eq!(browser.title().await.unwrap(), "Confirm your email");
+    browser
+        .find(Locator::Id("confirm"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let outcome = text_of(&browser, "outcome").await;
+    assert!(outcome.contains("is confirmed"), "{outcome}");
+    screenshot(&browser, "verify-email-done").await;
+    browser.close().await.unwrap();
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    server.clock.advance(Duration::from_secs(2));
+    let me: serde_json::Value = server
+        .get_auth("/api/auth/me", tokens["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email_verified"], true);
+    assert_eq!(me["teams"][0]["name"], "Ann's team");
+}
