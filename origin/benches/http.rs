@@ -259,6 +259,8 @@ fn main() {
         let pg_dir = tempfile::tempdir().unwrap();
         let server = Server::start(&[
             ("TESSERA_DATABASE_URL", url.clone()),
+            // Required with PostgreSQL; this benchmark sends no mail.
+            ("TESSERA_SMTP_URL", "smtp://127.0.0.1:9".into()),
             ("TESSERA_MASTER_KEY", master),
             ("TESSERA_DATA_DIR", pg_dir.path().display().to_string()),
         ]);

@@ -41,6 +41,8 @@ fn main() {
         let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [5u8; 32]);
         let server = Server::start(&[
             ("TESSERA_DATABASE_URL", url.clone()),
+            // Required with PostgreSQL; this benchmark sends no mail.
+            ("TESSERA_SMTP_URL", "smtp://127.0.0.1:9".into()),
             ("TESSERA_MASTER_KEY", master),
             ("TESSERA_DATA_DIR", dir.path().display().to_string()),
         ]);

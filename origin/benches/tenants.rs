@@ -97,6 +97,8 @@ async fn backend(name: &'static str) -> Backend {
         .unwrap();
     let url = format!("{}/{db}", admin_url.rsplit_once('/').unwrap().0);
     vars.push(("TESSERA_DATABASE_URL", url.clone()));
+    // Required with PostgreSQL; this benchmark sends no mail.
+    vars.push(("TESSERA_SMTP_URL", "smtp://127.0.0.1:9".into()));
     let store: DynStore = Arc::new(Store::postgres(&url, 8).await.unwrap());
     store.migrate_global().await.unwrap();
     Backend {

@@ -648,3 +648,55 @@ async fn a_password_change_ends_the_other_sessions(backend: Backend) {
         .await;
 }
 both!(a_password_change_ends_the_other_sessions);
+
+/// A Turnstile-compatible verifier: `{"success": true}` for the answer `good` with the secret.
+async fn captcha_verifier() -> String {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/siteverify",
+        post(
+            |form: axum::Form<std::collections::HashMap<String, String>>| async move {
+                let ok = form.get("secret").map(String::as_str) == Some("captcha-secret")
+                    && form.get("response").map(String::as_str) == Some("good")
+                    && form.contains_key("remoteip");
+                axum::Json(json!({"success": ok}))
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/siteverify", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+async fn a_configured_captcha_guards_resending(backend: Backend) {
+    let verify_url = captcha_verifier().await;
+    let (server, sink) = TestServer::with_sink(
+        backend,
+        &[
+            ("TESSERA_CAPTCHA_SECRET", "captcha-secret"),
+            ("TESSERA_CAPTCHA_VERIFY_URL", verify_url.as_str()),
+        ],
+    )
+    .await;
+    register(&server, "default", "ann@example.com", PASSWORD).await;
+    sink.wait_for("ann@example.com", 1).await;
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    for body in [json!({}), json!({"captcha": "bad"})] {
+        let response = server
+            .post_auth("/api/auth/resend-verification", access, &body)
+            .await;
+        assert_problem(response, 400, "captcha_failed").await;
+    }
+    let ok = server
+        .post_auth(
+            "/api/auth/resend-verification",
+            access,
+            &json!({"captcha": "good"}),
+        )
+        .await;
+    assert_eq!(ok.status(), 202);
+    sink.wait_for("ann@example.com", 2).await;
+}
+both!(a_configured_captcha_guards_resending);

@@ -1,0 +1,137 @@
+//! The operator's account commands (`tessera user disable|enable|set-password`) against a
+//! running origin's data: they end the user's sessions, and tell the edge before exiting.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::routing::post;
+use common::{unique_ip, Backend, TestServer, EDGE_SECRET, PASSWORD};
+use serde_json::{json, Value};
+
+/// Records the revocations pushed to it, as the edge's endpoint receives them.
+async fn edge_recorder() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        tessera_core::edge::REVOCATIONS_PATH,
+        post(
+            move |headers: axum::http::HeaderMap, body: axum::Json<Value>| {
+                let record = record.clone();
+                async move {
+                    assert_eq!(headers[tessera_core::edge::EDGE_SECRET], EDGE_SECRET);
+                    record.lock().unwrap().push(body.0);
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+fn tessera(server: &TestServer, edge: &str, args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .env("TESSERA_DATA_DIR", server.storage.dir.path())
+        .env("TESSERA_EDGE_URL", edge)
+        .env("TESSERA_EDGE_SECRET", EDGE_SECRET)
+        .env("TESSERA_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "tessera {args:?}: {text}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_end_sessions_and_tell_the_edge() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let (edge, pushed) = edge_recorder().await;
+    let sessions = [
+        server.login("default", "ann@example.com", PASSWORD).await,
+        server.login("default", "ann@example.com", PASSWORD).await,
+    ];
+    let who = ["--tenant", "default", "--email", "ann@example.com"];
+
+    let out = tessera(
+        &server,
+        &edge,
+        &[&["user", "disable"][..], &who].concat(),
+        "",
+    );
+    assert!(out.contains("2 session(s) ended"), "{out}");
+    // Told before the command exited: one revocation per session.
+    let sids: Vec<String> = pushed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r["session"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sids.len(), 2, "{sids:?}");
+    server.clock.advance(Duration::from_secs(2));
+    for tokens in &sessions {
+        let me = server
+            .get_auth("/api/auth/me", tokens["access_token"].as_str().unwrap())
+            .await;
+        assert_eq!(me.status(), 401);
+    }
+    let login = json!({"tenant": "default", "email": "ann@example.com", "password": PASSWORD});
+    assert_eq!(
+        server
+            .post_from("/api/auth/login", &login, &unique_ip())
+            .await
+            .status(),
+        401
+    );
+
+    tessera(
+        &server,
+        &edge,
+        &[&["user", "enable"][..], &who].concat(),
+        "",
+    );
+    let again = server.login("default", "ann@example.com", PASSWORD).await;
+
+    let new_password = "an operator's long new passphrase";
+    let out = tessera(
+        &server,
+        &edge,
+        &[&["user", "set-password"][..], &who].concat(),
+        &format!("{new_password}\n"),
+    );
+    assert!(out.contains("1 session(s) ended"), "{out}");
+    assert_eq!(pushed.lock().unwrap().len(), 3);
+    server.clock.advance(Duration::from_secs(2));
+    let me = server
+        .get_auth("/api/auth/me", again["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(me.status(), 401);
+    server
+        .login("default", "ann@example.com", new_password)
+        .await;
+}
