@@ -2,7 +2,7 @@
 //! cannot tell which half answered.
 
 use tessera_core::api::Problem;
-use tessera_core::headers::{SECURITY_HEADERS, TOKEN_RESPONSE_HEADERS};
+use tessera_core::headers::{ANSWER_MAY_SET, SECURITY_HEADERS, TOKEN_RESPONSE_HEADERS};
 use worker::{Headers, Response, Result};
 
 /// Builds a problem+json response with a stable `code`.
@@ -30,6 +30,9 @@ pub fn secure(response: Response) -> Result<Response> {
         headers.append(&name, &value)?;
     }
     for (name, value) in SECURITY_HEADERS {
+        if ANSWER_MAY_SET.contains(name) && headers.has(name)? {
+            continue;
+        }
         headers.set(name, value)?;
     }
     if !headers.has("cache-control")? {

@@ -12,7 +12,9 @@
     clippy::expect_used,
     clippy::unwrap_used,
     clippy::panic,
-    clippy::cast_precision_loss
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
 )]
 
 use std::collections::HashMap;
@@ -275,12 +277,17 @@ fn main() {
             &outbox_run(store, dir.path(), None, &sink).await,
         );
 
-        let (store, url) = postgres_store().await;
+        let (store, url, admin, name) = postgres_store().await;
         let pg_dir = tempfile::tempdir().unwrap();
         report(
             "outbox worker, PostgreSQL",
-            &outbox_run(store, pg_dir.path(), Some(&url), &sink).await,
+            &outbox_run(store.clone(), pg_dir.path(), Some(&url), &sink).await,
         );
+        drop(store);
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&admin)
+            .await
+            .unwrap();
 
         report(
             "bare lettre loop (baseline, again)",

@@ -418,6 +418,26 @@ async fn every_answer_carries_the_headers_and_a_stopped_origin_is_a_502() {
     assert_eq!(no_token.status(), 401);
     assert_security_headers(&no_token);
 
+    // The origin's hosted pages keep their own CSP and Referrer-Policy through the edge; the
+    // rest of the policy is the edge's.
+    let token = tessera_core::token::OpaqueToken::generate(
+        tessera_core::token::TokenKind::EmailLink,
+        &tessera_core::model::TenantSlug::parse("default").unwrap(),
+        [1; 32],
+    );
+    let token = token.expose();
+    let page = stack
+        .http
+        .get(stack.edge(&format!("/auth/reset-password?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("form-action 'self'"), "{csp}");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+
     stack.stop_origin();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let down = stack

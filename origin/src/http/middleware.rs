@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode}
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tessera_core::edge;
-use tessera_core::headers::{SECURITY_HEADERS, TOKEN_RESPONSE_HEADERS};
+use tessera_core::headers::{ANSWER_MAY_SET, SECURITY_HEADERS, TOKEN_RESPONSE_HEADERS};
 use tessera_core::ratelimit::{classify, ip_subject, Decision};
 use tessera_core::secret::ct_eq;
 
@@ -23,12 +23,11 @@ use crate::state::AppState;
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    // A handler may set its own policy (the hosted pages' CSP and Referrer-Policy); every
-    // other response gets the API's.
     for (name, value) in SECURITY_HEADERS {
-        if !headers.contains_key(*name) {
-            headers.insert(*name, HeaderValue::from_static(value));
+        if ANSWER_MAY_SET.contains(name) && headers.contains_key(*name) {
+            continue;
         }
+        headers.insert(*name, HeaderValue::from_static(value));
     }
     if !headers.contains_key(header::CACHE_CONTROL) {
         for (name, value) in TOKEN_RESPONSE_HEADERS {
