@@ -287,6 +287,9 @@ const RULES: &[Rule] = &[
     ("/api/auth/password", RouteClass::Credential),
     ("/api/auth/mfa/email", RouteClass::Credential),
     ("/api/auth/mfa/verify", RouteClass::CodeConfirm),
+    ("/api/auth/mfa/totp/confirm", RouteClass::CodeConfirm),
+    ("/api/auth/mfa/recovery-codes", RouteClass::CodeConfirm),
+    ("/api/auth/mfa/totp", RouteClass::Credential),
     ("/api/auth/email-code/verify", RouteClass::CodeConfirm),
     ("/api/auth/verify-email", RouteClass::CodeConfirm),
     // The hosted pages behind emailed links: their forms post back to the same path (a GET

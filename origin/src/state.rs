@@ -15,7 +15,7 @@ use crate::password::Hasher;
 use crate::services::captcha::CaptchaVerifier;
 use crate::services::{
     Accounts, Authenticator, EmailCodes, MailRequests, Mfa, OneTime, PasswordReset, Refresher,
-    Registrar, Revocations, Services, SessionService, SignIn, TokenIssuer,
+    Registrar, Revocations, Services, SessionService, SignIn, TokenIssuer, TotpFactor,
 };
 use crate::session_cache::SessionCache;
 use crate::store::DynStore;
@@ -120,12 +120,21 @@ impl AppState {
         );
         let one_time = OneTime::new(master.derive("email-secret"), &config.public_url);
         let min_password = config.password_min_length;
+        let totp = TotpFactor::new(
+            store.clone(),
+            tenants.clone(),
+            hasher.clone(),
+            master.clone(),
+            clock.clone(),
+        );
         let mfa = Mfa::new(
             store.clone(),
             tenants.clone(),
             hasher.clone(),
             one_time.clone(),
             tokens.clone(),
+            totp.clone(),
+            limiter.clone(),
             clock.clone(),
         );
         let password_reset = PasswordReset::new(
@@ -201,6 +210,7 @@ impl AppState {
             password_reset,
             email_codes,
             mfa,
+            totp,
         };
         let mailer = Arc::new(Mailer::from_config(&config)?);
         Ok(Self(Arc::new(Shared {

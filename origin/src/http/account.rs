@@ -1,10 +1,10 @@
 //! The canonical API's account area: registration and email confirmation, forgotten
-//! passwords, sign-in by emailed code, password change and the second factor.
+//! passwords, sign-in by emailed code and password change.
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{post, put};
+use axum::routing::post;
 use axum::{Json, Router};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -30,8 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/email-code", post(email_code))
         .route("/api/auth/email-code/verify", post(email_code_verify))
         .route("/api/auth/password", post(change_password))
-        .route("/api/auth/mfa/verify", post(mfa_verify))
-        .route("/api/auth/mfa/email", put(mfa_email))
 }
 
 /// A short confirmation, the same for every outcome it covers.
@@ -352,83 +350,6 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A second factor's answer. `Debug` prints neither token nor code.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct MfaVerifyRequest {
-    /// The `mfa_token` of the sign-in's answer.
-    #[schema(value_type = String)]
-    pub mfa_token: SecretString,
-    /// The emailed 6-digit code.
-    #[schema(value_type = String)]
-    pub code: SecretString,
-}
-
-/// Finish a sign-in with its second factor (`amr: ["pwd", "otp"]`). The challenge lives 5
-/// minutes, is single use, and ends at the fifth wrong code.
-#[utoipa::path(post, path = "/api/auth/mfa/verify", tag = "account", request_body = MfaVerifyRequest,
-    responses(
-        (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 400, description = "Wrong code (`invalid_code`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Unknown, used, expired or exhausted challenge (`invalid_mfa_token`): sign in again", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn mfa_verify(
-    State(state): State<AppState>,
-    client: Client,
-    ApiJson(body): ApiJson<MfaVerifyRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
-    use secrecy::ExposeSecret as _;
-    let issued = state
-        .services
-        .mfa
-        .verify(
-            body.mfa_token.expose_secret(),
-            body.code.expose_secret(),
-            &client,
-        )
-        .await?;
-    Ok(Json(issued.into()))
-}
-
-/// Turn the emailed second factor on or off. `Debug` never prints the password.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct MfaEmailRequest {
-    /// On or off.
-    pub enabled: bool,
-    /// The caller's password, to confirm.
-    #[schema(value_type = String)]
-    pub password: SecretString,
-}
-
-/// The emailed second factor's setting.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MfaEmailSetting {
-    /// Whether sign-in asks for an emailed code after the password.
-    pub enabled: bool,
-}
-
-/// Turn the caller's emailed second factor on or off, confirmed by their password. Turning it
-/// on needs a confirmed address.
-#[utoipa::path(put, path = "/api/auth/mfa/email", tag = "account", security(("bearer" = [])),
-    request_body = MfaEmailRequest,
-    responses(
-        (status = 200, description = "Set", body = MfaEmailSetting),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Wrong password (`wrong_password`), or the address is not confirmed (`email_not_verified`)", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn mfa_email(
-    State(state): State<AppState>,
-    client: Client,
-    Auth(auth): Auth,
-    ApiJson(body): ApiJson<MfaEmailRequest>,
-) -> Result<Json<MfaEmailSetting>, ApiError> {
-    let enabled = state
-        .services
-        .mfa
-        .set_email(&auth, body.enabled, body.password, &client)
-        .await?;
-    Ok(Json(MfaEmailSetting { enabled }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,7 +375,7 @@ mod tests {
                 r#"{"current_password":"hunter2-secret","new_password":"hunter2-secret"}"#
             )
             .unwrap(),
-            serde_json::from_str::<MfaVerifyRequest>(
+            serde_json::from_str::<crate::http::mfa::MfaVerifyRequest>(
                 r#"{"mfa_token":"tsr_mc_acme_secretpart","code":"918273"}"#
             )
             .unwrap(),

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod auth;
 pub mod extract;
+pub mod mfa;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
@@ -32,6 +33,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(auth::router())
         .merge(account::router())
+        .merge(mfa::router())
         .merge(pages::router())
         .merge(ops::router())
         .fallback(not_found)

@@ -277,6 +277,21 @@ impl From<ServiceError> for ApiError {
             ServiceError::CaptchaFailed => {
                 Self::bad_request("captcha_failed", "The captcha did not verify; try again.")
             }
+            ServiceError::TotpActive => Self::new(
+                StatusCode::CONFLICT,
+                "totp_active",
+                "Authenticator active",
+            )
+            .detail("An authenticator app is active; turn it off before enrolling another."),
+            ServiceError::NoPendingTotp => Self::new(
+                StatusCode::CONFLICT,
+                "no_pending_totp",
+                "No pending enrolment",
+            )
+            .detail("Start with POST /api/auth/mfa/totp/enroll."),
+            ServiceError::NoTotp => {
+                Self::not_found_code("no_totp").detail("No authenticator app is set up.")
+            }
             ServiceError::Store(error) => Self::from(error),
             ServiceError::Signing(error) => Self::internal(&error),
         }

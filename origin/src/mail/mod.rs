@@ -23,17 +23,20 @@ pub enum MailKind {
     SignInCode,
     /// A second-factor code after a correct password.
     MfaCode,
+    /// The authenticator app was turned off.
+    TotpDisabled,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::VerifyEmail,
         Self::RegistrationAttempt,
         Self::ResetPassword,
         Self::PasswordChanged,
         Self::SignInCode,
         Self::MfaCode,
+        Self::TotpDisabled,
     ];
 
     /// The template name, also stored in the outbox.
@@ -46,6 +49,7 @@ impl MailKind {
             Self::PasswordChanged => "password_changed",
             Self::SignInCode => "sign_in_code",
             Self::MfaCode => "mfa_code",
+            Self::TotpDisabled => "totp_disabled",
         }
     }
 
@@ -58,6 +62,7 @@ impl MailKind {
             Self::ResetPassword => "Reset your password",
             Self::PasswordChanged => "Your password was changed",
             Self::SignInCode | Self::MfaCode => "Your sign-in code",
+            Self::TotpDisabled => "Two-factor authentication was turned off",
         }
     }
 

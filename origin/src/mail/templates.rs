@@ -38,6 +38,8 @@ impl Templates {
         template!(env, "sign_in_code.html");
         template!(env, "mfa_code.txt");
         template!(env, "mfa_code.html");
+        template!(env, "totp_disabled.txt");
+        template!(env, "totp_disabled.html");
         Self(env)
     }
 
@@ -76,6 +78,7 @@ mod tests {
             "name": "Ann <script>",
             "link": "https://auth.example.com/auth/reset-password?token=tsr_el_acme_x",
             "code": "012345",
+            "email_factor": false,
         })
     }
 

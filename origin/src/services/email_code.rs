@@ -8,6 +8,7 @@ use tessera_core::model::{Email, TenantSlug};
 use tessera_core::otp::{self, MAX_CODE_ATTEMPTS};
 use tessera_core::ratelimit::{account_subject, RouteClass};
 
+use super::mfa::second_factors;
 use super::one_time::{mail_to, scope, OneTime};
 use super::password_reset::{parse_request, queue_request};
 use super::registration::confirm_address;
@@ -151,7 +152,7 @@ impl EmailCodes {
             return Err(ServiceError::InvalidCode);
         }
         tx.secrets().remove(&user.id, purpose).await?;
-        if user.mfa_email || tenant.policy.require_mfa {
+        if !second_factors(&mut tx, &tenant, &user).await?.is_empty() {
             tx.commit().await?;
             return Err(ServiceError::SecondFactorRequired);
         }

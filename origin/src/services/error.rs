@@ -79,6 +79,15 @@ pub enum ServiceError {
     /// The account needs its second factor: a way in that skips it is refused.
     #[error("this account signs in with a second factor")]
     SecondFactorRequired,
+    /// A confirmed authenticator exists already (turn it off first).
+    #[error("an authenticator is active")]
+    TotpActive,
+    /// No enrolment is waiting for its first code.
+    #[error("no pending authenticator")]
+    NoPendingTotp,
+    /// The user has no authenticator.
+    #[error("no authenticator")]
+    NoTotp,
     /// The captcha was missing or did not verify.
     #[error("captcha failed")]
     CaptchaFailed,
@@ -132,6 +141,9 @@ impl ServiceError {
             Self::WrongPassword => "wrong_password",
             Self::SecondFactorRequired => "mfa_required",
             Self::CaptchaFailed => "captcha_failed",
+            Self::TotpActive => "totp_active",
+            Self::NoPendingTotp => "no_pending_totp",
+            Self::NoTotp => "no_totp",
             Self::Store(_) | Self::Signing(_) => "error",
         }
     }

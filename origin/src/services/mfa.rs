@@ -9,15 +9,43 @@ use tessera_core::otp::{self, MAX_CODE_ATTEMPTS};
 use tessera_core::token::{OpaqueToken, TokenKind};
 
 use super::one_time::{mail_to, OneTime, MFA_SCOPE};
+use super::totp::{Accepted, TotpFactor};
 use super::{audit_event, Authenticated, Client, Issued, ServiceError, ServiceResult, TokenIssuer};
 use crate::clock::SharedClock;
+use crate::limiter::Limiter;
 use crate::mail::MailKind;
 use crate::password::Hasher;
 use crate::store::{DynStore, Tenant, TenantTx, User};
 use crate::tenants::Directory;
+use tessera_core::ratelimit::RouteClass;
 
-/// The methods a challenge can be answered with.
+/// A code emailed with the challenge.
 pub const EMAIL_METHOD: &str = "email";
+
+/// A code of the user's authenticator app.
+pub const TOTP_METHOD: &str = "totp";
+
+/// One of the user's recovery codes.
+pub const RECOVERY_METHOD: &str = "recovery_code";
+
+/// The second factors `user`'s sign-in must be completed with; empty when none is due. The
+/// authenticator app (with its recovery codes) when one is active; an emailed code when the
+/// user turned that on, or when the tenant requires a second factor and the user has no app.
+pub async fn second_factors(
+    tx: &mut TenantTx,
+    tenant: &Tenant,
+    user: &User,
+) -> ServiceResult<Vec<&'static str>> {
+    let mut methods = Vec::new();
+    let app = tx.totp().active(&user.id).await?;
+    if app {
+        methods.extend([TOTP_METHOD, RECOVERY_METHOD]);
+    }
+    if user.mfa_email || (tenant.policy.require_mfa && !app) {
+        methods.push(EMAIL_METHOD);
+    }
+    Ok(methods)
+}
 
 /// A sign-in waiting for its second factor. `Debug` never prints the token.
 #[derive(Clone)]
@@ -47,18 +75,23 @@ pub struct Mfa {
     hasher: Hasher,
     one_time: OneTime,
     tokens: TokenIssuer,
+    totp: TotpFactor,
+    limiter: Arc<Limiter>,
     clock: SharedClock,
 }
 
 impl Mfa {
     /// The service over its dependencies.
     #[must_use]
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: DynStore,
         tenants: Arc<Directory>,
         hasher: Hasher,
         one_time: OneTime,
         tokens: TokenIssuer,
+        totp: TotpFactor,
+        limiter: Arc<Limiter>,
         clock: SharedClock,
     ) -> Self {
         Self {
@@ -67,53 +100,55 @@ impl Mfa {
             hasher,
             one_time,
             tokens,
+            totp,
+            limiter,
             clock,
         }
     }
 
-    /// Whether `user`'s sign-in needs a second factor.
-    #[must_use]
-    pub fn required(tenant: &Tenant, user: &User) -> bool {
-        user.mfa_email || tenant.policy.require_mfa
-    }
-
-    /// Opens a challenge for `user` in `tx` and queues its emailed code.
+    /// Opens a challenge for `user` in `tx`, answerable by `methods` (from
+    /// [`second_factors`]), and queues the emailed code when email is one of them.
     pub async fn challenge(
         &self,
         tx: &mut TenantTx,
         tenant: &Tenant,
         user: &User,
+        methods: Vec<&'static str>,
         client: &Client,
     ) -> ServiceResult<Challenge> {
         let now = self.clock.now_secs();
         let (token, digest) = self.one_time.new_challenge(&tenant.slug);
-        let (code, code_digest) = self.one_time.new_code(MFA_SCOPE, &user.id);
-        let methods = vec![EMAIL_METHOD];
+        let code_digest = if methods.contains(&EMAIL_METHOD) {
+            let (code, code_digest) = self.one_time.new_code(MFA_SCOPE, &user.id);
+            let mail = mail_to(
+                MailKind::MfaCode,
+                tenant,
+                user,
+                serde_json::json!({ "code": code }),
+            );
+            tx.outbox()
+                .enqueue(&mail, self.clock.now_millis_i64())
+                .await?;
+            Some(code_digest)
+        } else {
+            None
+        };
         tx.secrets()
             .create_challenge(
                 &digest,
                 &user.id,
                 &methods,
-                Some(&code_digest),
+                code_digest.as_ref().map(<[u8; 32]>::as_slice),
                 now,
                 now + MFA_CHALLENGE_SECS.cast_signed(),
             )
-            .await?;
-        let mail = mail_to(
-            MailKind::MfaCode,
-            tenant,
-            user,
-            serde_json::json!({ "code": code }),
-        );
-        tx.outbox()
-            .enqueue(&mail, self.clock.now_millis_i64())
             .await?;
         let event = audit_event(
             "mfa_challenged",
             client,
             Some(&user.id),
             None,
-            "email".into(),
+            methods.join(" "),
             now,
         );
         tx.audit().append(&event).await?;
@@ -124,8 +159,9 @@ impl Mfa {
         })
     }
 
-    /// Answers a challenge. A wrong code counts against it (the fifth ends it); the right one
-    /// ends it and signs in with `amr: ["pwd", "otp"]`.
+    /// Answers a challenge with an emailed code, a TOTP code or a recovery code. A wrong one
+    /// counts against the challenge (the fifth ends it); the right one ends it and signs in
+    /// with `amr: ["pwd", "otp"]` (`["pwd", "recovery"]` for a recovery code).
     pub async fn verify(
         &self,
         mfa_token: &str,
@@ -141,6 +177,22 @@ impl Mfa {
             .ok_or(ServiceError::InvalidMfaToken)?;
         let digest = self.one_time.token_digest(&token);
         let now = self.clock.now_secs();
+        let user_id = self
+            .store
+            .read(&tenant.slug)
+            .await?
+            .secrets()
+            .challenge(&digest)
+            .await?
+            .ok_or(ServiceError::InvalidMfaToken)?
+            .user_id;
+        // Per account as well as per IP: one user's challenges share one budget of tries.
+        self.limiter
+            .enforce(
+                RouteClass::CodeConfirm,
+                &format!("user:{}:{user_id}", tenant.slug),
+            )
+            .await?;
         let mut tx = self.store.write(&tenant.slug).await?;
         let challenge = tx
             .secrets()
@@ -155,12 +207,23 @@ impl Mfa {
         let expected = self
             .one_time
             .code_digest(MFA_SCOPE, &challenge.user_id, code);
-        let matched = otp::is_code_shaped(code)
+        let emailed = otp::is_code_shaped(code)
             && challenge
                 .code_digest
                 .as_deref()
                 .is_some_and(|stored| tessera_core::secret::ct_eq(&expected, stored));
-        if !matched {
+        let accepted = if emailed {
+            Some("otp")
+        } else if challenge.methods.iter().any(|m| m == TOTP_METHOD) {
+            match self.totp.check(&mut tx, &challenge.user_id, code).await? {
+                Some(Accepted::Totp) => Some("otp"),
+                Some(Accepted::RecoveryCode) => Some("recovery"),
+                None => None,
+            }
+        } else {
+            None
+        };
+        let Some(second) = accepted else {
             if challenge.attempts + 1 < i64::from(MAX_CODE_ATTEMPTS) {
                 tx.secrets().count_challenge_attempt(&digest).await?;
             } else {
@@ -177,7 +240,7 @@ impl Mfa {
             tx.audit().append(&event).await?;
             tx.commit().await?;
             return Err(ServiceError::InvalidCode);
-        }
+        };
         tx.secrets().remove_challenge(&digest, now).await?;
         let user = tx
             .users()
@@ -187,7 +250,7 @@ impl Mfa {
             .ok_or(ServiceError::InvalidMfaToken)?;
         let (session, refresh) = self
             .tokens
-            .open_session(&mut tx, &user, &["pwd", "otp"], client)
+            .open_session(&mut tx, &user, &["pwd", second], client)
             .await?;
         tx.commit().await?;
         self.tokens

@@ -18,6 +18,7 @@ pub mod revocations;
 pub mod sessions;
 pub mod sign_in;
 pub mod tokens;
+pub mod totp;
 
 use std::net::IpAddr;
 
@@ -37,6 +38,7 @@ pub use revocations::Revocations;
 pub use sessions::SessionService;
 pub use sign_in::{SignIn, SignedIn};
 pub use tokens::{Issued, TokenIssuer};
+pub use totp::TotpFactor;
 
 use crate::store::AuditEvent;
 
@@ -68,6 +70,8 @@ pub struct Services {
     pub email_codes: EmailCodes,
     /// Second factors.
     pub mfa: Mfa,
+    /// The authenticator-app factor.
+    pub totp: TotpFactor,
     /// Password changes and operator account changes.
     pub accounts: Accounts,
     /// The mail worker's resolution of queued requests.

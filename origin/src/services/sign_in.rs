@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use tessera_core::model::{Email, TenantSlug};
 use tessera_core::ratelimit::{account_subject, RouteClass};
 
+use super::mfa::second_factors;
 use super::{
     audit_event, Challenge, Client, Issued, Mfa, ServiceError, ServiceResult, TokenIssuer,
 };
@@ -150,8 +151,12 @@ impl SignIn {
                 .set_password_hash(&user.id, &hash, self.clock.now_secs())
                 .await?;
         }
-        if Mfa::required(tenant, user) {
-            let challenge = self.mfa.challenge(&mut tx, tenant, user, client).await?;
+        let factors = second_factors(&mut tx, tenant, user).await?;
+        if !factors.is_empty() {
+            let challenge = self
+                .mfa
+                .challenge(&mut tx, tenant, user, factors, client)
+                .await?;
             tx.commit().await?;
             return Ok(SignedIn::SecondFactor(challenge));
         }

@@ -18,6 +18,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod teams;
 pub mod tenants;
+pub mod totp;
 pub mod unit;
 pub mod users;
 
@@ -38,6 +39,7 @@ pub use secrets::{Purpose, StoredChallenge, StoredSecret};
 pub use sessions::{PresentedRefresh, Session};
 pub use teams::{Membership, Project};
 pub use tenants::{Tenant, TenantPolicy};
+pub use totp::StoredFactor;
 pub use unit::TenantTx;
 pub use users::{NewUser, User};
 

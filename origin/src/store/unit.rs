@@ -13,6 +13,7 @@ use super::outbox::{mark_due_sql, Outbox};
 use super::secrets::Secrets;
 use super::sessions::Sessions;
 use super::teams::Teams;
+use super::totp::Factors;
 use super::users::Users;
 use super::{Dialect, StoreResult};
 
@@ -96,6 +97,11 @@ impl TenantTx {
     /// The tenant's teams and projects.
     pub fn teams(&mut self) -> Teams<'_> {
         Teams(self)
+    }
+
+    /// The tenant's TOTP factors and recovery codes.
+    pub fn totp(&mut self) -> Factors<'_> {
+        Factors(self)
     }
 
     /// The tenant's outbox.

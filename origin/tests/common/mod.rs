@@ -316,6 +316,19 @@ impl TestServer {
             .expect("request")
     }
 
+    /// DELETE with a JSON body and a bearer token from a fresh client IP.
+    pub async fn delete_auth(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .delete(self.url(path))
+            .header("x-tessera-edge-secret", EDGE_SECRET)
+            .header("x-tessera-client-ip", unique_ip())
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// PUT JSON with a bearer token from a fresh client IP.
     pub async fn put_auth(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
         self.http

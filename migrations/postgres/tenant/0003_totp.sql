@@ -1,0 +1,21 @@
+-- TOTP second factor: one authenticator per user, pending until its first code confirms it.
+CREATE TABLE totp_factors (
+    user_id       TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    -- The secret sealed with the master key (XChaCha20-Poly1305, bound to the user id): never
+    -- stored or logged in clear, never returned after enrolment.
+    secret_sealed BYTEA NOT NULL,
+    created_at    BIGINT NOT NULL,
+    -- NULL while pending.
+    confirmed_at  BIGINT,
+    -- The time step of the last code accepted: that step and earlier ones are replays.
+    -- Advanced by compare-and-set in the transaction that accepts the code.
+    last_step     BIGINT
+);
+
+-- Single-use recovery codes of an active factor, as HMAC-SHA-256 under a server key.
+CREATE TABLE recovery_codes (
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    digest  BYTEA NOT NULL,
+    used_at BIGINT,
+    PRIMARY KEY (user_id, digest)
+);

@@ -1,0 +1,238 @@
+//! The canonical API's second-factor area: answering a sign-in's challenge, the emailed
+//! factor's setting, and the authenticator app (enrolment, confirmation, recovery codes,
+//! turning it off).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, post, put};
+use axum::{Json, Router};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use tessera_core::api::Problem;
+use utoipa::ToSchema;
+
+use super::auth::TokenResponse;
+use super::extract::{ApiJson, Auth};
+use super::problem::ApiError;
+use crate::services::Client;
+use crate::state::AppState;
+
+/// The second-factor area's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/mfa/verify", post(mfa_verify))
+        .route("/api/auth/mfa/email", put(mfa_email))
+        .route("/api/auth/mfa/totp/enroll", post(totp_enroll))
+        .route("/api/auth/mfa/totp/confirm", post(totp_confirm))
+        .route("/api/auth/mfa/totp", delete(totp_disable))
+        .route("/api/auth/mfa/recovery-codes", post(recovery_codes))
+}
+
+/// A second factor's answer. `Debug` prints neither token nor code.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MfaVerifyRequest {
+    /// The `mfa_token` of the sign-in's answer.
+    #[schema(value_type = String)]
+    pub mfa_token: SecretString,
+    /// The emailed 6-digit code.
+    #[schema(value_type = String)]
+    pub code: SecretString,
+}
+
+/// Finish a sign-in with its second factor (`amr: ["pwd", "otp"]`). The challenge lives 5
+/// minutes, is single use, and ends at the fifth wrong code.
+#[utoipa::path(post, path = "/api/auth/mfa/verify", tag = "mfa", request_body = MfaVerifyRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 400, description = "Wrong code (`invalid_code`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown, used, expired or exhausted challenge (`invalid_mfa_token`): sign in again", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn mfa_verify(
+    State(state): State<AppState>,
+    client: Client,
+    ApiJson(body): ApiJson<MfaVerifyRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let issued = state
+        .services
+        .mfa
+        .verify(
+            body.mfa_token.expose_secret(),
+            body.code.expose_secret(),
+            &client,
+        )
+        .await?;
+    Ok(Json(issued.into()))
+}
+
+/// Turn the emailed second factor on or off. `Debug` never prints the password.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MfaEmailRequest {
+    /// On or off.
+    pub enabled: bool,
+    /// The caller's password, to confirm.
+    #[schema(value_type = String)]
+    pub password: SecretString,
+}
+
+/// The emailed second factor's setting.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaEmailSetting {
+    /// Whether sign-in asks for an emailed code after the password.
+    pub enabled: bool,
+}
+
+/// Turn the caller's emailed second factor on or off, confirmed by their password. Turning it
+/// on needs a confirmed address.
+#[utoipa::path(put, path = "/api/auth/mfa/email", tag = "mfa", security(("bearer" = [])),
+    request_body = MfaEmailRequest,
+    responses(
+        (status = 200, description = "Set", body = MfaEmailSetting),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong password (`wrong_password`), or the address is not confirmed (`email_not_verified`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn mfa_email(
+    State(state): State<AppState>,
+    client: Client,
+    Auth(auth): Auth,
+    ApiJson(body): ApiJson<MfaEmailRequest>,
+) -> Result<Json<MfaEmailSetting>, ApiError> {
+    let enabled = state
+        .services
+        .mfa
+        .set_email(&auth, body.enabled, body.password, &client)
+        .await?;
+    Ok(Json(MfaEmailSetting { enabled }))
+}
+
+/// A started enrolment: add the secret to an authenticator app (scan the QR code), then
+/// confirm with its first code. `Debug` never prints the secret.
+#[derive(Serialize, ToSchema)]
+pub struct EnrolmentBody {
+    /// The secret, base32 (160 bits), for manual entry. Never shown again.
+    pub secret: String,
+    /// `otpauth://totp/<Issuer>:<email>?secret=…&issuer=<Issuer>&algorithm=SHA1&digits=6&period=30`.
+    pub otpauth_uri: String,
+    /// The same URI as an SVG QR code.
+    pub qr_svg: String,
+}
+
+/// Start enrolling an authenticator app (replaces an enrolment not yet confirmed).
+#[utoipa::path(post, path = "/api/auth/mfa/totp/enroll", tag = "mfa", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Pending until confirmed", body = EnrolmentBody),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An authenticator is active already (`totp_active`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn totp_enroll(
+    State(state): State<AppState>,
+    client: Client,
+    Auth(auth): Auth,
+) -> Result<Json<EnrolmentBody>, ApiError> {
+    let enrolment = state.services.totp.enroll(&auth, &client).await?;
+    Ok(Json(EnrolmentBody {
+        secret: enrolment.secret,
+        otpauth_uri: enrolment.otpauth_uri,
+        qr_svg: enrolment.qr_svg,
+    }))
+}
+
+/// A current authenticator code. `Debug` never prints it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TotpCode {
+    /// The 6-digit code the app shows now.
+    #[schema(value_type = String)]
+    pub code: SecretString,
+}
+
+/// Recovery codes, shown once: each signs in once in place of an app code.
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    /// Ten codes like `abcde-fghjk`.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Confirm the pending authenticator with its first code: from then on sign-in asks for a
+/// code. The confirming code is spent.
+#[utoipa::path(post, path = "/api/auth/mfa/totp/confirm", tag = "mfa", security(("bearer" = [])),
+    request_body = TotpCode,
+    responses(
+        (status = 200, description = "Active; the recovery codes, shown this once", body = RecoveryCodes),
+        (status = 400, description = "Wrong or already used code (`invalid_code`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No enrolment waiting (`no_pending_totp`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn totp_confirm(
+    State(state): State<AppState>,
+    client: Client,
+    Auth(auth): Auth,
+    ApiJson(body): ApiJson<TotpCode>,
+) -> Result<Json<RecoveryCodes>, ApiError> {
+    let recovery_codes = state
+        .services
+        .totp
+        .confirm(&auth, body.code.expose_secret(), &client)
+        .await?;
+    Ok(Json(RecoveryCodes { recovery_codes }))
+}
+
+/// Replace the recovery codes (the old ones stop working), confirmed by a current app code.
+#[utoipa::path(post, path = "/api/auth/mfa/recovery-codes", tag = "mfa", security(("bearer" = [])),
+    request_body = TotpCode,
+    responses(
+        (status = 200, description = "The new codes, shown this once", body = RecoveryCodes),
+        (status = 400, description = "Wrong or already used code (`invalid_code`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No authenticator (`no_totp`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn recovery_codes(
+    State(state): State<AppState>,
+    client: Client,
+    Auth(auth): Auth,
+    ApiJson(body): ApiJson<TotpCode>,
+) -> Result<Json<RecoveryCodes>, ApiError> {
+    let recovery_codes = state
+        .services
+        .totp
+        .renew_recovery_codes(&auth, body.code.expose_secret(), &client)
+        .await?;
+    Ok(Json(RecoveryCodes { recovery_codes }))
+}
+
+/// Turning the authenticator off: the password or a current code. `Debug` prints neither.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TotpDisable {
+    /// The caller's password.
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    /// Or a current app code.
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub code: Option<SecretString>,
+}
+
+/// Turn the authenticator app off (its recovery codes too), confirmed by the password or a
+/// current code; the user is told by email.
+#[utoipa::path(delete, path = "/api/auth/mfa/totp", tag = "mfa", security(("bearer" = [])),
+    request_body = TotpDisable,
+    responses(
+        (status = 204, description = "Off"),
+        (status = 400, description = "Wrong or already used code (`invalid_code`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong or missing password (`wrong_password`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No authenticator (`no_totp`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn totp_disable(
+    State(state): State<AppState>,
+    client: Client,
+    Auth(auth): Auth,
+    ApiJson(body): ApiJson<TotpDisable>,
+) -> Result<StatusCode, ApiError> {
+    let code = body.code.as_ref().map(|c| c.expose_secret().to_owned());
+    state
+        .services
+        .totp
+        .disable(&auth, body.password, code.as_deref(), &client)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

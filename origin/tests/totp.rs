@@ -1,0 +1,343 @@
+//! The authenticator-app second factor, on SQLite and PostgreSQL. Codes are computed by an
+//! independent implementation (pyotp), never core's own; the QR code is rendered (resvg) and
+//! decoded (rqrr) back to the URI.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use common::{assert_problem, unique_ip, Backend, TestServer, PASSWORD};
+use serde_json::{json, Value};
+use tessera_origin::clock::Clock as _;
+
+/// The code pyotp computes for `secret` (base32) at Unix time `at`.
+fn pyotp(secret: &str, at: u64) -> String {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, pyotp; print(pyotp.TOTP(sys.argv[1]).at(int(sys.argv[2])))",
+            secret,
+            &at.to_string(),
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        output.status.success(),
+        "pyotp is needed (scripts/setup-test-services installs it): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// The text of the QR code in `svg`.
+fn decode_qr(svg: &str) -> String {
+    let tree = resvg::usvg::Tree::from_str(svg, &resvg::usvg::Options::default()).unwrap();
+    let size = tree.size().to_int_size();
+    let (w, h) = (size.width() * 2, size.height() * 2);
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(w, h).unwrap();
+    pixmap.fill(resvg::tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(2.0, 2.0),
+        &mut pixmap.as_mut(),
+    );
+    let pixels = pixmap.data();
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
+        pixels[(y * w as usize + x) * 4]
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code");
+    grids[0].decode().unwrap().1
+}
+
+fn amr(tokens: &Value) -> Value {
+    let payload = tokens["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["amr"].clone()
+}
+
+fn now(server: &TestServer) -> u64 {
+    u64::try_from(server.clock.now_secs()).unwrap()
+}
+
+/// Signs in with the password; returns the challenge.
+async fn challenge(server: &TestServer) -> Value {
+    // Five sign-ins a minute per account: the clock moves past that limit.
+    server.clock.advance(Duration::from_secs(13));
+    let login = json!({"tenant": "default", "email": "ann@example.com", "password": PASSWORD});
+    let response = server
+        .post_from("/api/auth/login", &login, &unique_ip())
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["mfa_required"], true, "{body}");
+    body
+}
+
+async fn answer(server: &TestServer, challenge: &Value, code: &str) -> reqwest::Response {
+    // Three tries a minute per IP and per account: the clock moves past that limit.
+    server.clock.advance(Duration::from_secs(21));
+    server
+        .post_from(
+            "/api/auth/mfa/verify",
+            &json!({"mfa_token": challenge["mfa_token"], "code": code}),
+            &unique_ip(),
+        )
+        .await
+}
+
+/// Ann with a confirmed authenticator; returns her secret and recovery codes.
+async fn enrolled(server: &TestServer) -> (String, Vec<String>) {
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let enrolment: Value = server
+        .post_auth("/api/auth/mfa/totp/enroll", access, &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = enrolment["secret"].as_str().unwrap().to_owned();
+    let confirmed = server
+        .post_auth(
+            "/api/auth/mfa/totp/confirm",
+            access,
+            &json!({"code": pyotp(&secret, now(server))}),
+        )
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    let codes: Value = confirmed.json().await.unwrap();
+    let codes = codes["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    (secret, codes)
+}
+
+async fn enrolment_shows_a_qr_code_of_the_uri_and_a_first_code_confirms_it(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let enrolment = server
+        .post_auth("/api/auth/mfa/totp/enroll", access, &json!({}))
+        .await;
+    assert_eq!(enrolment.status(), 200);
+    let enrolment: Value = enrolment.json().await.unwrap();
+    let secret = enrolment["secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 32, "160 bits in base32");
+    let uri = enrolment["otpauth_uri"].as_str().unwrap();
+    assert_eq!(
+        uri,
+        format!("otpauth://totp/Default:ann%40example.com?secret={secret}&issuer=Default&algorithm=SHA1&digits=6&period=30")
+    );
+    assert_eq!(decode_qr(enrolment["qr_svg"].as_str().unwrap()), uri);
+
+    // Until confirmed, sign-in asks for nothing more.
+    server.login("default", "ann@example.com", PASSWORD).await;
+    let wrong = server
+        .post_auth(
+            "/api/auth/mfa/totp/confirm",
+            access,
+            &json!({"code": "000000"}),
+        )
+        .await;
+    assert_problem(wrong, 400, "invalid_code").await;
+    let bad = server
+        .post_auth("/api/auth/mfa/totp/confirm", access, &json!({}))
+        .await;
+    assert_problem(bad, 400, "invalid_request").await;
+    let first = pyotp(secret, now(&server));
+    let confirmed = server
+        .post_auth(
+            "/api/auth/mfa/totp/confirm",
+            access,
+            &json!({"code": first}),
+        )
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    let codes: Value = confirmed.json().await.unwrap();
+    assert_eq!(codes["recovery_codes"].as_array().unwrap().len(), 10);
+    let again = server
+        .post_auth("/api/auth/mfa/totp/enroll", access, &json!({}))
+        .await;
+    assert_problem(again, 409, "totp_active").await;
+
+    // Sign-in now asks for a code; the confirming code is spent and cannot sign in.
+    let pending = challenge(&server).await;
+    assert_eq!(pending["methods"], json!(["totp", "recovery_code"]));
+    assert!(pending.get("access_token").is_none());
+    server.clock.advance(Duration::from_secs(0));
+    let replay = server
+        .post_from(
+            "/api/auth/mfa/verify",
+            &json!({"mfa_token": pending["mfa_token"], "code": first}),
+            &unique_ip(),
+        )
+        .await;
+    assert_problem(replay, 400, "invalid_code").await;
+    let code = pyotp(secret, now(&server) + 21);
+    let done = answer(&server, &pending, &code).await;
+    assert_eq!(done.status(), 200);
+    assert_eq!(amr(&done.json().await.unwrap()), json!(["pwd", "otp"]));
+}
+both!(enrolment_shows_a_qr_code_of_the_uri_and_a_first_code_confirms_it);
+
+async fn recovery_codes_work_once_and_wrong_codes_end_a_challenge(backend: Backend) {
+    let (server, sink) = TestServer::with_sink(backend, &[]).await;
+    let (secret, codes) = enrolled(&server).await;
+
+    let pending = challenge(&server).await;
+    let done = answer(&server, &pending, &codes[0].to_uppercase()).await;
+    assert_eq!(done.status(), 200);
+    assert_eq!(amr(&done.json().await.unwrap()), json!(["pwd", "recovery"]));
+    let pending = challenge(&server).await;
+    assert_problem(
+        answer(&server, &pending, &codes[0]).await,
+        400,
+        "invalid_code",
+    )
+    .await;
+
+    // Five wrong codes end the challenge: a right one then fails too.
+    for _ in 0..4 {
+        assert_problem(
+            answer(&server, &pending, "000000").await,
+            400,
+            "invalid_code",
+        )
+        .await;
+    }
+    let code = pyotp(&secret, now(&server) + 21);
+    assert_problem(
+        answer(&server, &pending, &code).await,
+        401,
+        "invalid_mfa_token",
+    )
+    .await;
+
+    // New recovery codes replace the old ones.
+    let pending = challenge(&server).await;
+    let tokens: Value = answer(&server, &pending, &codes[1])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    server.clock.advance(Duration::from_secs(30));
+    let renewed = server
+        .post_auth(
+            "/api/auth/mfa/recovery-codes",
+            &access,
+            &json!({"code": pyotp(&secret, now(&server))}),
+        )
+        .await;
+    assert_eq!(renewed.status(), 200);
+    let renewed: Value = renewed.json().await.unwrap();
+    let pending = challenge(&server).await;
+    assert_problem(
+        answer(&server, &pending, &codes[2]).await,
+        400,
+        "invalid_code",
+    )
+    .await;
+    let fresh = renewed["recovery_codes"][0].as_str().unwrap();
+    assert_eq!(answer(&server, &pending, fresh).await.status(), 200);
+
+    // Turning it off takes the password (or a code), and the user is told.
+    server.clock.advance(Duration::from_secs(2));
+    let wrong = server
+        .delete_auth(
+            "/api/auth/mfa/totp",
+            &access,
+            &json!({"password": "not the password at all"}),
+        )
+        .await;
+    assert_problem(wrong, 403, "wrong_password").await;
+    let off = server
+        .delete_auth(
+            "/api/auth/mfa/totp",
+            &access,
+            &json!({"password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(off.status(), 204);
+    let mail = sink.wait_for("ann@example.com", 1).await.remove(0);
+    assert_eq!(mail.subject, "Two-factor authentication was turned off");
+    server.clock.advance(Duration::from_secs(13));
+    server.login("default", "ann@example.com", PASSWORD).await;
+}
+both!(recovery_codes_work_once_and_wrong_codes_end_a_challenge);
+
+/// Twenty challenges of one user answered at once with the same valid code: one sign-in.
+async fn one_code_signs_in_once_however_many_ask(servers: &[&TestServer], secret: &str) {
+    let first = servers[0];
+    let mut challenges = Vec::new();
+    for n in 0..20 {
+        challenges.push((servers[n % servers.len()], challenge(first).await));
+    }
+    // Every node's clock at the first's.
+    for server in &servers[1..] {
+        let behind = first.clock.now_secs() - server.clock.now_secs();
+        server
+            .clock
+            .advance(Duration::from_secs(u64::try_from(behind).unwrap_or(0)));
+    }
+    let code = pyotp(secret, now(first));
+    let answers = futures::future::join_all(challenges.iter().map(|(server, challenge)| {
+        let code = code.clone();
+        async move {
+            server
+                .post_from(
+                    "/api/auth/mfa/verify",
+                    &json!({"mfa_token": challenge["mfa_token"], "code": code}),
+                    &unique_ip(),
+                )
+                .await
+                .status()
+                .as_u16()
+        }
+    }))
+    .await;
+    assert_eq!(
+        answers.iter().filter(|s| **s == 200).count(),
+        1,
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().all(|s| [200, 400, 429].contains(s)),
+        "{answers:?}"
+    );
+}
+
+async fn a_code_is_accepted_once_across_concurrent_requests(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (secret, _) = enrolled(&server).await;
+    server.clock.advance(Duration::from_secs(30));
+    one_code_signs_in_once_however_many_ask(&[&server], &secret).await;
+}
+both!(a_code_is_accepted_once_across_concurrent_requests);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_code_is_accepted_once_across_two_nodes() {
+    let one = TestServer::start(Backend::Postgres).await;
+    let two = one.second_node(&[]).await;
+    let (secret, _) = enrolled(&one).await;
+    one.clock.advance(Duration::from_secs(30));
+    one_code_signs_in_once_however_many_ask(&[&one, &two], &secret).await;
+}
