@@ -256,6 +256,16 @@ pub fn account_subject(tenant: &crate::model::TenantSlug, email: &crate::model::
     format!("account:{tenant}:{email}")
 }
 
+/// The subject of a per-account limit on answering an MFA challenge: the challenge token's
+/// tenant and account tag (see [`crate::token::OpaqueToken::account_tag`]), so that the edge,
+/// which cannot look the challenge up, and the origin charge one budget per account.
+#[must_use]
+pub fn mfa_account_subject(mfa_token: &str) -> Option<String> {
+    let token =
+        crate::token::OpaqueToken::parse(crate::token::TokenKind::MfaChallenge, mfa_token).ok()?;
+    Some(format!("mfa:{}:{}", token.tenant(), token.account_tag()))
+}
+
 /// The human-readable detail of a 429, identical from edge and origin.
 #[must_use]
 pub fn limited_detail(class: RouteClass, quota: Quota) -> String {

@@ -21,6 +21,13 @@ use crate::secret::{ct_eq, sha256};
 pub const RANDOM_BYTES: usize = 32;
 
 const BODY_CHARS: usize = 43;
+
+/// Characters of the random part that [`OpaqueToken::account_tag`] covers: 10 base64url
+/// characters are the first 60 bits of the random bytes, none of the rest.
+const ACCOUNT_TAG_CHARS: usize = 10;
+
+/// Leading random bytes that hold an account tag (the tag covers 60 of their 64 bits).
+pub const ACCOUNT_TAG_BYTES: usize = 8;
 const CHECK_CHARS: usize = 6;
 
 /// What a token is for. Each kind has its own prefix, so that one kind never passes as another.
@@ -125,6 +132,17 @@ impl OpaqueToken {
         })
     }
 
+    /// The leading characters of the random part (60 bits) that an issuer may fill with a tag
+    /// of the account the token is for, such as a keyed hash of the user id. MFA challenges
+    /// carry one, so that the edge can limit the tries per account from the token alone: a
+    /// new sign-in yields a new token with the same tag, and a token whose tag was altered is
+    /// no token the origin issued.
+    #[must_use]
+    pub fn account_tag(&self) -> &str {
+        let body_start = self.text.len() - BODY_CHARS - CHECK_CHARS;
+        &self.text[body_start..body_start + ACCOUNT_TAG_CHARS]
+    }
+
     /// The kind of this token.
     #[must_use]
     pub const fn kind(&self) -> TokenKind {
@@ -199,6 +217,27 @@ fn checksum(signed: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_account_tag_is_the_leading_random_bytes_only() {
+        let tenant = TenantSlug::parse("acme").unwrap();
+        let mut a = [7u8; RANDOM_BYTES];
+        let mut b = [9u8; RANDOM_BYTES];
+        a[..ACCOUNT_TAG_BYTES].copy_from_slice(&[1; ACCOUNT_TAG_BYTES]);
+        b[..ACCOUNT_TAG_BYTES].copy_from_slice(&[1; ACCOUNT_TAG_BYTES]);
+        let one = OpaqueToken::generate(TokenKind::MfaChallenge, &tenant, a);
+        let two = OpaqueToken::generate(TokenKind::MfaChallenge, &tenant, b);
+        assert_eq!(one.account_tag(), two.account_tag());
+        assert_eq!(one.account_tag().len(), 10);
+        b[0] = 2;
+        let other = OpaqueToken::generate(TokenKind::MfaChallenge, &tenant, b);
+        assert_ne!(one.account_tag(), other.account_tag());
+        assert_eq!(
+            crate::ratelimit::mfa_account_subject(one.expose()),
+            Some(format!("mfa:acme:{}", one.account_tag()))
+        );
+        assert_eq!(crate::ratelimit::mfa_account_subject("tsr_mc_acme_short"), None);
+    }
+
     use super::*;
 
     fn acme() -> TenantSlug {

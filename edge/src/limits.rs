@@ -152,10 +152,13 @@ pub async fn charge(env: &Env, key: &str, quota: Quota) -> Result<Decision> {
     Ok(outcome.into())
 }
 
-/// The account a credential request names: its body's `email` and `tenant` (or `X-Tenant`, or
-/// the default tenant).
+/// The account a credential or code request names: its body's `email` and `tenant` (or
+/// `X-Tenant`, or the default tenant), or the account tag of its `mfa_token`.
 fn account_of(config: &Config, incoming: &Incoming) -> Option<String> {
     let body: serde_json::Value = serde_json::from_slice(&incoming.body).ok()?;
+    if let Some(token) = body.get("mfa_token").and_then(|t| t.as_str()) {
+        return ratelimit::mfa_account_subject(token);
+    }
     let email = Email::parse(body.get("email")?.as_str()?).ok()?;
     let tenant = match body.get("tenant").and_then(|t| t.as_str()) {
         Some(tenant) => tenant.to_owned(),

@@ -484,3 +484,39 @@ async fn the_revocation_endpoint_needs_the_edge_secret() {
         .unwrap();
     assert_eq!(bench.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mfa_answers_are_limited_per_account_at_the_edge_across_challenges_and_ips() {
+    let stack = Stack::start().await;
+    stack.create_user("ann@example.com").await;
+    let tenant = tessera_core::model::TenantSlug::parse("default").unwrap();
+    let ann = tessera_core::model::Email::parse("ann@example.com").unwrap();
+    let mut tx = stack.state.store.write(&tenant).await.unwrap();
+    let user = tx.users().by_email(&ann).await.unwrap().unwrap();
+    tx.users().set_mfa_email(&user.id, true, 0).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut challenges = Vec::new();
+    for n in 0..4 {
+        let body = stack
+            .sign_in("ann@example.com", &format!("198.51.100.{}", 60 + n))
+            .await;
+        assert_eq!(body["mfa_required"], true, "{body}");
+        challenges.push(body["mfa_token"].as_str().unwrap().to_owned());
+    }
+    let before = stack.origin_requests("code-confirm").await;
+    let mut statuses = Vec::new();
+    for (n, token) in challenges.iter().enumerate() {
+        let response = stack
+            .http
+            .post(stack.edge("/api/auth/mfa/verify"))
+            .header("cf-connecting-ip", format!("203.0.113.{}", 70 + n))
+            .json(&json!({"mfa_token": token, "code": "000000"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    // Four challenges, four IPs, one account: the fourth try is refused by the edge itself.
+    assert_eq!(statuses, [400, 400, 400, 429]);
+    assert_eq!(stack.origin_requests("code-confirm").await - before, 3);
+}

@@ -17,7 +17,7 @@ use crate::mail::MailKind;
 use crate::password::Hasher;
 use crate::store::{DynStore, Tenant, TenantTx, User};
 use crate::tenants::Directory;
-use tessera_core::ratelimit::RouteClass;
+use tessera_core::ratelimit::{mfa_account_subject, RouteClass};
 
 /// A code emailed with the challenge.
 pub const EMAIL_METHOD: &str = "email";
@@ -117,7 +117,7 @@ impl Mfa {
         client: &Client,
     ) -> ServiceResult<Challenge> {
         let now = self.clock.now_secs();
-        let (token, digest) = self.one_time.new_challenge(&tenant.slug);
+        let (token, digest) = self.one_time.new_challenge(&tenant.slug, &user.id);
         let code_digest = if methods.contains(&EMAIL_METHOD) {
             let (code, code_digest) = self.one_time.new_code(MFA_SCOPE, &user.id);
             let mail = mail_to(
@@ -177,22 +177,12 @@ impl Mfa {
             .ok_or(ServiceError::InvalidMfaToken)?;
         let digest = self.one_time.token_digest(&token);
         let now = self.clock.now_secs();
-        let user_id = self
-            .store
-            .read(&tenant.slug)
-            .await?
-            .secrets()
-            .challenge(&digest)
-            .await?
-            .ok_or(ServiceError::InvalidMfaToken)?
-            .user_id;
-        // Per account as well as per IP: one user's challenges share one budget of tries.
-        self.limiter
-            .enforce(
-                RouteClass::CodeConfirm,
-                &format!("user:{}:{user_id}", tenant.slug),
-            )
-            .await?;
+        // Per account as well as per IP, keyed by the token's account tag as at the edge.
+        if let Some(subject) = mfa_account_subject(mfa_token) {
+            self.limiter
+                .enforce(RouteClass::CodeConfirm, &subject)
+                .await?;
+        }
         let mut tx = self.store.write(&tenant.slug).await?;
         let challenge = tx
             .secrets()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tessera_core::model::{TenantSlug, UserId};
 use tessera_core::otp;
-use tessera_core::token::{OpaqueToken, TokenKind};
+use tessera_core::token::{OpaqueToken, TokenKind, ACCOUNT_TAG_BYTES};
 
 use crate::clock;
 use crate::keys::hmac_sha256;
@@ -38,10 +38,18 @@ impl OneTime {
         (token, digest)
     }
 
-    /// A new MFA token of `tenant` and its digest.
+    /// A new MFA token of `tenant` for `user`, and its digest. Its account tag (see
+    /// `OpaqueToken::account_tag`) is a keyed hash of the user, the rest random, so that every
+    /// challenge of one user shares one per-account limit, at the edge too.
     #[must_use]
-    pub fn new_challenge(&self, tenant: &TenantSlug) -> (OpaqueToken, [u8; 32]) {
-        let token = OpaqueToken::generate(TokenKind::MfaChallenge, tenant, clock::random());
+    pub fn new_challenge(&self, tenant: &TenantSlug, user: &UserId) -> (OpaqueToken, [u8; 32]) {
+        let tag = hmac_sha256(
+            self.key.as_slice(),
+            format!("mfa-account\0{user}").as_bytes(),
+        );
+        let mut random: [u8; 32] = clock::random();
+        random[..ACCOUNT_TAG_BYTES].copy_from_slice(&tag[..ACCOUNT_TAG_BYTES]);
+        let token = OpaqueToken::generate(TokenKind::MfaChallenge, tenant, random);
         let digest = self.token_digest(&token);
         (token, digest)
     }
