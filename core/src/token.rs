@@ -235,7 +235,10 @@ mod tests {
             crate::ratelimit::mfa_account_subject(one.expose()),
             Some(format!("mfa:acme:{}", one.account_tag()))
         );
-        assert_eq!(crate::ratelimit::mfa_account_subject("tsr_mc_acme_short"), None);
+        assert_eq!(
+            crate::ratelimit::mfa_account_subject("tsr_mc_acme_short"),
+            None
+        );
     }
 
     use super::*;

@@ -10,7 +10,10 @@ use tessera_core::token::{OpaqueToken, TokenKind};
 
 use super::one_time::{mail_to, OneTime, MFA_SCOPE};
 use super::totp::{Accepted, TotpFactor};
-use super::{audit_event, Authenticated, Client, Issued, ServiceError, ServiceResult, TokenIssuer};
+use super::{
+    audit_event, caller_event, Authenticated, Client, Issued, ServiceError, ServiceResult,
+    TokenIssuer,
+};
 use crate::clock::SharedClock;
 use crate::limiter::Limiter;
 use crate::mail::MailKind;
@@ -273,16 +276,14 @@ impl Mfa {
         tx.users()
             .set_mfa_email(&caller.user_id, enabled, now)
             .await?;
-        let event = audit_event(
+        let event = caller_event(
             if enabled {
                 "mfa_email_enabled"
             } else {
                 "mfa_email_disabled"
             },
+            caller,
             client,
-            Some(&caller.user_id),
-            Some(&caller.session_id),
-            String::new(),
             now,
         );
         tx.audit().append(&event).await?;

@@ -97,3 +97,15 @@ fn audit_event(
         detail,
     }
 }
+
+/// An audit event of `caller`'s own request, in their session.
+fn caller_event(event: &str, caller: &Authenticated, client: &Client, now: i64) -> AuditEvent {
+    audit_event(
+        event,
+        client,
+        Some(&caller.user_id),
+        Some(&caller.session_id),
+        String::new(),
+        now,
+    )
+}

@@ -12,7 +12,7 @@ use tessera_core::model::UserId;
 use tessera_core::totp::{self, TotpParams, TotpSecret};
 
 use super::one_time::mail_to;
-use super::{audit_event, Authenticated, Client, ServiceError, ServiceResult};
+use super::{caller_event, Authenticated, Client, ServiceError, ServiceResult};
 use crate::clock::{self, SharedClock};
 use crate::keys::{hmac_sha256, MasterKey};
 use crate::mail::MailKind;
@@ -119,14 +119,7 @@ impl TotpFactor {
             secret.expose(),
         );
         tx.totp().put_pending(&caller.user_id, &sealed, now).await?;
-        let event = audit_event(
-            "totp_enrolment_started",
-            client,
-            Some(&caller.user_id),
-            Some(&caller.session_id),
-            String::new(),
-            now,
-        );
+        let event = caller_event("totp_enrolment_started", caller, client, now);
         tx.audit().append(&event).await?;
         tx.commit().await?;
         let otpauth_uri = totp::otpauth_uri(
@@ -178,14 +171,7 @@ impl TotpFactor {
         .await?;
         tx.totp().confirm(&caller.user_id, now).await?;
         let codes = self.new_recovery_codes(&mut tx, &caller.user_id).await?;
-        let event = audit_event(
-            "totp_enabled",
-            client,
-            Some(&caller.user_id),
-            Some(&caller.session_id),
-            String::new(),
-            now,
-        );
+        let event = caller_event("totp_enabled", caller, client, now);
         tx.audit().append(&event).await?;
         tx.commit().await?;
         Ok(codes)
@@ -215,14 +201,7 @@ impl TotpFactor {
         )
         .await?;
         let codes = self.new_recovery_codes(&mut tx, &caller.user_id).await?;
-        let event = audit_event(
-            "recovery_codes_renewed",
-            client,
-            Some(&caller.user_id),
-            Some(&caller.session_id),
-            String::new(),
-            now,
-        );
+        let event = caller_event("recovery_codes_renewed", caller, client, now);
         tx.audit().append(&event).await?;
         tx.commit().await?;
         Ok(codes)
@@ -284,14 +263,7 @@ impl TotpFactor {
                 .enqueue(&mail, self.clock.now_millis_i64())
                 .await?;
         }
-        let event = audit_event(
-            "totp_disabled",
-            client,
-            Some(&caller.user_id),
-            Some(&caller.session_id),
-            String::new(),
-            now,
-        );
+        let event = caller_event("totp_disabled", caller, client, now);
         tx.audit().append(&event).await?;
         tx.commit().await?;
         Ok(())
