@@ -28,6 +28,7 @@ fn claims() -> AccessClaims {
         jti: "3f2c1a9e-0000-4000-8000-000000000003".into(),
         amr: vec!["pwd".into()],
         email_verified: true,
+        scope: None,
     }
 }
 

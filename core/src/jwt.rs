@@ -56,6 +56,24 @@ pub struct AccessClaims {
     /// in tokens of earlier versions, which read as `false`.
     #[serde(default)]
     pub email_verified: bool,
+    /// Set only on a restricted token, which is good for nothing but what its scope names
+    /// ([`ENROL_SCOPE`]): every verifier refuses it elsewhere (see
+    /// [`AccessClaims::is_restricted`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The scope of the token a user of a tenant that requires a second factor gets when they
+/// have none yet: it can only enrol an authenticator app.
+pub const ENROL_SCOPE: &str = "mfa_enroll";
+
+impl AccessClaims {
+    /// Whether the token is restricted to its scope: the edge and the origin refuse it on every
+    /// route but the ones of that scope.
+    #[must_use]
+    pub fn is_restricted(&self) -> bool {
+        self.scope.is_some()
+    }
 }
 
 /// The algorithms Tessera signs and verifies with.

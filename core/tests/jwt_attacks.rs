@@ -34,6 +34,7 @@ fn claims() -> AccessClaims {
         jti: "jti-1".into(),
         amr: vec!["pwd".into()],
         email_verified: true,
+        scope: None,
     }
 }
 

@@ -52,6 +52,13 @@ pub async fn authenticate(
             )?))
         }
     };
+    if claims.is_restricted() {
+        return Ok(Err(token_problem(
+            "restricted_token",
+            "This token can only enrol a second factor.",
+            valid_false,
+        )?));
+    }
     let now = Date::now().as_millis() / 1000;
     match revocations::is_revoked(env, &claims.tid, &claims.sid, now).await {
         Ok(false) => Ok(Ok(claims)),

@@ -60,7 +60,7 @@ enum TenantCommand {
         /// Sign-in needs a confirmed email address (403 `email_not_verified` until then).
         #[arg(long)]
         require_verified_email: bool,
-        /// Every sign-in needs a second factor (an emailed code for users without another).
+        /// Every sign-in needs a second factor: users without one get an enrol-only token.
         #[arg(long)]
         require_mfa: bool,
     },

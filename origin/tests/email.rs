@@ -583,7 +583,7 @@ async fn the_emailed_second_factor(backend: Backend) {
         .await;
     assert_problem(response, 403, "mfa_required").await;
 
-    // A tenant can require the second factor of everyone.
+    // In a tenant that requires a second factor, a user with the emailed one answers it.
     server.create_tenant("secure").await;
     set_policy(
         &server,
@@ -594,9 +594,13 @@ async fn the_emailed_second_factor(backend: Backend) {
         },
     )
     .await;
-    server
+    let bob = server
         .create_user("secure", "bob@example.com", PASSWORD)
         .await;
+    let slug = TenantSlug::parse("secure").unwrap();
+    let mut tx = server.state.store.write(&slug).await.unwrap();
+    tx.users().set_mfa_email(&bob, true, 1).await.unwrap();
+    tx.commit().await.unwrap();
     let bob = json!({"tenant": "secure", "email": "bob@example.com", "password": PASSWORD});
     let challenge: Value = server
         .post_from("/api/auth/login", &bob, &unique_ip())
@@ -605,6 +609,7 @@ async fn the_emailed_second_factor(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(challenge["mfa_required"], true);
+    assert_eq!(challenge["methods"], json!(["email"]));
     sink.wait_for("bob@example.com", 1).await;
 }
 both!(the_emailed_second_factor);

@@ -341,3 +341,96 @@ async fn a_code_is_accepted_once_across_two_nodes() {
     one.clock.advance(Duration::from_secs(30));
     one_code_signs_in_once_however_many_ask(&[&one, &two], &secret).await;
 }
+
+async fn a_tenant_that_requires_a_second_factor_gives_an_enrol_only_token(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.create_tenant("secure").await;
+    let slug = tessera_core::model::TenantSlug::parse("secure").unwrap();
+    let policy = tessera_origin::store::TenantPolicy {
+        require_mfa: true,
+        ..tessera_origin::store::TenantPolicy::default()
+    };
+    server
+        .state
+        .store
+        .set_tenant_policy(&slug, policy)
+        .await
+        .unwrap();
+    server
+        .create_user("secure", "bob@example.com", PASSWORD)
+        .await;
+    let login = json!({"tenant": "secure", "email": "bob@example.com", "password": PASSWORD});
+    let answer: Value = server
+        .post_from("/api/auth/login", &login, &unique_ip())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["mfa_enrollment_required"], true, "{answer}");
+    assert_eq!(answer["expires_in"], 900);
+    assert!(answer.get("refresh_token").is_none());
+    let restricted = answer["access_token"].as_str().unwrap();
+
+    // Good for nothing but enrolment.
+    for path in ["/api/auth/me", "/api/auth/verify", "/api/auth/sessions"] {
+        assert_problem(
+            server.get_auth(path, restricted).await,
+            401,
+            "restricted_token",
+        )
+        .await;
+    }
+    let change =
+        json!({"current_password": PASSWORD, "new_password": "another long passphrase here"});
+    assert_problem(
+        server
+            .post_auth("/api/auth/password", restricted, &change)
+            .await,
+        401,
+        "restricted_token",
+    )
+    .await;
+    // Nor can an emailed code skip the tenant's rule.
+    let enrolment: Value = server
+        .post_auth("/api/auth/mfa/totp/enroll", restricted, &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = enrolment["secret"].as_str().unwrap().to_owned();
+    let confirmed = server
+        .post_auth(
+            "/api/auth/mfa/totp/confirm",
+            restricted,
+            &json!({"code": pyotp(&secret, now(&server))}),
+        )
+        .await;
+    assert_eq!(confirmed.status(), 200);
+
+    // Then sign-in asks for the app's code, and a full session follows.
+    server.clock.advance(Duration::from_secs(30));
+    let challenge: Value = server
+        .post_from("/api/auth/login", &login, &unique_ip())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(challenge["methods"], json!(["totp", "recovery_code"]));
+    let done = server
+        .post_from(
+            "/api/auth/mfa/verify",
+            &json!({"mfa_token": challenge["mfa_token"], "code": pyotp(&secret, now(&server))}),
+            &unique_ip(),
+        )
+        .await;
+    assert_eq!(done.status(), 200);
+    let tokens: Value = done.json().await.unwrap();
+    assert_eq!(
+        server
+            .get_auth("/api/auth/me", tokens["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+}
+both!(a_tenant_that_requires_a_second_factor_gives_an_enrol_only_token);

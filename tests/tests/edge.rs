@@ -520,3 +520,40 @@ async fn mfa_answers_are_limited_per_account_at_the_edge_across_challenges_and_i
     assert_eq!(statuses, [400, 400, 400, 429]);
     assert_eq!(stack.origin_requests("code-confirm").await - before, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrol_only_token_is_refused_at_the_edge() {
+    let stack = Stack::start().await;
+    let tenant = tessera_core::model::TenantSlug::parse("default").unwrap();
+    let policy = tessera_origin::store::TenantPolicy {
+        require_mfa: true,
+        ..tessera_origin::store::TenantPolicy::default()
+    };
+    stack
+        .state
+        .store
+        .set_tenant_policy(&tenant, policy)
+        .await
+        .unwrap();
+    stack.create_user("ann@example.com").await;
+    let answer = stack.sign_in("ann@example.com", "198.51.100.90").await;
+    let restricted = match answer["access_token"].as_str() {
+        Some(token) if answer["mfa_enrollment_required"] == true => token.to_owned(),
+        _ => panic!("expected an enrol-only token: {answer}"),
+    };
+    // The first check fetches the JWKS from the origin (a verify-class request); the second
+    // reaches the origin not at all.
+    assert_eq!(get(&stack, "/api/auth/verify", &restricted).await.status(), 401);
+    let before = stack.origin_requests("verify").await;
+    let response = get(&stack, "/api/auth/verify", &restricted).await;
+    assert_eq!(response.status(), 401);
+    assert_security_headers(&response);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "restricted_token");
+    assert_eq!(body["valid"], false);
+    assert_eq!(
+        stack.origin_requests("verify").await,
+        before,
+        "answered at the edge"
+    );
+}

@@ -115,6 +115,23 @@ pub enum LoginResponse {
     Tokens(TokenResponse),
     /// A second factor is due; its code was emailed.
     SecondFactor(MfaRequired),
+    /// The tenant requires a second factor and the user has none yet.
+    EnrolmentRequired(MfaEnrolmentRequired),
+}
+
+/// The tenant requires a second factor and the user has none: enrol an authenticator app with
+/// this token (`POST /api/auth/mfa/totp/enroll`, then `…/confirm`), then sign in again.
+#[derive(Serialize, ToSchema)]
+pub struct MfaEnrolmentRequired {
+    /// Always `true`.
+    pub mfa_enrollment_required: bool,
+    /// An access token good only for the two enrolment routes (claim `scope: "mfa_enroll"`);
+    /// every other route, at the edge and the origin, answers 401 `restricted_token`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until it expires (900); there is no refresh token.
+    pub expires_in: u64,
 }
 
 /// A sign-in waiting for its second factor: answer with `POST /api/auth/mfa/verify`.
@@ -168,6 +185,14 @@ pub async fn login(
         match state.services.sign_in.login(attempt, &client).await? {
             SignedIn::Tokens(issued) => LoginResponse::Tokens(issued.into()),
             SignedIn::SecondFactor(challenge) => LoginResponse::SecondFactor(challenge.into()),
+            SignedIn::EnrolmentRequired { access_token } => {
+                LoginResponse::EnrolmentRequired(MfaEnrolmentRequired {
+                    mfa_enrollment_required: true,
+                    access_token,
+                    token_type: "Bearer",
+                    expires_in: ACCESS_TOKEN_SECS,
+                })
+            }
         },
     ))
 }

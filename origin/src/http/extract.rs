@@ -101,6 +101,29 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// A caller authenticated by a bearer token that may also be restricted to enrolling a second
+/// factor: only the TOTP enrolment routes take it.
+pub struct EnrolAuth(pub Authenticated);
+
+impl FromRequestParts<AppState> for EnrolAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Bearer(token) = Bearer::from_request_parts(parts, state).await?;
+        let named = super::tenant::named_by_request(&parts.headers, &state.config);
+        let authenticated = state
+            .services
+            .authenticate
+            .authenticate_for_enrolment(&token, named.as_ref().ok().and_then(Option::as_ref))
+            .await?;
+        named?;
+        Ok(Self(authenticated))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = ApiError;
 

@@ -12,7 +12,7 @@ use tessera_core::api::Problem;
 use utoipa::ToSchema;
 
 use super::auth::TokenResponse;
-use super::extract::{ApiJson, Auth};
+use super::extract::{ApiJson, Auth, EnrolAuth};
 use super::problem::ApiError;
 use crate::services::Client;
 use crate::state::AppState;
@@ -126,7 +126,7 @@ pub struct EnrolmentBody {
 pub async fn totp_enroll(
     State(state): State<AppState>,
     client: Client,
-    Auth(auth): Auth,
+    EnrolAuth(auth): EnrolAuth,
 ) -> Result<Json<EnrolmentBody>, ApiError> {
     let enrolment = state.services.totp.enroll(&auth, &client).await?;
     Ok(Json(EnrolmentBody {
@@ -164,7 +164,7 @@ pub struct RecoveryCodes {
 pub async fn totp_confirm(
     State(state): State<AppState>,
     client: Client,
-    Auth(auth): Auth,
+    EnrolAuth(auth): EnrolAuth,
     ApiJson(body): ApiJson<TotpCode>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
     let recovery_codes = state

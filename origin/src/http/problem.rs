@@ -210,6 +210,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::SessionEnded => {
                 Self::invalid_token("invalid_token").detail("The token's session has ended.")
             }
+            ServiceError::RestrictedToken => Self::invalid_token("restricted_token")
+                .detail("This token can only enrol a second factor (POST /api/auth/mfa/totp/enroll)."),
             ServiceError::TenantMismatch => Self::tenant_mismatch(),
             ServiceError::SessionNotFound => Self::not_found().detail("No such active session."),
             ServiceError::RateLimited {

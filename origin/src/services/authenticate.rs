@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use quick_cache::sync::Cache;
 use tessera_core::api::{VerifiedUser, VerifyAnswer};
+use tessera_core::jwt::ENROL_SCOPE;
 use tessera_core::jwt::{AccessClaims, Verified};
 use tessera_core::model::{SessionId, TenantSlug, UserId};
 use tessera_core::secret::sha256;
@@ -114,8 +115,31 @@ impl Authenticator {
         bearer: &str,
         named_tenant: Option<&TenantSlug>,
     ) -> ServiceResult<Authenticated> {
+        self.authenticate_scoped(bearer, named_tenant, None).await
+    }
+
+    /// As [`Authenticator::authenticate`], also accepting a token restricted to enrolling a
+    /// second factor (the only routes that do: TOTP enrolment and its confirmation).
+    pub async fn authenticate_for_enrolment(
+        &self,
+        bearer: &str,
+        named_tenant: Option<&TenantSlug>,
+    ) -> ServiceResult<Authenticated> {
+        self.authenticate_scoped(bearer, named_tenant, Some(ENROL_SCOPE))
+            .await
+    }
+
+    async fn authenticate_scoped(
+        &self,
+        bearer: &str,
+        named_tenant: Option<&TenantSlug>,
+        allowed_scope: Option<&str>,
+    ) -> ServiceResult<Authenticated> {
         let now = self.clock.now_secs();
         let claims = self.verify(bearer, u64::try_from(now).unwrap_or(0)).await?;
+        if claims.is_restricted() && claims.scope.as_deref() != allowed_scope {
+            return Err(ServiceError::RestrictedToken);
+        }
         let tenant = TenantSlug::parse(&claims.tid).map_err(|_| ServiceError::SessionEnded)?;
         let user_id = UserId::parse(&claims.sub).map_err(|_| ServiceError::SessionEnded)?;
         let session_id = SessionId::parse(&claims.sid).map_err(|_| ServiceError::SessionEnded)?;

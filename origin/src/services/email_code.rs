@@ -152,7 +152,7 @@ impl EmailCodes {
             return Err(ServiceError::InvalidCode);
         }
         tx.secrets().remove(&user.id, purpose).await?;
-        if !second_factors(&mut tx, &tenant, &user).await?.is_empty() {
+        if tenant.policy.require_mfa || !second_factors(&mut tx, &user).await?.is_empty() {
             tx.commit().await?;
             return Err(ServiceError::SecondFactorRequired);
         }

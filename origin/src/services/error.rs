@@ -19,6 +19,9 @@ pub enum ServiceError {
     /// An access token that does not verify.
     #[error("invalid access token: {0}")]
     InvalidToken(#[from] VerifyError),
+    /// A token restricted to enrolling a second factor, used elsewhere.
+    #[error("restricted token")]
+    RestrictedToken,
     /// An access token whose session was ended, or whose user was disabled.
     #[error("the token's session has ended")]
     SessionEnded,
@@ -124,7 +127,7 @@ impl ServiceError {
         match self {
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidRefreshToken => "invalid_refresh_token",
-            Self::InvalidToken(_) | Self::SessionEnded => "invalid_token",
+            Self::InvalidToken(_) | Self::SessionEnded | Self::RestrictedToken => "invalid_token",
             Self::TenantMismatch => "tenant_mismatch",
             Self::SessionNotFound => "not_found",
             Self::RateLimited { .. } => "rate_limited",

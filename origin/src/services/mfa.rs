@@ -31,20 +31,16 @@ pub const TOTP_METHOD: &str = "totp";
 /// One of the user's recovery codes.
 pub const RECOVERY_METHOD: &str = "recovery_code";
 
-/// The second factors `user`'s sign-in must be completed with; empty when none is due. The
-/// authenticator app (with its recovery codes) when one is active; an emailed code when the
-/// user turned that on, or when the tenant requires a second factor and the user has no app.
-pub async fn second_factors(
-    tx: &mut TenantTx,
-    tenant: &Tenant,
-    user: &User,
-) -> ServiceResult<Vec<&'static str>> {
+/// The second factors `user` has set up, which their sign-in must be completed with: the
+/// authenticator app (with its recovery codes) when one is active, an emailed code when they
+/// turned that on. Empty when none; a tenant that requires a second factor then gives the user
+/// an enrol-only token instead of a session (see `services/sign_in.rs`).
+pub async fn second_factors(tx: &mut TenantTx, user: &User) -> ServiceResult<Vec<&'static str>> {
     let mut methods = Vec::new();
-    let app = tx.totp().active(&user.id).await?;
-    if app {
+    if tx.totp().active(&user.id).await? {
         methods.extend([TOTP_METHOD, RECOVERY_METHOD]);
     }
-    if user.mfa_email || (tenant.policy.require_mfa && !app) {
+    if user.mfa_email {
         methods.push(EMAIL_METHOD);
     }
     Ok(methods)

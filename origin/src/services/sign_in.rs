@@ -15,6 +15,7 @@ use crate::limiter::Limiter;
 use crate::password::Hasher;
 use crate::store::DynStore;
 use crate::tenants::Directory;
+use tessera_core::jwt::ENROL_SCOPE;
 
 /// A sign-in attempt as the client sent it: nothing parsed yet, so that a malformed tenant or
 /// email fails exactly like a wrong password.
@@ -29,13 +30,30 @@ pub struct Attempt<'a> {
     pub password: SecretString,
 }
 
-/// What a correct password leads to.
-#[derive(Debug)]
+/// What a correct password leads to. `Debug` never prints a token.
 pub enum SignedIn {
     /// Signed in.
     Tokens(Issued),
     /// The account needs its second factor first; its code was emailed.
     SecondFactor(Challenge),
+    /// The tenant requires a second factor and the user has none: a 15-minute access token
+    /// good only for enrolling an authenticator app, and no refresh token.
+    EnrolmentRequired {
+        /// The restricted access token.
+        access_token: String,
+    },
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tokens(issued) => f.debug_tuple("Tokens").field(issued).finish(),
+            Self::SecondFactor(challenge) => {
+                f.debug_tuple("SecondFactor").field(challenge).finish()
+            }
+            Self::EnrolmentRequired { .. } => f.write_str("EnrolmentRequired { .. }"),
+        }
+    }
 }
 
 /// Signs users in with tenant, email and password.
@@ -83,6 +101,7 @@ impl SignIn {
         let outcome = match &result {
             Ok(SignedIn::Tokens(_)) => "success",
             Ok(SignedIn::SecondFactor(_)) => "mfa_required",
+            Ok(SignedIn::EnrolmentRequired { .. }) => "mfa_enrolment_required",
             Err(error) => error.outcome(),
         };
         metrics::counter!("tessera_sign_in_total", "outcome" => outcome).increment(1);
@@ -151,7 +170,19 @@ impl SignIn {
                 .set_password_hash(&user.id, &hash, self.clock.now_secs())
                 .await?;
         }
-        let factors = second_factors(&mut tx, tenant, user).await?;
+        let factors = second_factors(&mut tx, user).await?;
+        if factors.is_empty() && tenant.policy.require_mfa {
+            let (session, _) = self
+                .tokens
+                .open_session(&mut tx, user, &["pwd"], client)
+                .await?;
+            tx.commit().await?;
+            let access_token = self
+                .tokens
+                .issue_restricted(&tenant.slug, user, &session, ENROL_SCOPE)
+                .await?;
+            return Ok(SignedIn::EnrolmentRequired { access_token });
+        }
         if !factors.is_empty() {
             let challenge = self
                 .mfa

@@ -118,6 +118,38 @@ impl TokenIssuer {
         refresh: &OpaqueToken,
     ) -> ServiceResult<Issued> {
         let now = self.clock.now_secs();
+        let access_token = self.sign(tenant, &user, session, None).await?;
+        Ok(Issued {
+            access_token,
+            access_expires_at: now + ACCESS_TOKEN_SECS.cast_signed(),
+            refresh_token: refresh.expose().to_owned(),
+            refresh_expires_at: session.expires_at,
+            issued_at: now,
+            user,
+            tenant: tenant.clone(),
+        })
+    }
+
+    /// Signs an access token for `session` restricted to `scope`, with no refresh token: it
+    /// ends with its 15 minutes.
+    pub async fn issue_restricted(
+        &self,
+        tenant: &TenantSlug,
+        user: &User,
+        session: &Session,
+        scope: &str,
+    ) -> ServiceResult<String> {
+        self.sign(tenant, user, session, Some(scope)).await
+    }
+
+    async fn sign(
+        &self,
+        tenant: &TenantSlug,
+        user: &User,
+        session: &Session,
+        scope: Option<&str>,
+    ) -> ServiceResult<String> {
+        let now = self.clock.now_secs();
         let now_u = u64::try_from(now).unwrap_or(0);
         let claims = AccessClaims {
             iss: self.issuer.to_string(),
@@ -133,17 +165,9 @@ impl TokenIssuer {
             jti: uuid::Uuid::new_v4().to_string(),
             amr: session.amr.clone(),
             email_verified: user.email_verified(),
+            scope: scope.map(str::to_owned),
         };
-        let access_token = self.keys.signer().await.sign(&claims)?;
-        Ok(Issued {
-            access_token,
-            access_expires_at: now + ACCESS_TOKEN_SECS.cast_signed(),
-            refresh_token: refresh.expose().to_owned(),
-            refresh_expires_at: session.expires_at,
-            issued_at: now,
-            user,
-            tenant: tenant.clone(),
-        })
+        Ok(self.keys.signer().await.sign(&claims)?)
     }
 
     /// The successor of a refresh token: derived from the token under a server key, so that two
