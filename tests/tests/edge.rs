@@ -543,7 +543,10 @@ async fn an_enrol_only_token_is_refused_at_the_edge() {
     };
     // The first check fetches the JWKS from the origin (a verify-class request); the second
     // reaches the origin not at all.
-    assert_eq!(get(&stack, "/api/auth/verify", &restricted).await.status(), 401);
+    assert_eq!(
+        get(&stack, "/api/auth/verify", &restricted).await.status(),
+        401
+    );
     let before = stack.origin_requests("verify").await;
     let response = get(&stack, "/api/auth/verify", &restricted).await;
     assert_eq!(response.status(), 401);
