@@ -8,10 +8,11 @@ use tessera_core::model::{TenantSlug, UserId};
 use tessera_core::otp;
 use tessera_core::token::{OpaqueToken, TokenKind, ACCOUNT_TAG_BYTES};
 
+use super::ServiceResult;
 use crate::clock;
 use crate::keys::hmac_sha256;
 use crate::mail::{self, MailKind};
-use crate::store::{NewMail, Purpose, Tenant, User};
+use crate::store::{NewMail, Purpose, Tenant, TenantTx, User};
 
 /// Makes and digests one-time secrets.
 #[derive(Clone)]
@@ -78,10 +79,28 @@ impl OneTime {
         )
     }
 
-    /// A link to the hosted page at `path` carrying `token`.
-    #[must_use]
-    pub fn link(&self, path: &str, token: &OpaqueToken) -> String {
-        mail::link(&self.public_url, path, token.expose())
+    /// Stores a new link token of `user` for `purpose` in `tx` (voiding an earlier one),
+    /// valid `lifetime_secs` from `now`, and answers the link to the hosted page at `path`.
+    pub async fn store_link(
+        &self,
+        tx: &mut TenantTx,
+        user: &User,
+        purpose: Purpose,
+        now: i64,
+        lifetime_secs: u64,
+        path: &str,
+    ) -> ServiceResult<String> {
+        let (token, digest) = self.new_link(tx.tenant());
+        tx.secrets()
+            .replace(
+                &user.id,
+                purpose,
+                &digest,
+                now,
+                now + lifetime_secs.cast_signed(),
+            )
+            .await?;
+        Ok(mail::link(&self.public_url, path, token.expose()))
     }
 }
 

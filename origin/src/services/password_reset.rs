@@ -94,18 +94,17 @@ impl PasswordReset {
         let Some(user) = tx.users().by_email(email).await?.filter(|u| !u.disabled) else {
             return Ok(None);
         };
-        let now = self.clock.now_secs();
-        let (token, digest) = self.one_time.new_link(&tenant.slug);
-        tx.secrets()
-            .replace(
-                &user.id,
+        let link = self
+            .one_time
+            .store_link(
+                tx,
+                &user,
                 Purpose::ResetPassword,
-                &digest,
-                now,
-                now + RESET_LINK_SECS.cast_signed(),
+                self.clock.now_secs(),
+                RESET_LINK_SECS,
+                RESET_PAGE,
             )
             .await?;
-        let link = self.one_time.link(RESET_PAGE, &token);
         Ok(Some(mail_to(
             MailKind::ResetPassword,
             tenant,

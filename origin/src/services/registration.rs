@@ -190,18 +190,17 @@ impl Registrar {
         tenant: &Tenant,
         user: &User,
     ) -> ServiceResult<()> {
-        let now = self.clock.now_secs();
-        let (token, digest) = self.one_time.new_link(&tenant.slug);
-        tx.secrets()
-            .replace(
-                &user.id,
+        let link = self
+            .one_time
+            .store_link(
+                tx,
+                user,
                 Purpose::VerifyEmail,
-                &digest,
-                now,
-                now + VERIFY_LINK_SECS.cast_signed(),
+                self.clock.now_secs(),
+                VERIFY_LINK_SECS,
+                VERIFY_PAGE,
             )
             .await?;
-        let link = self.one_time.link(VERIFY_PAGE, &token);
         let mail = mail_to(
             MailKind::VerifyEmail,
             tenant,

@@ -186,14 +186,9 @@ impl Outbox<'_> {
         Ok(done.rows_affected())
     }
 
-    /// Rows by state, for tests and operators: (pending, sent, failed).
-    pub async fn counts(&mut self) -> StoreResult<(i64, i64, i64)> {
-        let (pending, _, sent, failed) = self.counts_with_retries().await?;
-        Ok((pending, sent, failed))
-    }
-
-    /// Rows by state: (pending, pending after a failed try, sent, failed).
-    pub async fn counts_with_retries(&mut self) -> StoreResult<(i64, i64, i64, i64)> {
+    /// Rows by state, for tests and operators: (pending, pending after a failed try, sent,
+    /// failed).
+    pub async fn counts(&mut self) -> StoreResult<(i64, i64, i64, i64)> {
         let sql = self.0.sql(
             "SELECT \
              COALESCE(SUM(CASE WHEN sent_ms IS NULL AND failed_ms IS NULL THEN 1 ELSE 0 END), 0) AS pending, \

@@ -305,34 +305,33 @@ impl TestServer {
 
     /// POST JSON with a bearer token from a fresh client IP.
     pub async fn post_auth(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
-            .header("x-tessera-edge-secret", EDGE_SECRET)
-            .header("x-tessera-client-ip", unique_ip())
-            .bearer_auth(token)
-            .json(body)
-            .send()
+        self.send_auth(reqwest::Method::POST, path, token, body)
             .await
-            .expect("request")
     }
 
     /// DELETE with a JSON body and a bearer token from a fresh client IP.
     pub async fn delete_auth(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .delete(self.url(path))
-            .header("x-tessera-edge-secret", EDGE_SECRET)
-            .header("x-tessera-client-ip", unique_ip())
-            .bearer_auth(token)
-            .json(body)
-            .send()
+        self.send_auth(reqwest::Method::DELETE, path, token, body)
             .await
-            .expect("request")
     }
 
     /// PUT JSON with a bearer token from a fresh client IP.
     pub async fn put_auth(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.send_auth(reqwest::Method::PUT, path, token, body)
+            .await
+    }
+
+    /// `method` with a JSON body and a bearer token, from a fresh client IP as the edge would
+    /// forward it.
+    async fn send_auth(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> reqwest::Response {
         self.http
-            .put(self.url(path))
+            .request(method, self.url(path))
             .header("x-tessera-edge-secret", EDGE_SECRET)
             .header("x-tessera-client-ip", unique_ip())
             .bearer_auth(token)
@@ -362,6 +361,15 @@ impl Drop for TestServer {
             let _ = tx.send(true);
         }
     }
+}
+
+/// A loopback TCP port free right now, for a server process a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A client IP no other request of this process used.

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::free_port;
+
 /// A delivered message, parsed.
 #[derive(Debug, Clone)]
 pub struct Mail {
@@ -81,14 +83,6 @@ pub struct SmtpSink {
     dir: tempfile::TempDir,
     tls: Option<Tls>,
     child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl SmtpSink {
