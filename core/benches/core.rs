@@ -29,6 +29,8 @@ fn claims() -> AccessClaims {
         amr: vec!["pwd".into()],
         email_verified: true,
         scope: None,
+        team: None,
+        team_role: None,
     }
 }
 

@@ -37,6 +37,12 @@ pub struct Problem {
     /// Only on verification endpoints: always `false`, so that clients that read `valid` work.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub valid: Option<bool>,
+    /// Only on VoiceStamp v1 routes: always `false`, as that API's clients read it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub success: Option<bool>,
+    /// Only on VoiceStamp v1 routes: the detail (or title) again, under that API's name.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
 }
 
 impl Problem {
@@ -50,7 +56,18 @@ impl Problem {
             code: code.to_owned(),
             detail: detail.map(str::to_owned),
             valid: None,
+            success: None,
+            message: None,
         }
+    }
+
+    /// This problem as VoiceStamp v1 clients read errors: with `success: false` and a
+    /// `message`.
+    #[must_use]
+    pub fn for_voicestamp(mut self) -> Self {
+        self.success = Some(false);
+        self.message = Some(self.detail.clone().unwrap_or_else(|| self.title.clone()));
+        self
     }
 }
 
@@ -66,19 +83,37 @@ pub struct VerifiedUser {
     pub role: String,
 }
 
-/// The answer of `GET /api/auth/verify` for a valid token, from the edge or the origin.
+/// The answer of `GET /api/auth/verify` (and VoiceStamp's `GET /api/v1/auth/verify`) for a
+/// valid token, from the edge or the origin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyAnswer {
     /// Always `true` here; failures are 401 problems with `valid: false`.
     pub valid: bool,
-    /// The token's user.
+    /// The token's user; for a service token, `id` is the token's id, `email` is empty and
+    /// `role` is `service`.
     pub user: VerifiedUser,
     /// The token's tenant.
     pub tenant: String,
-    /// When the token expires (RFC 3339).
-    pub expires_at: String,
+    /// When the token expires (RFC 3339); `null` for a service token without an expiry.
+    pub expires_at: Option<String>,
+    /// Present only for a service token: it names a service, not a user.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub service: Option<ServiceAnswer>,
 }
+
+/// What a verification answers about a service token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceAnswer {
+    /// The token's name.
+    pub name: String,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+}
+
+/// The role a service token's principal has in a [`VerifyAnswer`].
+pub const SERVICE_ROLE: &str = "service";
 
 impl VerifyAnswer {
     /// The answer for a valid token of `user` in `tenant` expiring at `exp` (Unix seconds).
@@ -88,7 +123,29 @@ impl VerifyAnswer {
             valid: true,
             user,
             tenant,
-            expires_at: rfc3339(i64::try_from(exp).unwrap_or(i64::MAX)),
+            expires_at: Some(rfc3339(i64::try_from(exp).unwrap_or(i64::MAX))),
+            service: None,
+        }
+    }
+
+    /// The answer for a valid service token.
+    #[must_use]
+    pub fn service(
+        id: String,
+        tenant: String,
+        expires_at: Option<i64>,
+        service: ServiceAnswer,
+    ) -> Self {
+        Self {
+            valid: true,
+            user: VerifiedUser {
+                id,
+                email: String::new(),
+                role: SERVICE_ROLE.to_owned(),
+            },
+            tenant,
+            expires_at: expires_at.map(rfc3339),
+            service: Some(service),
         }
     }
 }

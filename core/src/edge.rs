@@ -53,18 +53,45 @@ pub struct Revocation {
 
 impl Revocation {
     /// The revocation of a session ended at `now_secs`: its `until` is the latest moment any
-    /// access token of the session can still be accepted (issued at `now` at the latest, then
-    /// its lifetime and the verifier's leeway), so both halves compute it the same way.
+    /// token of the session can still be accepted (issued at `now` at the latest, then the
+    /// longest bearer lifetime — a VoiceStamp session token's 30 days — and the verifier's
+    /// leeway), so both halves compute it the same way.
     #[must_use]
     pub fn ended_at(tenant: &str, session: &str, now_secs: u64) -> Self {
+        let longest = if crate::lifetimes::SESSION_TOKEN_SECS > crate::lifetimes::ACCESS_TOKEN_SECS
+        {
+            crate::lifetimes::SESSION_TOKEN_SECS
+        } else {
+            crate::lifetimes::ACCESS_TOKEN_SECS
+        };
         Self {
             tenant: tenant.to_owned(),
             session: session.to_owned(),
-            until: now_secs
-                + crate::lifetimes::ACCESS_TOKEN_SECS
-                + crate::jwt::Verifier::DEFAULT_LEEWAY_SECS,
+            until: now_secs + longest + crate::jwt::Verifier::DEFAULT_LEEWAY_SECS,
         }
     }
+
+    /// The revocation of a service token revoked at `now_secs`: the edge remembers an answer
+    /// about a service token for at most [`SERVICE_TOKEN_CACHE_SECS`] and asks the origin
+    /// again afterwards, which refuses it from then on, so the entry need not outlive that.
+    #[must_use]
+    pub fn service_token_revoked(tenant: &str, token_id: &str, now_secs: u64) -> Self {
+        Self {
+            tenant: tenant.to_owned(),
+            session: service_token_key(token_id),
+            until: now_secs + SERVICE_TOKEN_CACHE_SECS + 5,
+        }
+    }
+}
+
+/// How long the edge may remember the origin's answer about a service token.
+pub const SERVICE_TOKEN_CACHE_SECS: u64 = 60;
+
+/// The revocation key of a service token, beside session ids in the edge's revocation store
+/// (`sk-` cannot start a session id, which is a UUID).
+#[must_use]
+pub fn service_token_key(token_id: &str) -> String {
+    format!("sk-{token_id}")
 }
 
 /// The identity the edge vouches for on a forwarded request.

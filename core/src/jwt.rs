@@ -61,6 +61,13 @@ pub struct AccessClaims {
     /// [`AccessClaims::is_restricted`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The team/vault API's `vaultToken` only: the user's default team (its id), absent
+    /// before the user has one (an unconfirmed account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// With `team`: the user's role in it (`owner`, `admin`, `member`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_role: Option<String>,
 }
 
 /// The scope of the token a user of a tenant that requires a second factor gets when they
@@ -490,6 +497,18 @@ impl Verifier {
     /// a bad signature; claims of the wrong shape; a wrong issuer or audience; an `exp` at or
     /// before `now - leeway`; an `nbf` or `iat` after `now + leeway`.
     pub fn verify(&self, token: &str, now_secs: u64) -> Result<AccessClaims, VerifyError> {
+        self.verify_with_grace(token, now_secs, 0)
+    }
+
+    /// [`Verifier::verify`], also accepting a token that expired up to `grace_secs` ago: for
+    /// an exchange whose real bound is elsewhere (the team/vault API's `GET /api/refresh`,
+    /// bounded by the session's own lifetime). Everything else is checked as by `verify`.
+    pub fn verify_with_grace(
+        &self,
+        token: &str,
+        now_secs: u64,
+        grace_secs: u64,
+    ) -> Result<AccessClaims, VerifyError> {
         let key = self.check_header(token)?;
         let mut validation = Validation::new(key.algorithm.to_jsonwebtoken());
         // Time, issuer and audience are checked by `check_claims` against the caller's clock:
@@ -505,7 +524,7 @@ impl Verifier {
                 _ => VerifyError::Malformed,
             })?
             .claims;
-        self.check_claims(&claims, now_secs)?;
+        self.check_claims_with(&claims, now_secs, grace_secs)?;
         Ok(claims)
     }
 
@@ -586,13 +605,28 @@ impl Verifier {
 
     /// Issuer, audience and time, against the caller's clock.
     fn check_claims(&self, claims: &AccessClaims, now_secs: u64) -> Result<(), VerifyError> {
+        self.check_claims_with(claims, now_secs, 0)
+    }
+
+    /// [`Verifier::check_claims`] with `grace_secs` more allowed past `exp`.
+    fn check_claims_with(
+        &self,
+        claims: &AccessClaims,
+        now_secs: u64,
+        grace_secs: u64,
+    ) -> Result<(), VerifyError> {
         if claims.iss != self.issuer {
             return Err(VerifyError::WrongIssuer);
         }
         if claims.aud != self.audience {
             return Err(VerifyError::WrongAudience);
         }
-        if claims.exp.saturating_add(self.leeway_secs) <= now_secs {
+        if claims
+            .exp
+            .saturating_add(self.leeway_secs)
+            .saturating_add(grace_secs)
+            <= now_secs
+        {
             return Err(VerifyError::Expired);
         }
         let latest_start = now_secs.saturating_add(self.leeway_secs);

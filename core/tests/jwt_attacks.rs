@@ -35,6 +35,8 @@ fn claims() -> AccessClaims {
         amr: vec!["pwd".into()],
         email_verified: true,
         scope: None,
+        team: None,
+        team_role: None,
     }
 }
 
@@ -208,6 +210,31 @@ fn an_expired_token_is_refused_after_the_leeway() {
     );
     let strict = verifier().with_leeway(0);
     assert_eq!(strict.verify(&token, exp), Err(VerifyError::Expired));
+}
+
+#[test]
+fn grace_extends_only_the_expiry_and_never_the_signature() {
+    let token = ed_key().sign(&claims()).expect("sign");
+    let past = claims().exp + Verifier::DEFAULT_LEEWAY_SECS + 3_600;
+    assert_eq!(verifier().verify(&token, past), Err(VerifyError::Expired));
+    assert!(verifier().verify_with_grace(&token, past, 3_601).is_ok());
+    assert_eq!(
+        verifier().verify_with_grace(&token, past, 3_600),
+        Err(VerifyError::Expired)
+    );
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert!(verifier()
+        .verify_with_grace(&tampered, past, 3_601)
+        .is_err());
+    let mut future = claims();
+    future.nbf = NOW + 3_600;
+    let token = ed_key().sign(&future).expect("sign");
+    assert_eq!(
+        verifier().verify_with_grace(&token, NOW, 86_400),
+        Err(VerifyError::NotYetValid)
+    );
 }
 
 #[test]

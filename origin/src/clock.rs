@@ -86,6 +86,16 @@ pub fn rfc3339(unix_secs: i64) -> String {
     tessera_core::api::rfc3339(unix_secs)
 }
 
+/// ISO 8601 text of Unix seconds with a numeric UTC offset, as Back Office v2's document
+/// writes times (`2022-01-01T00:00:00+00:00`).
+#[must_use]
+pub fn iso8601_offset(unix_secs: i64) -> String {
+    let mut text = rfc3339(unix_secs);
+    text.pop();
+    text.push_str("+00:00");
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Clock as _, ManualClock};

@@ -63,6 +63,10 @@ enum TenantCommand {
         /// Every sign-in needs a second factor: users without one get an enrol-only token.
         #[arg(long)]
         require_mfa: bool,
+        /// Whether the team/vault API's `GET /api/exist-email/{email}` answers (when off it
+        /// answers 403 `exist_email_disabled` for every address).
+        #[arg(long, value_enum, default_value = "on")]
+        exist_email: Switch,
     },
     /// List tenants.
     List,
@@ -113,6 +117,12 @@ struct UserRef {
 enum Registration {
     Open,
     Closed,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -234,6 +244,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             registration,
             require_verified_email,
             require_mfa,
+            exist_email,
         }) => {
             let slug = TenantSlug::parse(&slug)?;
             let store = server::open_store(&config).await?;
@@ -252,6 +263,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 registration_open: matches!(registration, Registration::Open),
                 require_verified_email,
                 require_mfa,
+                email_lookup: matches!(exist_email, Switch::On),
             };
             if policy != TenantPolicy::default() {
                 store.set_tenant_policy(&slug, policy).await?;

@@ -14,8 +14,9 @@ use crate::mail::{Mailer, MailerError};
 use crate::password::Hasher;
 use crate::services::captcha::CaptchaVerifier;
 use crate::services::{
-    Accounts, Authenticator, EmailCodes, MailRequests, Mfa, OneTime, PasswordReset, Refresher,
-    Registrar, Revocations, Services, SessionService, SignIn, TokenIssuer, TotpFactor,
+    Accounts, ApiTokens, Authenticator, EmailCodes, MailRequests, Mfa, OneTime, PasswordReset,
+    Refresher, Registrar, Revocations, Services, SessionService, SignIn, TokenIssuer, TotpFactor,
+    VaultTokens,
 };
 use crate::session_cache::SessionCache;
 use crate::store::DynStore;
@@ -155,6 +156,14 @@ impl AppState {
             tokens.clone(),
             clock.clone(),
         );
+        let authenticate = Authenticator::new(
+            store.clone(),
+            tenants.clone(),
+            keys.clone(),
+            cache,
+            config.token_cache_entries,
+            clock.clone(),
+        );
         let services = Services {
             sign_in: SignIn::new(
                 store.clone(),
@@ -168,19 +177,13 @@ impl AppState {
             refresh: Refresher::new(
                 store.clone(),
                 tenants.clone(),
-                tokens,
+                tokens.clone(),
                 revocations.clone(),
                 clock.clone(),
                 config.refresh_grace_secs,
             ),
-            authenticate: Authenticator::new(
-                store.clone(),
-                tenants.clone(),
-                keys.clone(),
-                cache,
-                config.token_cache_entries,
-                clock.clone(),
-            ),
+            vault_tokens: VaultTokens::new(store.clone(), tokens, authenticate.clone()),
+            authenticate,
             sessions: SessionService::new(store.clone(), revocations.clone(), clock.clone()),
             registration: Registrar::new(
                 store.clone(),
@@ -203,10 +206,11 @@ impl AppState {
                 store.clone(),
                 tenants.clone(),
                 hasher.clone(),
-                revocations,
+                revocations.clone(),
                 clock.clone(),
                 min_password,
             ),
+            api_tokens: ApiTokens::new(store.clone(), tenants.clone(), revocations, clock.clone()),
             password_reset,
             email_codes,
             mfa,

@@ -12,7 +12,7 @@ use tessera_core::lifetimes::ACCESS_TOKEN_SECS;
 use tessera_core::model::SessionId;
 use utoipa::ToSchema;
 
-use super::extract::{ApiJson, Auth};
+use super::extract::{ApiJson, Auth, Principal};
 use super::problem::ApiError;
 use super::tenant::named_by_request;
 use crate::clock::rfc3339;
@@ -234,15 +234,18 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Check a bearer token.
+/// Check a bearer token: an access token, or a service API token (`user.role: "service"`,
+/// `service: {name, scopes}`, `expires_at` null unless it was given an expiry).
 #[utoipa::path(get, path = "/api/auth/verify", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "Valid", body = VerifyAnswer),
         (status = 401, description = "Invalid; the body has valid: false", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn verify(auth: Result<Auth, ApiError>) -> Result<Json<VerifyAnswer>, ApiError> {
-    let Auth(auth) = auth.map_err(ApiError::with_valid_false)?;
-    Ok(Json(auth.verify_answer()))
+pub async fn verify(
+    principal: Result<Principal, ApiError>,
+) -> Result<Json<VerifyAnswer>, ApiError> {
+    let principal = principal.map_err(ApiError::with_valid_false)?;
+    Ok(Json(principal.verify_answer()))
 }
 
 /// A team the caller belongs to.

@@ -7,7 +7,7 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::problem::ApiError;
-use crate::services::{Authenticated, Client};
+use crate::services::{Authenticated, Client, ServicePrincipal};
 use crate::state::AppState;
 
 /// A JSON body; malformed JSON → 400 `malformed_json`, wrong shape → 400 `invalid_request`,
@@ -98,6 +98,57 @@ impl FromRequestParts<AppState> for Auth {
             .await?;
         named?;
         Ok(Self(authenticated))
+    }
+}
+
+/// A caller authenticated by an access token (a user) or by a service API token (a service).
+pub enum Principal {
+    /// A user's session.
+    User(Authenticated),
+    /// A service token.
+    Service(ServicePrincipal),
+}
+
+impl Principal {
+    /// The verification answer for this caller (the same body the edge gives).
+    #[must_use]
+    pub fn verify_answer(&self) -> tessera_core::api::VerifyAnswer {
+        match self {
+            Self::User(user) => user.verify_answer(),
+            Self::Service(service) => tessera_core::api::VerifyAnswer::service(
+                service.token.id.clone(),
+                service.tenant.to_string(),
+                service.token.expires_at,
+                tessera_core::api::ServiceAnswer {
+                    name: service.token.name.clone(),
+                    scopes: service.token.scopes.clone(),
+                },
+            ),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Bearer(token) = Bearer::from_request_parts(parts, state).await?;
+        if !token.starts_with(tessera_core::token::TokenKind::ServiceApi.prefix()) {
+            return Auth::from_request_parts(parts, state)
+                .await
+                .map(|Auth(user)| Self::User(user));
+        }
+        let named = super::tenant::named_by_request(&parts.headers, &state.config);
+        let service = state
+            .services
+            .api_tokens
+            .authenticate(&token, named.as_ref().ok().and_then(Option::as_ref))
+            .await?;
+        named?;
+        Ok(Self::Service(service))
     }
 }
 

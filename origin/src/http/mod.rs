@@ -2,7 +2,9 @@
 //! request passes.
 
 pub mod account;
+pub mod api_tokens;
 pub mod auth;
+pub mod backoffice;
 pub mod extract;
 pub mod mfa;
 pub mod middleware;
@@ -10,7 +12,9 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod problem;
+pub mod team_vault;
 pub mod tenant;
+pub mod voicestamp;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
@@ -34,6 +38,10 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::router())
         .merge(account::router())
         .merge(mfa::router())
+        .merge(api_tokens::router())
+        .merge(voicestamp::router())
+        .merge(team_vault::router())
+        .merge(backoffice::router())
         .merge(pages::router())
         .merge(ops::router())
         .fallback(not_found)

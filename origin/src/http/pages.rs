@@ -170,7 +170,7 @@ async fn verify_submit(
         .verify_email(&form.token, &client)
         .await
     {
-        Ok(()) => outcome(
+        Ok(_) => outcome(
             StatusCode::OK,
             "Email confirmed",
             "Thank you: your email address is confirmed. You can close this page.",

@@ -19,6 +19,7 @@ pub struct ApiError {
     retry_after_secs: Option<u64>,
     extra_headers: Vec<(&'static str, String)>,
     valid_false: bool,
+    voicestamp: bool,
 }
 
 impl ApiError {
@@ -33,6 +34,7 @@ impl ApiError {
             retry_after_secs: None,
             extra_headers: Vec::new(),
             valid_false: false,
+            voicestamp: false,
         }
     }
 
@@ -61,6 +63,13 @@ impl ApiError {
     #[must_use]
     pub fn with_valid_false(mut self) -> Self {
         self.valid_false = true;
+        self
+    }
+
+    /// Words the body as VoiceStamp v1 clients read errors (`success: false`, `message`).
+    #[must_use]
+    pub fn for_voicestamp(mut self) -> Self {
+        self.voicestamp = true;
         self
     }
 
@@ -143,6 +152,9 @@ impl ApiError {
             self.detail.as_deref(),
         );
         problem.valid = self.valid_false.then_some(false);
+        if self.voicestamp {
+            problem = problem.for_voicestamp();
+        }
         problem
     }
 }
@@ -214,6 +226,17 @@ impl From<ServiceError> for ApiError {
                 .detail("This token can only enrol a second factor (POST /api/auth/mfa/totp/enroll)."),
             ServiceError::TenantMismatch => Self::tenant_mismatch(),
             ServiceError::SessionNotFound => Self::not_found().detail("No such active session."),
+            ServiceError::NotFound => Self::not_found().detail("No such item in your tenant."),
+            ServiceError::EmailLookupDisabled => Self::new(
+                StatusCode::FORBIDDEN,
+                "exist_email_disabled",
+                "Lookup disabled",
+            )
+            .detail("This tenant does not tell whether an address has an account."),
+            ServiceError::EmailTaken => Self::new(StatusCode::CONFLICT, "email_taken", "Email taken")
+                .detail("An account uses this address already: sign in, or reset its password."),
+            ServiceError::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
+                .detail("Only an admin of the tenant may do this."),
             ServiceError::RateLimited {
                 class,
                 decision,

@@ -39,3 +39,9 @@ pub fn named_by_request(
         (a, b) => Ok(a.or(b)),
     }
 }
+
+/// The tenant an API without a tenant in its bodies serves (VoiceStamp v1, team/vault, Back
+/// Office v2): the one the headers name, else the configured default tenant.
+pub fn served(headers: &HeaderMap, config: &Config) -> Result<TenantSlug, ApiError> {
+    Ok(named_by_request(headers, config)?.unwrap_or_else(|| config.default_tenant.clone()))
+}

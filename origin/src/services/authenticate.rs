@@ -7,6 +7,7 @@ use quick_cache::sync::Cache;
 use tessera_core::api::{VerifiedUser, VerifyAnswer};
 use tessera_core::jwt::ENROL_SCOPE;
 use tessera_core::jwt::{AccessClaims, Verified};
+use tessera_core::lifetimes::REFRESH_FAMILY_SECS;
 use tessera_core::model::{SessionId, TenantSlug, UserId};
 use tessera_core::secret::sha256;
 
@@ -46,6 +47,17 @@ impl Authenticated {
             self.claims.exp,
         )
     }
+}
+
+/// Which tokens a route accepts beside plain access tokens.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Only valid, unrestricted access tokens.
+    Plain,
+    /// Also a token restricted to enrolling a second factor.
+    Enrol,
+    /// Also an expired access token of an active session.
+    Refresh,
 }
 
 /// Authenticates bearer tokens.
@@ -115,7 +127,20 @@ impl Authenticator {
         bearer: &str,
         named_tenant: Option<&TenantSlug>,
     ) -> ServiceResult<Authenticated> {
-        self.authenticate_scoped(bearer, named_tenant, None).await
+        self.authenticate_scoped(bearer, named_tenant, Mode::Plain)
+            .await
+    }
+
+    /// As [`Authenticator::authenticate`], also accepting an access token that has expired,
+    /// as long as its session is active: the team/vault API's `GET /api/refresh` trades its
+    /// `userToken` for a new one, so the session's lifetime (7 days) is the real bound.
+    pub async fn authenticate_for_refresh(
+        &self,
+        bearer: &str,
+        named_tenant: Option<&TenantSlug>,
+    ) -> ServiceResult<Authenticated> {
+        self.authenticate_scoped(bearer, named_tenant, Mode::Refresh)
+            .await
     }
 
     /// As [`Authenticator::authenticate`], also accepting a token restricted to enrolling a
@@ -125,7 +150,7 @@ impl Authenticator {
         bearer: &str,
         named_tenant: Option<&TenantSlug>,
     ) -> ServiceResult<Authenticated> {
-        self.authenticate_scoped(bearer, named_tenant, Some(ENROL_SCOPE))
+        self.authenticate_scoped(bearer, named_tenant, Mode::Enrol)
             .await
     }
 
@@ -133,10 +158,20 @@ impl Authenticator {
         &self,
         bearer: &str,
         named_tenant: Option<&TenantSlug>,
-        allowed_scope: Option<&str>,
+        mode: Mode,
     ) -> ServiceResult<Authenticated> {
         let now = self.clock.now_secs();
-        let claims = self.verify(bearer, u64::try_from(now).unwrap_or(0)).await?;
+        let now_u = u64::try_from(now).unwrap_or(0);
+        let claims = match mode {
+            Mode::Refresh => {
+                self.keys
+                    .verifier()
+                    .await
+                    .verify_with_grace(bearer, now_u, REFRESH_FAMILY_SECS)?
+            }
+            Mode::Plain | Mode::Enrol => self.verify(bearer, now_u).await?,
+        };
+        let allowed_scope = matches!(mode, Mode::Enrol).then_some(ENROL_SCOPE);
         if claims.is_restricted() && claims.scope.as_deref() != allowed_scope {
             return Err(ServiceError::RestrictedToken);
         }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tessera_core::lifetimes::EMAIL_CODE_SECS;
+use tessera_core::lifetimes::{EMAIL_CODE_SECS, SESSION_TOKEN_SECS};
 use tessera_core::model::{Email, TenantSlug};
 use tessera_core::otp::{self, MAX_CODE_ATTEMPTS};
 use tessera_core::ratelimit::{account_subject, RouteClass};
@@ -16,7 +16,7 @@ use super::{Client, Issued, ServiceError, ServiceResult, TokenIssuer};
 use crate::clock::SharedClock;
 use crate::limiter::Limiter;
 use crate::mail::{requests, MailKind};
-use crate::store::{DynStore, NewMail, Purpose, Tenant, TenantTx};
+use crate::store::{DynStore, NewMail, Purpose, Tenant, TenantTx, User};
 use crate::tenants::Directory;
 
 /// Signs users in with emailed codes.
@@ -113,6 +113,53 @@ impl EmailCodes {
         code: &str,
         client: &Client,
     ) -> ServiceResult<Issued> {
+        let (mut tx, tenant, user) = self.redeem(named_tenant, tenant, email, code).await?;
+        let (session, refresh) = self
+            .tokens
+            .open_session(&mut tx, &user, &["otp"], client)
+            .await?;
+        tx.commit().await?;
+        self.tokens
+            .issue(&tenant.slug, user, &session, &refresh)
+            .await
+    }
+
+    /// [`EmailCodes::verify`] for VoiceStamp v1: the code buys one session token that lives
+    /// 30 days ([`SESSION_TOKEN_SECS`]) and is never refreshed.
+    pub async fn verify_for_session_token(
+        &self,
+        named_tenant: Option<&TenantSlug>,
+        tenant: &str,
+        email: &str,
+        code: &str,
+        client: &Client,
+    ) -> ServiceResult<SessionToken> {
+        let (mut tx, tenant, user) = self.redeem(named_tenant, tenant, email, code).await?;
+        let (session, _) = self
+            .tokens
+            .open_session_for(&mut tx, &user, &["otp"], client, SESSION_TOKEN_SECS)
+            .await?;
+        tx.commit().await?;
+        let (token, expires_at) = self
+            .tokens
+            .issue_session_token(&tenant.slug, &user, &session)
+            .await?;
+        Ok(SessionToken {
+            token,
+            expires_at,
+            user,
+        })
+    }
+
+    /// Spends a correct code in an uncommitted unit that the caller finishes; a wrong code is
+    /// counted (and committed) here.
+    async fn redeem(
+        &self,
+        named_tenant: Option<&TenantSlug>,
+        tenant: &str,
+        email: &str,
+        code: &str,
+    ) -> ServiceResult<(TenantTx, Tenant, User)> {
         let (slug, email) =
             parse_request(named_tenant, tenant, email).map_err(|_| ServiceError::InvalidCode)?;
         self.limiter
@@ -160,13 +207,25 @@ impl EmailCodes {
         let mut user = user;
         confirm_address(&mut tx, &user, now).await?;
         user.email_verified_at.get_or_insert(now);
-        let (session, refresh) = self
-            .tokens
-            .open_session(&mut tx, &user, &["otp"], client)
-            .await?;
-        tx.commit().await?;
-        self.tokens
-            .issue(&tenant.slug, user, &session, &refresh)
-            .await
+        Ok((tx, tenant, user))
+    }
+}
+
+/// A VoiceStamp session token. `Debug` never prints it.
+pub struct SessionToken {
+    /// The token (a JWT bound to its session).
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Its user.
+    pub user: User,
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionToken")
+            .field("expires_at", &self.expires_at)
+            .field("user", &self.user.id)
+            .finish_non_exhaustive()
     }
 }

@@ -31,6 +31,18 @@ pub enum ServiceError {
     /// No active session of the caller has this id.
     #[error("no such session")]
     SessionNotFound,
+    /// The tenant does not answer whether an address has an account.
+    #[error("email lookup disabled")]
+    EmailLookupDisabled,
+    /// The address has an account (only where an API's document must say so).
+    #[error("email taken")]
+    EmailTaken,
+    /// The caller may not do this (an admin's action).
+    #[error("forbidden")]
+    Forbidden,
+    /// No such thing in the caller's tenant.
+    #[error("not found")]
+    NotFound,
     /// Over a rate limit.
     #[error("rate limited ({})", class.name())]
     RateLimited {
@@ -129,7 +141,10 @@ impl ServiceError {
             Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::InvalidToken(_) | Self::SessionEnded | Self::RestrictedToken => "invalid_token",
             Self::TenantMismatch => "tenant_mismatch",
-            Self::SessionNotFound => "not_found",
+            Self::SessionNotFound | Self::NotFound => "not_found",
+            Self::Forbidden => "forbidden",
+            Self::EmailLookupDisabled => "exist_email_disabled",
+            Self::EmailTaken => "email_taken",
             Self::RateLimited { .. } => "rate_limited",
             Self::Busy => "busy",
             Self::TooSoon { .. } => "rate_limited",

@@ -4,6 +4,7 @@
 //! work. The canonical API and the other APIs call these and only translate shapes.
 
 pub mod account;
+pub mod api_tokens;
 pub mod authenticate;
 pub mod captcha;
 pub mod email_code;
@@ -19,12 +20,14 @@ pub mod sessions;
 pub mod sign_in;
 pub mod tokens;
 pub mod totp;
+pub mod vault_tokens;
 
 use std::net::IpAddr;
 
 use tessera_core::model::{SessionId, UserId};
 
 pub use account::Accounts;
+pub use api_tokens::{ApiTokens, ServicePrincipal};
 pub use authenticate::{Authenticated, Authenticator};
 pub use email_code::EmailCodes;
 pub use error::{ServiceError, ServiceResult};
@@ -39,6 +42,7 @@ pub use sessions::SessionService;
 pub use sign_in::{SignIn, SignedIn};
 pub use tokens::{Issued, TokenIssuer};
 pub use totp::TotpFactor;
+pub use vault_tokens::VaultTokens;
 
 use crate::store::AuditEvent;
 
@@ -76,6 +80,10 @@ pub struct Services {
     pub accounts: Accounts,
     /// The mail worker's resolution of queued requests.
     pub mail_requests: MailRequests,
+    /// Service API tokens.
+    pub api_tokens: ApiTokens,
+    /// The team/vault API's token pairs.
+    pub vault_tokens: VaultTokens,
 }
 
 /// An audit event of `client`'s request at `now`.

@@ -35,6 +35,16 @@ pub struct Registration<'a> {
     pub name: &'a str,
 }
 
+/// What a registration did. The canonical API answers both the same; only an API whose
+/// document answers tokens at registration (team/vault) tells them apart.
+#[derive(Debug)]
+pub enum Registered {
+    /// A new account, whose confirmation link is on its way.
+    Created(Tenant, User),
+    /// The address has an account already; its owner was told of the attempt.
+    Existing,
+}
+
 /// Longest display name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
@@ -80,7 +90,11 @@ impl Registrar {
     /// Registers a user, or, when the address has an account already, emails its owner about
     /// the attempt instead: the caller gets the same answer either way, after the same
     /// password hashing.
-    pub async fn register(&self, request: Registration<'_>, client: &Client) -> ServiceResult<()> {
+    pub async fn register(
+        &self,
+        request: Registration<'_>,
+        client: &Client,
+    ) -> ServiceResult<Registered> {
         let slug = TenantSlug::parse(request.tenant).map_err(|_| ServiceError::TenantNotFound)?;
         if request.named_tenant.is_some_and(|named| *named != slug) {
             return Err(ServiceError::TenantMismatch);
@@ -125,10 +139,10 @@ impl Registrar {
         };
         let mut tx = self.store.write(&slug).await?;
         let existing = tx.users().by_email(&email).await?;
-        let created = match existing {
+        let registered = match existing {
             Some(owner) => {
                 self.tell_owner(&mut tx, &tenant, &owner, client).await?;
-                false
+                Registered::Existing
             }
             None => match tx.users().create(&user).await {
                 Ok(created) => {
@@ -142,16 +156,20 @@ impl Registrar {
                         now,
                     );
                     tx.audit().append(&event).await?;
-                    true
+                    Registered::Created(tenant, created)
                 }
                 // Registered by a concurrent request between the lookup and the insert.
-                Err(StoreError::Conflict) => false,
+                Err(StoreError::Conflict) => Registered::Existing,
                 Err(e) => return Err(e.into()),
             },
         };
         tx.commit().await?;
-        metrics::counter!("tessera_registrations_total", "outcome" => if created { "created" } else { "existing" }).increment(1);
-        Ok(())
+        let outcome = match registered {
+            Registered::Created(..) => "created",
+            Registered::Existing => "existing",
+        };
+        metrics::counter!("tessera_registrations_total", "outcome" => outcome).increment(1);
+        Ok(registered)
     }
 
     async fn tell_owner(
@@ -215,7 +233,11 @@ impl Registrar {
 
     /// Confirms the address of the link's user. The first confirmation also gives the user a
     /// default team ("<name>'s team", role owner) with a default project.
-    pub async fn verify_email(&self, token: &str, client: &Client) -> ServiceResult<()> {
+    pub async fn verify_email(
+        &self,
+        token: &str,
+        client: &Client,
+    ) -> ServiceResult<(Tenant, User)> {
         let token = OpaqueToken::parse(TokenKind::EmailLink, token)
             .map_err(|_| ServiceError::InvalidLink)?;
         let tenant = self
@@ -255,7 +277,32 @@ impl Registrar {
         );
         tx.audit().append(&event).await?;
         tx.commit().await?;
-        Ok(())
+        Ok((tenant, user))
+    }
+
+    /// Whether `email` has an account in `tenant` (the team/vault API's `exist-email`), if the
+    /// tenant allows the question (`EmailLookupDisabled` otherwise). A malformed address has
+    /// none.
+    pub async fn address_taken(&self, tenant: &TenantSlug, email: &str) -> ServiceResult<bool> {
+        let tenant = self
+            .tenants
+            .get(tenant)
+            .await?
+            .ok_or(ServiceError::TenantNotFound)?;
+        if !tenant.policy.email_lookup {
+            return Err(ServiceError::EmailLookupDisabled);
+        }
+        let Ok(email) = Email::parse(email) else {
+            return Ok(false);
+        };
+        let found = self
+            .store
+            .read(&tenant.slug)
+            .await?
+            .users()
+            .by_email(&email)
+            .await?;
+        Ok(found.is_some())
     }
 
     /// The caller's teams and the projects of those teams.

@@ -48,6 +48,19 @@ impl Revocations {
         Revocation::ended_at(tenant.as_str(), &session.to_string(), now)
     }
 
+    /// A service token was revoked (committed); returns once the edge has been told.
+    pub async fn service_token_revoked(&self, tenant: &TenantSlug, token_id: &str) {
+        if let Some(edge) = &self.edge {
+            let now = u64::try_from(self.clock.now_secs()).unwrap_or(0);
+            edge.send(&Revocation::service_token_revoked(
+                tenant.as_str(),
+                token_id,
+                now,
+            ))
+            .await;
+        }
+    }
+
     /// A session has ended (its change is committed).
     pub fn session_ended(&self, tenant: &TenantSlug, session: &SessionId) {
         self.cache.invalidate(tenant, session);

@@ -11,7 +11,7 @@ use tessera_core::token::{OpaqueToken, TokenKind};
 use super::{audit_event, Client, ServiceResult};
 use crate::clock::{self, SharedClock};
 use crate::keys::{hmac_sha256, Keyring};
-use crate::store::{Session, TenantTx, User};
+use crate::store::{Membership, Session, TenantTx, User};
 
 /// Tokens issued by a sign-in or a refresh. `Debug` never prints a token.
 #[derive(Clone)]
@@ -30,6 +30,8 @@ pub struct Issued {
     pub user: User,
     /// The tenant.
     pub tenant: TenantSlug,
+    /// The session the tokens carry.
+    pub session: Session,
 }
 
 impl std::fmt::Debug for Issued {
@@ -43,6 +45,17 @@ impl std::fmt::Debug for Issued {
             .field("tenant", &self.tenant)
             .finish()
     }
+}
+
+/// What sets a token apart from a plain access token.
+#[derive(Default)]
+struct Extra<'a> {
+    /// A restricted token's scope.
+    scope: Option<&'a str>,
+    /// The expiry, if not 15 minutes from now.
+    exp: Option<u64>,
+    /// The team a vault token names.
+    team: Option<&'a Membership>,
 }
 
 /// Starts sessions and issues their tokens.
@@ -83,13 +96,27 @@ impl TokenIssuer {
         amr: &[&str],
         client: &Client,
     ) -> ServiceResult<(Session, OpaqueToken)> {
+        self.open_session_for(tx, user, amr, client, REFRESH_FAMILY_SECS)
+            .await
+    }
+
+    /// [`TokenIssuer::open_session`] for a session that lasts `lifetime_secs` (a VoiceStamp
+    /// session token's 30 days; the refresh family's 7 days otherwise).
+    pub async fn open_session_for(
+        &self,
+        tx: &mut TenantTx,
+        user: &User,
+        amr: &[&str],
+        client: &Client,
+        lifetime_secs: u64,
+    ) -> ServiceResult<(Session, OpaqueToken)> {
         let now = self.clock.now_secs();
         let session = Session {
             id: SessionId::from_random_bytes(clock::random()),
             user_id: user.id,
             created_at: now,
             last_used_at: now,
-            expires_at: now + REFRESH_FAMILY_SECS.cast_signed(),
+            expires_at: now + lifetime_secs.cast_signed(),
             revoked_at: None,
             ip: client.ip.to_string(),
             user_agent: client.user_agent.clone(),
@@ -118,7 +145,7 @@ impl TokenIssuer {
         refresh: &OpaqueToken,
     ) -> ServiceResult<Issued> {
         let now = self.clock.now_secs();
-        let access_token = self.sign(tenant, &user, session, None).await?;
+        let access_token = self.sign(tenant, &user, session, Extra::default()).await?;
         Ok(Issued {
             access_token,
             access_expires_at: now + ACCESS_TOKEN_SECS.cast_signed(),
@@ -127,7 +154,18 @@ impl TokenIssuer {
             issued_at: now,
             user,
             tenant: tenant.clone(),
+            session: session.clone(),
         })
+    }
+
+    /// Signs a plain access token for `session` (15 minutes).
+    pub async fn issue_access(
+        &self,
+        tenant: &TenantSlug,
+        user: &User,
+        session: &Session,
+    ) -> ServiceResult<String> {
+        self.sign(tenant, user, session, Extra::default()).await
     }
 
     /// Signs an access token for `session` restricted to `scope`, with no refresh token: it
@@ -139,7 +177,46 @@ impl TokenIssuer {
         session: &Session,
         scope: &str,
     ) -> ServiceResult<String> {
-        self.sign(tenant, user, session, Some(scope)).await
+        let extra = Extra {
+            scope: Some(scope),
+            ..Extra::default()
+        };
+        self.sign(tenant, user, session, extra).await
+    }
+
+    /// Signs a session token that lives as long as its session (VoiceStamp v1's 30-day token):
+    /// a JWT like an access token, so that the edge checks it without the origin, and bound to
+    /// the session, so that ending the session revokes it. Answers it and its expiry.
+    pub async fn issue_session_token(
+        &self,
+        tenant: &TenantSlug,
+        user: &User,
+        session: &Session,
+    ) -> ServiceResult<(String, i64)> {
+        let exp = u64::try_from(session.expires_at).unwrap_or(0);
+        let extra = Extra {
+            exp: Some(exp),
+            ..Extra::default()
+        };
+        let token = self.sign(tenant, user, session, extra).await?;
+        Ok((token, session.expires_at))
+    }
+
+    /// Signs the team/vault API's `vaultToken`: an access token of the same session that also
+    /// names the user's default team and role in it (`team`, `team_role`), or no team before
+    /// the user has one.
+    pub async fn issue_vault_token(
+        &self,
+        tenant: &TenantSlug,
+        user: &User,
+        session: &Session,
+        team: Option<&Membership>,
+    ) -> ServiceResult<String> {
+        let extra = Extra {
+            team,
+            ..Extra::default()
+        };
+        self.sign(tenant, user, session, extra).await
     }
 
     async fn sign(
@@ -147,7 +224,7 @@ impl TokenIssuer {
         tenant: &TenantSlug,
         user: &User,
         session: &Session,
-        scope: Option<&str>,
+        extra: Extra<'_>,
     ) -> ServiceResult<String> {
         let now = self.clock.now_secs();
         let now_u = u64::try_from(now).unwrap_or(0);
@@ -161,11 +238,13 @@ impl TokenIssuer {
             sid: session.id.to_string(),
             iat: now_u,
             nbf: now_u,
-            exp: now_u + ACCESS_TOKEN_SECS,
+            exp: extra.exp.unwrap_or(now_u + ACCESS_TOKEN_SECS),
             jti: uuid::Uuid::new_v4().to_string(),
             amr: session.amr.clone(),
             email_verified: user.email_verified(),
-            scope: scope.map(str::to_owned),
+            scope: extra.scope.map(str::to_owned),
+            team: extra.team.map(|t| t.team_id.clone()),
+            team_role: extra.team.map(|t| t.role.clone()),
         };
         Ok(self.keys.signer().await.sign(&claims)?)
     }

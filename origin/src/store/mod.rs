@@ -8,6 +8,7 @@
 //! commit. A tenant's scope is derived from its validated slug and nothing else, so no query of
 //! one tenant can reach another's tables.
 
+pub mod api_tokens;
 pub mod audit;
 pub mod dialect;
 pub mod keys;
@@ -31,6 +32,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 use tessera_core::model::TenantSlug;
 
+pub use api_tokens::ApiToken;
 pub use audit::AuditEvent;
 pub use dialect::Dialect;
 pub use keys::StoredKey;

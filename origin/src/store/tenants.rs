@@ -31,6 +31,9 @@ pub struct TenantPolicy {
     pub require_verified_email: bool,
     /// Whether every sign-in needs a second factor (`--require-mfa`).
     pub require_mfa: bool,
+    /// Whether the team/vault API tells whether an address has an account
+    /// (`--exist-email on|off`).
+    pub email_lookup: bool,
 }
 
 impl Default for TenantPolicy {
@@ -39,12 +42,14 @@ impl Default for TenantPolicy {
             registration_open: true,
             require_verified_email: false,
             require_mfa: false,
+            email_lookup: true,
         }
     }
 }
 
 const TENANT_COLUMNS: &str =
-    "slug, name, cors_origins, created_at, registration_open, require_verified_email, require_mfa";
+    "slug, name, cors_origins, created_at, registration_open, require_verified_email, require_mfa, \
+     email_lookup";
 
 fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
     let slug: String = row.try_get("slug")?;
@@ -59,6 +64,7 @@ fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
             registration_open: flag("registration_open")?,
             require_verified_email: flag("require_verified_email")?,
             require_mfa: flag("require_mfa")?,
+            email_lookup: flag("email_lookup")?,
         },
     })
 }
@@ -216,12 +222,13 @@ impl Store {
     ) -> StoreResult<()> {
         let sql = self.global_sql(
             "UPDATE {p}tenants SET registration_open = $1, require_verified_email = $2, \
-             require_mfa = $3 WHERE slug = $4",
+             require_mfa = $3, email_lookup = $4 WHERE slug = $5",
         );
         sqlx::query(&sql)
             .bind(i64::from(policy.registration_open))
             .bind(i64::from(policy.require_verified_email))
             .bind(i64::from(policy.require_mfa))
+            .bind(i64::from(policy.email_lookup))
             .bind(slug.as_str())
             .execute(&self.global)
             .await?;

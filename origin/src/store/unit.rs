@@ -8,6 +8,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use tessera_core::model::TenantSlug;
 use tokio::sync::Notify;
 
+use super::api_tokens::ApiTokens;
 use super::audit::AuditLog;
 use super::outbox::{mark_due_sql, Outbox};
 use super::secrets::Secrets;
@@ -102,6 +103,11 @@ impl TenantTx {
     /// The tenant's TOTP factors and recovery codes.
     pub fn totp(&mut self) -> Factors<'_> {
         Factors(self)
+    }
+
+    /// The tenant's service API tokens.
+    pub fn api_tokens(&mut self) -> ApiTokens<'_> {
+        ApiTokens(self)
     }
 
     /// The tenant's outbox.

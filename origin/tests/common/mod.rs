@@ -341,6 +341,19 @@ impl TestServer {
             .expect("request")
     }
 
+    /// GET, with a bearer token if given, from a fresh client IP as the edge would forward it.
+    pub async fn get_fresh(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .get(self.url(path))
+            .header("x-tessera-edge-secret", EDGE_SECRET)
+            .header("x-tessera-client-ip", unique_ip());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
     /// Signs in and returns the token response, asserting success.
     pub async fn login(&self, tenant: &str, email: &str, password: &str) -> Value {
         let response = self

@@ -1,0 +1,155 @@
+//! The team/vault API's token pair: a `userToken` (an access token of the session) and a
+//! `vaultToken` (an access token of the same session naming the user's default team and the
+//! user's role in it). The rules of when a pair is handed out live here, not in the adapter.
+
+use super::mfa::second_factors;
+use super::{
+    Authenticated, Authenticator, Client, Issued, ServiceError, ServiceResult, TokenIssuer,
+};
+use crate::store::{DynStore, Session, Tenant, User};
+use tessera_core::model::TenantSlug;
+
+/// A `userToken` and a `vaultToken` of one session. `Debug` never prints them.
+pub struct VaultPair {
+    /// The access token.
+    pub user_token: String,
+    /// The team token.
+    pub vault_token: String,
+}
+
+impl std::fmt::Debug for VaultPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VaultPair { .. }")
+    }
+}
+
+/// Hands out team/vault token pairs.
+#[derive(Clone)]
+pub struct VaultTokens {
+    store: DynStore,
+    tokens: TokenIssuer,
+    authenticate: Authenticator,
+}
+
+impl VaultTokens {
+    /// The service over its dependencies.
+    #[must_use]
+    pub fn new(store: DynStore, tokens: TokenIssuer, authenticate: Authenticator) -> Self {
+        Self {
+            store,
+            tokens,
+            authenticate,
+        }
+    }
+
+    /// The pair for a sign-in that issued `issued` (its refresh token is not part of this
+    /// API: the `userToken` itself is refreshed).
+    pub async fn for_sign_in(&self, issued: &Issued) -> ServiceResult<VaultPair> {
+        self.pair(
+            &issued.tenant,
+            &issued.user,
+            &issued.session,
+            Some(issued.access_token.clone()),
+        )
+        .await
+    }
+
+    /// Signs in a user who has just registered: the tenant's rules for sign-in hold (a tenant
+    /// that requires a confirmed address answers `EmailNotVerified`, one that requires a second
+    /// factor `SecondFactorRequired`).
+    pub async fn for_new_account(
+        &self,
+        tenant: &Tenant,
+        user: &User,
+        client: &Client,
+    ) -> ServiceResult<VaultPair> {
+        if tenant.policy.require_verified_email && !user.email_verified() {
+            return Err(ServiceError::EmailNotVerified);
+        }
+        self.open(tenant, user, &["pwd"], client).await
+    }
+
+    /// Signs in a user who has just confirmed their address with the emailed link (the link
+    /// proves the mailbox, not the password: an account with a second factor, or in a tenant
+    /// that requires one, is refused with `SecondFactorRequired`).
+    pub async fn for_confirmed_address(
+        &self,
+        tenant: &Tenant,
+        user: &User,
+        client: &Client,
+    ) -> ServiceResult<VaultPair> {
+        self.open(tenant, user, &["email"], client).await
+    }
+
+    /// A new pair for the session of `bearer`, a `userToken` that may have expired as long as
+    /// its session is active.
+    pub async fn refresh(
+        &self,
+        bearer: &str,
+        named_tenant: Option<&TenantSlug>,
+    ) -> ServiceResult<VaultPair> {
+        let caller = self
+            .authenticate
+            .authenticate_for_refresh(bearer, named_tenant)
+            .await?;
+        self.renew(&caller).await
+    }
+
+    /// A new pair for the caller's session.
+    pub async fn renew(&self, caller: &Authenticated) -> ServiceResult<VaultPair> {
+        let session = self
+            .store
+            .read(&caller.tenant)
+            .await?
+            .sessions()
+            .by_id(&caller.session_id)
+            .await?
+            .ok_or(ServiceError::SessionEnded)?;
+        self.pair(&caller.tenant, &caller.user, &session, None)
+            .await
+    }
+
+    async fn open(
+        &self,
+        tenant: &Tenant,
+        user: &User,
+        amr: &[&str],
+        client: &Client,
+    ) -> ServiceResult<VaultPair> {
+        let mut tx = self.store.write(&tenant.slug).await?;
+        if tenant.policy.require_mfa || !second_factors(&mut tx, user).await?.is_empty() {
+            return Err(ServiceError::SecondFactorRequired);
+        }
+        let (session, _) = self.tokens.open_session(&mut tx, user, amr, client).await?;
+        tx.commit().await?;
+        self.pair(&tenant.slug, user, &session, None).await
+    }
+
+    async fn pair(
+        &self,
+        tenant: &TenantSlug,
+        user: &User,
+        session: &Session,
+        user_token: Option<String>,
+    ) -> ServiceResult<VaultPair> {
+        let teams = self
+            .store
+            .read(tenant)
+            .await?
+            .teams()
+            .of_user(&user.id)
+            .await?;
+        let user_token = match user_token {
+            Some(token) => token,
+            None => self.tokens.issue_access(tenant, user, session).await?,
+        };
+        let vault_token = self
+            .tokens
+            .issue_vault_token(tenant, user, session, teams.first())
+            .await?;
+        Ok(VaultPair {
+            user_token,
+            vault_token,
+        })
+    }
+}
