@@ -260,13 +260,14 @@ impl Registrar {
             tx.commit().await?;
             return Err(ServiceError::InvalidLink);
         }
-        let user = tx
+        let mut user = tx
             .users()
             .by_id(&secret.user_id)
             .await?
             .ok_or(ServiceError::InvalidLink)?;
         tx.secrets().remove(&user.id, Purpose::VerifyEmail).await?;
         confirm_address(&mut tx, &user, now).await?;
+        user.email_verified_at.get_or_insert(now);
         let event = audit_event(
             "email_verified",
             client,
