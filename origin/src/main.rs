@@ -1,4 +1,4 @@
-//! The `tessera` command: `serve` (the default), `migrate`, `tenant`, `user`, `keys`.
+//! The `tessera` command: `serve` (the default), `migrate`, `tenant`, `user`, `keys`, `token`.
 
 use std::io::{IsTerminal as _, Read as _};
 use std::process::ExitCode;
@@ -8,7 +8,8 @@ use tessera_core::model::{Email, TenantSlug, UserId};
 use tessera_origin::config::{Config, LogFormat};
 use tessera_origin::edge_push::EdgePush;
 use tessera_origin::services::account::Announce;
-use tessera_origin::services::{Accounts, Revocations};
+use tessera_origin::services::api_tokens::NewApiToken;
+use tessera_origin::services::{Accounts, ApiTokens, Revocations};
 use tessera_origin::session_cache::SessionCache;
 use tessera_origin::store::{NewUser, StoreError, TenantPolicy};
 use tessera_origin::tenants::Directory;
@@ -40,6 +41,42 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage service API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a service API token; the token is printed alone on the last line, once.
+    Create {
+        /// Tenant slug (default: the configured default tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Name, unique in the tenant.
+        #[arg(long)]
+        name: String,
+        /// A scope (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Lifetime in days (default: no expiry).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List a tenant's tokens (never their secrets).
+    List {
+        /// Tenant slug (default: the configured default tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a token by id or name; the edge is told before the command exits.
+    Revoke {
+        /// Tenant slug (default: the configured default tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The token's id or name.
+        token: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -357,6 +394,76 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("password of {email} in tenant {tenant} set; {ended} session(s) ended");
         }
+        Command::Token(TokenCommand::Create {
+            tenant,
+            name,
+            scopes,
+            expires_in_days,
+        }) => {
+            let operator = Operator::open(&config, tenant.as_deref()).await?;
+            let new = NewApiToken {
+                name,
+                scopes,
+                expires_in_days,
+            };
+            let created = operator
+                .api_tokens()
+                .create(&operator.tenant, new)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let expiry = created
+                .record
+                .expires_at
+                .map_or("never expires".to_owned(), |at| {
+                    format!("expires {}", clock::rfc3339(at))
+                });
+            println!(
+                "created token {} ({}) in tenant {}; {expiry}; it is shown once, below:",
+                created.record.id, created.record.name, operator.tenant
+            );
+            println!("{}", created.token);
+        }
+        Command::Token(TokenCommand::List { tenant }) => {
+            let operator = Operator::open(&config, tenant.as_deref()).await?;
+            let tokens = operator
+                .api_tokens()
+                .list(&operator.tenant)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("id\tname\tscopes\tcreated\tlast used\tstate");
+            for token in tokens {
+                let state = match (token.revoked_at, token.expires_at) {
+                    (Some(at), _) => format!("revoked {}", clock::rfc3339(at)),
+                    (None, Some(at)) => format!("expires {}", clock::rfc3339(at)),
+                    (None, None) => "active".to_owned(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{state}",
+                    token.id,
+                    token.name,
+                    token.scopes.join(" "),
+                    clock::rfc3339(token.created_at),
+                    token
+                        .last_used_at
+                        .map_or("never".to_owned(), clock::rfc3339),
+                );
+            }
+        }
+        Command::Token(TokenCommand::Revoke { tenant, token }) => {
+            let operator = Operator::open(&config, tenant.as_deref()).await?;
+            let revoked = operator
+                .api_tokens()
+                .revoke(&operator.tenant, &token)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let Some(revoked) = revoked else {
+                anyhow::bail!("no active token {token} in tenant {}", operator.tenant);
+            };
+            println!(
+                "revoked token {} ({}) in tenant {}",
+                revoked.id, revoked.name, operator.tenant
+            );
+        }
         Command::Keys(KeysCommand::Rotate) => {
             let store = server::open_store(&config).await?;
             let master = server::master_key(&config)?;
@@ -397,44 +504,76 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the password: a prompt on a terminal, otherwise standard input (one trailing newline
-/// removed, nothing else: spaces are part of a passphrase).
+/// What an operator command's services share: the store, an existing tenant, the directory,
+/// revocations told to the edge, and the system clock.
+struct Operator {
+    store: tessera_origin::store::DynStore,
+    tenant: TenantSlug,
+    directory: std::sync::Arc<Directory>,
+    revocations: Revocations,
+    clock: clock::SharedClock,
+}
+
+impl Operator {
+    async fn open(config: &Config, tenant: Option<&str>) -> anyhow::Result<Self> {
+        let tenant = match tenant {
+            Some(t) => TenantSlug::parse(t)?,
+            None => config.default_tenant.clone(),
+        };
+        let store = server::open_store(config).await?;
+        if store.tenant(&tenant).await?.is_none() {
+            anyhow::bail!("no tenant {tenant}");
+        }
+        let clock: clock::SharedClock = std::sync::Arc::new(clock::SystemClock);
+        let edge = config
+            .edge_url
+            .as_deref()
+            .zip(config.edge_secret.as_deref())
+            .map(|(url, secret)| EdgePush::new(url, secret));
+        let cache = std::sync::Arc::new(SessionCache::new(0, clock.clone()));
+        let revocations = Revocations::new(cache, edge, clock.clone());
+        let directory = std::sync::Arc::new(Directory::new(store.clone(), clock.clone()));
+        Ok(Self {
+            store,
+            tenant,
+            directory,
+            revocations,
+            clock,
+        })
+    }
+
+    fn api_tokens(&self) -> ApiTokens {
+        ApiTokens::new(
+            self.store.clone(),
+            self.directory.clone(),
+            self.revocations.clone(),
+            self.clock.clone(),
+        )
+    }
+}
+
 /// The account service for an operator command on `user`, with its tenant and email checked.
 async fn accounts(
     config: &Config,
     user: &UserRef,
 ) -> anyhow::Result<(Accounts, TenantSlug, Email)> {
-    let tenant = match &user.tenant {
-        Some(t) => TenantSlug::parse(t)?,
-        None => config.default_tenant.clone(),
-    };
     let email = Email::parse(&user.email)?;
-    let store = server::open_store(config).await?;
-    if store.tenant(&tenant).await?.is_none() {
-        anyhow::bail!("no tenant {tenant}");
-    }
-    let clock: clock::SharedClock = std::sync::Arc::new(clock::SystemClock);
+    let operator = Operator::open(config, user.tenant.as_deref()).await?;
     let hasher =
         password::Hasher::new(config.argon2, 1, 1).map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-    let edge = config
-        .edge_url
-        .as_deref()
-        .zip(config.edge_secret.as_deref())
-        .map(|(url, secret)| EdgePush::new(url, secret));
-    let cache = std::sync::Arc::new(SessionCache::new(0, clock.clone()));
-    let revocations = Revocations::new(cache, edge, clock.clone());
-    let directory = std::sync::Arc::new(Directory::new(store.clone(), clock.clone()));
     let accounts = Accounts::new(
-        store,
-        directory,
+        operator.store,
+        operator.directory,
         hasher,
-        revocations,
-        clock,
+        operator.revocations,
+        operator.clock,
         config.password_min_length,
     );
-    Ok((accounts, tenant, email))
+    Ok((accounts, operator.tenant, email))
 }
 
+/// Reads the password: a prompt on a terminal, otherwise standard input (one trailing newline
+/// removed, nothing else: spaces are part of a passphrase).
 fn read_password() -> anyhow::Result<String> {
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password: ")?;

@@ -135,3 +135,92 @@ async fn operator_commands_end_sessions_and_tell_the_edge() {
         .login("default", "ann@example.com", new_password)
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_tokens_are_created_listed_and_revoked_by_the_operator() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (edge, pushed) = edge_recorder().await;
+    let created = tessera(
+        &server,
+        &edge,
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "default",
+            "--name",
+            "website",
+            "--scope",
+            "voice:read",
+            "--scope",
+            "voice:write",
+        ],
+        "",
+    );
+    let token = created.lines().last().unwrap().trim().to_owned();
+    assert!(token.starts_with("tsr_sk_default_"), "{created}");
+    let verified = server.get_fresh("/api/v1/auth/verify", Some(&token)).await;
+    assert_eq!(verified.status(), 200);
+    let answer: Value = verified.json().await.unwrap();
+    assert_eq!(
+        answer["service"]["scopes"],
+        json!(["voice:read", "voice:write"])
+    );
+    let id = answer["user"]["id"].as_str().unwrap().to_owned();
+
+    let listed = tessera(
+        &server,
+        &edge,
+        &["token", "list", "--tenant", "default"],
+        "",
+    );
+    let secret = token.rsplit('_').next().unwrap();
+    assert!(!listed.contains(secret), "{listed}");
+    let row = listed.lines().find(|l| l.starts_with(&id)).expect(&listed);
+    assert!(
+        row.contains("website") && row.contains("voice:read voice:write"),
+        "{row}"
+    );
+    assert!(row.ends_with("active"), "{row}");
+    // The use above was recorded.
+    assert!(!row.contains("never"), "{row}");
+
+    let revoked = tessera(
+        &server,
+        &edge,
+        &["token", "revoke", "--tenant", "default", "website"],
+        "",
+    );
+    assert!(revoked.contains(&id), "{revoked}");
+    // The edge was told before the command exited.
+    let pushes = pushed.lock().unwrap().clone();
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    assert_eq!(pushes[0]["tenant"], "default");
+    assert_eq!(pushes[0]["session"], format!("sk-{id}"));
+    let refused = server.get_fresh("/api/v1/auth/verify", Some(&token)).await;
+    assert_eq!(refused.status(), 401);
+    let listed = tessera(
+        &server,
+        &edge,
+        &["token", "list", "--tenant", "default"],
+        "",
+    );
+    assert!(listed.contains("revoked"), "{listed}");
+
+    // Names are unique; revoking twice is an error.
+    let dup = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["token", "create", "--name", "website"])
+        .env("TESSERA_DATA_DIR", server.storage.dir.path())
+        .env("TESSERA_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!dup.status.success());
+    let again = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["token", "revoke", "website"])
+        .env("TESSERA_DATA_DIR", server.storage.dir.path())
+        .env("TESSERA_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no active token"));
+}

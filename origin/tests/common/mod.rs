@@ -242,6 +242,16 @@ impl TestServer {
     }
 
     pub async fn create_user(&self, tenant: &str, email: &str, password: &str) -> UserId {
+        self.create_user_as(tenant, email, password, "user").await
+    }
+
+    pub async fn create_user_as(
+        &self,
+        tenant: &str,
+        email: &str,
+        password: &str,
+        role: &str,
+    ) -> UserId {
         let tenant = TenantSlug::parse(tenant).expect("slug");
         let hash = self
             .state
@@ -253,7 +263,7 @@ impl TestServer {
             id: UserId::from_random_bytes(clock::random()),
             email: Email::parse(email).expect("email"),
             name: "Test User".into(),
-            role: "user".into(),
+            role: role.into(),
             password_hash: Some(hash),
             now: clock::system_now_secs(),
         };
