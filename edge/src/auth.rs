@@ -19,20 +19,52 @@ pub fn bearer_jwt(headers: &Headers) -> Result<Option<String>> {
         .map(str::to_owned))
 }
 
+/// The bearer token, when it has the form of a service API token (the origin judges those;
+/// see `service_tokens`).
+pub fn bearer_service(headers: &Headers) -> Result<Option<String>> {
+    let value = headers.get("authorization")?.unwrap_or_default();
+    Ok(bearer_token(&value)
+        .filter(|token| crate::service_tokens::is_service_token(token))
+        .map(str::to_owned))
+}
+
+/// How a refusal is worded, as the origin words it for the same request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wording {
+    /// A verification endpoint: the body says `valid: false`.
+    pub valid_false: bool,
+    /// A VoiceStamp v1 route: the body also says `success: false` and a `message`.
+    pub voicestamp: bool,
+}
+
+impl Wording {
+    /// The wording for a request to `path`; `verify` for the verification endpoints.
+    #[must_use]
+    pub fn for_request(path: &str, verify: bool) -> Self {
+        Self {
+            valid_false: verify,
+            voicestamp: path.starts_with("/api/v1/"),
+        }
+    }
+}
+
 /// The 401 for a refused token, exactly as the origin words it.
-pub fn token_problem(code: &str, detail: &str, valid_false: bool) -> Result<Response> {
+pub fn token_problem(code: &str, detail: &str, wording: Wording) -> Result<Response> {
     let mut body = Problem::new(401, code, "Invalid token", Some(detail));
-    body.valid = valid_false.then_some(false);
+    body.valid = wording.valid_false.then_some(false);
+    if wording.voicestamp {
+        body = body.for_voicestamp();
+    }
     problem_body(&body)
 }
 
 /// Verifies a JWT and checks its session is not revoked. `Ok(Err(response))` is the refusal to
-/// answer; `valid_false` marks it for verification endpoints.
+/// answer, worded as `wording` says.
 pub async fn authenticate(
     env: &Env,
     config: &Config,
     token: &str,
-    valid_false: bool,
+    wording: Wording,
 ) -> Result<std::result::Result<AccessClaims, Response>> {
     let claims = match keys::verify(config, token).await {
         Ok(claims) => claims,
@@ -40,7 +72,7 @@ pub async fn authenticate(
             return Ok(Err(token_problem(
                 error.code(),
                 &error.to_string(),
-                valid_false,
+                wording,
             )?))
         }
         Err(Refusal::KeysUnavailable) => {
@@ -56,7 +88,7 @@ pub async fn authenticate(
         return Ok(Err(token_problem(
             "restricted_token",
             "This token can only enrol a second factor.",
-            valid_false,
+            wording,
         )?));
     }
     let now = Date::now().as_millis() / 1000;
@@ -65,7 +97,7 @@ pub async fn authenticate(
         Ok(true) => Ok(Err(token_problem(
             "invalid_token",
             "The token's session has ended.",
-            valid_false,
+            wording,
         )?)),
         Err(error) => {
             console_error!("revocation check failed: {error}");
@@ -79,9 +111,15 @@ pub async fn authenticate(
     }
 }
 
-/// `GET /api/auth/verify` with a JWT, answered with the origin's body.
-pub async fn verify_here(env: &Env, config: &Config, token: &str) -> Result<Response> {
-    match authenticate(env, config, token, true).await? {
+/// `GET /api/auth/verify` (or VoiceStamp's `GET /api/v1/auth/verify`) with a JWT, answered
+/// with the origin's body.
+pub async fn verify_here(
+    env: &Env,
+    config: &Config,
+    token: &str,
+    wording: Wording,
+) -> Result<Response> {
+    match authenticate(env, config, token, wording).await? {
         Err(refused) => Ok(refused),
         Ok(claims) => Response::from_json(&VerifyAnswer::new(
             VerifiedUser {

@@ -4,37 +4,71 @@
 use tessera_core::edge::{self, Identity};
 use worker::{Date, Env, Response, Result};
 
-use crate::auth::{authenticate, token_problem};
+use crate::auth::{authenticate, token_problem, Wording};
 use crate::config::{AppRoute, RouteAuth};
 use crate::forward::{self, Incoming};
+use crate::service_tokens;
 use crate::Config;
 
-/// Serves a request under a configured application route.
+/// The bearer token a request presents, by kind.
+pub struct Presented<'a> {
+    /// An access (or session) token.
+    pub jwt: Option<&'a str>,
+    /// A service API token.
+    pub service: Option<&'a str>,
+    /// The client's IP, for the origin's quota when a service token is checked there.
+    pub client_ip: &'a str,
+}
+
+/// The verified caller: a user's session, or a service token.
+struct Caller {
+    user: String,
+    tenant: String,
+    session: String,
+}
+
+/// Serves a request under a configured application route. A service token's identity names
+/// the token's id as the user and `sk-<id>` as the session.
 pub async fn app_route(
     env: &Env,
     config: &Config,
     route: &AppRoute,
     incoming: &Incoming,
-    bearer: Option<&str>,
+    presented: Presented<'_>,
 ) -> Result<Response> {
-    let claims = match bearer {
-        Some(token) => match authenticate(env, config, token, false).await? {
-            Ok(claims) => Some(claims),
+    let wording = Wording::for_request("", false);
+    let caller = match (presented.jwt, presented.service) {
+        (Some(token), _) => match authenticate(env, config, token, wording).await? {
+            Ok(claims) => Some(Caller {
+                user: claims.sub,
+                tenant: claims.tid,
+                session: claims.sid,
+            }),
             Err(refused) => return Ok(refused),
         },
-        None => None,
+        (None, Some(token)) => {
+            match service_tokens::check(env, config, token, presented.client_ip, wording).await? {
+                Ok(answer) => Some(Caller {
+                    session: edge::service_token_key(&answer.user.id),
+                    user: answer.user.id,
+                    tenant: answer.tenant,
+                }),
+                Err(refused) => return Ok(refused),
+            }
+        }
+        (None, None) => None,
     };
     let mut extra = Vec::new();
-    match (claims, route.auth) {
+    match (caller, route.auth) {
         (None, RouteAuth::Required) => {
             return token_problem(
                 "missing_token",
                 "Send Authorization: Bearer <access token>.",
-                false,
+                wording,
             );
         }
         (None, RouteAuth::Optional) => {}
-        (Some(claims), _) => {
+        (Some(caller), _) => {
             let timestamp = Date::now().as_millis() / 1000;
             let path = incoming
                 .path_and_query
@@ -42,9 +76,9 @@ pub async fn app_route(
                 .next()
                 .unwrap_or_default();
             let identity = Identity {
-                user: &claims.sub,
-                tenant: &claims.tid,
-                session: &claims.sid,
+                user: &caller.user,
+                tenant: &caller.tenant,
+                session: &caller.session,
             };
             let signature = edge::identity_signature(
                 config.edge_secret.as_bytes(),
@@ -54,9 +88,9 @@ pub async fn app_route(
                 timestamp,
             );
             extra.extend([
-                (edge::USER, claims.sub.clone()),
-                (edge::TENANT, claims.tid.clone()),
-                (edge::SESSION, claims.sid.clone()),
+                (edge::USER, caller.user.clone()),
+                (edge::TENANT, caller.tenant.clone()),
+                (edge::SESSION, caller.session.clone()),
                 (edge::TIMESTAMP, timestamp.to_string()),
                 (edge::SIGNATURE, signature),
             ]);

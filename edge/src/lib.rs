@@ -1,7 +1,8 @@
 //! Tessera's edge: a Cloudflare Worker in front of the origin. For every request it applies
 //! core's security headers, enforces core's rate limits with Durable Objects, verifies access
 //! tokens with core's strict verifier against the origin's JWKS, refuses revoked sessions,
-//! answers `GET /api/auth/verify` alone, guards configured application routes, and forwards
+//! answers `GET /api/auth/verify` and `GET /api/v1/auth/verify` alone (service tokens from a
+//! short memory of the origin's answer), guards configured application routes, and forwards
 //! the rest to the origin with the client's IP in a header that only the edge secret makes
 //! trustworthy.
 //!
@@ -11,7 +12,7 @@
 //! check that fails refuses the token (503).
 
 //! This file is the router: it reads the request once, then hands it to one module per
-//! concern (`limits`, `auth`, `guard`, `revocations`, `forward`).
+//! concern (`limits`, `auth`, `service_tokens`, `guard`, `revocations`, `forward`).
 
 // `#[durable_object]` and `#[event]` generate undocumented wasm-bindgen glue.
 #![allow(missing_docs)]
@@ -26,6 +27,7 @@ mod keys;
 mod limits;
 mod problem;
 mod revocations;
+mod service_tokens;
 mod webcrypto;
 
 use std::cell::OnceCell;
@@ -128,19 +130,34 @@ async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         return Ok(refused);
     }
     let bearer = auth::bearer_jwt(&incoming.headers)?;
+    let service = auth::bearer_service(&incoming.headers)?;
     if let Some(route) = route {
-        return guard::app_route(env, &config, &route, &incoming, bearer.as_deref()).await;
+        let presented = guard::Presented {
+            jwt: bearer.as_deref(),
+            service: service.as_deref(),
+            client_ip: &client_ip,
+        };
+        return guard::app_route(env, &config, &route, &incoming, presented).await;
     }
-    if path == "/api/auth/verify" && incoming.method == Method::Get {
+    let is_verify = matches!(path.as_str(), "/api/auth/verify" | "/api/v1/auth/verify")
+        && incoming.method == Method::Get;
+    let wording = auth::Wording::for_request(&path, is_verify);
+    if is_verify {
         if let Some(token) = &bearer {
-            return auth::verify_here(env, &config, token).await;
+            return auth::verify_here(env, &config, token, wording).await;
+        }
+        if let Some(token) = &service {
+            return match service_tokens::check(env, &config, token, &client_ip, wording).await? {
+                Ok(answer) => Response::from_json(&answer),
+                Err(refused) => Ok(refused),
+            };
         }
     }
     // Bearer JWTs are checked here, before the origin spends anything on them; refresh
     // endpoints are exempt, since a client may present an expired token there by design.
     let mut claims = None;
     if let (Some(token), false) = (&bearer, class == RouteClass::Refresh) {
-        match auth::authenticate(env, &config, token, false).await? {
+        match auth::authenticate(env, &config, token, wording).await? {
             Ok(verified) => claims = Some(verified),
             Err(refused) => return Ok(refused),
         }
@@ -159,5 +176,8 @@ async fn handle(mut req: Request, env: &Env) -> Result<Response> {
 }
 
 fn is_sign_out(path: &str) -> bool {
-    matches!(path, "/api/auth/logout" | "/api/v2/signout")
+    matches!(
+        path,
+        "/api/auth/logout" | "/api/v2/signout" | "/api/v1/auth/logout"
+    )
 }

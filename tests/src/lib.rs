@@ -260,6 +260,35 @@ impl Stack {
         response.json().await.unwrap()
     }
 
+    /// The six-digit code of the first email the origin wrote (the development transport
+    /// writes each message to `<data dir>/outbox/<id>.eml`), waiting up to 10 s for it.
+    pub async fn emailed_code(&self) -> String {
+        let outbox = self._dir.path().join("outbox");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_dir(&outbox)
+                .ok()
+                .and_then(|mut entries| entries.next())
+                .and_then(Result::ok)
+                .and_then(|e| std::fs::read_to_string(e.path()).ok());
+            let code = text.as_deref().and_then(|text| {
+                text.lines()
+                    .map(str::trim)
+                    .find(|l| tessera_core::otp::is_code_shaped(l))
+                    .map(str::to_owned)
+            });
+            if let Some(code) = code {
+                return code;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no emailed code in {}",
+                outbox.display()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// How many requests of a route class reached the origin.
     pub async fn origin_requests(&self, class: &str) -> u64 {
         let metrics = self

@@ -560,3 +560,194 @@ async fn an_enrol_only_token_is_refused_at_the_edge() {
         "answered at the edge"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voicestamp_session_token_is_verified_at_the_edge_and_ends_with_logout() {
+    let stack = Stack::start().await;
+    stack.create_user("ann@example.com").await;
+    let asked = stack
+        .http
+        .post(stack.edge("/api/v1/auth/login"))
+        .header("cf-connecting-ip", "198.51.100.40")
+        .json(&json!({"email": "ann@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200);
+    let code = stack.emailed_code().await;
+    let signed: Value = stack
+        .http
+        .post(stack.edge("/api/v1/auth/verify-code"))
+        .header("cf-connecting-ip", "198.51.100.40")
+        .json(&json!({"email": "ann@example.com", "code": code}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signed["data"]["token"].as_str().unwrap();
+    // The first verification fetches the JWKS; the rest are answered at the edge alone.
+    assert_eq!(
+        get(&stack, "/api/v1/auth/verify", token).await.status(),
+        200
+    );
+    let before = stack.origin_requests("verify").await;
+    let at_edge = get(&stack, "/api/v1/auth/verify", token).await;
+    assert_eq!(at_edge.status(), 200);
+    assert_security_headers(&at_edge);
+    let at_edge: Value = at_edge.json().await.unwrap();
+    assert_eq!(
+        stack.origin_requests("verify").await,
+        before,
+        "the origin was asked"
+    );
+    let at_origin: Value = stack
+        .http
+        .get(format!("{}/api/v1/auth/verify", stack.origin_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(at_edge, at_origin);
+    assert_eq!(at_edge["expires_at"], signed["data"]["expires_at"]);
+
+    let out = stack
+        .http
+        .post(stack.edge("/api/v1/auth/logout"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 200);
+    let refused = get(&stack, "/api/v1/auth/verify", token).await;
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["valid"], false);
+    assert_eq!(body["success"], false);
+    assert!(body["message"].is_string(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_token_is_asked_once_cached_and_revoked_within_a_second() {
+    let (upstream_url, seen) = upstream().await;
+    let routes = json!([{"prefix": "/app/", "auth": "required", "upstream": upstream_url}]);
+    let stack = Stack::start_with_routes(&routes.to_string()).await;
+    let tenant = tessera_core::model::TenantSlug::parse("default").unwrap();
+    let created = stack
+        .state
+        .services
+        .api_tokens
+        .create(
+            &tenant,
+            tessera_origin::services::api_tokens::NewApiToken {
+                name: "website".into(),
+                scopes: vec![],
+                expires_in_days: None,
+            },
+        )
+        .await
+        .unwrap();
+    let token = created.token.as_str();
+    let before = stack.origin_requests("verify").await;
+    let first = get(&stack, "/api/v1/auth/verify", token).await;
+    assert_eq!(first.status(), 200);
+    assert_security_headers(&first);
+    let answer: Value = first.json().await.unwrap();
+    assert_eq!(answer["user"]["role"], "service");
+    assert_eq!(answer["expires_at"], Value::Null);
+    for path in [
+        "/api/v1/auth/verify",
+        "/api/auth/verify",
+        "/api/v1/auth/verify",
+    ] {
+        let again: Value = get(&stack, path, token).await.json().await.unwrap();
+        assert_eq!(again, answer);
+    }
+    assert_eq!(
+        stack.origin_requests("verify").await - before,
+        1,
+        "the origin was asked more than once"
+    );
+
+    // A guarded application route gets the service as its identity.
+    let allowed = get(&stack, "/app/reports", token).await;
+    assert_eq!(allowed.status(), 200);
+    let headers = seen.lock().unwrap().pop().unwrap();
+    assert_eq!(headers["x-tessera-user"], created.record.id);
+    assert_eq!(headers["x-tessera-tenant"], "default");
+    assert_eq!(
+        headers["x-tessera-session"],
+        format!("sk-{}", created.record.id)
+    );
+
+    // Revoked at the origin, refused at the edge within the revocation store's second,
+    // although the edge's memory of the answer would last a minute.
+    stack
+        .state
+        .services
+        .api_tokens
+        .revoke(&tenant, "website")
+        .await
+        .unwrap()
+        .expect("revoked");
+    let started = std::time::Instant::now();
+    loop {
+        let response = get(&stack, "/api/v1/auth/verify", token).await;
+        if response.status() == 401 {
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["valid"], false);
+            assert_eq!(body["success"], false);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "still accepted after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get(&stack, "/app/reports", token).await.status(), 401);
+    let garbage = get(&stack, "/api/v1/auth/verify", "tsr_sk_default_nonsense").await;
+    assert_eq!(garbage.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_office_sign_out_is_refused_at_the_edge_afterwards() {
+    let stack = Stack::start().await;
+    stack.create_user("ann@example.com").await;
+    let signed: Value = stack
+        .http
+        .post(stack.edge("/api/v2/signin"))
+        .header("cf-connecting-ip", "198.51.100.41")
+        .json(&json!({"email": "ann@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(signed["2faRequired"], false);
+    let access = signed["accessToken"]["token"].as_str().unwrap();
+    assert_eq!(get(&stack, "/api/auth/verify", access).await.status(), 200);
+    let out = stack
+        .http
+        .post(stack.edge("/api/v2/signout"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 200);
+    let refused = stack
+        .http
+        .post(stack.edge("/api/v2/signout"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(get(&stack, "/api/auth/verify", access).await.status(), 401);
+}
