@@ -183,7 +183,7 @@ pub async fn login(
     };
     Ok(Json(
         match state.services.sign_in.login(attempt, &client).await? {
-            SignedIn::Tokens(issued) => LoginResponse::Tokens(issued.into()),
+            SignedIn::Tokens(issued) => LoginResponse::Tokens((*issued).into()),
             SignedIn::SecondFactor(challenge) => LoginResponse::SecondFactor(challenge.into()),
             SignedIn::EnrolmentRequired { access_token } => {
                 LoginResponse::EnrolmentRequired(MfaEnrolmentRequired {

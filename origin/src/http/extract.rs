@@ -104,7 +104,7 @@ impl FromRequestParts<AppState> for Auth {
 /// A caller authenticated by an access token (a user) or by a service API token (a service).
 pub enum Principal {
     /// A user's session.
-    User(Authenticated),
+    User(Box<Authenticated>),
     /// A service token.
     Service(ServicePrincipal),
 }
@@ -139,7 +139,7 @@ impl FromRequestParts<AppState> for Principal {
         if !token.starts_with(tessera_core::token::TokenKind::ServiceApi.prefix()) {
             return Auth::from_request_parts(parts, state)
                 .await
-                .map(|Auth(user)| Self::User(user));
+                .map(|Auth(user)| Self::User(Box::new(user)));
         }
         let named = super::tenant::named_by_request(&parts.headers, &state.config);
         let service = state

@@ -40,7 +40,7 @@ pub struct Registration<'a> {
 #[derive(Debug)]
 pub enum Registered {
     /// A new account, whose confirmation link is on its way.
-    Created(Tenant, User),
+    Created(Box<Tenant>, Box<User>),
     /// The address has an account already; its owner was told of the attempt.
     Existing,
 }
@@ -156,7 +156,7 @@ impl Registrar {
                         now,
                     );
                     tx.audit().append(&event).await?;
-                    Registered::Created(tenant, created)
+                    Registered::Created(Box::new(tenant), Box::new(created))
                 }
                 // Registered by a concurrent request between the lookup and the insert.
                 Err(StoreError::Conflict) => Registered::Existing,

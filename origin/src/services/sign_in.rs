@@ -33,7 +33,7 @@ pub struct Attempt<'a> {
 /// What a correct password leads to. `Debug` never prints a token.
 pub enum SignedIn {
     /// Signed in.
-    Tokens(Issued),
+    Tokens(Box<Issued>),
     /// The account needs its second factor first; its code was emailed.
     SecondFactor(Challenge),
     /// The tenant requires a second factor and the user has none: a 15-minute access token
@@ -199,7 +199,7 @@ impl SignIn {
         self.tokens
             .issue(&tenant.slug, user.clone(), &session, &refresh)
             .await
-            .map(SignedIn::Tokens)
+            .map(|issued| SignedIn::Tokens(Box::new(issued)))
     }
 
     /// Records a failed sign-in in an existing tenant, off the request path, so that a failure

@@ -57,7 +57,7 @@ pub async fn sign_in(
         SignedIn::Tokens(issued) => SignInResponse {
             two_factor_required: false,
             two_factor_details: None,
-            tokens: Some(TokenPair::from(issued)),
+            tokens: Some(TokenPair::from(*issued)),
         },
         SignedIn::SecondFactor(challenge) => {
             let expires_at = state.clock.now_secs() + challenge.expires_in.cast_signed();
