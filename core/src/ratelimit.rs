@@ -319,6 +319,9 @@ const RULES: &[Rule] = &[
     ("/api/resend-email-verification", RouteClass::Credential),
     ("/api/forgot-passsword", RouteClass::Credential),
     ("/api/reset-passsword", RouteClass::Credential),
+    // The two-s spellings answer too, under the same quota.
+    ("/api/forgot-password", RouteClass::Credential),
+    ("/api/reset-password", RouteClass::Credential),
     ("/api/exist-email/*", RouteClass::Credential),
     ("/api/verify-email/*", RouteClass::CodeConfirm),
     ("/api/refresh", RouteClass::Refresh),
@@ -448,6 +451,15 @@ mod tests {
             RouteClass::CodeConfirm
         );
         assert_eq!(classify("GET", "/api/refresh"), RouteClass::Refresh);
+        for spelling in ["/api/forgot-passsword", "/api/forgot-password"] {
+            assert_eq!(classify("POST", spelling), RouteClass::Credential);
+        }
+        assert_eq!(
+            classify("POST", "/api/reset-password"),
+            RouteClass::Credential
+        );
+        assert_eq!(classify("GET", "/api/v1/auth/verify"), RouteClass::Verify);
+        assert_eq!(classify("POST", "/api/v2/signin"), RouteClass::Credential);
         assert_eq!(
             classify("GET", "/api/exist-email/a@b.io"),
             RouteClass::Credential

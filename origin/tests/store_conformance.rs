@@ -449,6 +449,7 @@ async fn a_tenant_behind_on_migrations_is_migrated_on_first_use_not_at_start_up(
         &t,
         "acme",
         &[
+            "DROP TABLE {p}api_tokens",
             "DROP TABLE {p}recovery_codes",
             "DROP TABLE {p}totp_factors",
             "DROP TABLE {p}outbox",
