@@ -43,7 +43,7 @@ impl Wording {
     pub fn for_request(path: &str, verify: bool) -> Self {
         Self {
             valid_false: verify,
-            voicestamp: path.starts_with("/api/v1/"),
+            voicestamp: tessera_core::api::speaks_voicestamp(path),
         }
     }
 }

@@ -17,7 +17,8 @@ use worker::{
 
 use crate::config::Config;
 use crate::forward::Incoming;
-use crate::problem::problem;
+use crate::problem::{problem, problem_body};
+use tessera_core::api::Problem;
 
 /// The binding name in wrangler.toml.
 pub const BINDING: &str = "RATE_LIMITER";
@@ -192,7 +193,12 @@ pub async fn enforce(
     for subject in subjects {
         match charge(env, &ratelimit::limit_key(class, &subject), quota).await {
             Ok(decision @ Decision::Limited { .. }) => {
-                return Ok(Some(too_many(class, decision, quota)?))
+                return Ok(Some(too_many(
+                    class,
+                    decision,
+                    quota,
+                    &incoming.path_and_query,
+                )?))
             }
             Ok(Decision::Allowed { .. }) => {}
             Err(error) if class.per_account() => {
@@ -216,13 +222,17 @@ pub async fn enforce(
     Ok(None)
 }
 
-fn too_many(class: RouteClass, decision: Decision, quota: Quota) -> Result<Response> {
-    let mut response = problem(
+fn too_many(class: RouteClass, decision: Decision, quota: Quota, path: &str) -> Result<Response> {
+    let mut body = Problem::new(
         429,
         "rate_limited",
         "Too many requests",
         Some(&ratelimit::limited_detail(class, quota)),
-    )?;
+    );
+    if tessera_core::api::speaks_voicestamp(path) {
+        body = body.for_voicestamp();
+    }
+    let mut response = problem_body(&body)?;
     // The problem's headers are our own (mutable), unlike a fetched response's.
     let headers = response.headers_mut();
     headers.set(

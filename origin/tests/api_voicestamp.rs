@@ -230,5 +230,24 @@ async fn bad_input_is_a_clear_error_in_this_apis_shape(backend: Backend) {
         .await;
     assert_eq!(response.status(), 401);
     assert_error(&response.json().await.unwrap(), "invalid_token");
+
+    // Over the sign-in quota (5 a minute per IP): refused before any handler, in this shape.
+    for i in 0..5 {
+        let email = format!("user{i}@example.com");
+        let response = server
+            .post_from("/api/v1/auth/login", &json!({"email": email}), "192.0.2.9")
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let response = server
+        .post_from(
+            "/api/v1/auth/login",
+            &json!({"email": "user9@example.com"}),
+            "192.0.2.9",
+        )
+        .await;
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_error(&response.json().await.unwrap(), "rate_limited");
 }
 both!(bad_input_is_a_clear_error_in_this_apis_shape);

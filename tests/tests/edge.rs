@@ -629,6 +629,24 @@ async fn a_voicestamp_session_token_is_verified_at_the_edge_and_ends_with_logout
     assert_eq!(body["valid"], false);
     assert_eq!(body["success"], false);
     assert!(body["message"].is_string(), "{body}");
+
+    // The edge's own 429 on this API's paths is worded for its clients too.
+    let login = |i: usize| {
+        stack
+            .http
+            .post(stack.edge("/api/v1/auth/login"))
+            .header("cf-connecting-ip", "198.51.100.42")
+            .json(&json!({"email": format!("user{i}@example.com")}))
+            .send()
+    };
+    for i in 0..5 {
+        assert_eq!(login(i).await.unwrap().status(), 200);
+    }
+    let limited = login(9).await.unwrap();
+    assert_eq!(limited.status(), 429);
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    assert_eq!(body["success"], false, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

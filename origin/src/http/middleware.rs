@@ -106,7 +106,12 @@ pub async fn client_and_limits(
         Err(error) => return ApiError::from(error).into_response(),
     };
     if let Some((decision @ Decision::Limited { .. }, quota)) = charged {
-        return ApiError::too_many(class, decision, quota).into_response();
+        let refusal = ApiError::too_many(class, decision, quota);
+        return if tessera_core::api::speaks_voicestamp(request.uri().path()) {
+            refusal.for_voicestamp().into_response()
+        } else {
+            refusal.into_response()
+        };
     }
     let mut response = next.run(request).await;
     if let Some((decision, quota)) = charged {
