@@ -3,11 +3,11 @@
 
 use tessera_core::api::{bearer_token, Problem, VerifiedUser, VerifyAnswer};
 use tessera_core::jwt::AccessClaims;
-use worker::{console_error, Date, Env, Headers, Response, Result};
+use worker::{Date, Env, Headers, Response, Result};
 
 use crate::config::Config;
 use crate::keys::{self, Refusal};
-use crate::problem::{problem, problem_body};
+use crate::problem::{problem, problem_body, revocations_unavailable};
 use crate::revocations;
 
 /// The bearer token, when it has the shape of a JWT. Opaque bearer tokens (service tokens,
@@ -99,15 +99,7 @@ pub async fn authenticate(
             "The token's session has ended.",
             wording,
         )?)),
-        Err(error) => {
-            console_error!("revocation check failed: {error}");
-            Ok(Err(problem(
-                503,
-                "revocations_unavailable",
-                "Service unavailable",
-                None,
-            )?))
-        }
+        Err(error) => Ok(Err(revocations_unavailable(&error)?)),
     }
 }
 

@@ -10,6 +10,13 @@ pub fn problem(status: u16, code: &str, title: &str, detail: Option<&str>) -> Re
     problem_body(&Problem::new(status, code, title, detail))
 }
 
+/// The 503 for a revocation check that failed: a token is refused when its revocation cannot
+/// be checked (logged with the cause).
+pub fn revocations_unavailable(error: &worker::Error) -> Result<Response> {
+    worker::console_error!("revocation check failed: {error}");
+    problem(503, "revocations_unavailable", "Service unavailable", None)
+}
+
 /// A problem response from a prepared body (for `valid: false` and the like).
 pub fn problem_body(body: &Problem) -> Result<Response> {
     let headers = Headers::new();

@@ -17,7 +17,7 @@ use worker::{console_error, Date, Env, Headers, Method, Response, Result};
 use crate::auth::{token_problem, Wording};
 use crate::config::Config;
 use crate::forward::{self, Incoming};
-use crate::problem::problem;
+use crate::problem::{problem, revocations_unavailable};
 use crate::revocations;
 
 /// Answers remembered per isolate at most; past it the memory starts over.
@@ -84,15 +84,7 @@ pub async fn check(
             VALID.with(|valid| valid.borrow_mut().remove(&digest));
             Ok(Err(refused(wording)?))
         }
-        Err(error) => {
-            console_error!("revocation check failed: {error}");
-            Ok(Err(problem(
-                503,
-                "revocations_unavailable",
-                "Service unavailable",
-                None,
-            )?))
-        }
+        Err(error) => Ok(Err(revocations_unavailable(&error)?)),
     }
 }
 

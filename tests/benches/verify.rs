@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
 use tessera_core::model::TenantSlug;
 use tessera_origin::services::api_tokens::NewApiToken;
 use tessera_tests::Stack;
@@ -96,27 +95,9 @@ async fn main() {
         .as_str()
         .unwrap()
         .to_owned();
-    let asked = stack
-        .http
-        .post(stack.edge("/api/v1/auth/login"))
-        .header("cf-connecting-ip", "198.51.100.2")
-        .json(&json!({"email": "ann@example.com"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(asked.status(), 200);
-    let code = stack.emailed_code().await;
-    let signed: Value = stack
-        .http
-        .post(stack.edge("/api/v1/auth/verify-code"))
-        .header("cf-connecting-ip", "198.51.100.2")
-        .json(&json!({"email": "ann@example.com", "code": code}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let signed = stack
+        .voicestamp_sign_in("ann@example.com", "198.51.100.2")
+        .await;
     let session = signed["data"]["token"].as_str().unwrap().to_owned();
     let tenant = TenantSlug::parse("default").unwrap();
     let service = stack

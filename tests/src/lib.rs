@@ -289,6 +289,35 @@ impl Stack {
         }
     }
 
+    /// Signs in through the edge the VoiceStamp way (emailed code) from client IP `ip`;
+    /// answers the `verify-code` body. Needs an empty outbox (see [`Stack::emailed_code`]).
+    pub async fn voicestamp_sign_in(&self, email: &str, ip: &str) -> serde_json::Value {
+        let asked = self
+            .http
+            .post(self.edge("/api/v1/auth/login"))
+            .header("cf-connecting-ip", ip)
+            .json(&serde_json::json!({"email": email}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(asked.status(), 200, "VoiceStamp login through the edge");
+        let code = self.emailed_code().await;
+        let signed = self
+            .http
+            .post(self.edge("/api/v1/auth/verify-code"))
+            .header("cf-connecting-ip", ip)
+            .json(&serde_json::json!({"email": email, "code": code}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            signed.status(),
+            200,
+            "VoiceStamp verify-code through the edge"
+        );
+        signed.json().await.unwrap()
+    }
+
     /// How many requests of a route class reached the origin.
     pub async fn origin_requests(&self, class: &str) -> u64 {
         let metrics = self

@@ -565,27 +565,9 @@ async fn an_enrol_only_token_is_refused_at_the_edge() {
 async fn a_voicestamp_session_token_is_verified_at_the_edge_and_ends_with_logout() {
     let stack = Stack::start().await;
     stack.create_user("ann@example.com").await;
-    let asked = stack
-        .http
-        .post(stack.edge("/api/v1/auth/login"))
-        .header("cf-connecting-ip", "198.51.100.40")
-        .json(&json!({"email": "ann@example.com"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(asked.status(), 200);
-    let code = stack.emailed_code().await;
-    let signed: Value = stack
-        .http
-        .post(stack.edge("/api/v1/auth/verify-code"))
-        .header("cf-connecting-ip", "198.51.100.40")
-        .json(&json!({"email": "ann@example.com", "code": code}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let signed = stack
+        .voicestamp_sign_in("ann@example.com", "198.51.100.40")
+        .await;
     let token = signed["data"]["token"].as_str().unwrap();
     // The first verification fetches the JWKS; the rest are answered at the edge alone.
     assert_eq!(
