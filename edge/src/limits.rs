@@ -160,6 +160,14 @@ fn account_of(config: &Config, incoming: &Incoming) -> Option<String> {
     if let Some(token) = body.get("mfa_token").and_then(|t| t.as_str()) {
         return ratelimit::mfa_account_subject(token);
     }
+    // Back Office v2 names its 2FA token `token` (other bodies' `token`s are not MFA tokens).
+    if let Some(subject) = body
+        .get("token")
+        .and_then(|t| t.as_str())
+        .and_then(ratelimit::mfa_account_subject)
+    {
+        return Some(subject);
+    }
     let email = Email::parse(body.get("email")?.as_str()?).ok()?;
     let tenant = match body.get("tenant").and_then(|t| t.as_str()) {
         Some(tenant) => tenant.to_owned(),

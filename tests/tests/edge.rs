@@ -519,6 +519,32 @@ async fn mfa_answers_are_limited_per_account_at_the_edge_across_challenges_and_i
     // Four challenges, four IPs, one account: the fourth try is refused by the edge itself.
     assert_eq!(statuses, [400, 400, 400, 429]);
     assert_eq!(stack.origin_requests("code-confirm").await - before, 3);
+
+    // The same account's budget holds for Back Office v2's `2fa/confirm`, whose body names the
+    // challenge `token`: refused at the edge, the origin never asked.
+    let signed: Value = stack
+        .http
+        .post(stack.edge("/api/v2/signin"))
+        .header("cf-connecting-ip", "198.51.100.64")
+        .json(&json!({"email": "ann@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(signed["2faRequired"], true, "{signed}");
+    let before = stack.origin_requests("code-confirm").await;
+    let refused = stack
+        .http
+        .post(stack.edge("/api/v2/2fa/confirm"))
+        .header("cf-connecting-ip", "203.0.113.80")
+        .json(&json!({"token": signed["2faDetails"]["token"], "code": "000000"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(stack.origin_requests("code-confirm").await, before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -750,4 +776,85 @@ async fn back_office_sign_out_is_refused_at_the_edge_afterwards() {
         .unwrap();
     assert_eq!(refused.status(), 401);
     assert_eq!(get(&stack, "/api/auth/verify", access).await.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_team_vault_api_through_the_edge() {
+    let stack = Stack::start().await;
+    stack.create_user("ann@example.com").await;
+    let post = |path: &'static str, body: Value, ip: &'static str| {
+        stack
+            .http
+            .post(stack.edge(path))
+            .header("cf-connecting-ip", ip)
+            .json(&body)
+            .send()
+    };
+    let login = post(
+        "/api/login",
+        json!({"email": "ann@example.com", "password": PASSWORD}),
+        "198.51.100.90",
+    )
+    .await
+    .unwrap();
+    assert_eq!(login.status(), 200);
+    assert_security_headers(&login);
+    let pair: Value = login.json().await.unwrap();
+    let user = pair["userToken"].as_str().unwrap();
+    assert!(pair["vaultToken"].is_string());
+
+    // GET /api/refresh is a refresh route: the edge leaves the (possibly expired) userToken to
+    // the origin, which renews it for its session.
+    let renewed = get(&stack, "/api/refresh", user).await;
+    assert_eq!(renewed.status(), 200);
+    let renewed: Value = renewed.json().await.unwrap();
+    assert_eq!(
+        claims_of(renewed["userToken"].as_str().unwrap()).sid,
+        claims_of(user).sid
+    );
+
+    let registered = post(
+        "/api/register",
+        json!({"email": "bob@example.com", "password": PASSWORD, "name": "Bob"}),
+        "198.51.100.91",
+    )
+    .await
+    .unwrap();
+    assert_eq!(registered.status(), 200);
+    let exists = stack
+        .http
+        .get(stack.edge("/api/exist-email/bob@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exists.text().await.unwrap(), "true");
+
+    let known = post(
+        "/api/forgot-passsword",
+        json!({"email": "ann@example.com"}),
+        "198.51.100.92",
+    )
+    .await
+    .unwrap();
+    let unknown = post(
+        "/api/forgot-passsword",
+        json!({"email": "nobody@example.com"}),
+        "198.51.100.93",
+    )
+    .await
+    .unwrap();
+    assert_eq!(known.status(), 200);
+    assert_eq!(unknown.status(), 200);
+    assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
+
+    // After sign-out the session's userToken renews nothing.
+    let out = stack
+        .http
+        .post(stack.edge("/api/auth/logout"))
+        .bearer_auth(renewed["userToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert_eq!(get(&stack, "/api/refresh", user).await.status(), 401);
 }
