@@ -19,6 +19,16 @@ async fn admin_token(server: &TestServer, tenant: &str, email: &str) -> String {
         .to_owned()
 }
 
+async fn last_used(server: &TestServer, admin: &str) -> String {
+    let listed: Value = server
+        .get_fresh("/api/auth/api-tokens", Some(admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    listed[0]["last_used_at"].as_str().unwrap().to_owned()
+}
+
 async fn admins_create_list_and_revoke(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = admin_token(&server, "default", "admin@example.com").await;
@@ -59,6 +69,27 @@ async fn admins_create_list_and_revoke(backend: Backend) {
     assert_eq!(listed[0]["id"], id.as_str());
     assert!(listed[0].get("token").is_none());
     assert!(listed[0]["last_used_at"].is_string(), "{listed}");
+
+    // Uses are recorded at most once a minute.
+    let first = last_used(&server, &admin).await;
+    server.clock.advance(std::time::Duration::from_secs(30));
+    assert_eq!(
+        server
+            .get_fresh("/api/auth/verify", Some(&token))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(last_used(&server, &admin).await, first);
+    server.clock.advance(std::time::Duration::from_secs(31));
+    assert_eq!(
+        server
+            .get_fresh("/api/auth/verify", Some(&token))
+            .await
+            .status(),
+        200
+    );
+    assert_ne!(last_used(&server, &admin).await, first);
 
     let taken = server
         .post_auth("/api/auth/api-tokens", &admin, &json!({"name": "billing"}))
