@@ -179,5 +179,39 @@ pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -
     response
 }
 
+/// Paths whose last segment is a secret or personal data (the team/vault API's emailed link
+/// token and the address it is asked about): never written to the logs.
+const PATHS_WITH_SECRETS: [&str; 2] = ["/api/verify-email/", "/api/exist-email/"];
+
+/// The request path as it may be logged: the secret segment of [`PATHS_WITH_SECRETS`] hidden.
+#[must_use]
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match PATHS_WITH_SECRETS
+        .iter()
+        .find(|prefix| path.starts_with(*prefix))
+    {
+        Some(prefix) => format!("{prefix}***").into(),
+        None => path.into(),
+    }
+}
+
 /// The request-id header name.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn emailed_tokens_and_addresses_in_paths_are_not_logged() {
+        assert_eq!(
+            loggable_path("/api/verify-email/tsr_el_acme_secret"),
+            "/api/verify-email/***"
+        );
+        assert_eq!(
+            loggable_path("/api/exist-email/ann@example.com"),
+            "/api/exist-email/***"
+        );
+        assert_eq!(loggable_path("/api/auth/login"), "/api/auth/login");
+    }
+}

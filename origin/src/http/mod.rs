@@ -61,7 +61,8 @@ pub fn app(state: AppState) -> Router {
                         .get(&middleware::REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                    let path = middleware::loggable_path(request.uri().path());
+                    tracing::info_span!("request", method = %request.method(), path = %path, request_id = %id)
                 }))
                 .layer(PropagateRequestIdLayer::new(middleware::REQUEST_ID.clone()))
                 .layer(mw::from_fn(middleware::security_headers))

@@ -227,6 +227,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::TenantMismatch => Self::tenant_mismatch(),
             ServiceError::SessionNotFound => Self::not_found().detail("No such active session."),
             ServiceError::NotFound => Self::not_found().detail("No such item in your tenant."),
+            ServiceError::InvalidServiceToken => Self::invalid_token("invalid_token")
+                .detail("The service token is not valid: unknown, revoked or expired."),
             ServiceError::EmailLookupDisabled => Self::new(
                 StatusCode::FORBIDDEN,
                 "exist_email_disabled",

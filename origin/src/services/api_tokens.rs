@@ -182,10 +182,10 @@ impl ApiTokens {
         named_tenant: Option<&TenantSlug>,
     ) -> ServiceResult<ServicePrincipal> {
         let token = OpaqueToken::parse(TokenKind::ServiceApi, bearer)
-            .map_err(|_| ServiceError::SessionEnded)?;
+            .map_err(|_| ServiceError::InvalidServiceToken)?;
         let tenant = token.tenant().clone();
         if self.tenants.get(&tenant).await?.is_none() {
-            return Err(ServiceError::SessionEnded);
+            return Err(ServiceError::InvalidServiceToken);
         }
         let now = self.clock.now_secs();
         let found = self
@@ -196,7 +196,7 @@ impl ApiTokens {
             .by_digest(&token.digest())
             .await?
             .filter(|t| t.is_active(now))
-            .ok_or(ServiceError::SessionEnded)?;
+            .ok_or(ServiceError::InvalidServiceToken)?;
         if named_tenant.is_some_and(|named| *named != tenant) {
             return Err(ServiceError::TenantMismatch);
         }

@@ -31,6 +31,9 @@ pub enum ServiceError {
     /// No active session of the caller has this id.
     #[error("no such session")]
     SessionNotFound,
+    /// A service token that is malformed, unknown, revoked or expired.
+    #[error("invalid service token")]
+    InvalidServiceToken,
     /// The tenant does not answer whether an address has an account.
     #[error("email lookup disabled")]
     EmailLookupDisabled,
@@ -139,7 +142,10 @@ impl ServiceError {
         match self {
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidRefreshToken => "invalid_refresh_token",
-            Self::InvalidToken(_) | Self::SessionEnded | Self::RestrictedToken => "invalid_token",
+            Self::InvalidToken(_)
+            | Self::SessionEnded
+            | Self::RestrictedToken
+            | Self::InvalidServiceToken => "invalid_token",
             Self::TenantMismatch => "tenant_mismatch",
             Self::SessionNotFound | Self::NotFound => "not_found",
             Self::Forbidden => "forbidden",
