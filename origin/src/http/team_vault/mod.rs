@@ -235,7 +235,7 @@ pub async fn reset_password(
 #[utoipa::path(get, path = "/api/exist-email/{email}", tag = "team/vault",
     params(("email" = String, Path, description = "Email address")),
     responses(
-        (status = 200, description = "Whether the address has an account", body = bool),
+        (status = 200, description = "Whether the address has an account", body = bool, content_type = "application/json"),
         (status = 403, description = "The tenant does not answer this (`exist_email_disabled`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "5 a minute per IP", body = Problem, content_type = "application/problem+json"),
     ))]
