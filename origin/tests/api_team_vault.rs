@@ -327,3 +327,20 @@ async fn one_user_signs_in_through_all_four_apis(backend: Backend) {
     );
 }
 both!(one_user_signs_in_through_all_four_apis);
+
+async fn a_confirmation_link_signs_in_no_disabled_account(backend: Backend) {
+    let (server, sink) = TestServer::with_sink(backend, &[]).await;
+    tokens(register(&server, "ann@example.com").await).await;
+    let link = sink.wait_for("ann@example.com", 1).await.remove(0).token();
+    let slug = TenantSlug::parse("default").unwrap();
+    let ann = tessera_core::model::Email::parse("ann@example.com").unwrap();
+    let mut tx = server.state.store.write(&slug).await.unwrap();
+    let user = tx.users().by_email(&ann).await.unwrap().unwrap();
+    tx.users().set_disabled(&user.id, true, 0).await.unwrap();
+    tx.commit().await.unwrap();
+    let confirmed = server
+        .get_fresh(&format!("/api/verify-email/{link}"), None)
+        .await;
+    assert_problem(confirmed, 401, "invalid_credentials").await;
+}
+both!(a_confirmation_link_signs_in_no_disabled_account);

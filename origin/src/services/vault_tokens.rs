@@ -71,7 +71,8 @@ impl VaultTokens {
 
     /// Signs in a user who has just confirmed their address with the emailed link (the link
     /// proves the mailbox, not the password: an account with a second factor, or in a tenant
-    /// that requires one, is refused with `SecondFactorRequired`).
+    /// that requires one, is refused with `SecondFactorRequired`; a disabled account with
+    /// `InvalidCredentials`).
     pub async fn for_confirmed_address(
         &self,
         tenant: &Tenant,
@@ -116,6 +117,9 @@ impl VaultTokens {
         amr: &[&str],
         client: &Client,
     ) -> ServiceResult<VaultPair> {
+        if user.disabled {
+            return Err(ServiceError::InvalidCredentials);
+        }
         let mut tx = self.store.write(&tenant.slug).await?;
         if tenant.policy.require_mfa || !second_factors(&mut tx, user).await?.is_empty() {
             return Err(ServiceError::SecondFactorRequired);
