@@ -77,6 +77,16 @@ fn main() {
             tokio::time::sleep(warm_up).await;
             support::memory_mib(pid).0
         });
+        // Resident memory every minute, to tell a leak (a steady climb) from bounded caches and
+        // maps filling up (a climb that flattens).
+        let samples = tokio::spawn(async move {
+            let mut samples = Vec::new();
+            for _ in 0..minutes {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                samples.push(support::memory_mib(pid).0);
+            }
+            samples
+        });
         let base = server.base.clone();
         // Each worker: sign in, then verify and refresh in turn for a while, then sign out.
         let workers: Vec<_> = (0..WORKERS)
@@ -137,6 +147,7 @@ fn main() {
         }
         let start_rss = start_rss.await.unwrap();
         let (end_rss, peak_rss) = server.memory_mib();
+        let samples = samples.await.unwrap();
         drop(server);
         let statuses = statuses.lock().unwrap().clone();
         let total: u64 = statuses.values().sum();
@@ -156,6 +167,8 @@ fn main() {
             warm_up.as_secs(),
             100.0 * (end_rss - start_rss) / start_rss
         );
+        let curve: Vec<String> = samples.iter().map(|mib| format!("{mib:.1}")).collect();
+        println!("| resident memory each minute (MiB) | {} |", curve.join(", "));
         sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&admin).await.unwrap();
     });
 }

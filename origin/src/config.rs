@@ -120,6 +120,9 @@ pub struct Config {
     /// `TESSERA_RATE_LIMIT_SWEEP_SECS`: how often idle rows of the shared rate-limit table are
     /// deleted, with `TESSERA_RATE_LIMIT_STORE=database` (default 60, 1–3600).
     pub rate_limit_sweep_secs: u64,
+    /// `TESSERA_CACHE_SWEEP_SECS`: how often the session cache forgets entries past their TTL
+    /// and the verified-token cache forgets expired tokens (default 10, 1–3600).
+    pub cache_sweep_secs: u64,
     /// `TESSERA_PASSWORD_MIN_LENGTH`: minimum password length in characters (default 12, 8–64).
     pub password_min_length: usize,
     /// `TESSERA_REFRESH_GRACE_SECS`: reuse grace window for rotated refresh tokens (default 5, ≤ 60).
@@ -390,6 +393,7 @@ impl Config {
             trusted_proxies,
             rate_limit_store,
             rate_limit_sweep_secs: env.ranged("TESSERA_RATE_LIMIT_SWEEP_SECS", 60, 1, 3600)?,
+            cache_sweep_secs: env.ranged("TESSERA_CACHE_SWEEP_SECS", 10, 1, 3600)?,
             password_min_length: env.ranged("TESSERA_PASSWORD_MIN_LENGTH", 12, 8, 64)?,
             refresh_grace_secs: env.ranged(
                 "TESSERA_REFRESH_GRACE_SECS",

@@ -55,6 +55,27 @@ impl SessionCache {
         );
     }
 
+    /// Forgets every entry past its TTL. Such an entry is never answered, but it would hold its
+    /// memory until capacity evicted it: swept, the cache holds the sessions used in the last
+    /// TTL, not the last [`MAX_ENTRIES`] ever used.
+    pub fn sweep(&self) {
+        let now = self.clock.now_millis();
+        self.entries
+            .retain(|_, (at, _, _)| now.saturating_sub(*at) < self.ttl_ms);
+    }
+
+    /// How many entries the cache holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the cache is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Forgets a session: called whenever this node revokes one.
     pub fn invalidate(&self, tenant: &TenantSlug, session: &SessionId) {
         self.entries.remove(&(tenant.clone(), *session));

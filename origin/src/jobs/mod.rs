@@ -4,7 +4,9 @@
 //! - `key_reload`: picks up signing keys rotated by another node or the CLI.
 //! - `limits_sweep`: deletes idle shared rate-limit rows (database limits only).
 //! - `mail`: delivers the transactional outbox.
+//! - `cache_sweep`: forgets expired entries of the session and verified-token caches.
 
+mod cache_sweep;
 mod key_reload;
 mod limits_sweep;
 pub mod mail;
@@ -35,6 +37,7 @@ impl Jobs {
         key_reload::start(&mut jobs, state);
         limits_sweep::start(&mut jobs, state);
         mail::start(&mut jobs, state);
+        cache_sweep::start(&mut jobs, state);
         jobs
     }
 

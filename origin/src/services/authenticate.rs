@@ -119,6 +119,30 @@ impl Authenticator {
         Ok(claims)
     }
 
+    /// Forgets what the caches hold for nothing: sessions past the session cache's TTL and
+    /// tokens past their expiry (and the verifier's leeway). Answers [`Self::cache_sizes`].
+    pub fn sweep_caches(&self) -> (usize, usize) {
+        self.cache.sweep();
+        let now = u64::try_from(self.clock.now_secs()).unwrap_or(0);
+        if let Some(verified) = &self.verified {
+            verified.retain(|_, token| {
+                token
+                    .claims
+                    .exp
+                    .saturating_add(tessera_core::jwt::Verifier::DEFAULT_LEEWAY_SECS)
+                    > now
+            });
+        }
+        self.cache_sizes()
+    }
+
+    /// How many entries the session cache and the verified-token cache hold.
+    #[must_use]
+    pub fn cache_sizes(&self) -> (usize, usize) {
+        let tokens = self.verified.as_ref().map_or(0, |verified| verified.len());
+        (self.cache.len(), tokens)
+    }
+
     /// Verifies a bearer token and checks that its session is still active: a signed-out
     /// session's access token is refused from then on, not only when it expires. A request that
     /// names another tenant than the token's is refused.
