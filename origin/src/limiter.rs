@@ -26,9 +26,11 @@ pub enum Backing {
 
 /// In-memory GCRA state. Idle keys (back at full capacity) carry no information and are
 /// swept when the map reaches `sweep_at`; the threshold then doubles past what survived, so
-/// sweeping costs amortised O(1) per request even when most keys are busy.
+/// sweeping costs amortised O(1) per request even when most keys are busy. Keys are held as
+/// 16 bytes of their SHA-256 inside the table, not as strings: a flood of new client addresses
+/// then costs no allocation per key, and the map's memory is its table alone.
 pub struct MemoryState {
-    keys: HashMap<String, GcraState>,
+    keys: HashMap<[u8; 16], GcraState>,
     sweep_at: usize,
 }
 
@@ -108,8 +110,11 @@ impl Limiter {
                     state.keys.shrink_to_fit();
                     state.sweep_at = (state.keys.len() * 2).max(SWEEP_AT);
                 }
-                let (decision, next) = ratelimit::check(state.keys.get(&key).copied(), now, quota);
-                state.keys.insert(key, next);
+                let digest = tessera_core::secret::sha256(key.as_bytes());
+                let mut id = [0; 16];
+                id.copy_from_slice(&digest[..16]);
+                let (decision, next) = ratelimit::check(state.keys.get(&id).copied(), now, quota);
+                state.keys.insert(id, next);
                 decision
             }
             Backing::Database(store) => store.rate_limit(&key, now, quota).await?,
