@@ -344,3 +344,47 @@ async fn a_confirmation_link_signs_in_no_disabled_account(backend: Backend) {
     assert_problem(confirmed, 401, "invalid_credentials").await;
 }
 both!(a_confirmation_link_signs_in_no_disabled_account);
+
+/// What the store holds for Ann that a sign-in could add to: mail rows of the tenant (a
+/// challenge code is one) and her active sessions.
+async fn mail_and_sessions(server: &TestServer) -> (i64, usize) {
+    let slug = TenantSlug::parse("default").unwrap();
+    let ann = tessera_core::model::Email::parse("ann@example.com").unwrap();
+    let mut tx = server.state.store.read(&slug).await.unwrap();
+    let (pending, _, sent, failed) = tx.outbox().counts().await.unwrap();
+    let user = tx.users().by_email(&ann).await.unwrap().unwrap();
+    let sessions = tx.sessions().active_for(&user.id, 0).await.unwrap();
+    (pending + sent + failed, sessions.len())
+}
+
+/// This API has no second step: an account with a second factor is refused after its correct
+/// password, and no code is emailed and no session opened for a step nobody can take.
+async fn login_with_a_second_factor_is_refused_and_sends_nothing(backend: Backend) {
+    let (server, sink) = TestServer::with_sink(backend, &[]).await;
+    tokens(register(&server, "ann@example.com").await).await;
+    // A second factor goes to a confirmed address.
+    let link = sink.wait_for("ann@example.com", 1).await.remove(0).token();
+    let confirmed = server
+        .get_fresh(&format!("/api/verify-email/{link}"), None)
+        .await;
+    let (user, _) = tokens(confirmed).await;
+    let on = server
+        .put_auth(
+            "/api/auth/mfa/email",
+            &user,
+            &json!({"enabled": true, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(on.status(), 200);
+    let before = mail_and_sessions(&server).await;
+    let login = server
+        .post_from(
+            "/api/login",
+            &json!({"email": "ann@example.com", "password": PASSWORD}),
+            &unique_ip(),
+        )
+        .await;
+    assert_problem(login, 403, "mfa_required").await;
+    assert_eq!(mail_and_sessions(&server).await, before);
+}
+both!(login_with_a_second_factor_is_refused_and_sends_nothing);

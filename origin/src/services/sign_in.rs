@@ -96,8 +96,28 @@ impl SignIn {
     /// past a correct password does the answer say more: the address must be confirmed first
     /// (when the tenant requires it), or a second factor is due.
     pub async fn login(&self, attempt: Attempt<'_>, client: &Client) -> ServiceResult<SignedIn> {
+        self.login_counted(attempt, client, true).await
+    }
+
+    /// As [`SignIn::login`], for an API with no second step (team/vault): an account that
+    /// would need one is refused with `SecondFactorRequired` after its correct password, and
+    /// no challenge is emailed and no session opened for a step the client cannot take.
+    pub async fn login_in_one_step(
+        &self,
+        attempt: Attempt<'_>,
+        client: &Client,
+    ) -> ServiceResult<SignedIn> {
+        self.login_counted(attempt, client, false).await
+    }
+
+    async fn login_counted(
+        &self,
+        attempt: Attempt<'_>,
+        client: &Client,
+        second_step: bool,
+    ) -> ServiceResult<SignedIn> {
         let started = std::time::Instant::now();
-        let result = self.login_inner(attempt, client).await;
+        let result = self.login_inner(attempt, client, second_step).await;
         let outcome = match &result {
             Ok(SignedIn::Tokens(_)) => "success",
             Ok(SignedIn::SecondFactor(_)) => "mfa_required",
@@ -109,7 +129,12 @@ impl SignIn {
         result
     }
 
-    async fn login_inner(&self, attempt: Attempt<'_>, client: &Client) -> ServiceResult<SignedIn> {
+    async fn login_inner(
+        &self,
+        attempt: Attempt<'_>,
+        client: &Client,
+        second_step: bool,
+    ) -> ServiceResult<SignedIn> {
         let slug = TenantSlug::parse(attempt.tenant).ok();
         if attempt
             .named_tenant
@@ -171,6 +196,10 @@ impl SignIn {
                 .await?;
         }
         let factors = second_factors(&mut tx, user).await?;
+        if !second_step && (!factors.is_empty() || tenant.policy.require_mfa) {
+            tx.commit().await?;
+            return Err(ServiceError::SecondFactorRequired);
+        }
         if factors.is_empty() && tenant.policy.require_mfa {
             let (session, _) = self
                 .tokens

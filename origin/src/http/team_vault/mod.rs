@@ -104,7 +104,12 @@ pub async fn login(
         email: &body.email,
         password: body.password,
     };
-    let issued = match state.services.sign_in.login(attempt, &client).await? {
+    let issued = match state
+        .services
+        .sign_in
+        .login_in_one_step(attempt, &client)
+        .await?
+    {
         SignedIn::Tokens(issued) => issued,
         SignedIn::SecondFactor(_) | SignedIn::EnrolmentRequired { .. } => {
             return Err(ServiceError::SecondFactorRequired.into())
