@@ -49,4 +49,55 @@ impl Directory {
         }
         Ok(found)
     }
+
+    /// Whether the tenant exists. Tenants are never deleted, so an entry past its TTL still
+    /// answers: a signed token's tenant is checked on every verification, and a tenant not
+    /// requested for 30 s would otherwise cost a registry query on its next one. (Deleting
+    /// tenants would have to evict them here on every node.)
+    pub async fn exists(&self, slug: &TenantSlug) -> Result<bool, StoreError> {
+        if self.cache.get(slug).is_some() {
+            return Ok(true);
+        }
+        Ok(self.get(slug).await?.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tessera_core::model::TenantSlug;
+
+    use super::Directory;
+    use crate::clock::ManualClock;
+    use crate::store::Store;
+
+    /// `exists` answers from an entry past its TTL without asking the registry, where `get`
+    /// asks again (the row is removed behind the directory's back to tell the two apart).
+    #[tokio::test]
+    async fn existence_outlives_the_ttl_and_details_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::sqlite(dir.path()).await.unwrap());
+        store.migrate_global().await.unwrap();
+        let slug = TenantSlug::parse("acme").unwrap();
+        store.create_tenant(&slug, "Acme", 0).await.unwrap();
+        let clock = Arc::new(ManualClock::starting_now());
+        let directory = Directory::new(store, clock.clone());
+        assert!(directory.get(&slug).await.unwrap().is_some());
+
+        let global = sqlx::AnyPool::connect(&format!(
+            "sqlite://{}",
+            dir.path().join("global.db").display()
+        ))
+        .await
+        .unwrap();
+        sqlx::query("DELETE FROM tenants WHERE slug = 'acme'")
+            .execute(&global)
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(31));
+        assert!(directory.exists(&slug).await.unwrap());
+        assert!(directory.get(&slug).await.unwrap().is_none());
+    }
 }

@@ -184,7 +184,7 @@ impl ApiTokens {
         let token = OpaqueToken::parse(TokenKind::ServiceApi, bearer)
             .map_err(|_| ServiceError::InvalidServiceToken)?;
         let tenant = token.tenant().clone();
-        if self.tenants.get(&tenant).await?.is_none() {
+        if !self.tenants.exists(&tenant).await? {
             return Err(ServiceError::InvalidServiceToken);
         }
         let now = self.clock.now_secs();

@@ -202,7 +202,7 @@ impl Authenticator {
         let tenant = TenantSlug::parse(&claims.tid).map_err(|_| ServiceError::SessionEnded)?;
         let user_id = UserId::parse(&claims.sub).map_err(|_| ServiceError::SessionEnded)?;
         let session_id = SessionId::parse(&claims.sid).map_err(|_| ServiceError::SessionEnded)?;
-        if self.tenants.get(&tenant).await?.is_none() {
+        if !self.tenants.exists(&tenant).await? {
             return Err(ServiceError::SessionEnded);
         }
         let (session, user) = match self.cache.get(&tenant, &session_id) {

@@ -58,7 +58,7 @@ impl Refresher {
         if named_tenant.is_some_and(|named| *named != tenant) {
             return Err(ServiceError::TenantMismatch);
         }
-        if self.tenants.get(&tenant).await?.is_none() {
+        if !self.tenants.exists(&tenant).await? {
             return Err(ServiceError::InvalidRefreshToken);
         }
         let next = self.tokens.successor(&token);
