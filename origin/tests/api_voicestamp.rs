@@ -230,6 +230,13 @@ async fn bad_input_is_a_clear_error_in_this_apis_shape(backend: Backend) {
         .await;
     assert_eq!(response.status(), 401);
     assert_error(&response.json().await.unwrap(), "invalid_token");
+    // A mistyped route or method under this API's paths is worded as this API's errors too.
+    let response = server.get_fresh("/api/v1/auth/nowhere", None).await;
+    assert_eq!(response.status(), 404);
+    assert_error(&response.json().await.unwrap(), "not_found");
+    let response = server.get_fresh("/api/v1/auth/login", None).await;
+    assert_eq!(response.status(), 405);
+    assert_error(&response.json().await.unwrap(), "method_not_allowed");
 
     // Over the sign-in quota (5 a minute per IP): refused before any handler, in this shape.
     for i in 0..5 {
