@@ -45,6 +45,16 @@ async fn register(server: &TestServer, email: &str) -> reqwest::Response {
         .await
 }
 
+async fn sign_in(server: &TestServer, password: &str) -> reqwest::Response {
+    server
+        .post_from(
+            "/api/login",
+            &json!({"email": "ann@example.com", "password": password}),
+            &unique_ip(),
+        )
+        .await
+}
+
 async fn register_confirm_login_and_refresh(backend: Backend) {
     let (server, sink) = TestServer::with_sink(backend, &[]).await;
     let (user, vault) = tokens(register(&server, "ann@example.com").await).await;
@@ -77,13 +87,7 @@ async fn register_confirm_login_and_refresh(backend: Backend) {
         .await;
     assert_problem(spent, 400, "invalid_link").await;
 
-    let login = server
-        .post_from(
-            "/api/login",
-            &json!({"email": "ann@example.com", "password": PASSWORD}),
-            &unique_ip(),
-        )
-        .await;
+    let login = sign_in(&server, PASSWORD).await;
     let (user, vault) = tokens(login).await;
     assert_eq!(claims(&vault)["team"], vault_claims["team"]);
 
@@ -107,13 +111,7 @@ async fn register_confirm_login_and_refresh(backend: Backend) {
     assert_eq!(over.status(), 401);
 
     // Nor after sign-out.
-    let login = server
-        .post_from(
-            "/api/login",
-            &json!({"email": "ann@example.com", "password": PASSWORD}),
-            &unique_ip(),
-        )
-        .await;
+    let login = sign_in(&server, PASSWORD).await;
     let (user, _) = tokens(login).await;
     let out = server
         .post_auth("/api/auth/logout", &user, &json!({}))
@@ -121,13 +119,7 @@ async fn register_confirm_login_and_refresh(backend: Backend) {
     assert_eq!(out.status(), 204);
     let refused = server.get_fresh("/api/refresh", Some(&user)).await;
     assert_problem(refused, 401, "invalid_token").await;
-    let wrong = server
-        .post_from(
-            "/api/login",
-            &json!({"email": "ann@example.com", "password": "not the password"}),
-            &unique_ip(),
-        )
-        .await;
+    let wrong = sign_in(&server, "not the password").await;
     assert_problem(wrong, 401, "invalid_credentials").await;
 }
 both!(register_confirm_login_and_refresh);
@@ -377,13 +369,7 @@ async fn login_with_a_second_factor_is_refused_and_sends_nothing(backend: Backen
         .await;
     assert_eq!(on.status(), 200);
     let before = mail_and_sessions(&server).await;
-    let login = server
-        .post_from(
-            "/api/login",
-            &json!({"email": "ann@example.com", "password": PASSWORD}),
-            &unique_ip(),
-        )
-        .await;
+    let login = sign_in(&server, PASSWORD).await;
     assert_problem(login, 403, "mfa_required").await;
     assert_eq!(mail_and_sessions(&server).await, before);
 }

@@ -106,8 +106,14 @@ impl SignIn {
         &self,
         attempt: Attempt<'_>,
         client: &Client,
-    ) -> ServiceResult<SignedIn> {
-        self.login_counted(attempt, client, false).await
+    ) -> ServiceResult<Box<Issued>> {
+        match self.login_counted(attempt, client, false).await? {
+            SignedIn::Tokens(issued) => Ok(issued),
+            // Refused inside, before a challenge or a session exists.
+            SignedIn::SecondFactor(_) | SignedIn::EnrolmentRequired { .. } => {
+                Err(ServiceError::SecondFactorRequired)
+            }
+        }
     }
 
     async fn login_counted(

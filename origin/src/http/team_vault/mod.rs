@@ -19,7 +19,7 @@ use super::problem::ApiError;
 use super::tenant::{named_by_request, served};
 use crate::services::registration::{Registered, Registration};
 use crate::services::sign_in::Attempt;
-use crate::services::{Client, ServiceError, SignedIn};
+use crate::services::{Client, ServiceError};
 use crate::state::AppState;
 use shapes::{
     ForgotRequest, LoginRequest, RegisterRequest, ResendQuery, ResetRequest, Status, Tokens, OK,
@@ -104,17 +104,11 @@ pub async fn login(
         email: &body.email,
         password: body.password,
     };
-    let issued = match state
+    let issued = state
         .services
         .sign_in
         .login_in_one_step(attempt, &client)
-        .await?
-    {
-        SignedIn::Tokens(issued) => issued,
-        SignedIn::SecondFactor(_) | SignedIn::EnrolmentRequired { .. } => {
-            return Err(ServiceError::SecondFactorRequired.into())
-        }
-    };
+        .await?;
     let pair = state.services.vault_tokens.for_sign_in(&issued).await?;
     Ok(Json(pair.into()))
 }
