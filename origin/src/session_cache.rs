@@ -4,7 +4,7 @@
 //! Revocations made by this node remove the entry at once. A revocation made by another node
 //! (or by the CLI) is seen here within the TTL (`TESSERA_SESSION_CACHE_MS`, default 1 s, the
 //! same bound the edge promises); a TTL of 0 turns the cache off. The cache holds at most
-//! [`MAX_ENTRIES`] sessions, evicting the least recently used.
+//! [`MAX_ENTRIES`] sessions, evicted by quick_cache's recency-and-frequency policy.
 
 use quick_cache::sync::Cache;
 use tessera_core::model::{SessionId, TenantSlug};

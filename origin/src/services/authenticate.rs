@@ -74,8 +74,8 @@ pub struct Authenticator {
 /// Tokens already verified, by SHA-256 of the whole token: a token is presented many times in
 /// its 15 minutes, and its Ed25519 check is the cost of every presentation. An entry is used
 /// only while core's `recheck` holds (its key still in the key ring, its `exp` not passed), so
-/// a key removed from the ring takes its tokens with it; the least recently used entries are
-/// evicted past the bound.
+/// a key removed from the ring takes its tokens with it; past the bound, quick_cache evicts by
+/// recency and frequency (a token presented once goes before one presented often).
 type TokenCache = Cache<[u8; 32], Arc<Verified>>;
 
 impl Authenticator {

@@ -106,14 +106,30 @@ impl Dialect {
     }
 }
 
-/// Opens a pool of up to `connections` on one SQLite file (creating it only when asked).
-pub async fn sqlite_pool(path: &Path, create: bool, connections: u32) -> StoreResult<AnyPool> {
-    let mode = if create { "rwc" } else { "rw" };
-    let url = format!("sqlite://{}?mode={mode}", path.display());
-    let pool = AnyPoolOptions::new()
+/// Opens a pool of up to `connections` on one SQLite file, creating the file if it is missing,
+/// and connects once (so that a file that cannot be opened fails here).
+pub async fn sqlite_pool(path: &Path, connections: u32) -> StoreResult<AnyPool> {
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    Ok(sqlite_options(connections).connect(&url).await?)
+}
+
+/// A pool on one tenant's existing SQLite file that connects on its first acquire. Connecting
+/// at once would be wasted: sqlx returns that connection to the pool in a spawned task, so the
+/// request's own acquire, right after, would find none idle and open a second one.
+pub fn sqlite_tenant_pool(path: &Path) -> StoreResult<AnyPool> {
+    let url = format!("sqlite://{}?mode=rw", path.display());
+    Ok(sqlite_options(SQLITE_TENANT_CONNECTIONS).connect_lazy(&url)?)
+}
+
+fn sqlite_options(connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
         .max_connections(connections)
         // An idle tenant gives its connections (a thread and three files each) back.
         .idle_timeout(std::time::Duration::from_secs(60))
+        // A connection to a local file does not go stale, and sqlx already checks each one as
+        // it is released: a check on acquire too is one more round trip to the connection's
+        // thread on every request.
+        .test_before_acquire(false)
         // sqlx already sets `foreign_keys = ON` and a 5 s busy timeout on every connection; the
         // rest goes in one batch, since each statement is a round trip to the connection's
         // thread and a tenant's first request after its file was closed pays for them.
@@ -125,9 +141,6 @@ pub async fn sqlite_pool(path: &Path, create: bool, connections: u32) -> StoreRe
                 Ok(())
             })
         })
-        .connect(&url)
-        .await?;
-    Ok(pool)
 }
 
 #[cfg(test)]
@@ -142,9 +155,7 @@ mod tests {
     async fn every_sqlite_connection_is_configured() {
         sqlx::any::install_default_drivers();
         let dir = tempfile::tempdir().unwrap();
-        let pool = sqlite_pool(&dir.path().join("t.db"), true, 2)
-            .await
-            .unwrap();
+        let pool = sqlite_pool(&dir.path().join("t.db"), 2).await.unwrap();
         // Both connections, not only the first.
         let (mut a, mut b) = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
         for conn in [&mut a, &mut b] {

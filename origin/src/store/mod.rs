@@ -14,6 +14,7 @@ pub mod dialect;
 pub mod keys;
 pub mod limits;
 pub mod migrate;
+mod open_tenants;
 pub mod outbox;
 pub mod secrets;
 pub mod sessions;
@@ -27,7 +28,6 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use quick_cache::sync::Cache;
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 use tessera_core::model::TenantSlug;
@@ -116,7 +116,7 @@ pub struct Store {
     /// SQLite only: the directory of the tenant files.
     tenant_dir: PathBuf,
     /// SQLite only: open tenant databases, least recently used evicted (and so closed).
-    tenant_pools: Cache<TenantSlug, AnyPool>,
+    tenant_pools: open_tenants::OpenTenants,
     /// Tenants whose migrations this process has checked.
     migrated: Mutex<HashSet<TenantSlug>>,
     /// SQLite only: serialises (re)building the pre-migrated template of new tenant files.
@@ -154,7 +154,6 @@ impl Store {
         })?;
         let global = dialect::sqlite_pool(
             &data_dir.join("global.db"),
-            true,
             dialect::SQLITE_GLOBAL_CONNECTIONS,
         )
         .await?;
@@ -166,7 +165,7 @@ impl Store {
             dialect,
             global,
             tenant_dir,
-            tenant_pools: Cache::new(open_tenants.max(1)),
+            tenant_pools: open_tenants::OpenTenants::new(open_tenants),
             migrated: Mutex::new(HashSet::new()),
             template: tokio::sync::Mutex::new(false),
             mail_queued: Arc::new(tokio::sync::Notify::new()),
@@ -273,10 +272,7 @@ impl Store {
             Dialect::Sqlite => {
                 let path = self.tenant_file(tenant);
                 self.tenant_pools
-                    .get_or_insert_async(
-                        tenant,
-                        dialect::sqlite_pool(&path, false, dialect::SQLITE_TENANT_CONNECTIONS),
-                    )
+                    .get_or_open(tenant, || async { dialect::sqlite_tenant_pool(&path) })
                     .await
             }
         }

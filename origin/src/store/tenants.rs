@@ -136,7 +136,7 @@ impl Store {
         let template = self.tenant_dir.join(".template.db");
         let mut current = self.template.lock().await;
         if !*current {
-            let pool = dialect::sqlite_pool(&template, true, 1).await?;
+            let pool = dialect::sqlite_pool(&template, 1).await?;
             migrate::run(&pool, self.dialect, Scope::Tenant(slug)).await?;
             // Everything into the main file, so that copying that one file copies it all.
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
