@@ -147,7 +147,7 @@ fn sqlite_options(connections: u32) -> AnyPoolOptions {
 mod tests {
     use sqlx::Row;
 
-    use super::sqlite_pool;
+    use super::{sqlite_pool, sqlite_tenant_pool};
 
     /// Every connection to a file has the settings the stores rely on: write-ahead log,
     /// `NORMAL` syncing, foreign keys enforced and a busy timeout (the last two from sqlx).
@@ -178,5 +178,23 @@ mod tests {
             }
             assert_eq!(got, ["wal", "1", "1", "5000"]);
         }
+    }
+
+    /// A tenant's pool starts no connection until its first request, which starts exactly one
+    /// (a pool that connected when opened had its request start a second), and does not ping a
+    /// connection before handing it out.
+    #[tokio::test]
+    async fn a_tenant_pool_connects_once_for_its_first_request() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        sqlite_pool(&path, 1).await.unwrap().close().await;
+
+        let pool = sqlite_tenant_pool(&path).unwrap();
+        assert_eq!(pool.size(), 0);
+        assert!(!pool.options().get_test_before_acquire());
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
+        assert_eq!(pool.size(), 1);
     }
 }
