@@ -1,8 +1,8 @@
 //! Tenants at scale: 10 → 100 → 1,000 → 10,000 tenants on one origin, SQLite and PostgreSQL.
 //! At each size: tenant creation (in the library and through `tessera tenant create`), start-up
 //! time, resident memory idle and after one sign-in per tenant, open files, and sign-in and
-//! verification latency (p50/p99) for random tenants, all against the release `tessera` binary
-//! run as a separate process. Run: `scripts/bench-tenants` (sizes from TESSERA_BENCH_SIZES,
+//! verification latency (p50/p99) for random tenants and (p50) for requests spread over ten of
+//! them, all against the release `tessera` binary run as a separate process. Run: `scripts/bench-tenants` (sizes from TESSERA_BENCH_SIZES,
 //! default `10,100,1000,10000`; backends from TESSERA_BENCH_BACKENDS, default `sqlite,postgres`).
 //! Prints a Markdown table for docs/BENCHMARKS.md.
 
@@ -229,18 +229,59 @@ async fn measure(
     let (signed_rss, peak_rss) = server.memory_mib();
     let signed_files = server.open_files();
 
-    // Latency for random tenants, one request at a time.
+    // Latency for random tenants, one request at a time; then the same with the requests
+    // spread over ten tenants (the 10-tenant run's conditions, at this size): what grows with
+    // the number of tenants beyond the first request for a tenant in a while.
     let tokens = tokens.lock().await.clone();
+    let (sign_ins, verifies) = sample(http, &base, &tokens, None, ip).await;
+    let working_set: Vec<usize> = {
+        let mut rng = rand::thread_rng();
+        (0..size.min(10)).map(|_| rng.gen_range(0..size)).collect()
+    };
+    let (set_sign_ins, set_verifies) = sample(http, &base, &tokens, Some(&working_set), ip).await;
+    let mut create = create_ms.to_vec();
+    create.sort();
+    drop(server);
+    format!(
+        "| {} | {size} | {:.1} / {:.1} ms | {:.0} ms | {:.0} ms | {idle_rss:.1} MiB | {signed_rss:.1} MiB (peak {peak_rss:.1}) | {idle_files} / {signed_files} | {:.1} / {:.1} ms | {:.2} / {:.2} ms | {:.1} / {:.2} ms |",
+        b.name,
+        percentile(&create, 0.5),
+        percentile(&create, 0.99),
+        percentile(&cli, 0.5).round(),
+        started_in.as_secs_f64() * 1000.0,
+        percentile(&sign_ins, 0.5),
+        percentile(&sign_ins, 0.99),
+        percentile(&verifies, 0.5),
+        percentile(&verifies, 0.99),
+        percentile(&set_sign_ins, 0.5),
+        percentile(&set_verifies, 0.5),
+    )
+}
+
+/// [`SAMPLES`] sign-ins and verifications, one request at a time, each for a random tenant
+/// (of `among`, if given); answers their sorted latencies.
+async fn sample(
+    http: &reqwest::Client,
+    base: &str,
+    tokens: &[String],
+    among: Option<&[usize]>,
+    ip: &mut u64,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let size = tokens.len();
+    let pick = || {
+        let mut rng = rand::thread_rng();
+        match among {
+            Some(set) => set[rng.gen_range(0..set.len())],
+            None => rng.gen_range(0..size),
+        }
+    };
     let mut sign_ins = Vec::with_capacity(SAMPLES);
     let mut verifies = Vec::with_capacity(SAMPLES);
     for s in 0..SAMPLES {
-        let (tenant, user) = {
-            let mut rng = rand::thread_rng();
-            (rng.gen_range(0..size), 1 + s % (users_per_tenant(size) - 1))
-        };
+        let (tenant, user) = (pick(), 1 + s % (users_per_tenant(size) - 1));
         *ip += 1;
-        sign_ins.push(sign_in(http, &base, tenant, user, *ip).await.0);
-        let token = &tokens[rand::thread_rng().gen_range(0..size)];
+        sign_ins.push(sign_in(http, base, tenant, user, *ip).await.0);
+        let token = &tokens[pick()];
         let started = Instant::now();
         let r = http
             .get(format!("{base}/api/auth/verify"))
@@ -256,21 +297,7 @@ async fn measure(
     }
     sign_ins.sort();
     verifies.sort();
-    let mut create = create_ms.to_vec();
-    create.sort();
-    drop(server);
-    format!(
-        "| {} | {size} | {:.1} / {:.1} ms | {:.0} ms | {:.0} ms | {idle_rss:.1} MiB | {signed_rss:.1} MiB (peak {peak_rss:.1}) | {idle_files} / {signed_files} | {:.1} / {:.1} ms | {:.2} / {:.2} ms |",
-        b.name,
-        percentile(&create, 0.5),
-        percentile(&create, 0.99),
-        percentile(&cli, 0.5).round(),
-        started_in.as_secs_f64() * 1000.0,
-        percentile(&sign_ins, 0.5),
-        percentile(&sign_ins, 0.99),
-        percentile(&verifies, 0.5),
-        percentile(&verifies, 0.99),
-    )
+    (sign_ins, verifies)
 }
 
 fn main() {
@@ -315,8 +342,8 @@ fn main() {
             }
         }
     });
-    println!("| backend | tenants | creation p50 / p99 (library) | `tessera tenant create` p50 (a process) | start-up | RSS idle | RSS after one sign-in per tenant | open files idle / after | sign-in p50 / p99 | verify p50 / p99 |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| backend | tenants | creation p50 / p99 (library) | `tessera tenant create` p50 (a process) | start-up | RSS idle | RSS after one sign-in per tenant | open files idle / after | sign-in p50 / p99 | verify p50 / p99 | sign-in / verify p50, ten tenants in use |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
     }
