@@ -1,9 +1,9 @@
 //! The SQLite tenant databases kept open: at most a configured number, the least recently used
 //! closed first.
 //!
-//! Strict recency, not a scan-resistant cache: with quick_cache (whose new keys enter a
-//! probationary section a few entries long) a tenant opened while many others churn was closed
-//! again before its request's next statement, so one sign-in opened the same file three times.
+//! Strict recency, not a frequency-aware cache: quick_cache, used before, closes a newly opened
+//! tenant first when the others were used more often, so a tenant opened while another was
+//! being opened could be closed before its request's next statement, which then reopened it.
 //! A tenant just used must stay open for the rest of its request.
 
 use std::future::Future;
