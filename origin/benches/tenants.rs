@@ -2,8 +2,9 @@
 //! At each size: tenant creation (in the library and through `tessera tenant create`), start-up
 //! time, resident memory idle and after one sign-in per tenant, open files, and sign-in and
 //! verification latency (p50/p99) for random tenants and (p50) for requests spread over 40 of
-//! them, all against the release `tessera` binary run as a separate process. Run: `scripts/bench-tenants` (sizes from TESSERA_BENCH_SIZES,
-//! default `10,100,1000,10000`; backends from TESSERA_BENCH_BACKENDS, default `sqlite,postgres`).
+//! them, all against the release `tessera` binary run as a separate process. Run:
+//! `scripts/bench-tenants` (sizes from TESSERA_BENCH_SIZES, default `10,100,1000,10000`;
+//! backends from TESSERA_BENCH_BACKENDS, default `sqlite,postgres`).
 //! Prints a Markdown table for docs/BENCHMARKS.md.
 
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used, clippy::panic)]

@@ -269,12 +269,9 @@ impl Store {
     async fn open_tenant(&self, tenant: &TenantSlug) -> StoreResult<AnyPool> {
         match self.dialect {
             Dialect::Postgres => Ok(self.global.clone()),
-            Dialect::Sqlite => {
-                let path = self.tenant_file(tenant);
-                self.tenant_pools
-                    .get_or_open(tenant, || async { dialect::sqlite_tenant_pool(&path) })
-                    .await
-            }
+            Dialect::Sqlite => self.tenant_pools.get_or_open(tenant, || {
+                dialect::sqlite_tenant_pool(&self.tenant_file(tenant))
+            }),
         }
     }
 
