@@ -1,10 +1,13 @@
 //! Tenants at scale: 10 → 100 → 1,000 → 10,000 tenants on one origin, SQLite and PostgreSQL.
 //! At each size: tenant creation (in the library and through `tessera tenant create`), start-up
-//! time, resident memory idle and after one sign-in per tenant, open files, and sign-in and
-//! verification latency (p50/p99) for random tenants and (p50) for requests spread over 40 of
+//! time, resident memory idle and after one sign-in and four verifications per tenant, open
+//! files, and sign-in and verification latency (p50/p99) for random tenants and (p50) for requests spread over 40 of
 //! them, all against the release `tessera` binary run as a separate process. Run:
 //! `scripts/bench-tenants` (sizes from TESSERA_BENCH_SIZES, default `10,100,1000,10000`;
-//! backends from TESSERA_BENCH_BACKENDS, default `sqlite,postgres`).
+//! backends from TESSERA_BENCH_BACKENDS, default `sqlite,postgres`; TESSERA_BENCH_PG_PARAMS is
+//! appended to the origin's PostgreSQL URL, e.g. `statement-cache-capacity=1000`). On PostgreSQL
+//! it also reports the private memory of the server processes that serve the origin's
+//! connections, where per-tenant state (prepared statements, catalog caches) would show.
 //! Prints a Markdown table for docs/BENCHMARKS.md.
 
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
@@ -31,6 +34,10 @@ use tessera_origin::store::{DynStore, NewUser, Store};
 const SAMPLES: usize = 200;
 /// Tenants created through the CLI at each size (a process each, as an operator would).
 const CLI_CREATES: usize = 5;
+/// Verifications of each tenant's token right after its sign-in: a token is presented again
+/// and again, and each presentation reads its session on whichever database connection serves
+/// it (on PostgreSQL, each server process caches the catalog of every schema it reads).
+const VERIFIES_PER_TENANT: usize = 4;
 /// Tenants in the working set (all of them below this size): few enough to stay open, enough
 /// that its sign-ins stay under the per-account limit with two users each.
 const WORKING_SET: usize = 40;
@@ -61,6 +68,10 @@ struct Backend {
     _dir: tempfile::TempDir,
     drop_database: Option<(sqlx::AnyPool, String)>,
 }
+
+/// The `application_name` of the origin's PostgreSQL connections, to find their server
+/// processes.
+const ORIGIN_APPLICATION: &str = "tessera-bench-origin";
 
 async fn backend(name: &'static str) -> Backend {
     let dir = tempfile::tempdir().unwrap();
@@ -100,7 +111,11 @@ async fn backend(name: &'static str) -> Backend {
         .await
         .unwrap();
     let url = format!("{}/{db}", admin_url.rsplit_once('/').unwrap().0);
-    vars.push(("TESSERA_DATABASE_URL", url.clone()));
+    let mut origin_url = format!("{url}?application_name={ORIGIN_APPLICATION}");
+    if let Ok(params) = std::env::var("TESSERA_BENCH_PG_PARAMS") {
+        origin_url = format!("{origin_url}&{params}");
+    }
+    vars.push(("TESSERA_DATABASE_URL", origin_url));
     // Required with PostgreSQL; this benchmark sends no mail.
     vars.push(("TESSERA_SMTP_URL", "smtp://127.0.0.1:9".into()));
     let store: DynStore = Arc::new(Store::postgres(&url, 8).await.unwrap());
@@ -183,6 +198,21 @@ async fn sign_in(
     (started.elapsed(), body)
 }
 
+async fn verify(http: &reqwest::Client, base: &str, token: &str, ip: u64) -> Duration {
+    let started = Instant::now();
+    let response = http
+        .get(format!("{base}/api/auth/verify"))
+        .header("x-tessera-edge-secret", EDGE_SECRET)
+        .header("x-tessera-client-ip", client_ip(ip))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let _ = response.bytes().await;
+    started.elapsed()
+}
+
 async fn measure(
     b: &Backend,
     size: usize,
@@ -209,7 +239,7 @@ async fn measure(
     let (idle_rss, _) = server.memory_mib();
     let idle_files = server.open_files();
 
-    // One sign-in per tenant, 16 at a time.
+    // One sign-in and a few verifications per tenant, 16 at a time.
     let base = server.base.clone();
     let tokens = Arc::new(tokio::sync::Mutex::new(vec![String::new(); size]));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -226,7 +256,11 @@ async fn measure(
                         break;
                     }
                     let (_, body) = sign_in(&http, &base, t, 0, first_ip + t as u64).await;
-                    tokens.lock().await[t] = body["access_token"].as_str().unwrap().to_owned();
+                    let token = body["access_token"].as_str().unwrap().to_owned();
+                    for _ in 0..VERIFIES_PER_TENANT {
+                        verify(&http, &base, &token, first_ip + t as u64).await;
+                    }
+                    tokens.lock().await[t] = token;
                 }
             })
         })
@@ -251,12 +285,27 @@ async fn measure(
         }
         picked.into_iter().collect()
     };
+    // The set in use is warm, as it would be in steady state: two sign-ins (its first user's
+    // second and third) and verifications per tenant first, so that the samples do not include
+    // opening what the random samples left closed, nor preparing statements on the second
+    // connection of a tenant's SQLite file or PostgreSQL shard.
+    for _ in 0..2 {
+        for &t in &working_set {
+            *ip += 1;
+            sign_in(http, &base, t, 0, *ip).await;
+            verify(http, &base, &tokens[t], *ip).await;
+        }
+    }
     let (set_sign_ins, set_verifies) = sample(http, &base, &tokens, Some(&working_set), ip).await;
+    let server_memory = match &b.drop_database {
+        Some((admin, db)) => format!("{:.1} MiB", postgres_private_mib(admin, db).await),
+        None => "–".to_owned(),
+    };
     let mut create = create_ms.to_vec();
     create.sort();
     drop(server);
     format!(
-        "| {} | {size} | {:.1} / {:.1} ms | {:.0} ms | {:.0} ms | {idle_rss:.1} MiB | {signed_rss:.1} MiB (peak {peak_rss:.1}) | {idle_files} / {signed_files} | {:.1} / {:.1} ms | {:.2} / {:.2} ms | {:.1} / {:.2} ms |",
+        "| {} | {size} | {:.1} / {:.1} ms | {:.0} ms | {:.0} ms | {idle_rss:.1} MiB | {signed_rss:.1} MiB (peak {peak_rss:.1}) | {idle_files} / {signed_files} | {:.1} / {:.1} ms | {:.2} / {:.2} ms | {:.1} / {:.2} ms | {server_memory} |",
         b.name,
         percentile(&create, 0.5),
         percentile(&create, 0.99),
@@ -269,6 +318,31 @@ async fn measure(
         percentile(&set_sign_ins, 0.5),
         percentile(&set_verifies, 0.5),
     )
+}
+
+/// The private memory (not the shared buffers) of the PostgreSQL server processes serving the
+/// origin's connections to `db`, summed, in MiB: what each connection keeps for itself.
+async fn postgres_private_mib(admin: &sqlx::AnyPool, db: &str) -> f64 {
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+    )
+    .bind(db)
+    .bind(ORIGIN_APPLICATION)
+    .fetch_all(admin)
+    .await
+    .unwrap();
+    let kib: f64 = pids
+        .iter()
+        .map(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.starts_with("Private_"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .sum::<f64>()
+        })
+        .sum();
+    kib / 1024.0
 }
 
 /// [`SAMPLES`] sign-ins and verifications, one request at a time, each for a random tenant, or
@@ -296,19 +370,7 @@ async fn sample(
         let (tenant, user) = pick(s);
         *ip += 1;
         sign_ins.push(sign_in(http, base, tenant, user, *ip).await.0);
-        let token = &tokens[pick(s + 1).0];
-        let started = Instant::now();
-        let r = http
-            .get(format!("{base}/api/auth/verify"))
-            .header("x-tessera-edge-secret", EDGE_SECRET)
-            .header("x-tessera-client-ip", client_ip(*ip))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let _ = r.bytes().await;
-        verifies.push(started.elapsed());
+        verifies.push(verify(http, base, &tokens[pick(s + 1).0], *ip).await);
     }
     sign_ins.sort();
     verifies.sort();
@@ -357,8 +419,8 @@ fn main() {
             }
         }
     });
-    println!("| backend | tenants | creation p50 / p99 (library) | `tessera tenant create` p50 (a process) | start-up | RSS idle | RSS after one sign-in per tenant | open files idle / after | sign-in p50 / p99 | verify p50 / p99 | sign-in / verify p50, 40 tenants in use |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| backend | tenants | creation p50 / p99 (library) | `tessera tenant create` p50 (a process) | start-up | RSS idle | RSS after one sign-in and 4 verifications per tenant | open files idle / after | sign-in p50 / p99 | verify p50 / p99 | sign-in / verify p50, 40 tenants in use | PostgreSQL server, origin's connections |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
     }
