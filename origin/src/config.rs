@@ -89,7 +89,9 @@ pub struct Config {
     /// `TESSERA_MAX_CONNECTIONS`: connections served at once; more wait in the listen backlog
     /// (default 1024, 1–1,000,000).
     pub max_connections: usize,
-    /// `TESSERA_DATABASE_CONNECTIONS`: PostgreSQL connections in the pool (default 16, 1–1000).
+    /// `TESSERA_DATABASE_CONNECTIONS`: PostgreSQL connections at most (default 16, 1–1000;
+    /// two at least): a quarter for the global tables, the rest in shards of two, each shard
+    /// serving its share of the tenants first.
     pub database_connections: u32,
     /// `TESSERA_SQLITE_OPEN_TENANTS`: embedded mode, tenant databases kept open at once, the
     /// least recently used closed first (default 128, 1–100,000). Each open tenant holds up to

@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use sqlx::any::AnyPoolOptions;
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Transaction};
 use tessera_core::model::TenantSlug;
 
@@ -42,10 +43,20 @@ impl Dialect {
         self,
         pool: &AnyPool,
     ) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        match self {
-            Self::Postgres => pool.begin().await,
-            Self::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
-        }
+        self.begin_write_on(pool.acquire().await?).await
+    }
+
+    /// The same, on a connection already taken from a pool.
+    pub async fn begin_write_on(
+        self,
+        conn: PoolConnection<Any>,
+    ) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        let statement = match self {
+            Self::Postgres => None,
+            Self::Sqlite => Some("BEGIN IMMEDIATE".into()),
+        };
+        // What `Pool::begin_with` does with the connection it acquires.
+        Transaction::begin(conn, statement).await
     }
 
     /// The row-lock clause for a `SELECT` that decides a write (`FOR UPDATE` on PostgreSQL;

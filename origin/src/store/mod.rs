@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod secrets;
 pub mod sessions;
 pub mod teams;
+mod tenant_shards;
 pub mod tenants;
 pub mod totp;
 pub mod unit;
@@ -29,7 +30,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::AnyPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool};
 use tessera_core::model::TenantSlug;
 
 pub use api_tokens::ApiToken;
@@ -117,6 +119,8 @@ pub struct Store {
     tenant_dir: PathBuf,
     /// SQLite only: open tenant databases, least recently used evicted (and so closed).
     tenant_pools: open_tenants::OpenTenants,
+    /// PostgreSQL only: the tenants' connections, each tenant served by its own shard first.
+    tenant_shards: Option<tenant_shards::TenantShards>,
     /// Tenants whose migrations this process has checked.
     migrated: Mutex<HashSet<TenantSlug>>,
     /// SQLite only: serialises (re)building the pre-migrated template of new tenant files.
@@ -127,15 +131,23 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to PostgreSQL. The global schema is migrated by `migrate_global`, every tenant
-    /// by `migrate`, and each tenant lazily on first use.
+    /// Connects to PostgreSQL with at most `max_connections` (two at least): a quarter for the
+    /// global tables, the rest in tenant shards. The global schema is migrated by `migrate_global`,
+    /// every tenant by `migrate`, and each tenant lazily on first use.
     pub async fn postgres(url: &str, max_connections: u32) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
+        let global_connections = (max_connections / 4).max(1);
         let global = AnyPoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(global_connections)
             .connect(url)
             .await?;
-        Ok(Self::new(Dialect::Postgres, global, PathBuf::new(), 1))
+        let shards = tenant_shards::TenantShards::connect_lazy(
+            url,
+            max_connections.saturating_sub(global_connections),
+        )?;
+        let mut store = Self::new(Dialect::Postgres, global, PathBuf::new(), 1);
+        store.tenant_shards = Some(shards);
+        Ok(store)
     }
 
     /// Opens (creating if needed) the embedded databases under `data_dir`, keeping at most
@@ -166,6 +178,7 @@ impl Store {
             global,
             tenant_dir,
             tenant_pools: open_tenants::OpenTenants::new(open_tenants),
+            tenant_shards: None,
             migrated: Mutex::new(HashSet::new()),
             template: tokio::sync::Mutex::new(false),
             mail_queued: Arc::new(tokio::sync::Notify::new()),
@@ -209,8 +222,8 @@ impl Store {
     /// A unit of work that writes in `tenant`: one transaction, committed by
     /// [`TenantTx::commit`], rolled back if dropped.
     pub async fn write(&self, tenant: &TenantSlug) -> StoreResult<TenantTx> {
-        let pool = self.tenant_pool(tenant).await?;
-        let tx = self.dialect.begin_write(&pool).await?;
+        let conn = self.tenant_connection(tenant).await?;
+        let tx = self.dialect.begin_write_on(conn).await?;
         let global = unit::Global {
             pool: self.global.clone(),
             mail_queued: self.mail_queued.clone(),
@@ -221,8 +234,7 @@ impl Store {
     /// A unit of work that only reads in `tenant`: a pooled connection, no transaction, so that
     /// the hot read paths (every authenticated request) pay no `BEGIN`/`COMMIT`.
     pub async fn read(&self, tenant: &TenantSlug) -> StoreResult<TenantTx> {
-        let pool = self.tenant_pool(tenant).await?;
-        let conn = pool.acquire().await?;
+        let conn = self.tenant_connection(tenant).await?;
         Ok(TenantTx::connection(conn, self.dialect, tenant))
     }
 
@@ -263,13 +275,22 @@ impl Store {
         Ok(pool)
     }
 
-    /// The global pool on PostgreSQL; on SQLite the tenant's file, opened on first use and
+    /// A connection to a tenant's tables, its migrations checked once per process.
+    async fn tenant_connection(&self, tenant: &TenantSlug) -> StoreResult<PoolConnection<Any>> {
+        let pool = self.tenant_pool(tenant).await?;
+        Ok(match &self.tenant_shards {
+            Some(shards) => shards.acquire(tenant).await?,
+            None => pool.acquire().await?,
+        })
+    }
+
+    /// The tenant's shard on PostgreSQL; on SQLite the tenant's file, opened on first use and
     /// kept in the bounded set of open databases. Never creates a file: a tenant's file exists
     /// once `create_tenant` made it.
     async fn open_tenant(&self, tenant: &TenantSlug) -> StoreResult<AnyPool> {
-        match self.dialect {
-            Dialect::Postgres => Ok(self.global.clone()),
-            Dialect::Sqlite => self.tenant_pools.get_or_open(tenant, || {
+        match &self.tenant_shards {
+            Some(shards) => Ok(shards.home(tenant).clone()),
+            None => self.tenant_pools.get_or_open(tenant, || {
                 dialect::sqlite_tenant_pool(&self.tenant_file(tenant))
             }),
         }
