@@ -123,9 +123,8 @@ pub async fn apply(
         if applied.iter().any(|v| v == version) {
             continue;
         }
-        // A file goes as one simple query: one round trip instead of one or two per statement
-        // (a new tenant's schema is most of its creation time), and no DDL text takes a place
-        // in the connection's cache of prepared statements.
+        // A file goes as one simple query: one round trip instead of one or two per statement,
+        // and no DDL text takes a place in the connection's cache of prepared statements.
         tx.execute(sql).await?;
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)
