@@ -189,6 +189,54 @@ mod tests {
             .unwrap();
     }
 
+    /// Idle connections are handed out without a ping: one whose server process died while
+    /// it was idle fails its one request as unavailable (503), and is replaced, not reused.
+    #[tokio::test]
+    async fn a_connection_that_died_while_idle_fails_one_request_and_is_replaced() {
+        sqlx::any::install_default_drivers();
+        let url = std::env::var("TESSERA_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let shards = TenantShards::connect_lazy(&url, 1).unwrap();
+        let tenant = slug(1);
+        let mut conn = shards.acquire(&tenant).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL at {url}: {e} (start it, or set TESSERA_TEST_DATABASE_URL)")
+        });
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        conn.return_to_pool().await;
+
+        let admin = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(&admin)
+            .await
+            .unwrap();
+        while sqlx::query("SELECT 1 FROM pg_stat_activity WHERE pid = $1")
+            .bind(pid)
+            .fetch_optional(&admin)
+            .await
+            .unwrap()
+            .is_some()
+        {
+            tokio::task::yield_now().await;
+        }
+
+        let mut conn = shards.acquire(&tenant).await.unwrap();
+        let error = sqlx::query("SELECT 1")
+            .execute(&mut *conn)
+            .await
+            .unwrap_err();
+        assert!(
+            crate::store::StoreError::from(error).is_unavailable(),
+            "a dead connection is a 503"
+        );
+        conn.return_to_pool().await;
+        let mut conn = shards.acquire(&tenant).await.unwrap();
+        sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
+    }
+
     #[tokio::test]
     async fn few_connections_still_make_one_shard() {
         sqlx::any::install_default_drivers();
