@@ -1,8 +1,9 @@
 //! Tenants at scale: 10 → 100 → 1,000 → 10,000 tenants on one origin, SQLite and PostgreSQL.
 //! At each size: tenant creation (in the library and through `tessera tenant create`), start-up
 //! time, resident memory idle and after one sign-in and four verifications per tenant, open
-//! files, and sign-in and verification latency (p50/p99) for random tenants and (p50) for requests spread over 40 of
-//! them, all against the release `tessera` binary run as a separate process. Run:
+//! files, and sign-in and verification latency (p50/p99) for random tenants and (p50) for
+//! requests spread over 40 of them, all against the release `tessera` binary run as a separate
+//! process. Run:
 //! `scripts/bench-tenants` (sizes from TESSERA_BENCH_SIZES, default `10,100,1000,10000`;
 //! backends from TESSERA_BENCH_BACKENDS, default `sqlite,postgres`; TESSERA_BENCH_PG_PARAMS is
 //! appended to the origin's PostgreSQL URL, e.g. `statement-cache-capacity=1000`). On PostgreSQL
