@@ -109,6 +109,17 @@ mod tests {
         TenantSlug::parse(&format!("tenant-{i}")).unwrap()
     }
 
+    /// The URL of the tests' PostgreSQL server, checked to answer.
+    async fn test_server() -> String {
+        sqlx::any::install_default_drivers();
+        let url = std::env::var("TESSERA_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        if let Err(e) = sqlx::AnyPool::connect(&url).await {
+            panic!("PostgreSQL at {url}: {e} (start it, or set TESSERA_TEST_DATABASE_URL)");
+        }
+        url
+    }
+
     #[tokio::test]
     async fn a_tenant_always_has_the_same_shard_and_tenants_spread_over_all() {
         sqlx::any::install_default_drivers();
@@ -127,17 +138,13 @@ mod tests {
     /// busy, the next one is opened on the next shard instead of waiting.
     #[tokio::test]
     async fn a_tenant_stays_on_its_shard_until_its_connections_are_busy() {
-        sqlx::any::install_default_drivers();
-        let url = std::env::var("TESSERA_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let url = test_server().await;
         let shards = TenantShards::connect_lazy(&url, 6).unwrap();
         // A tenant of the middle shard, whose next shard is not the first one.
         let tenant = (0..).map(slug).find(|t| shards.home_index(t) == 1).unwrap();
         let home = 1;
         for _ in 0..10 {
-            let mut conn = shards.acquire(&tenant).await.unwrap_or_else(|e| {
-                panic!("PostgreSQL at {url}: {e} (start it, or set TESSERA_TEST_DATABASE_URL)")
-            });
+            let mut conn = shards.acquire(&tenant).await.unwrap();
             sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
             conn.return_to_pool().await;
         }
@@ -161,16 +168,12 @@ mod tests {
     /// With every connection busy, a request takes the first one freed, even on another shard.
     #[tokio::test]
     async fn with_every_connection_busy_the_first_freed_is_taken() {
-        sqlx::any::install_default_drivers();
-        let url = std::env::var("TESSERA_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let url = test_server().await;
         let shards = std::sync::Arc::new(TenantShards::connect_lazy(&url, 4).unwrap());
         let tenant = slug(1);
         let mut held = Vec::new();
         for _ in 0..4 {
-            held.push(shards.acquire(&tenant).await.unwrap_or_else(|e| {
-                panic!("PostgreSQL at {url}: {e} (start it, or set TESSERA_TEST_DATABASE_URL)")
-            }));
+            held.push(shards.acquire(&tenant).await.unwrap());
         }
         assert_eq!(shards.sizes(), [2, 2]);
         let waiting = tokio::spawn({
@@ -189,18 +192,14 @@ mod tests {
             .unwrap();
     }
 
-    /// Idle connections are handed out without a ping: one whose server process died while
-    /// it was idle fails its one request as unavailable (503), and is replaced, not reused.
+    /// An idle connection is handed out without a ping: one whose server process died while it
+    /// was idle fails its one request as unavailable (503), and is replaced, not reused.
     #[tokio::test]
     async fn a_connection_that_died_while_idle_fails_one_request_and_is_replaced() {
-        sqlx::any::install_default_drivers();
-        let url = std::env::var("TESSERA_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let url = test_server().await;
         let shards = TenantShards::connect_lazy(&url, 1).unwrap();
         let tenant = slug(1);
-        let mut conn = shards.acquire(&tenant).await.unwrap_or_else(|e| {
-            panic!("PostgreSQL at {url}: {e} (start it, or set TESSERA_TEST_DATABASE_URL)")
-        });
+        let mut conn = shards.acquire(&tenant).await.unwrap();
         let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
             .fetch_one(&mut *conn)
             .await
@@ -243,5 +242,8 @@ mod tests {
         let shards = TenantShards::connect_lazy("postgres://nobody@127.0.0.1:1/none", 1).unwrap();
         assert_eq!(shards.shards.len(), 1);
         assert_eq!(shards.shards[0].options().get_max_connections(), 1);
+        // No ping before an idle connection is handed out: a wait dropped mid-ping would close
+        // the connection it had taken.
+        assert!(!shards.shards[0].options().get_test_before_acquire());
     }
 }
