@@ -1,15 +1,15 @@
 //! Tenants at scale: 10 → 100 → 1,000 → 10,000 tenants on one origin, SQLite and PostgreSQL.
-//! At each size: tenant creation (in the library and through `tessera tenant create`), start-up
-//! time, resident memory idle and after one sign-in and four verifications per tenant, open
-//! files, and sign-in and verification latency (p50/p99) for random tenants and (p50) for
-//! requests spread over 40 of them, all against the release `tessera` binary run as a separate
-//! process. Run:
-//! `scripts/bench-tenants` (sizes from TESSERA_BENCH_SIZES, default `10,100,1000,10000`;
-//! backends from TESSERA_BENCH_BACKENDS, default `sqlite,postgres`; TESSERA_BENCH_PG_PARAMS is
-//! appended to the origin's PostgreSQL URL, e.g. `statement-cache-capacity=1000`). On PostgreSQL
-//! it also reports the private memory of the server processes that serve the origin's
-//! connections, where per-tenant state (prepared statements, catalog caches) would show.
-//! Prints a Markdown table for docs/BENCHMARKS.md.
+//! At each size: tenant creation (in the library, on PostgreSQL also from a spare schema, and
+//! through `tessera tenant create`), start-up time, resident memory idle and after one sign-in
+//! and four verifications per tenant, open files, and sign-in and verification latency
+//! (p50/p99) for random tenants and (p50) for requests spread over a working set of 10 of them
+//! (as many as the 10-tenant run has), all against the release `tessera` binary run as a
+//! separate process. Run: `scripts/bench-tenants` (sizes from TESSERA_BENCH_SIZES, default
+//! `10,100,1000,10000`; backends from TESSERA_BENCH_BACKENDS, default `sqlite,postgres`;
+//! TESSERA_BENCH_PG_PARAMS is appended to the origin's PostgreSQL URL, e.g.
+//! `statement-cache-capacity=1000`). On PostgreSQL it also reports the private memory of the
+//! server processes that serve the origin's connections, where per-tenant state (prepared
+//! statements, catalog caches) would show. Prints a Markdown table for docs/BENCHMARKS.md.
 
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 #![allow(
@@ -35,13 +35,19 @@ use tessera_origin::store::{DynStore, NewUser, Store};
 const SAMPLES: usize = 200;
 /// Tenants created through the CLI at each size (a process each, as an operator would).
 const CLI_CREATES: usize = 5;
+/// PostgreSQL: tenants created in the library at each size with a spare schema ready (made
+/// just before each, untimed, as `tessera serve` makes them between creations).
+const SPARE_CREATES: usize = 20;
 /// Verifications of each tenant's token right after its sign-in: a token is presented again
 /// and again, and each presentation reads its session on whichever database connection serves
 /// it (on PostgreSQL, each server process caches the catalog of every schema it reads).
 const VERIFIES_PER_TENANT: usize = 4;
-/// Tenants in the working set (all of them below this size): few enough to stay open, enough
-/// that its sign-ins stay under the per-account limit with two users each.
-const WORKING_SET: usize = 40;
+/// Tenants in the working set: as many as the smallest size has, so that at every size the
+/// tenants in use are as many as in the 10-tenant run, and only the tenants that merely exist
+/// differ. (Spreading the same samples over more tenants in use is a different measurement:
+/// each tenant's statements then run too few times on each connection to be past preparing
+/// and PostgreSQL's custom plans.)
+const WORKING_SET: usize = 10;
 
 fn slug(i: usize) -> TenantSlug {
     TenantSlug::parse(&format!("tenant-{i:05}")).unwrap()
@@ -143,20 +149,85 @@ async fn create_tenants(
         let started = Instant::now();
         b.store.create_tenant(&slug(i), "Bench", 0).await.unwrap();
         times.push(started.elapsed());
-        let mut tx = b.store.write(&slug(i)).await.unwrap();
-        for u in 0..users_per_tenant(size) {
-            let user = NewUser {
-                id: UserId::from_random_bytes(rand::random()),
-                email: Email::parse(&email(u)).unwrap(),
-                name: String::new(),
-                role: "user".into(),
-                password_hash: Some(hash.to_owned()),
-                now: 0,
-            };
-            tx.users().create(&user).await.unwrap();
-        }
-        tx.commit().await.unwrap();
+        add_users(b, i, 0..users_per_tenant(size), hash).await;
     }
+    times
+}
+
+/// Adds users numbered `users` to a tenant, in one transaction.
+async fn add_users(b: &Backend, tenant: usize, users: std::ops::Range<usize>, hash: &str) {
+    let mut tx = b.store.write(&slug(tenant)).await.unwrap();
+    for u in users {
+        let user = NewUser {
+            id: UserId::from_random_bytes(rand::random()),
+            email: Email::parse(&email(u)).unwrap(),
+            name: String::new(),
+            role: "user".into(),
+            password_hash: Some(hash.to_owned()),
+            now: 0,
+        };
+        tx.users().create(&user).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+/// Picks the working set among the first `sizes[step]` tenants, giving its tenants as many
+/// users as a working set's sampling signs in (each sign-in another account, under the
+/// per-account limit); `topped_up` remembers the tenants that have them already.
+async fn pick_working_set(
+    b: &Backend,
+    sizes: &[usize],
+    step: usize,
+    hash: &str,
+    topped_up: &mut std::collections::BTreeSet<usize>,
+) -> Vec<usize> {
+    let size = sizes[step];
+    let mut picked = std::collections::BTreeSet::new();
+    while picked.len() < size.min(WORKING_SET) {
+        picked.insert(rand::thread_rng().gen_range(0..size));
+    }
+    let wanted = users_per_tenant(WORKING_SET);
+    for &t in &picked {
+        // The users it was created with, at the first size that holds it.
+        let created_with = users_per_tenant(sizes.iter().copied().find(|&s| t < s).unwrap());
+        if created_with < wanted && topped_up.insert(t) {
+            add_users(b, t, created_with..wanted, hash).await;
+        }
+    }
+    picked.into_iter().collect()
+}
+
+/// Lets the machine finish writing back earlier work (the previous size's, or a previous run's
+/// dropped database) before creation is timed: PostgreSQL's dirty buffers by a checkpoint, then
+/// the kernel's by `sync`.
+async fn settle(b: &Backend) {
+    if let Some((admin, _)) = &b.drop_database {
+        sqlx::query("CHECKPOINT").execute(admin).await.unwrap();
+    }
+    let synced = std::process::Command::new("sync").status().unwrap();
+    assert!(synced.success());
+}
+
+/// PostgreSQL: [`SPARE_CREATES`] creations in the library, each taking a spare schema made just
+/// before it; answers their sorted times (none on SQLite, which has no spares).
+async fn create_from_spares(b: &Backend, size: usize) -> Vec<Duration> {
+    if b.drop_database.is_none() {
+        return Vec::new();
+    }
+    let mut times = Vec::with_capacity(SPARE_CREATES);
+    for i in 0..SPARE_CREATES {
+        assert_eq!(b.store.prepare_spare_schemas(1).await.unwrap(), 1);
+        let tenant = TenantSlug::parse(&format!("spare-{size}-{i}")).unwrap();
+        let started = Instant::now();
+        b.store.create_tenant(&tenant, "Bench", 0).await.unwrap();
+        times.push(started.elapsed());
+        assert_eq!(
+            b.store.spare_schemas().await.unwrap(),
+            0,
+            "the spare was taken"
+        );
+    }
+    times.sort();
     times
 }
 
@@ -218,15 +289,20 @@ async fn measure(
     b: &Backend,
     size: usize,
     create_ms: &[Duration],
+    working_set: &[usize],
     http: &reqwest::Client,
     ip: &mut u64,
 ) -> String {
+    // Creating thousands of tenants leaves gigabytes to write back: flushed before each
+    // measurement, so that none shares the disk with that.
+    settle(b).await;
+    let spares = create_from_spares(b, size).await;
+    // With a spare ready for each process on PostgreSQL, as `tessera serve` keeps them.
+    b.store.prepare_spare_schemas(CLI_CREATES).await.unwrap();
+    settle(b).await;
     let mut cli = create_with_cli(b, size);
     cli.sort();
-    // Creating thousands of tenant files leaves gigabytes for the kernel to write back: flushed
-    // first, so that the server is not measured while sharing the disk with that.
-    let synced = std::process::Command::new("sync").status().unwrap();
-    assert!(synced.success());
+    settle(b).await;
     let server = Server::start(&b.vars);
     let started_in = server.started_in;
     // The first answer, not only the listener: start-up is over when a request is served.
@@ -278,26 +354,13 @@ async fn measure(
     // tenant in a while.
     let tokens = tokens.lock().await.clone();
     let (sign_ins, verifies) = sample(http, &base, &tokens, None, ip).await;
-    let working_set: Vec<usize> = {
-        let mut picked = std::collections::BTreeSet::new();
-        let mut rng = rand::thread_rng();
-        while picked.len() < size.min(WORKING_SET) {
-            picked.insert(rng.gen_range(0..size));
-        }
-        picked.into_iter().collect()
-    };
-    // The set in use is warm, as it would be in steady state: two sign-ins (its first user's
-    // second and third) and verifications per tenant first, so that the samples do not include
-    // opening what the random samples left closed, nor preparing statements on the second
-    // connection of a tenant's SQLite file or PostgreSQL shard.
-    for _ in 0..2 {
-        for &t in &working_set {
-            *ip += 1;
-            sign_in(http, &base, t, 0, *ip).await;
-            verify(http, &base, &tokens[t], *ip).await;
-        }
-    }
-    let (set_sign_ins, set_verifies) = sample(http, &base, &tokens, Some(&working_set), ip).await;
+    // The set in use is warm, as it would be in steady state and as the 10-tenant run's set is
+    // after its random samples (which are its set's): one unmeasured round of the same samples
+    // first, so that what is measured does not include opening what the random samples left
+    // closed, preparing statements on a connection, or PostgreSQL's first custom plans.
+    sample(http, &base, &tokens, Some((working_set, Half::Second)), ip).await;
+    let (set_sign_ins, set_verifies) =
+        sample(http, &base, &tokens, Some((working_set, Half::First)), ip).await;
     let server_memory = match &b.drop_database {
         Some((admin, db)) => format!("{:.1} MiB", postgres_private_mib(admin, db).await),
         None => "–".to_owned(),
@@ -306,10 +369,19 @@ async fn measure(
     create.sort();
     drop(server);
     format!(
-        "| {} | {size} | {:.1} / {:.1} ms | {:.0} ms | {:.0} ms | {idle_rss:.1} MiB | {signed_rss:.1} MiB (peak {peak_rss:.1}) | {idle_files} / {signed_files} | {:.1} / {:.1} ms | {:.2} / {:.2} ms | {:.1} / {:.2} ms | {server_memory} |",
+        "| {} | {size} | {:.1} / {:.1} ms | {} | {:.0} ms | {:.0} ms | {idle_rss:.1} MiB | {signed_rss:.1} MiB (peak {peak_rss:.1}) | {idle_files} / {signed_files} | {:.1} / {:.1} ms | {:.2} / {:.2} ms | {:.1} / {:.2} ms | {server_memory} |",
         b.name,
         percentile(&create, 0.5),
         percentile(&create, 0.99),
+        if spares.is_empty() {
+            "–".to_owned()
+        } else {
+            format!(
+                "{:.1} / {:.1} ms",
+                percentile(&spares, 0.5),
+                percentile(&spares, 0.99)
+            )
+        },
         percentile(&cli, 0.5).round(),
         started_in.as_secs_f64() * 1000.0,
         percentile(&sign_ins, 0.5),
@@ -346,24 +418,38 @@ async fn postgres_private_mib(admin: &sqlx::AnyPool, db: &str) -> f64 {
     kib / 1024.0
 }
 
+/// Which half of a working set's users a round of samples signs in, so that two rounds stay
+/// under the per-account limit.
+#[derive(Clone, Copy)]
+enum Half {
+    First,
+    Second,
+}
+
 /// [`SAMPLES`] sign-ins and verifications, one request at a time, each for a random tenant, or
-/// for the tenants of `among` in turn (and their users in turn, so that no account meets the
-/// per-account limit); answers their sorted latencies.
+/// for the tenants of a working set in turn (and one half of their users in turn, so that no
+/// account meets the per-account limit); answers their sorted latencies.
 async fn sample(
     http: &reqwest::Client,
     base: &str,
     tokens: &[String],
-    among: Option<&[usize]>,
+    among: Option<(&[usize], Half)>,
     ip: &mut u64,
 ) -> (Vec<Duration>, Vec<Duration>) {
     let size = tokens.len();
-    let users = users_per_tenant(size) - 1;
-    let pick = |s: usize| {
-        let mut rng = rand::thread_rng();
-        match among {
-            Some(set) => (set[s % set.len()], 1 + (s / set.len()) % users),
-            None => (rng.gen_range(0..size), 1 + s % users),
+    let pick = |s: usize| match among {
+        Some((set, half)) => {
+            let half_users = (users_per_tenant(set.len()) - 1) / 2;
+            let first = match half {
+                Half::First => 1,
+                Half::Second => 1 + half_users,
+            };
+            (set[s % set.len()], first + (s / set.len()) % half_users)
         }
+        None => (
+            rand::thread_rng().gen_range(0..size),
+            1 + s % (users_per_tenant(size) - 1),
+        ),
     };
     let mut sign_ins = Vec::with_capacity(SAMPLES);
     let mut verifies = Vec::with_capacity(SAMPLES);
@@ -404,10 +490,13 @@ fn main() {
             };
             let b = backend(name).await;
             let mut have = 0;
-            for &size in &sizes {
+            let mut topped_up = std::collections::BTreeSet::new();
+            for (step, &size) in sizes.iter().enumerate() {
+                settle(&b).await;
                 let created = create_tenants(&b, have, size, size, &hash).await;
                 have = size;
-                let row = measure(&b, size, &created, &http, &mut ip).await;
+                let working_set = pick_working_set(&b, &sizes, step, &hash, &mut topped_up).await;
+                let row = measure(&b, size, &created, &working_set, &http, &mut ip).await;
                 eprintln!("{row}");
                 rows.push(row);
             }
@@ -420,8 +509,8 @@ fn main() {
             }
         }
     });
-    println!("| backend | tenants | creation p50 / p99 (library) | `tessera tenant create` p50 (a process) | start-up | RSS idle | RSS after one sign-in and 4 verifications per tenant | open files idle / after | sign-in p50 / p99 | verify p50 / p99 | sign-in / verify p50, 40 tenants in use | PostgreSQL server, origin's connections |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| backend | tenants | creation p50 / p99 (library) | creation from a spare schema p50 / p99 (library) | `tessera tenant create` p50 (a process; PostgreSQL: a spare ready) | start-up | RSS idle | RSS after one sign-in and 4 verifications per tenant | open files idle / after | sign-in p50 / p99 | verify p50 / p99 | sign-in / verify p50, 10 tenants in use | PostgreSQL server, origin's connections |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
     }

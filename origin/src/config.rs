@@ -93,6 +93,10 @@ pub struct Config {
     /// two at least): a quarter for the global tables, the rest in shards of two, each shard
     /// serving its share of the tenants first.
     pub database_connections: u32,
+    /// `TESSERA_SPARE_SCHEMAS`: PostgreSQL, tenant schemas kept made and migrated ahead, so
+    /// that creating a tenant renames one instead of running its DDL (default 2, 0–100; 0
+    /// makes each tenant's schema when it is created).
+    pub spare_schemas: usize,
     /// `TESSERA_SQLITE_OPEN_TENANTS`: embedded mode, tenant databases kept open at once, the
     /// least recently used closed first (default 128, 1–100,000). Each open tenant holds up to
     /// 2 connections of 3 files (database, WAL, shared memory) while in use.
@@ -408,6 +412,7 @@ impl Config {
             body_read_timeout_secs: env.ranged("TESSERA_BODY_READ_TIMEOUT_SECS", 10, 1, 300)?,
             max_connections: env.ranged("TESSERA_MAX_CONNECTIONS", 1024, 1, 1_000_000)?,
             database_connections: env.ranged("TESSERA_DATABASE_CONNECTIONS", 16, 1, 1000)?,
+            spare_schemas: env.ranged("TESSERA_SPARE_SCHEMAS", 2, 0, 100)?,
             sqlite_open_tenants: env.ranged(
                 "TESSERA_SQLITE_OPEN_TENANTS",
                 crate::store::DEFAULT_OPEN_TENANTS,

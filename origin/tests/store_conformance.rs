@@ -560,3 +560,161 @@ async fn a_file_left_by_a_failed_creation_is_replaced_and_a_registered_one_never
         .unwrap();
     assert_eq!(found.map(|u| u.id), Some(user.id));
 }
+
+/// PostgreSQL: the names of the spare tenant schemas ready, oldest first.
+async fn spare_names(pg: &common::PgDatabase) -> Vec<String> {
+    let pool = sqlx::AnyPool::connect(&pg.url).await.unwrap();
+    let names =
+        sqlx::query_scalar("SELECT name FROM tessera.spare_schemas ORDER BY created_at, name")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    names
+}
+
+/// PostgreSQL: whether a schema of this name exists.
+async fn schema_exists(pg: &common::PgDatabase, name: &str) -> bool {
+    let pool = sqlx::AnyPool::connect(&pg.url).await.unwrap();
+    let found: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname::text = $1")
+            .bind(name)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    found == 1
+}
+
+/// A tenant created while spares are ready takes the oldest (renamed to the tenant's schema,
+/// its tables in use at once), and its creation wakes whoever makes the next one; making spares
+/// again makes only the missing ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_postgres_tenant_takes_a_spare_schema() {
+    let t = TestStore::new(Backend::Postgres).await;
+    let pg = t.pg.clone().unwrap();
+    assert_eq!(t.store.prepare_spare_schemas(2).await.unwrap(), 2);
+    assert_eq!(t.store.prepare_spare_schemas(2).await.unwrap(), 0);
+    let spares = spare_names(&pg).await;
+    assert_eq!(spares.len(), 2);
+    let taken = t.store.spare_taken();
+
+    t.store
+        .create_tenant(&slug("acme"), "Acme", 1)
+        .await
+        .unwrap();
+    assert_eq!(spare_names(&pg).await, spares[1..]);
+    assert!(
+        !schema_exists(&pg, &spares[0]).await,
+        "the oldest spare was renamed"
+    );
+    assert!(schema_exists(&pg, "tenant_acme").await);
+    tokio::time::timeout(std::time::Duration::from_secs(1), taken.notified())
+        .await
+        .expect("taking a spare wakes the maker of spares");
+    let user = create_user(&t.store, &slug("acme"), "a@example.com").await;
+    let found = t
+        .store
+        .read(&slug("acme"))
+        .await
+        .unwrap()
+        .users()
+        .by_id(&user.id)
+        .await
+        .unwrap();
+    assert_eq!(found.map(|u| u.id), Some(user.id));
+    assert_eq!(t.store.prepare_spare_schemas(2).await.unwrap(), 1);
+    assert_eq!(t.store.spare_schemas().await.unwrap(), 2);
+}
+
+/// A spare made by an older release gets the migrations it lacks when a tenant takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spare_schema_behind_on_migrations_is_completed_when_taken() {
+    let t = TestStore::new(Backend::Postgres).await;
+    let pg = t.pg.clone().unwrap();
+    t.store.prepare_spare_schemas(1).await.unwrap();
+    let spare = spare_names(&pg).await.remove(0);
+    let pool = sqlx::AnyPool::connect(&pg.url).await.unwrap();
+    for statement in [
+        format!("DROP TABLE {spare}.api_tokens"),
+        format!("DELETE FROM {spare}.schema_migrations WHERE version = '0004_api_tokens'"),
+    ] {
+        sqlx::query(&statement).execute(&pool).await.unwrap();
+    }
+
+    t.store
+        .create_tenant(&slug("acme"), "Acme", 1)
+        .await
+        .unwrap();
+    assert!(spare_names(&pg).await.is_empty(), "the spare was taken");
+    let tokens: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_acme.api_tokens")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(tokens, 0);
+    pool.close().await;
+}
+
+/// Creations at once take different spares, and one that finds none ready makes its schema
+/// itself; a spare whose schema was dropped by hand is never handed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_postgres_creations_never_share_a_spare() {
+    let t = TestStore::new(Backend::Postgres).await;
+    let pg = t.pg.clone().unwrap();
+    t.store.prepare_spare_schemas(3).await.unwrap();
+    let dropped = spare_names(&pg).await.remove(0);
+    let pool = sqlx::AnyPool::connect(&pg.url).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA {dropped} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let (a, b, c) = (slug("alpha"), slug("bravo"), slug("charlie"));
+    let (a, b, c) = tokio::join!(
+        t.store.create_tenant(&a, "A", 1),
+        t.store.create_tenant(&b, "B", 1),
+        t.store.create_tenant(&c, "C", 1),
+    );
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+    assert_eq!(
+        spare_names(&pg).await,
+        [dropped],
+        "the two real spares were taken"
+    );
+    for tenant in ["alpha", "bravo", "charlie"] {
+        create_user(&t.store, &slug(tenant), "x@example.com").await;
+    }
+    // Making spares forgets the record of the dropped one.
+    assert_eq!(t.store.prepare_spare_schemas(1).await.unwrap(), 1);
+    assert_eq!(t.store.spare_schemas().await.unwrap(), 1);
+}
+
+/// `tessera serve` on PostgreSQL makes its spares at start-up, and another as soon as a
+/// creation on it takes one (not at the next minute's count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_keeps_its_spare_schemas_made() {
+    let server = common::TestServer::start(Backend::Postgres).await;
+    let pg = server.storage.pg.clone().unwrap();
+    let ready = |count: usize| {
+        let store = server.state.store.clone();
+        async move {
+            for _ in 0..200 {
+                if store.spare_schemas().await.unwrap() == count {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("{count} spare schemas were not made within 10 s");
+        }
+    };
+    ready(2).await;
+    let before = spare_names(&pg).await;
+    server.create_tenant("acme").await;
+    ready(2).await;
+    let after = spare_names(&pg).await;
+    assert!(!after.contains(&before[0]), "the oldest was taken");
+    assert!(after.contains(&before[1]), "the other is still there, beside a new one");
+}

@@ -5,11 +5,13 @@
 //! - `limits_sweep`: deletes idle shared rate-limit rows (database limits only).
 //! - `mail`: delivers the transactional outbox.
 //! - `cache_sweep`: forgets expired entries of the session and verified-token caches.
+//! - `spare_schemas`: keeps tenant schemas made ahead on PostgreSQL.
 
 mod cache_sweep;
 mod key_reload;
 mod limits_sweep;
 pub mod mail;
+mod spare_schemas;
 
 use std::future::Future;
 use std::time::Duration;
@@ -38,6 +40,7 @@ impl Jobs {
         limits_sweep::start(&mut jobs, state);
         mail::start(&mut jobs, state);
         cache_sweep::start(&mut jobs, state);
+        spare_schemas::start(&mut jobs, state);
         jobs
     }
 

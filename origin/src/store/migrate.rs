@@ -19,6 +19,9 @@ pub enum Scope<'a> {
     Global,
     /// One tenant's tables.
     Tenant(&'a TenantSlug),
+    /// PostgreSQL: a tenant's tables in a spare schema of this name, made ahead of the tenant
+    /// that will take it (see `Store::prepare_spare_schemas`).
+    Spare(&'a str),
 }
 
 /// Arbitrary constant naming the advisory lock that serialises migrations across nodes.
@@ -33,7 +36,7 @@ pub fn files(dialect: Dialect, scope: Scope<'_>) -> Vec<(&'static str, &'static 
     };
     let folder = match scope {
         Scope::Global => "global",
-        Scope::Tenant(_) => "tenant",
+        Scope::Tenant(_) | Scope::Spare(_) => "tenant",
     };
     let mut files: Vec<_> = MIGRATIONS
         .get_dir(format!("{backend}/{folder}"))
@@ -59,6 +62,7 @@ pub async fn is_current(pool: &AnyPool, dialect: Dialect, scope: Scope<'_>) -> S
         (Dialect::Postgres, Scope::Tenant(slug)) => {
             format!("{}.schema_migrations", slug.schema_name())
         }
+        (Dialect::Postgres, Scope::Spare(schema)) => format!("{schema}.schema_migrations"),
         (Dialect::Sqlite, _) => "schema_migrations".to_owned(),
     };
     // A scope never migrated has no table: that is "not current", not an error.
@@ -88,8 +92,9 @@ pub async fn run(pool: &AnyPool, dialect: Dialect, scope: Scope<'_>) -> StoreRes
 /// Applies the pending migrations of `scope` inside `tx`, so that a caller can make more
 /// changes in the same commit (a tenant's registration). On PostgreSQL the schema is created if
 /// needed, `search_path` is set for the rest of the transaction, and an advisory lock keeps two
-/// nodes from migrating at once; DDL is transactional on both backends, so a failed migration
-/// leaves nothing half-written.
+/// nodes from migrating at once (except a new spare schema, whose unique name no other node
+/// knows yet: making one does not hold up tenant creations); DDL is transactional on both
+/// backends, so a failed migration leaves nothing half-written.
 pub async fn apply(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
@@ -99,12 +104,16 @@ pub async fn apply(
         let schema = match scope {
             Scope::Global => GLOBAL_SCHEMA.to_owned(),
             Scope::Tenant(slug) => slug.schema_name(),
+            Scope::Spare(schema) => schema.to_owned(),
         };
-        sqlx::query("SELECT count(*) FROM (SELECT pg_advisory_xact_lock($1)) AS l")
-            .bind(MIGRATION_LOCK)
-            .fetch_one(&mut **tx)
-            .await?;
-        // The schema name comes from a constant or a validated TenantSlug: [a-z0-9_] only.
+        if !matches!(scope, Scope::Spare(_)) {
+            sqlx::query("SELECT count(*) FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                .bind(MIGRATION_LOCK)
+                .fetch_one(&mut **tx)
+                .await?;
+        }
+        // The schema name comes from a constant, a validated TenantSlug or a spare's name
+        // checked by `is_spare_schema_name`: [a-z0-9_] only.
         let setup =
             format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET LOCAL search_path TO {schema}");
         tx.execute(setup.as_str()).await?;

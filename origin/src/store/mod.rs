@@ -128,6 +128,9 @@ pub struct Store {
     /// Woken when a unit of work that queued mail commits, so that this node's mail worker
     /// delivers it at once instead of at its next poll.
     mail_queued: Arc<tokio::sync::Notify>,
+    /// PostgreSQL: woken when this process's tenant creation took a spare schema, so that this
+    /// node makes another at once.
+    spare_taken: Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -182,6 +185,7 @@ impl Store {
             migrated: Mutex::new(HashSet::new()),
             template: tokio::sync::Mutex::new(false),
             mail_queued: Arc::new(tokio::sync::Notify::new()),
+            spare_taken: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -189,6 +193,12 @@ impl Store {
     #[must_use]
     pub fn mail_queued(&self) -> Arc<tokio::sync::Notify> {
         self.mail_queued.clone()
+    }
+
+    /// Notified whenever a tenant creation of this process took a spare schema.
+    #[must_use]
+    pub fn spare_taken(&self) -> Arc<tokio::sync::Notify> {
+        self.spare_taken.clone()
     }
 
     /// The dialect.
