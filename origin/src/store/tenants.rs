@@ -87,9 +87,9 @@ fn is_spare_schema_name(name: &str) -> bool {
 impl Store {
     /// Creates a tenant's schema or file, migrated, and registers it; `Conflict` if the slug is
     /// taken. On PostgreSQL the schema (a spare made ahead and renamed, when one is ready), its
-    /// tables and the registry row are one transaction; on
-    /// SQLite the file is a copy of a pre-migrated template, registered once it is in place (a
-    /// failure in between leaves an unregistered file that a retry replaces).
+    /// tables and the registry row are one transaction; on SQLite the file is a copy of a
+    /// pre-migrated template, registered once it is in place (a failure in between leaves an
+    /// unregistered file that a retry replaces).
     pub async fn create_tenant(
         &self,
         slug: &TenantSlug,
@@ -199,11 +199,7 @@ impl Store {
         ))
         .execute(&self.global)
         .await?;
-        let ready: i64 =
-            sqlx::query_scalar(&self.global_sql("SELECT count(*) FROM {p}spare_schemas"))
-                .fetch_one(&self.global)
-                .await?;
-        let missing = wanted.saturating_sub(usize::try_from(ready).unwrap_or(0));
+        let missing = wanted.saturating_sub(self.spare_schemas().await?);
         let record =
             self.global_sql("INSERT INTO {p}spare_schemas (name, created_at) VALUES ($1, $2)");
         for _ in 0..missing {
