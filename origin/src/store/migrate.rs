@@ -113,7 +113,7 @@ pub async fn apply(
                 .await?;
         }
         // The schema name comes from a constant, a validated TenantSlug or a spare's name
-        // checked by `is_spare_schema_name`: [a-z0-9_] only.
+        // (`spare_` and hex digits, made by the store): [a-z0-9_] only.
         let setup =
             format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET LOCAL search_path TO {schema}");
         tx.execute(setup.as_str()).await?;
