@@ -55,7 +55,6 @@ async fn create_user(store: &DynStore, tenant: &TenantSlug, email: &str) -> User
     user
 }
 
-/// Creates a session with its first refresh token in its own committed unit.
 /// Whether the tenant's tables hold this user, read back through the store.
 async fn is_stored(store: &DynStore, tenant: &TenantSlug, user: &User) -> bool {
     let found = store
@@ -69,6 +68,7 @@ async fn is_stored(store: &DynStore, tenant: &TenantSlug, user: &User) -> bool {
     found.is_some_and(|u| u.id == user.id)
 }
 
+/// Creates a session with its first refresh token in its own committed unit.
 async fn create_session(
     store: &DynStore,
     tenant: &TenantSlug,
@@ -570,6 +570,16 @@ async fn spare_names(pg: &common::PgDatabase) -> Vec<String> {
     names
 }
 
+/// PostgreSQL: runs raw SQL on the test's database, as an operator's tool would, each statement
+/// required to succeed.
+async fn pg_sql(pg: &common::PgDatabase, statements: &[String]) {
+    let pool = sqlx::AnyPool::connect(&pg.url).await.unwrap();
+    for statement in statements {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+}
+
 /// PostgreSQL: whether a schema of this name exists.
 async fn schema_exists(pg: &common::PgDatabase, name: &str) -> bool {
     let pool = sqlx::AnyPool::connect(&pg.url).await.unwrap();
@@ -622,19 +632,21 @@ async fn a_spare_schema_behind_on_migrations_is_completed_when_taken() {
     let pg = t.pg.clone().unwrap();
     t.store.prepare_spare_schemas(1).await.unwrap();
     let spare = spare_names(&pg).await.remove(0);
-    let pool = sqlx::AnyPool::connect(&pg.url).await.unwrap();
-    for statement in [
-        format!("DROP TABLE {spare}.api_tokens"),
-        format!("DELETE FROM {spare}.schema_migrations WHERE version = '0004_api_tokens'"),
-    ] {
-        sqlx::query(&statement).execute(&pool).await.unwrap();
-    }
+    pg_sql(
+        &pg,
+        &[
+            format!("DROP TABLE {spare}.api_tokens"),
+            format!("DELETE FROM {spare}.schema_migrations WHERE version = '0004_api_tokens'"),
+        ],
+    )
+    .await;
 
     t.store
         .create_tenant(&slug("acme"), "Acme", 1)
         .await
         .unwrap();
     assert!(spare_names(&pg).await.is_empty(), "the spare was taken");
+    let pool = sqlx::AnyPool::connect(&pg.url).await.unwrap();
     let tokens: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_acme.api_tokens")
         .fetch_one(&pool)
         .await
@@ -651,12 +663,7 @@ async fn concurrent_postgres_creations_never_share_a_spare() {
     let pg = t.pg.clone().unwrap();
     t.store.prepare_spare_schemas(3).await.unwrap();
     let dropped = spare_names(&pg).await.remove(0);
-    let pool = sqlx::AnyPool::connect(&pg.url).await.unwrap();
-    sqlx::query(&format!("DROP SCHEMA {dropped} CASCADE"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    pg_sql(&pg, &[format!("DROP SCHEMA {dropped} CASCADE")]).await;
 
     let (a, b, c) = (slug("alpha"), slug("bravo"), slug("charlie"));
     let (a, b, c) = tokio::join!(

@@ -221,15 +221,9 @@ pub(super) fn start(jobs: &mut Jobs, state: &AppState) {
             "no TESSERA_SMTP_URL: emails are written to the data directory's outbox folder"
         );
     }
-    jobs.spawn("mail", move |mut stop| async move {
-        let mut tick = tokio::time::interval(poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = queued.notified() => {}
-                _ = tick.tick() => {}
-                _ = stop.changed() => break,
-            }
+    jobs.woken_or_every("mail", queued, poll, move || {
+        let worker = worker.clone();
+        async move {
             worker.run_once().await;
         }
     });

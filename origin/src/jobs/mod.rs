@@ -14,9 +14,10 @@ pub mod mail;
 mod spare_schemas;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::state::AppState;
@@ -44,16 +45,31 @@ impl Jobs {
         jobs
     }
 
-    /// Runs `job` until it returns; it is given the stop signal to watch.
-    fn spawn<F, Fut>(&mut self, name: &'static str, job: F)
-    where
-        F: FnOnce(watch::Receiver<bool>) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
+    /// Runs `task` at once, then whenever `wake` is notified and every `every`, until shutdown:
+    /// for work that this node can start at once and that others' changes also call for.
+    fn woken_or_every<F, Fut>(
+        &mut self,
+        name: &'static str,
+        wake: Arc<Notify>,
+        every: Duration,
+        mut task: F,
+    ) where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
     {
-        let stop = self.stop.subscribe();
-        let run = job(stop);
+        let mut stop = self.stop.subscribe();
         self.tasks.spawn(async move {
-            run.await;
+            // An interval's first tick is at once.
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = wake.notified() => {}
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => break,
+                }
+                task().await;
+            }
             tracing::debug!(job = name, "stopped");
         });
     }

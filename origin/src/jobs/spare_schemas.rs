@@ -19,16 +19,9 @@ pub(super) fn start(jobs: &mut Jobs, state: &AppState) {
     }
     let store = state.store.clone();
     let taken = store.spare_taken();
-    jobs.spawn("spare_schemas", move |mut stop| async move {
-        // The first tick is at once: spares are made at start-up, after the listener is up.
-        let mut tick = tokio::time::interval(EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = taken.notified() => {}
-                _ = tick.tick() => {}
-                _ = stop.changed() => break,
-            }
+    jobs.woken_or_every("spare_schemas", taken, EVERY, move || {
+        let store = store.clone();
+        async move {
             match store.prepare_spare_schemas(wanted).await {
                 Ok(0) => {}
                 Ok(made) => tracing::debug!(made, "spare tenant schemas made"),
