@@ -133,6 +133,7 @@ pub fn sqlite_tenant_pool(path: &Path) -> StoreResult<AnyPool> {
 }
 
 fn sqlite_options(connections: u32) -> AnyPoolOptions {
+    super::sqlite_files::keep_log_files();
     AnyPoolOptions::new()
         .max_connections(connections)
         // An idle tenant gives its connections (a thread and three files each) back.
@@ -143,12 +144,18 @@ fn sqlite_options(connections: u32) -> AnyPoolOptions {
         .test_before_acquire(false)
         // sqlx already sets `foreign_keys = ON` and a 5 s busy timeout on every connection; the
         // rest goes in one batch, since each statement is a round trip to the connection's
-        // thread and a tenant's first request after its file was closed pays for them.
+        // thread and a tenant's first request after its file was closed pays for them. Any
+        // journal size limit makes a clean close empty the log that `sqlite_files` keeps; this
+        // one is far above the ~4 MiB at which a log is checkpointed, so that an open file's log
+        // is not cut back and regrown under load.
         .after_connect(|conn, _| {
             Box::pin(async move {
-                sqlx::query("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA journal_size_limit = 67108864",
+                )
+                .execute(&mut *conn)
+                .await?;
                 Ok(())
             })
         })
@@ -161,7 +168,8 @@ mod tests {
     use super::{sqlite_pool, sqlite_tenant_pool};
 
     /// Every connection to a file has the settings the stores rely on: write-ahead log,
-    /// `NORMAL` syncing, foreign keys enforced and a busy timeout (the last two from sqlx).
+    /// `NORMAL` syncing, foreign keys enforced, a busy timeout (these two from sqlx) and a
+    /// journal size limit.
     #[tokio::test]
     async fn every_sqlite_connection_is_configured() {
         sqlx::any::install_default_drivers();
@@ -176,6 +184,7 @@ mod tests {
                 "synchronous",
                 "foreign_keys",
                 "busy_timeout",
+                "journal_size_limit",
             ] {
                 let row = sqlx::query(&format!("PRAGMA {pragma}"))
                     .fetch_one(&mut **conn)
@@ -187,7 +196,7 @@ mod tests {
                         .unwrap(),
                 );
             }
-            assert_eq!(got, ["wal", "1", "1", "5000"]);
+            assert_eq!(got, ["wal", "1", "1", "5000", "67108864"]);
         }
     }
 
@@ -207,5 +216,46 @@ mod tests {
         let mut conn = pool.acquire().await.unwrap();
         sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
         assert_eq!(pool.size(), 1);
+    }
+
+    /// A file closed by its last connection keeps its write-ahead log, emptied into the main
+    /// file, and its index, so that the next open creates no file: the log is the same file
+    /// across a close and a reopen, and what was written before the close is read after it.
+    #[tokio::test]
+    async fn a_closed_file_keeps_its_emptied_log_and_index() {
+        use std::os::unix::fs::MetadataExt;
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let (log, index) = (dir.path().join("t.db-wal"), dir.path().join("t.db-shm"));
+        let pool = sqlite_pool(&path, 1).await.unwrap();
+        sqlx::query("CREATE TABLE t (n INTEGER)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), 0, "log emptied");
+        assert!(index.exists(), "index kept");
+        let inode = std::fs::metadata(&log).unwrap().ino();
+
+        let pool = sqlite_tenant_pool(&path).unwrap();
+        sqlx::query("INSERT INTO t VALUES (7)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        assert_eq!(
+            std::fs::metadata(&log).unwrap().ino(),
+            inode,
+            "the same log file"
+        );
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), 0);
+
+        let pool = sqlite_tenant_pool(&path).unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT n FROM t")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 7);
     }
 }

@@ -18,6 +18,7 @@ mod open_tenants;
 pub mod outbox;
 pub mod secrets;
 pub mod sessions;
+mod sqlite_files;
 pub mod teams;
 mod tenant_shards;
 pub mod tenants;
