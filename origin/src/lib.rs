@@ -1,6 +1,7 @@
 //! Tessera's origin: the axum server and the `tessera` command. It owns credentials and
 //! state; the rules it applies come from `tessera-core`.
 
+pub mod allowed_origin;
 pub mod clock;
 pub mod config;
 pub mod edge_push;

@@ -7,6 +7,8 @@ mod common;
 use common::{assert_problem, assert_security_headers, unique_ip, Backend, TestServer, PASSWORD};
 use futures::future::join_all;
 use serde_json::{json, Value};
+use tessera_origin::allowed_origin::AllowedOrigin;
+use tessera_origin::store::TenantChanges;
 
 async fn server_with_ann(backend: Backend) -> TestServer {
     let server = TestServer::start(backend).await;
@@ -734,7 +736,13 @@ async fn cors_allows_only_the_tenants_origins(backend: Backend) {
     server
         .state
         .store
-        .set_cors_origins(&"default".parse_slug(), &["https://app.example".into()])
+        .update_tenant(
+            &"default".parse_slug(),
+            &TenantChanges {
+                cors_origins: Some(vec![AllowedOrigin::parse("https://app.example").unwrap()]),
+                ..TenantChanges::default()
+            },
+        )
         .await
         .unwrap();
     let preflight = |origin: &'static str| {

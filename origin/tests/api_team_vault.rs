@@ -261,7 +261,7 @@ async fn exist_email_answers_unless_the_tenant_turned_it_off(backend: Backend) {
     server
         .state
         .store
-        .set_tenant_policy(&slug, policy)
+        .update_tenant(&slug, &policy.into())
         .await
         .unwrap();
     // Nodes see a tenant's changed rules within the directory's 30 s.

@@ -78,6 +78,161 @@ fn tenants_users_and_keys_are_managed_from_the_command_line() {
     );
 }
 
+/// The lines of `tessera tenant show` that give settings, for comparison.
+fn shown_settings(dir: &std::path::Path, slug: &str) -> Vec<String> {
+    let (ok, out) = tessera(dir, &["tenant", "show", slug], "");
+    assert!(ok, "{out}");
+    out.lines()
+        .filter(|l| !l.starts_with("created: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_tenant_is_created_with_its_settings_and_changed_later() {
+    let dir = tempfile::tempdir().unwrap();
+    // A malformed origin stops the creation before anything is written.
+    let (ok, out) = tessera(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "acme",
+            "--registration",
+            "closed",
+            "--cors-origin",
+            "https://app.acme.test/login",
+        ],
+        "",
+    );
+    assert!(!ok && out.contains("invalid CORS origin"), "{out}");
+    let (ok, out) = tessera(dir.path(), &["tenant", "show", "acme"], "");
+    assert!(!ok && out.contains("no tenant acme"), "{out}");
+
+    let (ok, out) = tessera(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "acme",
+            "--registration",
+            "closed",
+            "--require-mfa",
+            "--cors-origin",
+            "https://App.Acme.test/",
+        ],
+        "",
+    );
+    assert!(ok, "{out}");
+    assert_eq!(
+        shown_settings(dir.path(), "acme"),
+        [
+            "slug: acme",
+            "name: acme",
+            "cors origins: https://app.acme.test",
+            "registration: closed",
+            "require verified email: off",
+            "require mfa: on",
+            "exist email: on",
+        ]
+    );
+
+    // What is not given stays as it is.
+    let (ok, out) = tessera(
+        dir.path(),
+        &[
+            "tenant",
+            "update",
+            "acme",
+            "--name",
+            "Acme Inc",
+            "--registration",
+            "open",
+            "--require-mfa",
+            "off",
+            "--require-verified-email",
+            "on",
+        ],
+        "",
+    );
+    assert!(ok && out.starts_with("updated tenant acme"), "{out}");
+    let updated = [
+        "slug: acme",
+        "name: Acme Inc",
+        "cors origins: https://app.acme.test",
+        "registration: open",
+        "require verified email: on",
+        "require mfa: off",
+        "exist email: on",
+    ];
+    assert_eq!(shown_settings(dir.path(), "acme"), updated);
+
+    // Refused, changing nothing: no change given, a malformed origin, an unknown tenant.
+    for (args, error) in [
+        (&["tenant", "update", "acme"][..], "required"),
+        (
+            &[
+                "tenant",
+                "update",
+                "acme",
+                "--registration",
+                "closed",
+                "--cors-origin",
+                "*",
+            ][..],
+            "invalid CORS origin",
+        ),
+        (
+            &[
+                "tenant",
+                "update",
+                "acme",
+                "--no-cors-origins",
+                "--cors-origin",
+                "https://a.test",
+            ][..],
+            "cannot be used with",
+        ),
+        (
+            &["tenant", "update", "nope", "--registration", "closed"][..],
+            "no tenant nope",
+        ),
+        (
+            &["tenant", "update", "acme", "--name", " "][..],
+            "cannot be blank",
+        ),
+    ] {
+        let (ok, out) = tessera(dir.path(), args, "");
+        assert!(!ok && out.contains(error), "{args:?}: {out}");
+    }
+    assert_eq!(shown_settings(dir.path(), "acme"), updated);
+
+    // A list of origins replaces the old one; `--no-cors-origins` empties it.
+    let (ok, out) = tessera(
+        dir.path(),
+        &[
+            "tenant",
+            "update",
+            "acme",
+            "--cors-origin",
+            "https://a.test",
+            "--cors-origin",
+            "http://localhost:3000",
+        ],
+        "",
+    );
+    assert!(
+        ok && out.contains("cors origins: https://a.test http://localhost:3000"),
+        "{out}"
+    );
+    let (ok, out) = tessera(
+        dir.path(),
+        &["tenant", "update", "acme", "--no-cors-origins"],
+        "",
+    );
+    assert!(ok && out.contains("cors origins: \n"), "{out}");
+}
+
 #[test]
 fn sql_looking_tenant_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -38,7 +38,7 @@ async fn set_policy(server: &TestServer, tenant: &str, policy: TenantPolicy) {
     server
         .state
         .store
-        .set_tenant_policy(&slug, policy)
+        .update_tenant(&slug, &policy.into())
         .await
         .unwrap();
 }

@@ -8,7 +8,11 @@ use common::{Backend, TestStore};
 use tessera_core::model::{Email, SessionId, TenantSlug, UserId};
 use tessera_core::ratelimit::Quota;
 use tessera_core::token::{OpaqueToken, TokenKind};
-use tessera_origin::store::{AuditEvent, DynStore, NewUser, Session, StoreError, StoredKey, User};
+use tessera_origin::allowed_origin::AllowedOrigin;
+use tessera_origin::store::{
+    AuditEvent, DynStore, NewUser, Session, StoreError, StoredKey, TenantChanges, TenantPolicy,
+    TenantSettings, User,
+};
 
 fn slug(s: &str) -> TenantSlug {
     TenantSlug::parse(s).unwrap()
@@ -121,23 +125,87 @@ async fn tenants_are_created_once_and_listed(backend: Backend) {
         .collect();
     assert_eq!(listed, ["acme", "beta"]);
     assert_eq!(t.store.tenant(&slug("nope")).await.unwrap(), None);
-    t.store
-        .set_cors_origins(&slug("acme"), &["https://a.example".into()])
-        .await
-        .unwrap();
-    assert_eq!(
-        t.store
-            .tenant(&slug("acme"))
-            .await
-            .unwrap()
-            .unwrap()
-            .cors_origins,
-        ["https://a.example"]
-    );
     // Migrating again is a no-op.
     t.store.migrate().await.unwrap();
 }
 both!(tenants_are_created_once_and_listed);
+
+async fn a_tenant_is_registered_with_its_settings_and_changed_in_place(backend: Backend) {
+    let t = TestStore::new(backend).await;
+    let origin = |o: &str| AllowedOrigin::parse(o).unwrap();
+    let strict = TenantPolicy {
+        registration_open: false,
+        require_verified_email: true,
+        require_mfa: true,
+        email_lookup: false,
+    };
+    let settings = TenantSettings {
+        name: "Acme".into(),
+        cors_origins: vec![origin("https://a.example"), origin("https://b.example")],
+        policy: strict,
+    };
+    let created = t
+        .store
+        .create_tenant_with(&slug("acme"), &settings, 5)
+        .await
+        .unwrap();
+    let read = t.store.tenant(&slug("acme")).await.unwrap().unwrap();
+    assert_eq!(read, created);
+    assert_eq!(read.policy, strict);
+    assert_eq!(
+        read.cors_origins,
+        ["https://a.example", "https://b.example"]
+    );
+
+    // Only what is given changes.
+    let changed = t
+        .store
+        .update_tenant(
+            &slug("acme"),
+            &TenantChanges {
+                name: Some("Acme Inc".into()),
+                require_mfa: Some(false),
+                ..TenantChanges::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.name, "Acme Inc");
+    assert_eq!(
+        changed.policy,
+        TenantPolicy {
+            require_mfa: false,
+            ..strict
+        }
+    );
+    assert_eq!(changed.cors_origins, read.cors_origins);
+    assert_eq!(changed.created_at, 5);
+    assert_eq!(t.store.tenant(&slug("acme")).await.unwrap(), Some(changed));
+
+    // A list of origins replaces the old one; an empty one allows none.
+    for origins in [vec![origin("https://c.example")], vec![]] {
+        let changes = TenantChanges {
+            cors_origins: Some(origins.clone()),
+            ..TenantChanges::default()
+        };
+        let changed = t
+            .store
+            .update_tenant(&slug("acme"), &changes)
+            .await
+            .unwrap()
+            .unwrap();
+        let expected: Vec<String> = origins.iter().map(ToString::to_string).collect();
+        assert_eq!(changed.cors_origins, expected);
+    }
+    let unknown = t
+        .store
+        .update_tenant(&slug("nope"), &TenantPolicy::default().into())
+        .await
+        .unwrap();
+    assert_eq!(unknown, None);
+}
+both!(a_tenant_is_registered_with_its_settings_and_changed_in_place);
 
 async fn users_are_unique_per_tenant_and_isolated(backend: Backend) {
     let t = TestStore::new(backend).await;

@@ -353,7 +353,7 @@ async fn a_tenant_that_requires_a_second_factor_gives_an_enrol_only_token(backen
     server
         .state
         .store
-        .set_tenant_policy(&slug, policy)
+        .update_tenant(&slug, &policy.into())
         .await
         .unwrap();
     server

@@ -558,7 +558,7 @@ async fn an_enrol_only_token_is_refused_at_the_edge() {
     stack
         .state
         .store
-        .set_tenant_policy(&tenant, policy)
+        .update_tenant(&tenant, &policy.into())
         .await
         .unwrap();
     stack.create_user("ann@example.com").await;

@@ -43,7 +43,7 @@ pub use outbox::{ClaimedMail, NewMail};
 pub use secrets::{Purpose, StoredChallenge, StoredSecret};
 pub use sessions::{PresentedRefresh, Session};
 pub use teams::{Membership, Project};
-pub use tenants::{Tenant, TenantPolicy};
+pub use tenants::{Tenant, TenantChanges, TenantPolicy, TenantSettings};
 pub use totp::StoredFactor;
 pub use unit::TenantTx;
 pub use users::{NewUser, User};

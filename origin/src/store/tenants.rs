@@ -6,6 +6,7 @@ use tessera_core::model::TenantSlug;
 
 use super::migrate::{self, Scope};
 use super::{corrupt, dialect, is_unique_violation, Dialect, Store, StoreError, StoreResult};
+use crate::allowed_origin::AllowedOrigin;
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,67 @@ impl Default for TenantPolicy {
     }
 }
 
+/// What an operator sets for a new tenant. Written with the tenant's registry row in one
+/// statement, so a tenant never exists, even for a moment, with rules it was not given (a
+/// registration that should be closed, open).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSettings {
+    /// Display name.
+    pub name: String,
+    /// Browser origins allowed to call the API (CORS).
+    pub cors_origins: Vec<AllowedOrigin>,
+    /// Sign-up and sign-in rules.
+    pub policy: TenantPolicy,
+}
+
+impl TenantSettings {
+    /// A tenant named `name`, with no CORS origins and the default rules.
+    #[must_use]
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            cors_origins: Vec::new(),
+            policy: TenantPolicy::default(),
+        }
+    }
+}
+
+/// Changes to a tenant's settings: `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantChanges {
+    /// A new display name.
+    pub name: Option<String>,
+    /// A new list of allowed origins, replacing the old one (empty: none).
+    pub cors_origins: Option<Vec<AllowedOrigin>>,
+    /// Whether anyone may register.
+    pub registration_open: Option<bool>,
+    /// Whether sign-in needs a confirmed email address.
+    pub require_verified_email: Option<bool>,
+    /// Whether every sign-in needs a second factor.
+    pub require_mfa: Option<bool>,
+    /// Whether the team/vault API tells whether an address has an account.
+    pub email_lookup: Option<bool>,
+}
+
+impl From<TenantPolicy> for TenantChanges {
+    /// Every rule set to `policy`'s; name and origins unchanged.
+    fn from(policy: TenantPolicy) -> Self {
+        Self {
+            registration_open: Some(policy.registration_open),
+            require_verified_email: Some(policy.require_verified_email),
+            require_mfa: Some(policy.require_mfa),
+            email_lookup: Some(policy.email_lookup),
+            ..Self::default()
+        }
+    }
+}
+
+/// The stored form of a list of origins: a JSON array.
+fn origins_json(origins: &[AllowedOrigin]) -> StoreResult<String> {
+    let origins: Vec<&str> = origins.iter().map(AllowedOrigin::as_str).collect();
+    serde_json::to_string(&origins).map_err(|_| corrupt("cors origins"))
+}
+
 const TENANT_COLUMNS: &str =
     "slug, name, cors_origins, created_at, registration_open, require_verified_email, require_mfa, \
      email_lookup";
@@ -85,35 +147,57 @@ fn is_spare_schema_name(name: &str) -> bool {
 }
 
 impl Store {
-    /// Creates a tenant's schema or file, migrated, and registers it; `Conflict` if the slug is
-    /// taken. On PostgreSQL the schema (a spare made ahead and renamed, when one is ready), its
-    /// tables and the registry row are one transaction; on SQLite the file is a copy of a
-    /// pre-migrated template, registered once it is in place (a failure in between leaves an
-    /// unregistered file that a retry replaces).
+    /// Creates a tenant with the default settings, named `name`: see
+    /// [`Store::create_tenant_with`].
     pub async fn create_tenant(
         &self,
         slug: &TenantSlug,
         name: &str,
         now: i64,
     ) -> StoreResult<Tenant> {
+        self.create_tenant_with(slug, &TenantSettings::named(name), now)
+            .await
+    }
+
+    /// Creates a tenant's schema or file, migrated, and registers it with its settings;
+    /// `Conflict` if the slug is taken. On PostgreSQL the schema (a spare made ahead and
+    /// renamed, when one is ready), its tables and the registry row are one transaction; on
+    /// SQLite the file is a copy of a pre-migrated template, registered once it is in place (a
+    /// failure in between leaves an unregistered file that a retry replaces). Either way the
+    /// tenant is registered with all its settings at once.
+    pub async fn create_tenant_with(
+        &self,
+        slug: &TenantSlug,
+        settings: &TenantSettings,
+        now: i64,
+    ) -> StoreResult<Tenant> {
         if self.tenant(slug).await?.is_some() {
             return Err(StoreError::Conflict);
         }
-        let insert = self.global_sql(
-            "INSERT INTO {p}tenants (slug, name, cors_origins, created_at) VALUES ($1, $2, '[]', $3)",
+        let sql = self.global_sql(
+            "INSERT INTO {p}tenants (slug, name, cors_origins, created_at, registration_open, \
+             require_verified_email, require_mfa, email_lookup) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         );
+        let origins = origins_json(&settings.cors_origins)?;
+        let policy = settings.policy;
+        let insert = || {
+            sqlx::query(&sql)
+                .bind(slug.as_str())
+                .bind(&settings.name)
+                .bind(&origins)
+                .bind(now)
+                .bind(i64::from(policy.registration_open))
+                .bind(i64::from(policy.require_verified_email))
+                .bind(i64::from(policy.require_mfa))
+                .bind(i64::from(policy.email_lookup))
+        };
         let registered = match self.dialect {
             Dialect::Postgres => {
                 let mut tx = self.dialect.begin_write(&self.global).await?;
                 let claimed = self.claim_spare_schema(&mut tx, slug).await?;
                 migrate::apply(&mut tx, self.dialect, Scope::Tenant(slug)).await?;
-                let inserted = sqlx::query(&insert)
-                    .bind(slug.as_str())
-                    .bind(name)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await;
-                let committed = match inserted {
+                let committed = match insert().execute(&mut *tx).await {
                     Ok(_) => tx.commit().await,
                     Err(e) => Err(e),
                 };
@@ -124,13 +208,7 @@ impl Store {
             }
             Dialect::Sqlite => {
                 self.copy_template(slug).await?;
-                sqlx::query(&insert)
-                    .bind(slug.as_str())
-                    .bind(name)
-                    .bind(now)
-                    .execute(&self.global)
-                    .await
-                    .map(|_| ())
+                insert().execute(&self.global).await.map(|_| ())
             }
         };
         match registered {
@@ -140,10 +218,14 @@ impl Store {
                 self.mark_migrated(slug);
                 Ok(Tenant {
                     slug: slug.clone(),
-                    name: name.to_owned(),
-                    cors_origins: Vec::new(),
+                    name: settings.name.clone(),
+                    cors_origins: settings
+                        .cors_origins
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
                     created_at: now,
-                    policy: TenantPolicy::default(),
+                    policy,
                 })
             }
         }
@@ -305,36 +387,42 @@ impl Store {
             .collect()
     }
 
-    /// Replaces a tenant's allowed CORS origins.
-    pub async fn set_cors_origins(&self, slug: &TenantSlug, origins: &[String]) -> StoreResult<()> {
-        let json = serde_json::to_string(origins).map_err(|_| corrupt("cors origins"))?;
-        let sql = self.global_sql("UPDATE {p}tenants SET cors_origins = $1 WHERE slug = $2");
-        sqlx::query(&sql)
-            .bind(json)
-            .bind(slug.as_str())
-            .execute(&self.global)
-            .await?;
-        Ok(())
-    }
-
-    /// Replaces a tenant's sign-up and sign-in rules.
-    pub async fn set_tenant_policy(
+    /// Applies `changes` to a tenant's settings in one statement (what is not given stays as
+    /// it is, whatever another change did meanwhile); answers the tenant as it now is, or
+    /// `None` if there is no such tenant. Running servers see the change within the tenant
+    /// directory's cache time.
+    pub async fn update_tenant(
         &self,
         slug: &TenantSlug,
-        policy: TenantPolicy,
-    ) -> StoreResult<()> {
-        let sql = self.global_sql(
-            "UPDATE {p}tenants SET registration_open = $1, require_verified_email = $2, \
-             require_mfa = $3, email_lookup = $4 WHERE slug = $5",
-        );
+        changes: &TenantChanges,
+    ) -> StoreResult<Option<Tenant>> {
+        let sql = self.global_sql(&format!(
+            "UPDATE {{p}}tenants SET name = COALESCE($1, name), \
+             cors_origins = COALESCE($2, cors_origins), \
+             registration_open = COALESCE($3, registration_open), \
+             require_verified_email = COALESCE($4, require_verified_email), \
+             require_mfa = COALESCE($5, require_mfa), \
+             email_lookup = COALESCE($6, email_lookup) \
+             WHERE slug = $7 RETURNING {TENANT_COLUMNS}"
+        ));
+        let origins = changes
+            .cors_origins
+            .as_deref()
+            .map(origins_json)
+            .transpose()?;
+        let flag = |value: Option<bool>| value.map(i64::from);
         sqlx::query(&sql)
-            .bind(i64::from(policy.registration_open))
-            .bind(i64::from(policy.require_verified_email))
-            .bind(i64::from(policy.require_mfa))
-            .bind(i64::from(policy.email_lookup))
+            .bind(changes.name.as_deref())
+            .bind(origins)
+            .bind(flag(changes.registration_open))
+            .bind(flag(changes.require_verified_email))
+            .bind(flag(changes.require_mfa))
+            .bind(flag(changes.email_lookup))
             .bind(slug.as_str())
-            .execute(&self.global)
-            .await?;
-        Ok(())
+            .fetch_optional(&self.global)
+            .await?
+            .as_ref()
+            .map(tenant_from_row)
+            .transpose()
     }
 }
