@@ -126,6 +126,7 @@ impl AppState {
             tenants.clone(),
             hasher.clone(),
             master.clone(),
+            revocations.clone(),
             clock.clone(),
         );
         let mfa = Mfa::new(
@@ -136,6 +137,7 @@ impl AppState {
             tokens.clone(),
             totp.clone(),
             limiter.clone(),
+            revocations.clone(),
             clock.clone(),
         );
         let password_reset = PasswordReset::new(

@@ -284,6 +284,99 @@ async fn recovery_codes_work_once_and_wrong_codes_end_a_challenge(backend: Backe
 }
 both!(recovery_codes_work_once_and_wrong_codes_end_a_challenge);
 
+/// Whether `tokens` (a sign-in's answer) still work: the access token at `/me`, and the
+/// refresh token (rotated in `tokens` when it works).
+async fn still_signed_in(server: &TestServer, tokens: &mut Value) -> bool {
+    let access = tokens["access_token"].as_str().unwrap();
+    let me = server.get_auth("/api/auth/me", access).await.status();
+    let refreshed = server
+        .post_from(
+            "/api/auth/refresh",
+            &json!({"refresh_token": tokens["refresh_token"]}),
+            &unique_ip(),
+        )
+        .await;
+    let refresh = refreshed.status();
+    assert_eq!(me == 200, refresh == 200, "/me {me}, refresh {refresh}");
+    if refresh == 200 {
+        *tokens = refreshed.json().await.unwrap();
+    }
+    me == 200
+}
+
+/// Turning a second factor on or off ends every other session of the user (ASVS 7.4.3): a
+/// session opened by whoever else knew the password does not outlive the owner's new factor.
+async fn a_second_factor_turned_on_or_off_ends_the_other_sessions(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ann = server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let slug = tessera_core::model::TenantSlug::parse("default").unwrap();
+    let mut tx = server.state.store.write(&slug).await.unwrap();
+    tx.users().mark_email_verified(&ann, 1).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut here = server.login("default", "ann@example.com", PASSWORD).await;
+    let mut elsewhere = server.login("default", "ann@example.com", PASSWORD).await;
+    let access = here["access_token"].as_str().unwrap().to_owned();
+
+    // The authenticator app, on.
+    let enrolment: Value = server
+        .post_auth("/api/auth/mfa/totp/enroll", &access, &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = enrolment["secret"].as_str().unwrap().to_owned();
+    assert!(
+        still_signed_in(&server, &mut elsewhere).await,
+        "enrolling is not yet a change"
+    );
+    let confirmed = server
+        .post_auth(
+            "/api/auth/mfa/totp/confirm",
+            &access,
+            &json!({"code": pyotp(&secret, now(&server))}),
+        )
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    assert!(!still_signed_in(&server, &mut elsewhere).await);
+    assert!(still_signed_in(&server, &mut here).await);
+
+    // Off again.
+    let pending = challenge(&server).await;
+    let mut elsewhere: Value = answer(&server, &pending, &pyotp(&secret, now(&server) + 21))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = here["access_token"].as_str().unwrap().to_owned();
+    let off = server
+        .delete_auth(
+            "/api/auth/mfa/totp",
+            &access,
+            &json!({"password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(off.status(), 204);
+    assert!(!still_signed_in(&server, &mut elsewhere).await);
+    assert!(still_signed_in(&server, &mut here).await);
+
+    // The emailed code, on.
+    let mut elsewhere = server.login("default", "ann@example.com", PASSWORD).await;
+    let access = here["access_token"].as_str().unwrap().to_owned();
+    let on = server
+        .put_auth(
+            "/api/auth/mfa/email",
+            &access,
+            &json!({"enabled": true, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(on.status(), 200);
+    assert!(!still_signed_in(&server, &mut elsewhere).await);
+    assert!(still_signed_in(&server, &mut here).await);
+}
+both!(a_second_factor_turned_on_or_off_ends_the_other_sessions);
+
 /// Twenty challenges of one user answered at once with the same valid code: one sign-in.
 async fn one_code_signs_in_once_however_many_ask(servers: &[&TestServer], secret: &str) {
     let first = servers[0];

@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use tessera_core::model::{Email, SessionId, TenantSlug};
 
 use super::one_time::mail_to;
-use super::{audit_event, Authenticated, Client, Revocations, ServiceError, ServiceResult};
+use super::{end_other_sessions, Authenticated, Client, Revocations, ServiceError, ServiceResult};
 use crate::clock::SharedClock;
 use crate::mail::MailKind;
 use crate::password::{self, Hasher};
@@ -85,10 +85,6 @@ impl Accounts {
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
         tx.users().set_password_hash(&user.id, &hash, now).await?;
-        let ended = tx
-            .sessions()
-            .revoke_all_of_user(&user.id, Some(&caller.session_id), "password_changed", now)
-            .await?;
         let mail = mail_to(
             MailKind::PasswordChanged,
             &tenant,
@@ -98,15 +94,7 @@ impl Accounts {
         tx.outbox()
             .enqueue(&mail, self.clock.now_millis_i64())
             .await?;
-        let event = audit_event(
-            "password_changed",
-            client,
-            Some(&user.id),
-            Some(&caller.session_id),
-            format!("sessions_ended={}", ended.len()),
-            now,
-        );
-        tx.audit().append(&event).await?;
+        let ended = end_other_sessions(&mut tx, "password_changed", caller, client, now).await?;
         tx.commit().await?;
         self.revocations.sessions_ended(&caller.tenant, &ended);
         Ok(())

@@ -11,8 +11,8 @@ use tessera_core::token::{OpaqueToken, TokenKind};
 use super::one_time::{mail_to, OneTime, MFA_SCOPE};
 use super::totp::{Accepted, TotpFactor};
 use super::{
-    audit_event, caller_event, Authenticated, Client, Issued, ServiceError, ServiceResult,
-    TokenIssuer,
+    audit_event, end_other_sessions, Authenticated, Client, Issued, Revocations, ServiceError,
+    ServiceResult, TokenIssuer,
 };
 use crate::clock::SharedClock;
 use crate::limiter::Limiter;
@@ -76,6 +76,7 @@ pub struct Mfa {
     tokens: TokenIssuer,
     totp: TotpFactor,
     limiter: Arc<Limiter>,
+    revocations: Revocations,
     clock: SharedClock,
 }
 
@@ -91,6 +92,7 @@ impl Mfa {
         tokens: TokenIssuer,
         totp: TotpFactor,
         limiter: Arc<Limiter>,
+        revocations: Revocations,
         clock: SharedClock,
     ) -> Self {
         Self {
@@ -101,6 +103,7 @@ impl Mfa {
             tokens,
             totp,
             limiter,
+            revocations,
             clock,
         }
     }
@@ -272,18 +275,14 @@ impl Mfa {
         tx.users()
             .set_mfa_email(&caller.user_id, enabled, now)
             .await?;
-        let event = caller_event(
-            if enabled {
-                "mfa_email_enabled"
-            } else {
-                "mfa_email_disabled"
-            },
-            caller,
-            client,
-            now,
-        );
-        tx.audit().append(&event).await?;
+        let event = if enabled {
+            "mfa_email_enabled"
+        } else {
+            "mfa_email_disabled"
+        };
+        let ended = end_other_sessions(&mut tx, event, caller, client, now).await?;
         tx.commit().await?;
+        self.revocations.sessions_ended(&caller.tenant, &ended);
         Ok(enabled)
     }
 }

@@ -44,7 +44,7 @@ pub use tokens::{Issued, TokenIssuer};
 pub use totp::TotpFactor;
 pub use vault_tokens::VaultTokens;
 
-use crate::store::AuditEvent;
+use crate::store::{AuditEvent, TenantTx};
 
 /// Who is asking, as far as the network can tell.
 #[derive(Debug, Clone)]
@@ -104,6 +104,33 @@ fn audit_event(
         user_agent: client.user_agent.clone(),
         detail,
     }
+}
+
+/// The caller changed how they sign in (`event`: their password, or a second factor turned on
+/// or off): every other session of theirs ends in `tx`, so that whoever else holds one must
+/// sign in again under the new rules (ASVS 7.4.3), and the audit event says how many ended.
+/// The caller announces the sessions returned once `tx` is committed.
+async fn end_other_sessions(
+    tx: &mut TenantTx,
+    event: &str,
+    caller: &Authenticated,
+    client: &Client,
+    now: i64,
+) -> ServiceResult<Vec<SessionId>> {
+    let ended = tx
+        .sessions()
+        .revoke_all_of_user(&caller.user_id, Some(&caller.session_id), event, now)
+        .await?;
+    let audit = audit_event(
+        event,
+        client,
+        Some(&caller.user_id),
+        Some(&caller.session_id),
+        format!("sessions_ended={}", ended.len()),
+        now,
+    );
+    tx.audit().append(&audit).await?;
+    Ok(ended)
 }
 
 /// An audit event of `caller`'s own request, in their session.

@@ -12,7 +12,10 @@ use tessera_core::model::UserId;
 use tessera_core::totp::{self, TotpParams, TotpSecret};
 
 use super::one_time::mail_to;
-use super::{caller_event, Authenticated, Client, ServiceError, ServiceResult};
+use super::{
+    caller_event, end_other_sessions, Authenticated, Client, Revocations, ServiceError,
+    ServiceResult,
+};
 use crate::clock::{self, SharedClock};
 use crate::keys::{hmac_sha256, MasterKey};
 use crate::mail::MailKind;
@@ -56,6 +59,7 @@ pub struct TotpFactor {
     hasher: Hasher,
     master: MasterKey,
     recovery_key: Arc<[u8; 32]>,
+    revocations: Revocations,
     clock: SharedClock,
 }
 
@@ -79,6 +83,7 @@ impl TotpFactor {
         tenants: Arc<Directory>,
         hasher: Hasher,
         master: MasterKey,
+        revocations: Revocations,
         clock: SharedClock,
     ) -> Self {
         let recovery_key = master.derive("recovery-code");
@@ -88,6 +93,7 @@ impl TotpFactor {
             hasher,
             master,
             recovery_key: Arc::new(recovery_key),
+            revocations,
             clock,
         }
     }
@@ -171,9 +177,9 @@ impl TotpFactor {
         .await?;
         tx.totp().confirm(&caller.user_id, now).await?;
         let codes = self.new_recovery_codes(&mut tx, &caller.user_id).await?;
-        let event = caller_event("totp_enabled", caller, client, now);
-        tx.audit().append(&event).await?;
+        let ended = end_other_sessions(&mut tx, "totp_enabled", caller, client, now).await?;
         tx.commit().await?;
+        self.revocations.sessions_ended(&caller.tenant, &ended);
         Ok(codes)
     }
 
@@ -263,9 +269,9 @@ impl TotpFactor {
                 .enqueue(&mail, self.clock.now_millis_i64())
                 .await?;
         }
-        let event = caller_event("totp_disabled", caller, client, now);
-        tx.audit().append(&event).await?;
+        let ended = end_other_sessions(&mut tx, "totp_disabled", caller, client, now).await?;
         tx.commit().await?;
+        self.revocations.sessions_ended(&caller.tenant, &ended);
         Ok(())
     }
 
