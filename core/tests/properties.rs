@@ -140,19 +140,21 @@ mod refresh_family {
 
         #[test]
         fn a_family_has_one_live_token_and_reuse_after_grace_ends_it(
-            steps in presentations(), grace in 0u64..=10,
+            steps in presentations(), grace in 0u64..=10, idle in prop_oneof![Just(0u64), 1u64..=100],
         ) {
             let mut rotated: Vec<Option<i64>> = vec![None];
             let mut active = true;
-            let mut now = 1_700_000_000i64;
+            let start = 1_700_000_000i64;
+            let mut now = start;
             for (index, gap) in steps {
                 now += gap;
                 let presented = rotated.get(index).map(|&rotated_at| Presented {
                     family_active: active,
+                    issued_at: index.checked_sub(1).and_then(|i| rotated[i]).unwrap_or(start),
                     rotated_at,
                     same_successor: true,
                 });
-                let verdict = decide(presented, now, grace);
+                let verdict = decide(presented, now, grace, idle);
                 match verdict {
                     Verdict::Rotate => {
                         prop_assert!(active);
@@ -169,12 +171,22 @@ mod refresh_family {
                         prop_assert!(now - at > i64::try_from(grace).unwrap());
                         active = false;
                     }
+                    Verdict::IdleTimeout => {
+                        prop_assert!(active && idle > 0);
+                        prop_assert_eq!(index, rotated.len() - 1, "only the newest token idles");
+                        let issued = index.checked_sub(1).and_then(|i| rotated[i]).unwrap_or(start);
+                        prop_assert!(now - issued > i64::try_from(idle).unwrap());
+                        active = false;
+                    }
                     Verdict::Invalid => {
                         prop_assert!(!active || index >= rotated.len());
                     }
                 }
                 if !active {
-                    prop_assert!(verdict == Verdict::Invalid || verdict == Verdict::RevokeFamily);
+                    prop_assert!(matches!(
+                        verdict,
+                        Verdict::Invalid | Verdict::RevokeFamily | Verdict::IdleTimeout
+                    ));
                 }
                 prop_assert_eq!(rotated.iter().filter(|r| r.is_none()).count(), 1);
             }
@@ -184,8 +196,8 @@ mod refresh_family {
         fn a_successor_that_is_not_this_tokens_never_gets_the_grace(
             rotated_at in 0i64..1_000, gap in 0i64..100, grace in 0u64..=10,
         ) {
-            let presented = Presented { family_active: true, rotated_at: Some(rotated_at), same_successor: false };
-            prop_assert_eq!(decide(Some(presented), rotated_at + gap, grace), Verdict::RevokeFamily);
+            let presented = Presented { family_active: true, issued_at: 0, rotated_at: Some(rotated_at), same_successor: false };
+            prop_assert_eq!(decide(Some(presented), rotated_at + gap, grace, 0), Verdict::RevokeFamily);
         }
     }
 }

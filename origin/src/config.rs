@@ -133,6 +133,11 @@ pub struct Config {
     pub password_min_length: usize,
     /// `TESSERA_REFRESH_GRACE_SECS`: reuse grace window for rotated refresh tokens (default 5, ≤ 60).
     pub refresh_grace_secs: u64,
+    /// `TESSERA_SESSION_IDLE_SECS`: a session whose newest refresh token goes unused for longer
+    /// than this ends when that token is next presented (default 0: no idle limit, only the
+    /// 7-day absolute one; otherwise from the access token's 900 s to those 7 days). Sessions
+    /// renewed without refresh tokens (team/vault, VoiceStamp) keep their absolute limits only.
+    pub session_idle_secs: u64,
     /// `TESSERA_SESSION_CACHE_MS`: how long a node trusts its cached view of a session (default
     /// 1000, 0 turns the cache off): a revocation made by another node is seen within this time.
     pub session_cache_ms: u64,
@@ -407,6 +412,7 @@ impl Config {
                 0,
                 60,
             )?,
+            session_idle_secs: env.session_idle_secs()?,
             session_cache_ms: env.ranged("TESSERA_SESSION_CACHE_MS", 1000, 0, 60_000)?,
             header_read_timeout_secs: env.ranged("TESSERA_HEADER_READ_TIMEOUT_SECS", 10, 1, 300)?,
             body_read_timeout_secs: env.ranged("TESSERA_BODY_READ_TIMEOUT_SECS", 10, 1, 300)?,
@@ -491,6 +497,21 @@ impl Source<'_> {
             .map_err(|_| invalid(var, format!("'{text}' is not {what}")))
     }
 
+    /// `TESSERA_SESSION_IDLE_SECS`: 0, or at least an access token's lifetime (a shorter limit
+    /// would end sessions whose client refreshes only when its access token expires).
+    fn session_idle_secs(&self) -> Result<u64, ConfigError> {
+        const VAR: &str = "TESSERA_SESSION_IDLE_SECS";
+        use tessera_core::lifetimes::{ACCESS_TOKEN_SECS, REFRESH_FAMILY_SECS};
+        let secs = self.ranged(VAR, 0, 0, REFRESH_FAMILY_SECS)?;
+        if secs != 0 && secs < ACCESS_TOKEN_SECS {
+            return Err(invalid(
+                VAR,
+                format!("{secs} is shorter than an access token's {ACCESS_TOKEN_SECS} s (0 turns the limit off)"),
+            ));
+        }
+        Ok(secs)
+    }
+
     fn ranged<T>(&self, var: &str, default: T, min: T, max: T) -> Result<T, ConfigError>
     where
         T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
@@ -527,6 +548,7 @@ mod tests {
         assert!(config.is_embedded());
         assert_eq!(config.password_min_length, 12);
         assert_eq!(config.argon2, Argon2Params::OWASP);
+        assert_eq!(config.session_idle_secs, 0);
     }
 
     #[test]
@@ -543,6 +565,8 @@ mod tests {
             ("TESSERA_HASH_QUEUE", "-1"),
             ("TESSERA_SMTP_URL", "http://relay"),
             ("TESSERA_PUBLIC_URL", "auth.example.com"),
+            ("TESSERA_SESSION_IDLE_SECS", "899"),
+            ("TESSERA_SESSION_IDLE_SECS", "604801"),
         ] {
             let error = config(&[(var, value)]).expect_err(var);
             assert_eq!(error.var, var, "{error}");

@@ -183,6 +183,7 @@ impl AppState {
                 revocations.clone(),
                 clock.clone(),
                 config.refresh_grace_secs,
+                config.session_idle_secs,
             ),
             vault_tokens: VaultTokens::new(store.clone(), tokens, authenticate.clone()),
             authenticate,

@@ -4,9 +4,12 @@
 
 mod common;
 
-use common::{assert_problem, assert_security_headers, unique_ip, Backend, TestServer, PASSWORD};
+use common::{
+    assert_problem, assert_security_headers, claims, unique_ip, Backend, TestServer, PASSWORD,
+};
 use futures::future::join_all;
 use serde_json::{json, Value};
+use tessera_core::model::SessionId;
 use tessera_origin::allowed_origin::AllowedOrigin;
 use tessera_origin::store::TenantChanges;
 
@@ -154,6 +157,53 @@ async fn refresh_rotates_and_a_reuse_after_the_grace_window_revokes_the_family(b
     );
 }
 both!(refresh_rotates_and_a_reuse_after_the_grace_window_revokes_the_family);
+
+/// With `TESSERA_SESSION_IDLE_SECS`, a session whose refresh token goes unused for longer ends:
+/// each refresh starts the limit again, and the first presentation after it is refused and ends
+/// the session.
+async fn a_session_unused_past_the_idle_limit_ends(backend: Backend) {
+    let server = TestServer::start_with(backend, &[("TESSERA_SESSION_IDLE_SECS", "3600")]).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let mut idle = server.login("default", "ann@example.com", PASSWORD).await;
+    let server = &server;
+    let refresh = |tokens: &Value| {
+        let body = json!({"refresh_token": tokens["refresh_token"]});
+        async move {
+            server
+                .post_from("/api/auth/refresh", &body, &unique_ip())
+                .await
+        }
+    };
+    // Three refreshes 50 minutes apart: 150 minutes in all, never an hour unused.
+    for _ in 0..3 {
+        server
+            .clock
+            .advance(std::time::Duration::from_secs(50 * 60));
+        let refreshed = refresh(&idle).await;
+        assert_eq!(refreshed.status(), 200);
+        idle = refreshed.json().await.unwrap();
+    }
+    server.clock.advance(std::time::Duration::from_secs(3601));
+    assert_problem(refresh(&idle).await, 401, "invalid_refresh_token").await;
+    // Ended, not only refused.
+    let claims = claims(idle["access_token"].as_str().unwrap());
+    let sid = SessionId::parse(claims["sid"].as_str().unwrap()).unwrap();
+    let session = server
+        .state
+        .store
+        .read(&"default".parse_slug())
+        .await
+        .unwrap()
+        .sessions()
+        .by_id(&sid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(session.revoked_at.is_some());
+}
+both!(a_session_unused_past_the_idle_limit_ends);
 
 async fn fifty_concurrent_refreshes_yield_one_successor(backend: Backend) {
     let server = server_with_ann(backend).await;

@@ -9,19 +9,12 @@ mod common;
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use common::{assert_problem, unique_ip, Backend, TestServer, PASSWORD};
+use common::{assert_problem, claims, unique_ip, Backend, TestServer, PASSWORD};
 use serde_json::{json, Value};
 use tessera_core::model::TenantSlug;
 use tessera_origin::store::TenantPolicy;
 
 const NEW_PASSWORD: &str = "a brand new and long passphrase";
-
-fn claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
 
 /// A `{userToken, vaultToken}` answer: both access tokens of one session.
 async fn tokens(response: reqwest::Response) -> (String, String) {

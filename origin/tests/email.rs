@@ -8,19 +8,12 @@ mod common;
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use common::{assert_problem, unique_ip, Backend, TestServer, PASSWORD};
+use common::{assert_problem, claims, unique_ip, Backend, TestServer, PASSWORD};
 use serde_json::{json, Value};
 use tessera_core::model::TenantSlug;
 use tessera_origin::store::TenantPolicy;
 
 const NEW_PASSWORD: &str = "a brand new and long passphrase";
-
-fn claims(access_token: &str) -> Value {
-    let payload = access_token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
 
 async fn register(server: &TestServer, tenant: &str, email: &str, password: &str) -> (u16, String) {
     let response = server

@@ -8,9 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use common::{assert_problem, unique_ip, Backend, TestServer, PASSWORD};
+use common::{assert_problem, claims, unique_ip, Backend, TestServer, PASSWORD};
 use serde_json::{json, Value};
 use tessera_origin::clock::Clock as _;
 
@@ -55,14 +53,7 @@ fn decode_qr(svg: &str) -> String {
 }
 
 fn amr(tokens: &Value) -> Value {
-    let payload = tokens["access_token"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .nth(1)
-        .unwrap();
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    claims["amr"].clone()
+    claims(tokens["access_token"].as_str().unwrap())["amr"].clone()
 }
 
 fn now(server: &TestServer) -> u64 {

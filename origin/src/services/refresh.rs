@@ -22,10 +22,12 @@ pub struct Refresher {
     revocations: Revocations,
     clock: SharedClock,
     grace_secs: u64,
+    idle_secs: u64,
 }
 
 impl Refresher {
-    /// The service over its dependencies; `grace_secs` is the reuse grace window.
+    /// The service over its dependencies; `grace_secs` is the reuse grace window, `idle_secs`
+    /// how long a family may go unused (0: no limit).
     #[must_use]
     pub fn new(
         store: DynStore,
@@ -34,6 +36,7 @@ impl Refresher {
         revocations: Revocations,
         clock: SharedClock,
         grace_secs: u64,
+        idle_secs: u64,
     ) -> Self {
         Self {
             store,
@@ -42,6 +45,7 @@ impl Refresher {
             revocations,
             clock,
             grace_secs,
+            idle_secs,
         }
     }
 
@@ -70,6 +74,7 @@ impl Refresher {
         let verdict = decide(
             stored.as_ref().map(|s| Presented {
                 family_active: s.session.is_active(now) && !s.user.disabled,
+                issued_at: s.issued_at,
                 rotated_at: s.rotated_at,
                 same_successor: s
                     .successor
@@ -78,6 +83,7 @@ impl Refresher {
             }),
             now,
             self.grace_secs,
+            self.idle_secs,
         );
         let Some(stored) = stored.filter(|_| verdict != Verdict::Invalid) else {
             return Err(ServiceError::InvalidRefreshToken);
@@ -111,6 +117,13 @@ impl Refresher {
                 tx.commit().await?;
                 self.revocations.session_ended(&tenant, &session.id);
                 tracing::warn!(tenant = %tenant, session = %session.id, "refresh token reuse: family revoked");
+                return Err(ServiceError::InvalidRefreshToken);
+            }
+            Verdict::IdleTimeout => {
+                tx.sessions().revoke(&session.id, "idle", now).await?;
+                tx.audit().append(&event("session_idle_timeout")).await?;
+                tx.commit().await?;
+                self.revocations.session_ended(&tenant, &session.id);
                 return Err(ServiceError::InvalidRefreshToken);
             }
             Verdict::Invalid => return Err(ServiceError::InvalidRefreshToken),

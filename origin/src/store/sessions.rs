@@ -46,6 +46,8 @@ pub struct PresentedRefresh {
     pub session: Session,
     /// The session's user.
     pub user: User,
+    /// When the token was issued.
+    pub issued_at: i64,
     /// When the token was rotated, if it was.
     pub rotated_at: Option<i64>,
     /// The digest of its successor, once rotated.
@@ -221,7 +223,8 @@ impl Sessions<'_> {
     ) -> StoreResult<Option<PresentedRefresh>> {
         let lock = self.0.dialect().lock_rows_of("r");
         let sql = self.0.sql(&format!(
-            "SELECT {LOCKED_SESSION_COLUMNS}, {JOINED_USER_COLUMNS}, r.rotated_at, r.successor \
+            "SELECT {LOCKED_SESSION_COLUMNS}, {JOINED_USER_COLUMNS}, r.created_at AS issued_at, \
+             r.rotated_at, r.successor \
              FROM {{p}}refresh_tokens r JOIN {{p}}sessions s ON s.id = r.session_id \
              JOIN {{p}}users u ON u.id = s.user_id WHERE r.digest = $1{lock}"
         ));
@@ -235,6 +238,7 @@ impl Sessions<'_> {
         Ok(Some(PresentedRefresh {
             session: session_from_row(&row)?,
             user: user_from_row(&row, "u_")?,
+            issued_at: row.try_get("issued_at")?,
             rotated_at: row.try_get("rotated_at")?,
             successor: row.try_get("successor")?,
         }))

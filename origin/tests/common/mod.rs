@@ -16,6 +16,16 @@ use tessera_origin::state::AppState;
 use tessera_origin::store::{DynStore, NewUser, Store};
 use tessera_origin::{clock, keys::MasterKey, server};
 
+/// The claims of a JWT (not verified: the tests read what the origin issued).
+pub fn claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&payload).expect("JSON claims")
+}
+
 /// Where the default PostgreSQL test server is; override with TESSERA_TEST_DATABASE_URL.
 pub const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
