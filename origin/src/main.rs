@@ -169,6 +169,8 @@ enum UserCommand {
     },
     /// Disable a user: sign-in is refused and every session ends at once (the edge is told).
     Disable(UserRef),
+    /// End every session of a user (the edge is told); they may sign in again at once.
+    SignOut(UserRef),
     /// Enable a disabled user.
     Enable(UserRef),
     /// Set a user's password, read from standard input (or prompted for); every session of
@@ -464,6 +466,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("enabled {email} in tenant {tenant}");
+        }
+        Command::User(UserCommand::SignOut(user)) => {
+            let (accounts, tenant, email) = accounts(&config, &user).await?;
+            let ended = accounts
+                .end_sessions(&tenant, &email, Announce::Wait)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{ended} session(s) of {email} in tenant {tenant} ended");
         }
         Command::User(UserCommand::SetPassword(user)) => {
             let (accounts, tenant, email) = accounts(&config, &user).await?;

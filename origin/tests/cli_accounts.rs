@@ -1,4 +1,4 @@
-//! The operator's account commands (`tessera user disable|enable|set-password`) against a
+//! The operator's account commands (`tessera user disable|enable|set-password|sign-out`) against a
 //! running origin's data: they end the user's sessions, and tell the edge before exiting.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
@@ -131,6 +131,26 @@ async fn operator_commands_end_sessions_and_tell_the_edge() {
         .get_auth("/api/auth/me", again["access_token"].as_str().unwrap())
         .await;
     assert_eq!(me.status(), 401);
+    let last = server
+        .login("default", "ann@example.com", new_password)
+        .await;
+
+    // Signed out everywhere, and still free to sign in.
+    let out = tessera(
+        &server,
+        &edge,
+        &[&["user", "sign-out"][..], &who].concat(),
+        "",
+    );
+    assert!(out.contains("1 session(s) of ann@example.com"), "{out}");
+    assert_eq!(pushed.lock().unwrap().len(), 4);
+    server.clock.advance(Duration::from_secs(2));
+    let me = server
+        .get_auth("/api/auth/me", last["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(me.status(), 401);
+    // Past the minute's five sign-ins of the account.
+    server.clock.advance(Duration::from_secs(60));
     server
         .login("default", "ann@example.com", new_password)
         .await;

@@ -134,6 +134,29 @@ impl Accounts {
         Ok(ended.len())
     }
 
+    /// The operator ends every session of an account, which may sign in again at once (after
+    /// a suspected theft of a token or a device, where disabling would lock its owner out).
+    pub async fn end_sessions(
+        &self,
+        tenant: &TenantSlug,
+        email: &Email,
+        announce: Announce,
+    ) -> ServiceResult<usize> {
+        let now = self.clock.now_secs();
+        let mut tx = self.store.write(tenant).await?;
+        let user = self.user(&mut tx, email).await?;
+        let ended = tx
+            .sessions()
+            .revoke_all_of_user(&user.id, None, "operator", now)
+            .await?;
+        tx.audit()
+            .append(&operator_event("sessions_ended_by_operator", &user, now))
+            .await?;
+        tx.commit().await?;
+        self.announce(tenant, &ended, announce).await;
+        Ok(ended.len())
+    }
+
     /// The operator sets an account's password; all its sessions end.
     pub async fn set_password(
         &self,
