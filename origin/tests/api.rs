@@ -202,6 +202,8 @@ async fn a_session_unused_past_the_idle_limit_ends(backend: Backend) {
         .unwrap()
         .unwrap();
     assert!(session.revoked_at.is_some());
+    let events = server.audit_events("default").await;
+    assert_eq!(events[0], "session_idle_timeout", "{events:?}");
 }
 both!(a_session_unused_past_the_idle_limit_ends);
 

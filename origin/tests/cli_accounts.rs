@@ -143,6 +143,8 @@ async fn operator_commands_end_sessions_and_tell_the_edge() {
         "",
     );
     assert!(out.contains("1 session(s) of ann@example.com"), "{out}");
+    let events = server.audit_events("default").await;
+    assert_eq!(events[0], "sessions_ended_by_operator", "{events:?}");
     assert_eq!(pushed.lock().unwrap().len(), 4);
     server.clock.advance(Duration::from_secs(2));
     let me = server

@@ -365,6 +365,14 @@ async fn a_second_factor_turned_on_or_off_ends_the_other_sessions(backend: Backe
     assert_eq!(on.status(), 200);
     assert!(!still_signed_in(&server, &mut elsewhere).await);
     assert!(still_signed_in(&server, &mut here).await);
+    let events = server.audit_events("default").await;
+    for event in [
+        "totp_enabled sessions_ended=1",
+        "totp_disabled sessions_ended=1",
+        "mfa_email_enabled sessions_ended=1",
+    ] {
+        assert!(events.iter().any(|e| e == event), "{event}: {events:?}");
+    }
 }
 both!(a_second_factor_turned_on_or_off_ends_the_other_sessions);
 

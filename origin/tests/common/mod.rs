@@ -241,6 +241,17 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// The tenant's latest audit events, newest first, as `event` and `event detail`.
+    pub async fn audit_events(&self, tenant: &str) -> Vec<String> {
+        let slug = TenantSlug::parse(tenant).expect("slug");
+        let mut read = self.state.store.read(&slug).await.expect("read");
+        let events = read.audit().latest(50).await.expect("audit log");
+        events
+            .into_iter()
+            .map(|e| format!("{} {}", e.event, e.detail).trim_end().to_owned())
+            .collect()
+    }
+
     pub async fn create_tenant(&self, slug: &str) -> TenantSlug {
         let slug = TenantSlug::parse(slug).expect("slug");
         self.state
