@@ -168,6 +168,10 @@ pub struct Config {
     /// and for retries that became due (default 1000, 50–60,000); mail queued on this node is
     /// sent at once.
     pub mail_poll_ms: u64,
+    /// `TESSERA_BREACHED_PASSWORDS_URL`: a Pwned Passwords range API (for instance
+    /// `https://api.pwnedpasswords.com/range/`) asked whether each new password is known from
+    /// data breaches, by the first five hex digits of its SHA-1 (off when unset).
+    pub breached_passwords_url: Option<String>,
     /// `TESSERA_CAPTCHA_SECRET[_FILE]` and `TESSERA_CAPTCHA_VERIFY_URL`: a Turnstile-compatible
     /// verifier for the `captcha` field of resend-verification (off when the secret is unset).
     pub captcha: Option<Captcha>,
@@ -372,6 +376,15 @@ impl Config {
                 "must be an http:// or https:// URL",
             ));
         }
+        let breached_passwords_url = env.get("TESSERA_BREACHED_PASSWORDS_URL");
+        if breached_passwords_url.as_deref().is_some_and(|url| {
+            url::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https"))
+        }) {
+            return Err(invalid(
+                "TESSERA_BREACHED_PASSWORDS_URL",
+                "must be an http:// or https:// URL",
+            ));
+        }
         let captcha = env.secret("TESSERA_CAPTCHA_SECRET")?.map(|secret| Captcha {
             secret,
             verify_url: env
@@ -450,6 +463,7 @@ impl Config {
                 .unwrap_or_else(|| "Tessera <no-reply@localhost>".into()),
             public_url,
             mail_poll_ms: env.ranged("TESSERA_MAIL_POLL_MS", 1000, 50, 60_000)?,
+            breached_passwords_url,
             captcha,
             log_filter: env.get("TESSERA_LOG").unwrap_or_else(|| "info".into()),
             log_format,
@@ -566,6 +580,10 @@ mod tests {
             ("TESSERA_SMTP_URL", "http://relay"),
             ("TESSERA_PUBLIC_URL", "auth.example.com"),
             ("TESSERA_SESSION_IDLE_SECS", "899"),
+            (
+                "TESSERA_BREACHED_PASSWORDS_URL",
+                "api.pwnedpasswords.com/range/",
+            ),
             ("TESSERA_SESSION_IDLE_SECS", "604801"),
         ] {
             let error = config(&[(var, value)]).expect_err(var);

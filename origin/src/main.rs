@@ -8,6 +8,7 @@ use tessera_core::model::{Email, TenantSlug, UserId};
 use tessera_origin::allowed_origin::AllowedOrigin;
 use tessera_origin::config::{Config, LogFormat};
 use tessera_origin::edge_push::EdgePush;
+use tessera_origin::password::PasswordPolicy;
 use tessera_origin::services::account::Announce;
 use tessera_origin::services::api_tokens::NewApiToken;
 use tessera_origin::services::{Accounts, ApiTokens, Revocations};
@@ -420,11 +421,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 );
             }
             let secret = read_password()?;
-            password::check_policy(
-                &secret,
-                config.password_min_length,
-                &[email.as_str(), tenant.as_str(), &name],
-            )?;
+            PasswordPolicy::from_config(&config)
+                .check(&secret, &[email.as_str(), tenant.as_str(), &name])
+                .await?;
             let hasher = password::Hasher::new(config.argon2, 1, 1)
                 .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
             let hash = hasher.hash(secret.into()).await?;
@@ -657,7 +656,7 @@ async fn accounts(
         hasher,
         operator.revocations,
         operator.clock,
-        config.password_min_length,
+        PasswordPolicy::from_config(config),
     );
     Ok((accounts, operator.tenant, email))
 }

@@ -12,7 +12,8 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret as _, SecretString};
 use tessera_core::secret::ct_eq;
 
-use crate::config::Argon2Params;
+use crate::breached_passwords::BreachedPasswords;
+use crate::config::{Argon2Params, Config};
 
 /// The longest password accepted, in bytes: far above any passphrase (NIST asks for at least
 /// 64 characters), low enough that a request cannot make hashing itself the attack.
@@ -30,6 +31,56 @@ pub enum PolicyError {
     /// Common, or guessable from the account's own details.
     #[error("the password is too easy to guess{0}")]
     Weak(String),
+    /// Known from data breaches: attackers try these first.
+    #[error("the password appears in {0} known data breach record(s); choose another")]
+    Breached(u64),
+}
+
+/// The policy for new passwords: [`check_policy`] with the configured minimum, then, where
+/// configured, the breached-password list. One value, shared by every flow that sets a
+/// password.
+#[derive(Clone)]
+pub struct PasswordPolicy {
+    min_chars: usize,
+    breached: Option<BreachedPasswords>,
+}
+
+impl PasswordPolicy {
+    /// At least `min_chars` characters; `breached`, when given, is asked about each password
+    /// that passes the local checks.
+    #[must_use]
+    pub fn new(min_chars: usize, breached: Option<BreachedPasswords>) -> Self {
+        Self {
+            min_chars,
+            breached,
+        }
+    }
+
+    /// The policy `config` sets: `TESSERA_PASSWORD_MIN_LENGTH` and
+    /// `TESSERA_BREACHED_PASSWORDS_URL`.
+    #[must_use]
+    pub fn from_config(config: &Config) -> Self {
+        Self::new(
+            config.password_min_length,
+            config
+                .breached_passwords_url
+                .as_deref()
+                .map(BreachedPasswords::new),
+        )
+    }
+
+    /// Checks a new password; `user_inputs` are the account's own details. A breach list that
+    /// does not answer does not stop the change (it is logged and counted): the local checks
+    /// have passed, and an outage elsewhere should not stop every password change here.
+    pub async fn check(&self, password: &str, user_inputs: &[&str]) -> Result<(), PolicyError> {
+        check_policy(password, self.min_chars, user_inputs)?;
+        if let Some(breached) = &self.breached {
+            if let Some(count @ 1..) = breached.count(password).await {
+                return Err(PolicyError::Breached(count));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks a new password against the policy: length limits, never truncation, no composition

@@ -11,7 +11,7 @@ use crate::edge_push::EdgePush;
 use crate::keys::{Keyring, MasterKey};
 use crate::limiter::Limiter;
 use crate::mail::{Mailer, MailerError};
-use crate::password::Hasher;
+use crate::password::{Hasher, PasswordPolicy};
 use crate::services::captcha::CaptchaVerifier;
 use crate::services::{
     Accounts, ApiTokens, Authenticator, EmailCodes, MailRequests, Mfa, OneTime, PasswordReset,
@@ -120,7 +120,7 @@ impl AppState {
             clock.clone(),
         );
         let one_time = OneTime::new(master.derive("email-secret"), &config.public_url);
-        let min_password = config.password_min_length;
+        let password_policy = PasswordPolicy::from_config(&config);
         let totp = TotpFactor::new(
             store.clone(),
             tenants.clone(),
@@ -148,7 +148,7 @@ impl AppState {
             one_time.clone(),
             revocations.clone(),
             clock.clone(),
-            min_password,
+            password_policy.clone(),
         );
         let email_codes = EmailCodes::new(
             store.clone(),
@@ -196,7 +196,7 @@ impl AppState {
                 one_time,
                 config.captcha.clone().map(CaptchaVerifier::new),
                 clock.clone(),
-                min_password,
+                password_policy.clone(),
             ),
             mail_requests: MailRequests::new(
                 store.clone(),
@@ -211,7 +211,7 @@ impl AppState {
                 hasher.clone(),
                 revocations.clone(),
                 clock.clone(),
-                min_password,
+                password_policy,
             ),
             api_tokens: ApiTokens::new(store.clone(), tenants.clone(), revocations, clock.clone()),
             password_reset,

@@ -1,15 +1,18 @@
 //! The email flows end to end, on SQLite and PostgreSQL, reading the messages a real SMTP
 //! server process received: registration and confirmation (with the default team), resend,
-//! forgotten passwords, sign-in by code, the emailed second factor and password changes.
+//! forgotten passwords, sign-in by code, the emailed second factor, password changes and the
+//! breached-password check.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{assert_problem, claims, unique_ip, Backend, TestServer, PASSWORD};
 use serde_json::{json, Value};
+use sha1::{Digest as _, Sha1};
 use tessera_core::model::TenantSlug;
 use tessera_origin::store::TenantPolicy;
 
@@ -698,3 +701,87 @@ async fn a_configured_captcha_guards_resending(backend: Backend) {
     sink.wait_for("ann@example.com", 2).await;
 }
 both!(a_configured_captcha_guards_resending);
+
+/// A Pwned Passwords range API that knows one breached password (seen 42 times); it records
+/// each prefix asked and whether padding was asked for.
+async fn range_api(breached: &str) -> (String, Arc<Mutex<Vec<(String, bool)>>>) {
+    use axum::extract::Path;
+    use axum::http::HeaderMap;
+    use axum::routing::get;
+    let digest = format!("{:X}", Sha1::digest(breached.as_bytes()));
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    let app = axum::Router::new().route(
+        "/range/{prefix}",
+        get(move |Path(prefix): Path<String>, headers: HeaderMap| {
+            let digest = digest.clone();
+            let padded = headers.get("add-padding").is_some_and(|v| v == "true");
+            seen.lock().unwrap().push((prefix.clone(), padded));
+            async move {
+                let mut body = String::from("0018A45C4D1DEF81644B54AB7F969B88D65:0\r\n");
+                if digest.starts_with(&prefix) {
+                    body.push_str(&format!("{}:42\r\n", &digest[5..]));
+                }
+                body
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/range/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, asked)
+}
+
+/// With `TESSERA_BREACHED_PASSWORDS_URL`, a new password known from breaches is refused at
+/// registration and at a change, and only five hex digits of its SHA-1 leave the server.
+async fn a_password_known_from_breaches_is_refused(backend: Backend) {
+    const BREACHED: &str = "violet kettle overcoat maple";
+    let (url, asked) = range_api(BREACHED).await;
+    let (server, _sink) =
+        TestServer::with_sink(backend, &[("TESSERA_BREACHED_PASSWORDS_URL", url.as_str())]).await;
+    let (status, body) = register(&server, "default", "ann@example.com", BREACHED).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("weak_password") && body.contains("42 known data breach"),
+        "{body}"
+    );
+    let (status, body) = register(&server, "default", "ann@example.com", PASSWORD).await;
+    assert_eq!(status, 201, "{body}");
+
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let change = server
+        .post_auth(
+            "/api/auth/password",
+            tokens["access_token"].as_str().unwrap(),
+            &json!({"current_password": PASSWORD, "new_password": BREACHED}),
+        )
+        .await;
+    assert_problem(change, 400, "weak_password").await;
+
+    let breached_prefix = format!("{:X}", Sha1::digest(BREACHED.as_bytes()))[..5].to_owned();
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 3, "{asked:?}");
+    assert_eq!(asked[0], (breached_prefix.clone(), true));
+    assert_eq!(asked[2], (breached_prefix, true));
+    for (prefix, _) in &asked {
+        assert!(
+            prefix.len() == 5 && prefix.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{prefix}"
+        );
+    }
+}
+both!(a_password_known_from_breaches_is_refused);
+
+/// A range API that does not answer does not stop registration: the local checks passed.
+async fn an_unreachable_breach_list_does_not_block_a_password(backend: Backend) {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let url = format!("http://{closed}/range/");
+    let (server, _sink) =
+        TestServer::with_sink(backend, &[("TESSERA_BREACHED_PASSWORDS_URL", url.as_str())]).await;
+    let (status, body) = register(&server, "default", "ann@example.com", PASSWORD).await;
+    assert_eq!(status, 201, "{body}");
+}
+both!(an_unreachable_breach_list_does_not_block_a_password);

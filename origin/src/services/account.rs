@@ -8,7 +8,7 @@ use super::one_time::mail_to;
 use super::{end_other_sessions, Authenticated, Client, Revocations, ServiceError, ServiceResult};
 use crate::clock::SharedClock;
 use crate::mail::MailKind;
-use crate::password::{self, Hasher};
+use crate::password::{Hasher, PasswordPolicy};
 use crate::store::{DynStore, User};
 use crate::tenants::Directory;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ pub struct Accounts {
     hasher: Hasher,
     revocations: Revocations,
     clock: SharedClock,
-    min_password_chars: usize,
+    password_policy: PasswordPolicy,
 }
 
 /// How an operator's change reaches the sessions it ends.
@@ -42,7 +42,7 @@ impl Accounts {
         hasher: Hasher,
         revocations: Revocations,
         clock: SharedClock,
-        min_password_chars: usize,
+        password_policy: PasswordPolicy,
     ) -> Self {
         Self {
             store,
@@ -50,7 +50,7 @@ impl Accounts {
             hasher,
             revocations,
             clock,
-            min_password_chars,
+            password_policy,
         }
     }
 
@@ -71,11 +71,12 @@ impl Accounts {
             return Err(ServiceError::WrongPassword);
         }
         let user = &caller.user;
-        password::check_policy(
-            new.expose_secret(),
-            self.min_password_chars,
-            &[user.email.as_str(), caller.tenant.as_str(), &user.name],
-        )?;
+        self.password_policy
+            .check(
+                new.expose_secret(),
+                &[user.email.as_str(), caller.tenant.as_str(), &user.name],
+            )
+            .await?;
         let hash = self.hasher.hash(new).await?;
         let tenant = self
             .tenants
@@ -165,11 +166,9 @@ impl Accounts {
         new: SecretString,
         announce: Announce,
     ) -> ServiceResult<usize> {
-        password::check_policy(
-            new.expose_secret(),
-            self.min_password_chars,
-            &[email.as_str(), tenant.as_str()],
-        )?;
+        self.password_policy
+            .check(new.expose_secret(), &[email.as_str(), tenant.as_str()])
+            .await?;
         let hash = self.hasher.hash(new).await?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(tenant).await?;

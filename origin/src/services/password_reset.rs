@@ -15,7 +15,7 @@ use super::{audit_event, Client, Revocations, ServiceError, ServiceResult};
 use crate::clock::SharedClock;
 use crate::limiter::Limiter;
 use crate::mail::{requests, MailKind};
-use crate::password::{self, Hasher};
+use crate::password::{Hasher, PasswordPolicy};
 use crate::store::{DynStore, NewMail, Purpose, Tenant, TenantTx};
 use crate::tenants::Directory;
 
@@ -32,7 +32,7 @@ pub struct PasswordReset {
     one_time: OneTime,
     revocations: Revocations,
     clock: SharedClock,
-    min_password_chars: usize,
+    password_policy: PasswordPolicy,
 }
 
 impl PasswordReset {
@@ -47,7 +47,7 @@ impl PasswordReset {
         one_time: OneTime,
         revocations: Revocations,
         clock: SharedClock,
-        min_password_chars: usize,
+        password_policy: PasswordPolicy,
     ) -> Self {
         Self {
             store,
@@ -57,7 +57,7 @@ impl PasswordReset {
             one_time,
             revocations,
             clock,
-            min_password_chars,
+            password_policy,
         }
     }
 
@@ -146,11 +146,12 @@ impl PasswordReset {
                 .filter(|u| !u.disabled)
                 .ok_or(ServiceError::InvalidLink)?
         };
-        password::check_policy(
-            new_password.expose_secret(),
-            self.min_password_chars,
-            &[user.email.as_str(), tenant.slug.as_str(), &user.name],
-        )?;
+        self.password_policy
+            .check(
+                new_password.expose_secret(),
+                &[user.email.as_str(), tenant.slug.as_str(), &user.name],
+            )
+            .await?;
         let hash = self.hasher.hash(new_password).await?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&tenant.slug).await?;

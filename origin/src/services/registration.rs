@@ -14,7 +14,7 @@ use super::{audit_event, Authenticated, Client, ServiceError, ServiceResult};
 use crate::clock::{self, SharedClock};
 use crate::limiter::Limiter;
 use crate::mail::MailKind;
-use crate::password::{self, Hasher};
+use crate::password::{Hasher, PasswordPolicy};
 use crate::store::{DynStore, NewUser, Purpose, StoreError, Tenant, TenantTx, User};
 use crate::tenants::Directory;
 
@@ -58,7 +58,7 @@ pub struct Registrar {
     one_time: OneTime,
     captcha: Option<CaptchaVerifier>,
     clock: SharedClock,
-    min_password_chars: usize,
+    password_policy: PasswordPolicy,
 }
 
 impl Registrar {
@@ -73,7 +73,7 @@ impl Registrar {
         one_time: OneTime,
         captcha: Option<CaptchaVerifier>,
         clock: SharedClock,
-        min_password_chars: usize,
+        password_policy: PasswordPolicy,
     ) -> Self {
         Self {
             store,
@@ -83,7 +83,7 @@ impl Registrar {
             one_time,
             captcha,
             clock,
-            min_password_chars,
+            password_policy,
         }
     }
 
@@ -118,11 +118,12 @@ impl Registrar {
                 detail: format!("The name must have at most {MAX_NAME_CHARS} characters and no control characters."),
             });
         }
-        password::check_policy(
-            request.password.expose_secret(),
-            self.min_password_chars,
-            &[email.as_str(), slug.as_str(), name],
-        )?;
+        self.password_policy
+            .check(
+                request.password.expose_secret(),
+                &[email.as_str(), slug.as_str(), name],
+            )
+            .await?;
         // Each attempt on an existing address emails its owner: limited per address.
         self.limiter
             .enforce_quotas(&ADDRESS_MAIL_QUOTAS, &account_subject(&slug, &email))
