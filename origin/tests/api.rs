@@ -207,6 +207,80 @@ async fn a_session_unused_past_the_idle_limit_ends(backend: Backend) {
 }
 both!(a_session_unused_past_the_idle_limit_ends);
 
+/// An admin of a tenant signs one of its users out everywhere; nobody else can, and no other
+/// tenant's user can be named.
+async fn an_admin_signs_a_user_out_everywhere(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin_id = server
+        .create_user_as("default", "admin@example.com", PASSWORD, "admin")
+        .await;
+    server
+        .create_user("default", "bob@example.com", PASSWORD)
+        .await;
+    server.create_tenant("acme").await;
+    server
+        .create_user("acme", "carol@example.com", PASSWORD)
+        .await;
+    let admin = server.login("default", "admin@example.com", PASSWORD).await;
+    let admin = admin["access_token"].as_str().unwrap();
+    let mut bob = [
+        server.login("default", "bob@example.com", PASSWORD).await,
+        server.login("default", "bob@example.com", PASSWORD).await,
+    ];
+    let sign_out = |token: &str, email: &str| {
+        let (token, body) = (token.to_owned(), json!({ "email": email }));
+        let server = &server;
+        async move {
+            server
+                .post_auth("/api/auth/admin/sign-out", &token, &body)
+                .await
+        }
+    };
+
+    let by_bob = sign_out(bob[0]["access_token"].as_str().unwrap(), "bob@example.com").await;
+    assert_problem(by_bob, 403, "forbidden").await;
+    assert_problem(sign_out(admin, "carol@example.com").await, 404, "not_found").await;
+    assert_problem(
+        sign_out(admin, "nobody@example.com").await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        sign_out(admin, "not an address").await,
+        400,
+        "invalid_email",
+    )
+    .await;
+
+    let done = sign_out(admin, "bob@example.com").await;
+    assert_eq!(done.status(), 200);
+    let done: Value = done.json().await.unwrap();
+    assert_eq!(done["sessions_ended"], 2);
+    for tokens in &mut bob {
+        let me = server
+            .get_auth("/api/auth/me", tokens["access_token"].as_str().unwrap())
+            .await;
+        assert_eq!(me.status(), 401);
+        let refreshed = server
+            .post_from(
+                "/api/auth/refresh",
+                &json!({"refresh_token": tokens["refresh_token"]}),
+                &unique_ip(),
+            )
+            .await;
+        assert_problem(refreshed, 401, "invalid_refresh_token").await;
+    }
+    assert_eq!(server.get_auth("/api/auth/me", admin).await.status(), 200);
+    let events = server.audit_events("default").await;
+    assert_eq!(
+        events[0],
+        format!("sessions_ended_by_admin admin={admin_id} sessions_ended=2")
+    );
+    server.login("default", "bob@example.com", PASSWORD).await;
+}
+both!(an_admin_signs_a_user_out_everywhere);
+
 async fn fifty_concurrent_refreshes_yield_one_successor(backend: Backend) {
     let server = server_with_ann(backend).await;
     let first = server.login("default", "ann@example.com", PASSWORD).await;

@@ -1,5 +1,5 @@
 //! The canonical API's account area: registration and email confirmation, forgotten
-//! passwords, sign-in by emailed code and password change.
+//! passwords, sign-in by emailed code, password change, and an admin's sign-out of a user.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/email-code", post(email_code))
         .route("/api/auth/email-code/verify", post(email_code_verify))
         .route("/api/auth/password", post(change_password))
+        .route("/api/auth/admin/sign-out", post(admin_sign_out))
 }
 
 /// A short confirmation, the same for every outcome it covers.
@@ -348,6 +349,45 @@ pub async fn change_password(
         .change_password(&auth, body.current_password, body.new_password, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// An admin's request to sign a user out everywhere.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AdminSignOut {
+    /// The user's email address, in the admin's own tenant.
+    pub email: String,
+}
+
+/// How many sessions ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionsEnded {
+    /// Sessions ended (0 when the user had none).
+    pub sessions_ended: usize,
+}
+
+/// End every session of a user of the caller's tenant (admins only). Their refresh tokens stop
+/// at once and their access tokens within the revocation delays; they may sign in again.
+#[utoipa::path(post, path = "/api/auth/admin/sign-out", tag = "account", security(("bearer" = [])),
+    request_body = AdminSignOut,
+    responses(
+        (status = 200, description = "Signed out", body = SessionsEnded),
+        (status = 400, description = "Malformed address (`invalid_email`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an admin (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No account with this address in the tenant (`not_found`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn admin_sign_out(
+    State(state): State<AppState>,
+    client: Client,
+    Auth(auth): Auth,
+    ApiJson(body): ApiJson<AdminSignOut>,
+) -> Result<Json<SessionsEnded>, ApiError> {
+    let sessions_ended = state
+        .services
+        .accounts
+        .end_sessions_as_admin(&auth, &body.email, &client)
+        .await?;
+    Ok(Json(SessionsEnded { sessions_ended }))
 }
 
 #[cfg(test)]

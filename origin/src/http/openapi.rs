@@ -12,6 +12,7 @@ use utoipa::{Modify, OpenApi};
         super::account::register, super::account::verify_email, super::account::resend_verification,
         super::account::forgot_password, super::account::reset_password, super::account::email_code,
         super::account::email_code_verify, super::account::change_password,
+        super::account::admin_sign_out,
         super::mfa::mfa_verify, super::mfa::mfa_email, super::mfa::totp_enroll, super::mfa::totp_confirm,
         super::mfa::recovery_codes, super::mfa::totp_disable,
         super::api_tokens::create, super::api_tokens::list, super::api_tokens::revoke,

@@ -1,11 +1,14 @@
 //! Changes to an account that end its sessions: a password change by the user, and the
-//! operator's disable, enable and set-password.
+//! operator's disable, enable, set-password and sign-out, and an admin's sign-out of a user.
 
 use secrecy::{ExposeSecret as _, SecretString};
 use tessera_core::model::{Email, SessionId, TenantSlug};
 
 use super::one_time::mail_to;
-use super::{end_other_sessions, Authenticated, Client, Revocations, ServiceError, ServiceResult};
+use super::{
+    audit_event, end_other_sessions, require_admin, Authenticated, Client, Revocations,
+    ServiceError, ServiceResult,
+};
 use crate::clock::SharedClock;
 use crate::mail::MailKind;
 use crate::password::{Hasher, PasswordPolicy};
@@ -155,6 +158,45 @@ impl Accounts {
             .await?;
         tx.commit().await?;
         self.announce(tenant, &ended, announce).await;
+        Ok(ended.len())
+    }
+
+    /// An admin of the caller's tenant ends every session of one of its accounts, as
+    /// [`Accounts::end_sessions`] does for the operator; 404 `not_found` for an address with
+    /// no account there.
+    pub async fn end_sessions_as_admin(
+        &self,
+        caller: &Authenticated,
+        email: &str,
+        client: &Client,
+    ) -> ServiceResult<usize> {
+        require_admin(caller)?;
+        let email = Email::parse(email).map_err(|e| ServiceError::InvalidInput {
+            code: "invalid_email",
+            detail: e.to_string(),
+        })?;
+        let now = self.clock.now_secs();
+        let mut tx = self.store.write(&caller.tenant).await?;
+        let user = tx
+            .users()
+            .by_email(&email)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let ended = tx
+            .sessions()
+            .revoke_all_of_user(&user.id, None, "admin", now)
+            .await?;
+        let event = audit_event(
+            "sessions_ended_by_admin",
+            client,
+            Some(&user.id),
+            None,
+            format!("admin={} sessions_ended={}", caller.user_id, ended.len()),
+            now,
+        );
+        tx.audit().append(&event).await?;
+        tx.commit().await?;
+        self.revocations.sessions_ended(&caller.tenant, &ended);
         Ok(ended.len())
     }
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use tessera_core::model::TenantSlug;
 use tessera_core::token::{OpaqueToken, TokenKind};
 
-use super::{audit_event, Authenticated, Client, Revocations, ServiceError, ServiceResult};
+use super::{
+    audit_event, require_admin, Authenticated, Client, Revocations, ServiceError, ServiceResult,
+};
 use crate::clock::{self, SharedClock};
 use crate::store::{ApiToken, DynStore, StoreError};
 use crate::tenants::Directory;
@@ -117,7 +119,7 @@ impl ApiTokens {
         new: NewApiToken,
         client: &Client,
     ) -> ServiceResult<Created> {
-        admin(caller)?;
+        require_admin(caller)?;
         let created = self.create(&caller.tenant, new).await?;
         self.audit(caller, "api_token_created", &created.record, client)
             .await?;
@@ -131,7 +133,7 @@ impl ApiTokens {
 
     /// [`ApiTokens::list`] for an admin of the caller's tenant.
     pub async fn list_by(&self, caller: &Authenticated) -> ServiceResult<Vec<ApiToken>> {
-        admin(caller)?;
+        require_admin(caller)?;
         self.list(&caller.tenant).await
     }
 
@@ -161,7 +163,7 @@ impl ApiTokens {
         id: &str,
         client: &Client,
     ) -> ServiceResult<()> {
-        admin(caller)?;
+        require_admin(caller)?;
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(ServiceError::NotFound);
         }
@@ -230,14 +232,6 @@ impl ApiTokens {
         tx.audit().append(&event).await?;
         tx.commit().await?;
         Ok(())
-    }
-}
-
-fn admin(caller: &Authenticated) -> ServiceResult<()> {
-    if caller.user.role == "admin" {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden)
     }
 }
 

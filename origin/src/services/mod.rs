@@ -133,6 +133,15 @@ async fn end_other_sessions(
     Ok(ended)
 }
 
+/// Refuses a caller who is not an admin of their tenant (role `admin`).
+fn require_admin(caller: &Authenticated) -> ServiceResult<()> {
+    if caller.user.role == "admin" {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden)
+    }
+}
+
 /// An audit event of `caller`'s own request, in their session.
 fn caller_event(event: &str, caller: &Authenticated, client: &Client, now: i64) -> AuditEvent {
     audit_event(
