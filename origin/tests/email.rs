@@ -10,7 +10,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{assert_problem, claims, unique_ip, Backend, TestServer, PASSWORD};
+use common::{assert_problem, claims, free_port, unique_ip, Backend, TestServer, PASSWORD};
 use serde_json::{json, Value};
 use sha1::{Digest as _, Sha1};
 use tessera_core::model::TenantSlug;
@@ -774,11 +774,7 @@ both!(a_password_known_from_breaches_is_refused);
 
 /// A range API that does not answer does not stop registration: the local checks passed.
 async fn an_unreachable_breach_list_does_not_block_a_password(backend: Backend) {
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
-    let url = format!("http://{closed}/range/");
+    let url = format!("http://127.0.0.1:{}/range/", free_port());
     let (server, _sink) =
         TestServer::with_sink(backend, &[("TESSERA_BREACHED_PASSWORDS_URL", url.as_str())]).await;
     let (status, body) = register(&server, "default", "ann@example.com", PASSWORD).await;

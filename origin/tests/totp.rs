@@ -280,13 +280,7 @@ both!(recovery_codes_work_once_and_wrong_codes_end_a_challenge);
 async fn still_signed_in(server: &TestServer, tokens: &mut Value) -> bool {
     let access = tokens["access_token"].as_str().unwrap();
     let me = server.get_auth("/api/auth/me", access).await.status();
-    let refreshed = server
-        .post_from(
-            "/api/auth/refresh",
-            &json!({"refresh_token": tokens["refresh_token"]}),
-            &unique_ip(),
-        )
-        .await;
+    let refreshed = server.refresh(tokens).await;
     let refresh = refreshed.status();
     assert_eq!(me == 200, refresh == 200, "/me {me}, refresh {refresh}");
     if refresh == 200 {

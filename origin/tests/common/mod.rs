@@ -386,6 +386,13 @@ impl TestServer {
     }
 
     /// Signs in and returns the token response, asserting success.
+    /// Presents the refresh token of `tokens` (a sign-in's or a refresh's answer).
+    pub async fn refresh(&self, tokens: &Value) -> reqwest::Response {
+        let body = json!({"refresh_token": tokens["refresh_token"]});
+        self.post_from("/api/auth/refresh", &body, &unique_ip())
+            .await
+    }
+
     pub async fn login(&self, tenant: &str, email: &str, password: &str) -> Value {
         let response = self
             .post_from(
