@@ -9,14 +9,6 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The request header that names a tenant (lowercase, as HTTP/2 sends it).
 pub const TENANT_HEADER: &str = "x-tenant";
 
-/// Whether a path belongs to VoiceStamp v1 (`/api/v1/…`), whose clients read errors as
-/// `success: false` with a `message` ([`Problem::for_voicestamp`]): every refusal on those
-/// paths, from the edge or the origin, is worded so.
-#[must_use]
-pub fn speaks_voicestamp(path: &str) -> bool {
-    path.starts_with("/api/v1/")
-}
-
 /// The token of an `Authorization: Bearer <token>` header value. The scheme is matched without
 /// regard to case (RFC 9110 §11.1); the token is trimmed and must not be empty.
 #[must_use]

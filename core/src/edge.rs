@@ -12,6 +12,10 @@ use crate::secret::ct_eq;
 pub const CLIENT_IP: &str = "x-tessera-client-ip";
 /// The shared edge secret, which makes the other `x-tessera-*` headers trustworthy to the origin.
 pub const EDGE_SECRET: &str = "x-tessera-edge-secret";
+/// The host the client addressed at the edge (the edge's fetch to the origin carries the
+/// origin's own `Host`), so that the origin works out a subdomain tenant exactly as the edge
+/// did. Believed only with the edge secret.
+pub const FORWARDED_HOST: &str = "x-tessera-forwarded-host";
 /// The verified user id, for an application's upstream.
 pub const USER: &str = "x-tessera-user";
 /// The verified tenant.
@@ -28,6 +32,7 @@ pub const SIGNATURE: &str = "x-tessera-signature";
 pub const OWNED_HEADERS: &[&str] = &[
     CLIENT_IP,
     EDGE_SECRET,
+    FORWARDED_HOST,
     USER,
     TENANT,
     SESSION,
@@ -82,6 +87,23 @@ impl Revocation {
             until: now_secs + SERVICE_TOKEN_CACHE_SECS + 5,
         }
     }
+}
+
+/// What the origin delivers from its revocation log: entries in log order, and the log
+/// position they reach, which the edge acknowledges by answering 2xx.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationBatch {
+    /// The log position of the last entry.
+    pub through: i64,
+    /// The entries (a signing key's removal has tenant `""` and session `key:<kid>`).
+    pub revocations: Vec<Revocation>,
+}
+
+/// The revocation key of a removed signing key, beside session ids in the edge's revocation
+/// store (tenant `""`).
+#[must_use]
+pub fn key_removal_key(kid: &str) -> String {
+    format!("key:{kid}")
 }
 
 /// How long the edge may remember the origin's answer about a service token.

@@ -9,7 +9,10 @@
 //! - [`headers`]: the security-header policy applied to every response.
 //! - [`edge`]: the contract between edge and origin (trusted headers, signed identity,
 //!   revocations).
-//! - [`ratelimit`]: GCRA and the table of route classes with their quotas.
+//! - [`policy`]: the rulebook, one row per route (class, accepted credentials, wording,
+//!   account field, verification or sign-out), read by both halves.
+//! - [`tenant`]: the one rule for the tenant a request names (`X-Tenant`, subdomain, default).
+//! - [`ratelimit`]: GCRA and the route classes with their quotas.
 //! - [`refresh`]: the refresh-token rule (rotate, grace replay, reuse, invalid).
 //! - [`token`]: opaque token formats (refresh, session, MFA challenge, email link, API token).
 //! - [`otp`]: emailed one-time codes (format, attempt limit).
@@ -25,8 +28,10 @@ pub mod jwt;
 pub mod lifetimes;
 pub mod model;
 pub mod otp;
+pub mod policy;
 pub mod ratelimit;
 pub mod refresh;
 pub mod secret;
+pub mod tenant;
 pub mod token;
 pub mod totp;

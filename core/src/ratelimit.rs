@@ -1,4 +1,5 @@
-//! Rate limiting: the generic cell rate algorithm (GCRA) and the table of route classes.
+//! Rate limiting: the generic cell rate algorithm (GCRA), the route classes and their quotas
+//! (which route has which class is a column of [`crate::policy::ROUTES`]).
 //!
 //! GCRA keeps one number per key, the theoretical arrival time (TAT), so its state fits a
 //! Durable Object, a map entry or a database row equally well. [`check`] is a pure function of
@@ -277,59 +278,7 @@ pub fn limited_detail(class: RouteClass, quota: Quota) -> String {
     )
 }
 
-/// A path pattern: exact, or a prefix when it ends with `*`.
-type Rule = (&'static str, RouteClass);
-
-/// The policy table, first match wins. Paths are those of the canonical API and of the other
-/// three (VoiceStamp v1, the team/vault API, Back Office v2), spelled as their documents spell
-/// them (`passsword` included).
-const RULES: &[Rule] = &[
-    ("/healthz", RouteClass::Unmetered),
-    ("/readyz", RouteClass::Unmetered),
-    ("/metrics", RouteClass::Unmetered),
-    // Canonical API.
-    ("/api/auth/login", RouteClass::Credential),
-    ("/api/auth/register", RouteClass::Credential),
-    ("/api/auth/forgot-password", RouteClass::Credential),
-    ("/api/auth/reset-password", RouteClass::Credential),
-    ("/api/auth/email-code", RouteClass::Credential),
-    ("/api/auth/resend-verification", RouteClass::Credential),
-    ("/api/auth/password", RouteClass::Credential),
-    ("/api/auth/mfa/email", RouteClass::Credential),
-    ("/api/auth/mfa/verify", RouteClass::CodeConfirm),
-    ("/api/auth/mfa/totp/confirm", RouteClass::CodeConfirm),
-    ("/api/auth/mfa/recovery-codes", RouteClass::CodeConfirm),
-    ("/api/auth/mfa/totp", RouteClass::Credential),
-    ("/api/auth/email-code/verify", RouteClass::CodeConfirm),
-    ("/api/auth/verify-email", RouteClass::CodeConfirm),
-    // The hosted pages behind emailed links: their forms post back to the same path (a GET
-    // only shows the form, see `classify`).
-    ("/auth/reset-password", RouteClass::Credential),
-    ("/auth/verify-email", RouteClass::CodeConfirm),
-    ("/api/auth/refresh", RouteClass::Refresh),
-    ("/api/auth/verify", RouteClass::Verify),
-    ("/.well-known/jwks.json", RouteClass::Verify),
-    // VoiceStamp v1.
-    ("/api/v1/auth/login", RouteClass::Credential),
-    ("/api/v1/auth/verify-code", RouteClass::CodeConfirm),
-    ("/api/v1/auth/verify", RouteClass::Verify),
-    // Team/vault API.
-    ("/api/login", RouteClass::Credential),
-    ("/api/register", RouteClass::Credential),
-    ("/api/resend-email-verification", RouteClass::Credential),
-    ("/api/forgot-passsword", RouteClass::Credential),
-    ("/api/reset-passsword", RouteClass::Credential),
-    // The two-s spellings answer too, under the same quota.
-    ("/api/forgot-password", RouteClass::Credential),
-    ("/api/reset-password", RouteClass::Credential),
-    ("/api/exist-email/*", RouteClass::Credential),
-    ("/api/verify-email/*", RouteClass::CodeConfirm),
-    ("/api/refresh", RouteClass::Refresh),
-    // Back Office v2.
-    ("/api/v2/signin", RouteClass::Credential),
-    ("/api/v2/2fa/confirm", RouteClass::CodeConfirm),
-    ("/api/v2/refresh", RouteClass::Refresh),
-];
+pub use crate::policy::classify;
 
 /// Verification emails a user may ask to be sent again: one a minute and five an hour, both
 /// per user, so that the button cannot turn Tessera into a mail cannon.
@@ -346,34 +295,6 @@ pub const ADDRESS_MAIL_QUOTAS: [(&str, Quota); 2] = [
     ("mail-minute", Quota::per_minute(3)),
     ("mail-hour", Quota::per_hour(20)),
 ];
-
-/// The hosted pages behind emailed links.
-const HOSTED_PAGES: [&str; 2] = ["/auth/reset-password", "/auth/verify-email"];
-
-/// Maps a request to its route class. `path` may carry a query string, which is ignored, and a
-/// trailing slash, which is ignored too, so that `/api/auth/login/` cannot dodge the
-/// credential quota. The method matters only for CORS preflights (`OPTIONS`), which do nothing
-/// and so are not charged against the quota of the route they ask about.
-#[must_use]
-pub fn classify(method: &str, path: &str) -> RouteClass {
-    if method.eq_ignore_ascii_case("OPTIONS") {
-        return RouteClass::Unmetered;
-    }
-    let path = path.split(['?', '#']).next().unwrap_or(path);
-    let trimmed = path.trim_end_matches('/');
-    let path = if trimmed.is_empty() { "/" } else { trimmed };
-    // A hosted page's GET shows a form and checks nothing: only its POST spends a token.
-    if method.eq_ignore_ascii_case("GET") && HOSTED_PAGES.contains(&path) {
-        return RouteClass::Public;
-    }
-    RULES
-        .iter()
-        .find(|(pattern, _)| match pattern.strip_suffix('*') {
-            Some(prefix) => path.starts_with(prefix) && path.len() > prefix.len(),
-            None => path == *pattern,
-        })
-        .map_or(RouteClass::Public, |(_, class)| *class)
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! The Worker's configuration, from `wrangler.toml` vars and secrets.
 
 use serde::Deserialize;
+use tessera_core::model::TenantSlug;
 use tessera_core::ratelimit::RouteClass;
 
 /// Whether an application route needs a token.
@@ -62,7 +63,10 @@ pub struct Config {
     pub routes: Vec<AppRoute>,
     /// `DEFAULT_TENANT`: the origin's `TESSERA_DEFAULT_TENANT`, for the per-account limit of
     /// requests that name no tenant (default `default`).
-    pub default_tenant: String,
+    pub default_tenant: TenantSlug,
+    /// `BASE_DOMAIN`: the origin's `TESSERA_BASE_DOMAIN`; a host `<slug>.<BASE_DOMAIN>` names
+    /// the tenant `<slug>` (core's `tenant::named`). Unset: subdomains name no tenant.
+    pub base_domain: Option<String>,
     /// `JWKS_REFETCH_MIN_MS`: the shortest time between two key fetches caused by tokens
     /// naming an unknown `kid` (default 5000, at least 100).
     pub jwks_refetch_min_ms: u64,
@@ -100,7 +104,13 @@ impl Config {
             audience: get("AUDIENCE").unwrap_or_else(|| "tessera".into()),
             edge_secret,
             routes,
-            default_tenant: get("DEFAULT_TENANT").unwrap_or_else(|| "default".into()),
+            default_tenant: TenantSlug::parse(
+                &get("DEFAULT_TENANT").unwrap_or_else(|| "default".into()),
+            )
+            .map_err(|e| format!("DEFAULT_TENANT: {e}"))?,
+            base_domain: get("BASE_DOMAIN")
+                .map(|d| d.trim().trim_matches('.').to_ascii_lowercase())
+                .filter(|d| !d.is_empty()),
             jwks_refetch_min_ms: match get("JWKS_REFETCH_MIN_MS") {
                 None => 5_000,
                 Some(ms) => {

@@ -2,6 +2,7 @@
 //! upstream, with the verified identity in headers signed with the edge secret.
 
 use tessera_core::edge::{self, Identity};
+use tessera_core::policy::Credentials;
 use worker::{Date, Env, Response, Result};
 
 use crate::auth::{authenticate, token_problem, Wording};
@@ -36,16 +37,18 @@ pub async fn app_route(
     incoming: &Incoming,
     presented: Presented<'_>,
 ) -> Result<Response> {
-    let wording = Wording::for_request("", false);
+    let wording = Wording::PLAIN;
     let caller = match (presented.jwt, presented.service) {
-        (Some(token), _) => match authenticate(env, config, token, wording).await? {
-            Ok(claims) => Some(Caller {
-                user: claims.sub,
-                tenant: claims.tid,
-                session: claims.sid,
-            }),
-            Err(refused) => return Ok(refused),
-        },
+        (Some(token), _) => {
+            match authenticate(env, config, token, Credentials::ACCESS, wording).await? {
+                Ok(claims) => Some(Caller {
+                    user: claims.sub,
+                    tenant: claims.tid,
+                    session: claims.sid,
+                }),
+                Err(refused) => return Ok(refused),
+            }
+        }
         (None, Some(token)) => {
             match service_tokens::check(env, config, token, presented.client_ip, wording).await? {
                 Ok(answer) => Some(Caller {

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use quick_cache::unsync::Cache as Lru;
-use tessera_core::jwt::{AccessClaims, Jwks, KeySet, Verified, Verifier, VerifyError};
+use tessera_core::jwt::{Jwks, KeySet, Verified, Verifier, VerifyError};
 use tessera_core::secret::sha256;
 use worker::{Date, Fetch, Request};
 
@@ -102,7 +102,7 @@ pub async fn current(config: &Config) -> Option<Rc<Verifier>> {
 
 /// Verifies an access token with core's strict verifier, the Ed25519 signature computed by
 /// WebCrypto; a token this isolate verified before costs a cache lookup and core's recheck.
-pub async fn verify(config: &Config, token: &str) -> Result<AccessClaims, Refusal> {
+pub async fn verify(config: &Config, token: &str) -> Result<Verified, Refusal> {
     let now = Date::now().as_millis() / 1000;
     let held = verifier(config, false)
         .await
@@ -110,14 +110,13 @@ pub async fn verify(config: &Config, token: &str) -> Result<AccessClaims, Refusa
     let digest = sha256(token.as_bytes());
     if let Some(hit) = VERIFIED.with(|v| v.borrow().get(&digest).cloned()) {
         if held.recheck(&hit, now).is_ok() {
-            return Ok(hit.claims.clone());
+            return Ok((*hit).clone());
         }
         VERIFIED.with(|v| v.borrow_mut().remove(&digest));
     }
     let verified = verify_fully(config, &held, token, now).await?;
-    let claims = verified.claims.clone();
-    VERIFIED.with(|v| v.borrow_mut().insert(digest, Rc::new(verified)));
-    Ok(claims)
+    VERIFIED.with(|v| v.borrow_mut().insert(digest, Rc::new(verified.clone())));
+    Ok(verified)
 }
 
 async fn verify_fully(

@@ -33,9 +33,10 @@ mod webcrypto;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use tessera_core::api::MAX_BODY_BYTES;
+use tessera_core::api::{MAX_BODY_BYTES, TENANT_HEADER};
 use tessera_core::edge;
-use tessera_core::ratelimit::{classify, RouteClass};
+use tessera_core::policy::{self, classify, Credentials, Lookup, Purpose};
+use tessera_core::tenant;
 use worker::{console_error, event, Context, Env, Method, Request, Response, Result};
 
 use crate::config::Config;
@@ -122,16 +123,41 @@ async fn handle(mut req: Request, env: &Env) -> Result<Response> {
     if path == bench::PATH {
         return bench::run(&config, &url, &incoming).await;
     }
-    let route = config.route_for(&path).cloned();
-    let class = route
+    let app_route = config.route_for(&path).cloned();
+    let lookup = policy::lookup(incoming.method.as_ref(), &path);
+    let row = match lookup {
+        Lookup::Route(row) => Some(row),
+        Lookup::MethodNotAllowed(_) | Lookup::NotFound(_) => None,
+    };
+    let class = app_route
         .as_ref()
         .map_or_else(|| classify(incoming.method.as_ref(), &path), |r| r.class);
-    if let Some(refused) = limits::enforce(env, &config, class, &client_ip, &incoming).await? {
+    // The one rule for the named tenant, over the host the client addressed (the origin hears
+    // it in FORWARDED_HOST, since this fetch carries the origin's own Host).
+    let host = url.host_str().map(|h| match url.port() {
+        Some(port) => format!("{h}:{port}"),
+        None => h.to_owned(),
+    });
+    let named = tenant::named(
+        incoming.headers.get(TENANT_HEADER)?.as_deref(),
+        host.as_deref(),
+        config.base_domain.as_deref(),
+    );
+    let served = match &named {
+        Ok(Some(slug)) => Some(slug.clone()),
+        Ok(None) => Some(config.default_tenant.clone()),
+        Err(_) => None,
+    };
+    let account = row.and_then(|r| r.account).zip(served.as_ref());
+    let voicestamp = policy::api_of(incoming.method.as_ref(), &path).voicestamp_wording();
+    if let Some(refused) =
+        limits::enforce(env, class, account, &client_ip, &incoming, voicestamp).await?
+    {
         return Ok(refused);
     }
     let bearer = auth::bearer_jwt(&incoming.headers)?;
     let service = auth::bearer_service(&incoming.headers)?;
-    if let Some(route) = route {
+    if let Some(route) = app_route {
         let presented = guard::Presented {
             jwt: bearer.as_deref(),
             service: service.as_deref(),
@@ -139,45 +165,52 @@ async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         };
         return guard::app_route(env, &config, &route, &incoming, presented).await;
     }
-    let is_verify = matches!(path.as_str(), "/api/auth/verify" | "/api/v1/auth/verify")
-        && incoming.method == Method::Get;
-    let wording = auth::Wording::for_request(&path, is_verify);
-    if is_verify {
+    let mut extra = vec![
+        (edge::CLIENT_IP, client_ip.clone()),
+        (edge::EDGE_SECRET, config.edge_secret.clone()),
+    ];
+    extra.extend(host.map(|host| (edge::FORWARDED_HOST, host)));
+    // A request no route serves goes on, and the origin answers its 404 or 405; so does one
+    // whose route takes no bearer credential (a presented one means nothing there).
+    let Some(row) = row.filter(|row| row.accepts.takes_bearer()) else {
+        return forward::send(&config.origin_url, &incoming, &extra).await;
+    };
+    let wording = auth::Wording::of(row);
+    if row.purpose == Purpose::Verify {
         if let Some(token) = &bearer {
-            return auth::verify_here(env, &config, token, wording).await;
+            return auth::verify_here(env, &config, token, &named, wording).await;
         }
         if let Some(token) = &service {
             return match service_tokens::check(env, &config, token, &client_ip, wording).await? {
-                Ok(answer) => Response::from_json(&answer),
+                Ok(answer) => match auth::check_tenant(&answer.tenant, &named, wording)? {
+                    Some(refused) => Ok(refused),
+                    None => Response::from_json(&answer),
+                },
                 Err(refused) => Ok(refused),
             };
         }
     }
-    // Bearer JWTs are checked here, before the origin spends anything on them; refresh
-    // endpoints are exempt, since a client may present an expired token there by design.
+    // A JWT is checked here, before the origin spends anything on it, against what the row
+    // accepts; a route that also takes an expired token (renewal) leaves it to the origin,
+    // which alone knows whether the session is still active.
     let mut claims = None;
-    if let (Some(token), false) = (&bearer, class == RouteClass::Refresh) {
-        match auth::authenticate(env, &config, token, wording).await? {
-            Ok(verified) => claims = Some(verified),
+    let checked_here = row.accepts.takes_jwt() && !row.accepts.accepts(Credentials::EXPIRED_ACCESS);
+    if let (Some(token), true) = (&bearer, checked_here) {
+        match auth::authenticate(env, &config, token, row.accepts, wording).await? {
+            Ok(verified) => {
+                if let Some(refused) = auth::check_tenant(&verified.tid, &named, wording)? {
+                    return Ok(refused);
+                }
+                claims = Some(verified);
+            }
             Err(refused) => return Ok(refused),
         }
     }
-    let extra = [
-        (edge::CLIENT_IP, client_ip),
-        (edge::EDGE_SECRET, config.edge_secret.clone()),
-    ];
     let response = forward::send(&config.origin_url, &incoming, &extra).await?;
-    if is_sign_out(&path) && (200..300).contains(&response.status_code()) {
+    if row.purpose == Purpose::SignOut && (200..300).contains(&response.status_code()) {
         if let Some(claims) = &claims {
             revocations::record_sign_out(env, claims).await;
         }
     }
     Ok(response)
-}
-
-fn is_sign_out(path: &str) -> bool {
-    matches!(
-        path,
-        "/api/auth/logout" | "/api/v2/signout" | "/api/v1/auth/logout"
-    )
 }

@@ -5,17 +5,14 @@
 use std::cell::Cell;
 
 use serde::{Deserialize, Serialize};
-use tessera_core::api::TENANT_HEADER;
-use tessera_core::model::{Email, TenantSlug};
-use tessera_core::ratelimit::{
-    self, account_subject, ip_subject, Decision, GcraState, Quota, RouteClass,
-};
+use tessera_core::model::TenantSlug;
+use tessera_core::policy::AccountField;
+use tessera_core::ratelimit::{self, ip_subject, Decision, GcraState, Quota, RouteClass};
 use worker::{
     console_error, console_warn, durable_object, Date, DurableObject, Env, Method, Request,
     RequestInit, Response, Result, State,
 };
 
-use crate::config::Config;
 use crate::forward::Incoming;
 use crate::problem::{problem, problem_body};
 use tessera_core::api::Problem;
@@ -153,60 +150,34 @@ pub async fn charge(env: &Env, key: &str, quota: Quota) -> Result<Decision> {
     Ok(outcome.into())
 }
 
-/// The account a credential or code request names: its body's `email` and `tenant` (or
-/// `X-Tenant`, or the default tenant), or the account tag of its `mfa_token`.
-fn account_of(config: &Config, incoming: &Incoming) -> Option<String> {
+/// The account a credential or code request names, read from the one field its row in core's
+/// table says names it (`served`: the tenant the request names, or the default tenant).
+fn account_of(field: AccountField, served: &TenantSlug, incoming: &Incoming) -> Option<String> {
     let body: serde_json::Value = serde_json::from_slice(&incoming.body).ok()?;
-    if let Some(token) = body.get("mfa_token").and_then(|t| t.as_str()) {
-        return ratelimit::mfa_account_subject(token);
-    }
-    // Back Office v2 names its 2FA token `token` (other bodies' `token`s are not MFA tokens).
-    if let Some(subject) = body
-        .get("token")
-        .and_then(|t| t.as_str())
-        .and_then(ratelimit::mfa_account_subject)
-    {
-        return Some(subject);
-    }
-    let email = Email::parse(body.get("email")?.as_str()?).ok()?;
-    let tenant = match body.get("tenant").and_then(|t| t.as_str()) {
-        Some(tenant) => tenant.to_owned(),
-        None => incoming
-            .headers
-            .get(TENANT_HEADER)
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| config.default_tenant.clone()),
-    };
-    let tenant = TenantSlug::parse(&tenant).ok()?;
-    Some(account_subject(&tenant, &email))
+    field.subject(&body, served)
 }
 
 /// Charges the request to its IP (and account, for credential classes). Returns the 429 or
 /// 503 to answer instead of going on.
 pub async fn enforce(
     env: &Env,
-    config: &Config,
     class: RouteClass,
+    account: Option<(AccountField, &TenantSlug)>,
     client_ip: &str,
     incoming: &Incoming,
+    voicestamp: bool,
 ) -> Result<Option<Response>> {
     let Some(quota) = class.quota() else {
         return Ok(None);
     };
     let mut subjects = vec![ip_subject(client_ip)];
-    if class.per_account() {
-        subjects.extend(account_of(config, incoming));
+    if let (true, Some((field, served))) = (class.per_account(), account) {
+        subjects.extend(account_of(field, served, incoming));
     }
     for subject in subjects {
         match charge(env, &ratelimit::limit_key(class, &subject), quota).await {
             Ok(decision @ Decision::Limited { .. }) => {
-                return Ok(Some(too_many(
-                    class,
-                    decision,
-                    quota,
-                    &incoming.path_and_query,
-                )?))
+                return Ok(Some(too_many(class, decision, quota, voicestamp)?))
             }
             Ok(Decision::Allowed { .. }) => {}
             Err(error) if class.per_account() => {
@@ -230,14 +201,19 @@ pub async fn enforce(
     Ok(None)
 }
 
-fn too_many(class: RouteClass, decision: Decision, quota: Quota, path: &str) -> Result<Response> {
+fn too_many(
+    class: RouteClass,
+    decision: Decision,
+    quota: Quota,
+    voicestamp: bool,
+) -> Result<Response> {
     let mut body = Problem::new(
         429,
         "rate_limited",
         "Too many requests",
         Some(&ratelimit::limited_detail(class, quota)),
     );
-    if tessera_core::api::speaks_voicestamp(path) {
+    if voicestamp {
         body = body.for_voicestamp();
     }
     let mut response = problem_body(&body)?;

@@ -1,5 +1,5 @@
 //! Revoked sessions at the edge: one Durable Object per session holds "refuse its tokens until
-//! T". The origin pushes revocations here; sign-outs that pass through the edge are recorded on
+//! T". The origin delivers its revocation log here (in batches, until acknowledged); sign-outs that pass through the edge are recorded on
 //! the way. Each isolate remembers a "not revoked" answer for at most [`NEGATIVE_TTL_MS`], which
 //! bounds how late a revocation can take effect at the edge; a revocation is remembered until
 //! it lapses.
@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use tessera_core::edge::{Revocation, EDGE_SECRET};
+use tessera_core::edge::{Revocation, RevocationBatch, EDGE_SECRET};
 use tessera_core::jwt::AccessClaims;
 use tessera_core::secret::ct_eq;
 use worker::{
@@ -133,15 +133,25 @@ pub async fn receive(env: &Env, config: &Config, incoming: &Incoming) -> Result<
     {
         return problem(404, "not_found", "Not found", None);
     }
-    let Ok(revocation) = serde_json::from_slice::<Revocation>(&incoming.body) else {
-        return problem(
-            400,
-            "invalid_request",
-            "Bad request",
-            Some("Expected {tenant, session, until}."),
-        );
+    // A batch from the origin's revocation log; the 204 acknowledges it, and only once every
+    // entry is stored (an error answers 500, and the origin delivers the batch again).
+    let revocations = match serde_json::from_slice::<RevocationBatch>(&incoming.body) {
+        Ok(batch) => batch.revocations,
+        Err(_) => match serde_json::from_slice::<Revocation>(&incoming.body) {
+            Ok(one) => vec![one],
+            Err(_) => {
+                return problem(
+                    400,
+                    "invalid_request",
+                    "Bad request",
+                    Some("Expected {through, revocations: [{tenant, session, until}]}."),
+                )
+            }
+        },
     };
-    revoke(env, &revocation).await?;
+    for revocation in &revocations {
+        revoke(env, revocation).await?;
+    }
     Ok(Response::empty()?.with_status(204))
 }
 

@@ -168,6 +168,10 @@ pub struct Config {
     /// and for retries that became due (default 1000, 50–60,000); mail queued on this node is
     /// sent at once.
     pub mail_poll_ms: u64,
+    /// `TESSERA_REVOCATION_POLL_MS`: how often each node reads the revocation log written by
+    /// other nodes and the CLI into its index (default 250, 50–1,000: a sign-out on one node is
+    /// refused on every other within a second); this node's own revocations apply at once.
+    pub revocation_poll_ms: u64,
     /// `TESSERA_BREACHED_PASSWORDS_URL`: a Pwned Passwords range API (for instance
     /// `https://api.pwnedpasswords.com/range/`) asked whether each new password is known from
     /// data breaches, by the first five hex digits of its SHA-1 (off when unset).
@@ -463,6 +467,7 @@ impl Config {
                 .unwrap_or_else(|| "Tessera <no-reply@localhost>".into()),
             public_url,
             mail_poll_ms: env.ranged("TESSERA_MAIL_POLL_MS", 1000, 50, 60_000)?,
+            revocation_poll_ms: env.ranged("TESSERA_REVOCATION_POLL_MS", 250, 50, 1_000)?,
             breached_passwords_url,
             captcha,
             log_filter: env.get("TESSERA_LOG").unwrap_or_else(|| "info".into()),

@@ -1,13 +1,29 @@
-//! Pushes revocations to the edge, so that a signed-out session's access tokens are refused
-//! there too, not only at the origin. Best effort with retries: a push that never arrives still
-//! expires with the tokens it covers, and the origin itself keeps refusing them.
+//! Delivers the revocation log to the edge, so that a ended session's tokens (the 30-day
+//! VoiceStamp token included) are refused there too. Delivery starts at the position the edge
+//! last acknowledged (stored in the global `edge_feed` row, so it survives restarts of the
+//! origin) and that position moves only when the edge answers 2xx: an outage of any length
+//! delays revocations at the edge but loses none. The `edge_feed` job calls it every second
+//! and whenever this process writes to the log; the CLI calls it once before it exits.
 
 use std::time::Duration;
 
-use tessera_core::edge::{Revocation, EDGE_SECRET, REVOCATIONS_PATH};
+use tessera_core::edge::{Revocation, RevocationBatch, EDGE_SECRET, REVOCATIONS_PATH};
 
-/// Attempts per revocation before giving up (with doubling delays from 100 ms: about 3 s).
-const ATTEMPTS: u32 = 5;
+use crate::store::Store;
+
+/// Log entries per delivery.
+const BATCH: i64 = 500;
+
+/// Why a delivery did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The edge could not be reached or refused the batch.
+    #[error("the edge did not acknowledge: {0}")]
+    Edge(String),
+    /// The log could not be read or the position written.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
 
 /// The edge's revocation endpoint and its credentials.
 #[derive(Clone)]
@@ -32,33 +48,58 @@ impl EdgePush {
         }
     }
 
-    /// Sends a revocation in the background; returns at once.
-    pub fn revoke(&self, revocation: Revocation) {
-        let this = self.clone();
-        tokio::spawn(async move { this.send(&revocation).await });
+    /// The pusher the configuration asks for, if it names an edge.
+    #[must_use]
+    pub fn from_config(config: &crate::config::Config) -> Option<Self> {
+        config
+            .edge_url
+            .as_deref()
+            .zip(config.edge_secret.as_deref())
+            .map(|(url, secret)| Self::new(url, secret))
     }
 
-    /// Sends a revocation, retrying; returns when it arrived or was given up on.
-    pub async fn send(&self, revocation: &Revocation) {
-        let mut delay = Duration::from_millis(100);
-        for attempt in 1..=ATTEMPTS {
-            let sent = self
-                .http
-                .post(&self.url)
-                .header(EDGE_SECRET, &self.secret)
-                .json(revocation)
-                .send()
-                .await;
-            match sent {
-                Ok(response) if response.status().is_success() => return,
-                Ok(response) => {
-                    tracing::warn!(attempt, status = %response.status(), "edge refused a revocation")
-                }
-                Err(error) => tracing::warn!(attempt, %error, "edge unreachable for a revocation"),
+    /// Delivers every log entry after the edge's acknowledged position that still covers a
+    /// token at `now`; answers the new acknowledged position.
+    pub async fn deliver_pending(&self, store: &Store, now: i64) -> Result<i64, DeliveryError> {
+        let mut through = store.edge_delivered_through().await?;
+        loop {
+            let entries = store.revocations_after(through, now, BATCH).await?;
+            let Some(last) = entries.last().map(|e| e.position) else {
+                return Ok(through);
+            };
+            let batch = RevocationBatch {
+                through: last,
+                revocations: entries
+                    .iter()
+                    .map(|e| Revocation {
+                        tenant: e.tenant.clone(),
+                        session: e.subject.clone(),
+                        until: u64::try_from(e.until).unwrap_or(0),
+                    })
+                    .collect(),
+            };
+            self.send(&batch).await?;
+            store.set_edge_delivered_through(last).await?;
+            through = last;
+            if i64::try_from(entries.len()).unwrap_or(0) < BATCH {
+                return Ok(through);
             }
-            tokio::time::sleep(delay).await;
-            delay *= 2;
         }
-        tracing::error!(session = %revocation.session, "revocation not delivered to the edge");
+    }
+
+    async fn send(&self, batch: &RevocationBatch) -> Result<(), DeliveryError> {
+        let response = self
+            .http
+            .post(&self.url)
+            .header(EDGE_SECRET, &self.secret)
+            .json(batch)
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Edge(e.to_string()))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(DeliveryError::Edge(format!("status {}", response.status())))
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod limiter;
 pub mod mail;
 pub mod password;
+pub mod revocation_index;
 pub mod server;
 pub mod services;
 pub mod session_cache;

@@ -9,7 +9,6 @@ use tessera_origin::allowed_origin::AllowedOrigin;
 use tessera_origin::config::{Config, LogFormat};
 use tessera_origin::edge_push::EdgePush;
 use tessera_origin::password::PasswordPolicy;
-use tessera_origin::services::account::Announce;
 use tessera_origin::services::api_tokens::NewApiToken;
 use tessera_origin::services::{Accounts, ApiTokens, Revocations};
 use tessera_origin::session_cache::SessionCache;
@@ -453,15 +452,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::User(UserCommand::Disable(user)) => {
             let (accounts, tenant, email) = accounts(&config, &user).await?;
             let ended = accounts
-                .set_disabled(&tenant, &email, true, Announce::Wait)
+                .set_disabled(&tenant, &email, true)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("disabled {email} in tenant {tenant}; {ended} session(s) ended");
+            tell_edge(&config).await?;
         }
         Command::User(UserCommand::Enable(user)) => {
             let (accounts, tenant, email) = accounts(&config, &user).await?;
             accounts
-                .set_disabled(&tenant, &email, false, Announce::Wait)
+                .set_disabled(&tenant, &email, false)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("enabled {email} in tenant {tenant}");
@@ -469,19 +469,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::User(UserCommand::SignOut(user)) => {
             let (accounts, tenant, email) = accounts(&config, &user).await?;
             let ended = accounts
-                .end_sessions(&tenant, &email, Announce::Wait)
+                .end_sessions(&tenant, &email)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{ended} session(s) of {email} in tenant {tenant} ended");
+            tell_edge(&config).await?;
         }
         Command::User(UserCommand::SetPassword(user)) => {
             let (accounts, tenant, email) = accounts(&config, &user).await?;
             let secret = read_password()?;
             let ended = accounts
-                .set_password(&tenant, &email, secret.into(), Announce::Wait)
+                .set_password(&tenant, &email, secret.into())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("password of {email} in tenant {tenant} set; {ended} session(s) ended");
+            tell_edge(&config).await?;
         }
         Command::Token(TokenCommand::Create {
             tenant,
@@ -552,6 +554,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 "revoked token {} ({}) in tenant {}",
                 revoked.id, revoked.name, operator.tenant
             );
+            tell_edge(&config).await?;
         }
         Command::Keys(KeysCommand::Rotate) => {
             let store = server::open_store(&config).await?;
@@ -564,7 +567,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Keys(KeysCommand::Remove { kid }) => {
             let store = server::open_store(&config).await?;
-            if !store.remove_retired_key(&kid).await? {
+            if !store
+                .remove_retired_key(&kid, clock::system_now_secs())
+                .await?
+            {
                 anyhow::bail!(
                     "no retired key {kid} (the current key cannot be removed: rotate first)"
                 );
@@ -573,6 +579,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 "removed key {kid}; running servers refuse its tokens within {}s",
                 keys::RELOAD_EVERY_SECS
             );
+            tell_edge(&config).await?;
         }
         Command::Keys(KeysCommand::List) => {
             let store = server::open_store(&config).await?;
@@ -589,6 +596,25 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// Delivers the revocation log to the edge before the command exits, and says whether the edge
+/// heard: a session-ending command never reports the edge told when it was not. The change
+/// itself is committed (with its log entry) either way; what the edge missed, a running
+/// `tessera serve` delivers as soon as the edge answers.
+async fn tell_edge(config: &Config) -> anyhow::Result<()> {
+    let Some(edge) = EdgePush::from_config(config) else {
+        return Ok(());
+    };
+    let store = server::open_store(config).await?;
+    match edge.deliver_pending(&store, clock::system_now_secs()).await {
+        Ok(_) => println!("the edge has been told"),
+        Err(error) => eprintln!(
+            "delivery to the edge is pending ({error}); the revocation is in the log, and a \
+             running `tessera serve` delivers it as soon as the edge answers"
+        ),
     }
     Ok(())
 }
@@ -614,13 +640,9 @@ impl Operator {
             anyhow::bail!("no tenant {tenant}");
         }
         let clock: clock::SharedClock = std::sync::Arc::new(clock::SystemClock);
-        let edge = config
-            .edge_url
-            .as_deref()
-            .zip(config.edge_secret.as_deref())
-            .map(|(url, secret)| EdgePush::new(url, secret));
         let cache = std::sync::Arc::new(SessionCache::new(0, clock.clone()));
-        let revocations = Revocations::new(cache, edge, clock.clone());
+        let index = std::sync::Arc::new(tessera_origin::revocation_index::RevocationIndex::new());
+        let revocations = Revocations::new(cache, index, clock.clone());
         let directory = std::sync::Arc::new(Directory::new(store.clone(), clock.clone()));
         Ok(Self {
             store,
@@ -635,7 +657,6 @@ impl Operator {
         ApiTokens::new(
             self.store.clone(),
             self.directory.clone(),
-            self.revocations.clone(),
             self.clock.clone(),
         )
     }

@@ -7,11 +7,11 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, RateLimitStore};
-use crate::edge_push::EdgePush;
 use crate::keys::{Keyring, MasterKey};
 use crate::limiter::Limiter;
 use crate::mail::{Mailer, MailerError};
 use crate::password::{Hasher, PasswordPolicy};
+use crate::revocation_index::RevocationIndex;
 use crate::services::captcha::CaptchaVerifier;
 use crate::services::{
     Accounts, ApiTokens, Authenticator, EmailCodes, MailRequests, Mfa, OneTime, PasswordReset,
@@ -58,6 +58,8 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Renders and delivers email (for the mail worker).
     pub mailer: Arc<Mailer>,
+    /// This node's index of the revocation log (fed by the `revocation_index` job).
+    pub revocation_index: Arc<RevocationIndex>,
 }
 
 /// Why the state could not be built.
@@ -72,6 +74,9 @@ pub enum StartError {
     /// Mail configuration.
     #[error(transparent)]
     Mail(#[from] MailerError),
+    /// The revocation log could not be read into the index.
+    #[error("reading the revocation log: {0}")]
+    RevocationLog(#[from] crate::store::StoreError),
 }
 
 impl AppState {
@@ -106,12 +111,11 @@ impl AppState {
         });
         let tenants = Arc::new(Directory::new(store.clone(), clock.clone()));
         let cache = Arc::new(SessionCache::new(config.session_cache_ms, clock.clone()));
-        let edge = config
-            .edge_url
-            .as_deref()
-            .zip(config.edge_secret.as_deref())
-            .map(|(url, secret)| EdgePush::new(url, secret));
-        let revocations = Revocations::new(cache.clone(), edge, clock.clone());
+        // Verification asks this index instead of tenant databases: it holds every revocation
+        // still in force before the first request is served.
+        let revocation_index = Arc::new(RevocationIndex::new());
+        crate::revocation_index::catch_up(&revocation_index, &store, clock.now_secs()).await?;
+        let revocations = Revocations::new(cache.clone(), revocation_index.clone(), clock.clone());
         let tokens = TokenIssuer::new(
             keys.clone(),
             &config.issuer,
@@ -163,6 +167,7 @@ impl AppState {
             tenants.clone(),
             keys.clone(),
             cache,
+            revocation_index.clone(),
             config.token_cache_entries,
             clock.clone(),
         );
@@ -213,7 +218,7 @@ impl AppState {
                 clock.clone(),
                 password_policy,
             ),
-            api_tokens: ApiTokens::new(store.clone(), tenants.clone(), revocations, clock.clone()),
+            api_tokens: ApiTokens::new(store.clone(), tenants.clone(), clock.clone()),
             password_reset,
             email_codes,
             mfa,
@@ -231,6 +236,7 @@ impl AppState {
             clock,
             services,
             mailer,
+            revocation_index,
         })))
     }
 }

@@ -1021,7 +1021,12 @@ async fn a_remembered_token_is_refused_once_its_key_is_removed(backend: Backend)
     tessera_origin::keys::rotate(&server.state.store, server.state.keys.master())
         .await
         .unwrap();
-    assert!(server.state.store.remove_retired_key(&old).await.unwrap());
+    assert!(server
+        .state
+        .store
+        .remove_retired_key(&old, tessera_origin::clock::Clock::now_secs(&*server.clock))
+        .await
+        .unwrap());
     server.state.keys.reload().await.unwrap();
     let body = assert_problem(
         server.get_auth("/api/auth/verify", access).await,

@@ -547,8 +547,41 @@ async fn mfa_answers_are_limited_per_account_at_the_edge_across_challenges_and_i
     assert_eq!(stack.origin_requests("code-confirm").await, before);
 }
 
+/// The code pyotp (an independent implementation) computes for `secret` (base32), `steps`
+/// time steps from now.
+fn pyotp(secret: &str, steps: i64) -> String {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, time, pyotp; print(pyotp.TOTP(sys.argv[1]).at(int(time.time()) + 30 * int(sys.argv[2])))",
+            secret,
+            &steps.to_string(),
+        ])
+        .output()
+        .expect("python3 is needed");
+    assert!(
+        out.status.success(),
+        "pyotp is needed (scripts/setup-test-services installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+async fn post_json(
+    stack: &Stack,
+    path: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> reqwest::Response {
+    let mut request = stack.http.post(stack.edge(path)).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_enrol_only_token_is_refused_at_the_edge() {
+async fn a_user_of_a_tenant_that_requires_mfa_enrols_through_the_edge() {
     let stack = Stack::start().await;
     let tenant = tessera_core::model::TenantSlug::parse("default").unwrap();
     let policy = tessera_origin::store::TenantPolicy {
@@ -567,24 +600,114 @@ async fn an_enrol_only_token_is_refused_at_the_edge() {
         Some(token) if answer["mfa_enrollment_required"] == true => token.to_owned(),
         _ => panic!("expected an enrol-only token: {answer}"),
     };
-    // The first check fetches the JWKS from the origin (a verify-class request); the second
-    // reaches the origin not at all.
-    assert_eq!(
-        get(&stack, "/api/auth/verify", &restricted).await.status(),
-        401
-    );
-    let before = stack.origin_requests("verify").await;
+    // Everywhere but enrolment the token is refused, at the edge.
     let response = get(&stack, "/api/auth/verify", &restricted).await;
     assert_eq!(response.status(), 401);
     assert_security_headers(&response);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "restricted_token");
     assert_eq!(body["valid"], false);
+    let me: Value = get(&stack, "/api/auth/me", &restricted)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["code"], "restricted_token");
+    // Enrolment and its confirmation take it, as core's table says.
+    let enrolled = post_json(
+        &stack,
+        "/api/auth/mfa/totp/enroll",
+        Some(&restricted),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(enrolled.status(), 200, "{}", enrolled.text().await.unwrap());
+    let enrolled: Value = enrolled.json().await.unwrap();
+    let secret = enrolled["secret"].as_str().unwrap().to_owned();
+    let confirmed = post_json(
+        &stack,
+        "/api/auth/mfa/totp/confirm",
+        Some(&restricted),
+        &json!({"code": pyotp(&secret, 0)}),
+    )
+    .await;
     assert_eq!(
-        stack.origin_requests("verify").await,
-        before,
-        "answered at the edge"
+        confirmed.status(),
+        200,
+        "{}",
+        confirmed.text().await.unwrap()
     );
+    // Then password and code sign the user in, through the edge.
+    let challenge = stack.sign_in("ann@example.com", "198.51.100.91").await;
+    assert_eq!(challenge["mfa_required"], true, "{challenge}");
+    let mfa_token = challenge["mfa_token"].as_str().unwrap();
+    // The step just used is refused as a replay; the next one is within the accepted window.
+    let signed = post_json(
+        &stack,
+        "/api/auth/mfa/verify",
+        None,
+        &json!({"mfa_token": mfa_token, "code": pyotp(&secret, 1)}),
+    )
+    .await;
+    assert_eq!(signed.status(), 200, "{}", signed.text().await.unwrap());
+    let signed: Value = signed.json().await.unwrap();
+    let access = signed["access_token"].as_str().unwrap();
+    assert_eq!(get(&stack, "/api/auth/verify", access).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_of_one_tenant_is_refused_for_another_at_the_edge_as_at_the_origin() {
+    let stack = Stack::start().await;
+    let other = tessera_core::model::TenantSlug::parse("globex").unwrap();
+    stack
+        .state
+        .store
+        .create_tenant(&other, "Globex", 0)
+        .await
+        .unwrap();
+    stack.create_user("ann@example.com").await;
+    let tokens = stack.sign_in("ann@example.com", "198.51.100.92").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    for (path, voicestamp) in [("/api/auth/verify", false), ("/api/v1/auth/verify", true)] {
+        let mut answers = Vec::new();
+        for base in [stack.edge.url.as_str(), stack.origin_url.as_str()] {
+            let response = stack
+                .http
+                .get(format!("{base}{path}"))
+                .bearer_auth(access)
+                .header("x-tenant", "globex")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 403, "{base}{path}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["code"], "tenant_mismatch");
+            assert_eq!(body["valid"], false);
+            assert_eq!(body.get("success").is_some(), voicestamp);
+            answers.push(body);
+        }
+        assert_eq!(answers[0], answers[1], "edge and origin word it alike");
+        // A malformed header is a 400 from both, once the token is good.
+        let response = stack
+            .http
+            .get(stack.edge(path))
+            .bearer_auth(access)
+            .header("x-tenant", "x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+    }
+    // Routes that forward check it at the edge too.
+    let response = stack
+        .http
+        .get(stack.edge("/api/auth/me"))
+        .bearer_auth(access)
+        .header("x-tenant", "globex")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,8 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::problem::ApiError;
+use tessera_core::jwt::AccessClaims;
+
 use crate::services::{Authenticated, Client, ServicePrincipal};
 use crate::state::AppState;
 
@@ -101,10 +103,11 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// A caller authenticated by an access token (a user) or by a service API token (a service).
+/// A caller of a verification endpoint: a user's access token (or VoiceStamp session token),
+/// judged from the token and the revocation index alone, or a service API token.
 pub enum Principal {
-    /// A user's session.
-    User(Box<Authenticated>),
+    /// A user's session, as its token's claims say.
+    User(Box<AccessClaims>),
     /// A service token.
     Service(ServicePrincipal),
 }
@@ -114,7 +117,15 @@ impl Principal {
     #[must_use]
     pub fn verify_answer(&self) -> tessera_core::api::VerifyAnswer {
         match self {
-            Self::User(user) => user.verify_answer(),
+            Self::User(claims) => tessera_core::api::VerifyAnswer::new(
+                tessera_core::api::VerifiedUser {
+                    id: claims.sub.clone(),
+                    email: claims.email.clone(),
+                    role: claims.role.clone(),
+                },
+                claims.tid.clone(),
+                claims.exp,
+            ),
             Self::Service(service) => tessera_core::api::VerifyAnswer::service(
                 service.token.id.clone(),
                 service.tenant.to_string(),
@@ -136,12 +147,16 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Bearer(token) = Bearer::from_request_parts(parts, state).await?;
-        if !token.starts_with(tessera_core::token::TokenKind::ServiceApi.prefix()) {
-            return Auth::from_request_parts(parts, state)
-                .await
-                .map(|Auth(user)| Self::User(Box::new(user)));
-        }
         let named = super::tenant::named_by_request(&parts.headers, &state.config);
+        if !token.starts_with(tessera_core::token::TokenKind::ServiceApi.prefix()) {
+            let claims = state
+                .services
+                .authenticate
+                .verify_claims(&token, named.as_ref().ok().and_then(Option::as_ref))
+                .await?;
+            named?;
+            return Ok(Self::User(Box::new(claims)));
+        }
         let service = state
             .services
             .api_tokens

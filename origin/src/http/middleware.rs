@@ -7,8 +7,10 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tessera_core::api::Problem;
 use tessera_core::edge;
 use tessera_core::headers::{ANSWER_MAY_SET, SECURITY_HEADERS, TOKEN_RESPONSE_HEADERS};
+use tessera_core::policy;
 use tessera_core::ratelimit::{classify, ip_subject, Decision};
 use tessera_core::secret::ct_eq;
 
@@ -42,16 +44,13 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 /// proxy; otherwise the socket's peer. Client-supplied headers are never believed on their own.
 #[must_use]
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, config: &Config) -> IpAddr {
-    if let Some(secret) = &config.edge_secret {
-        let presented = headers.get(edge::EDGE_SECRET).map(HeaderValue::as_bytes);
-        if presented.is_some_and(|p| ct_eq(p, secret.as_bytes())) {
-            if let Some(ip) = headers
-                .get(edge::CLIENT_IP)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok())
-            {
-                return ip;
-            }
+    if from_the_edge(headers, config) {
+        if let Some(ip) = headers
+            .get(edge::CLIENT_IP)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
         }
     }
     if config.trusted_proxies.contains(&peer) {
@@ -71,6 +70,61 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, config: &Config) -> IpAddr {
         }
     }
     peer
+}
+
+/// Whether the request carries the edge secret, which makes the edge's other `x-tessera-*`
+/// headers trustworthy.
+fn from_the_edge(headers: &HeaderMap, config: &Config) -> bool {
+    config.edge_secret.as_ref().is_some_and(|secret| {
+        headers
+            .get(edge::EDGE_SECRET)
+            .is_some_and(|presented| ct_eq(presented.as_bytes(), secret.as_bytes()))
+    })
+}
+
+/// Behind the edge, the host the client addressed is the one the edge vouches for (its fetch to
+/// the origin carries the origin's own `Host`): it replaces `Host` before anything reads it, so
+/// a subdomain tenant is the same tenant at both halves. Without the edge secret the header is
+/// dropped, never believed.
+pub async fn edge_host(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let vouched = from_the_edge(request.headers(), &state.config);
+    if let Some(host) = request.headers_mut().remove(edge::FORWARDED_HOST) {
+        if vouched {
+            request.headers_mut().insert(header::HOST, host);
+        }
+    }
+    next.run(request).await
+}
+
+/// Words every error answer as the API of its route reads errors (core's table): VoiceStamp v1
+/// clients read `success: false` and a `message` in every problem under their paths, whichever
+/// layer or handler refused the request. Other APIs' answers pass untouched.
+pub async fn api_wording(request: Request, next: Next) -> Response {
+    let api = policy::api_of(request.method().as_str(), request.uri().path());
+    let response = next.run(request).await;
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/problem+json");
+    if !api.voicestamp_wording() || !is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, super::MAX_BODY_BYTES).await else {
+        return ApiError::internal(&std::io::Error::other("unreadable problem body"))
+            .into_response();
+    };
+    let worded = serde_json::from_slice::<Problem>(&bytes)
+        .ok()
+        .filter(|problem| problem.success.is_none())
+        .and_then(|problem| serde_json::to_vec(&problem.for_voicestamp()).ok());
+    let body = worded.unwrap_or_else(|| bytes.to_vec());
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Works out who the client is, charges the request to its IP under the route's class, and
@@ -106,12 +160,7 @@ pub async fn client_and_limits(
         Err(error) => return ApiError::from(error).into_response(),
     };
     if let Some((decision @ Decision::Limited { .. }, quota)) = charged {
-        let refusal = ApiError::too_many(class, decision, quota);
-        return if tessera_core::api::speaks_voicestamp(request.uri().path()) {
-            refusal.for_voicestamp().into_response()
-        } else {
-            refusal.into_response()
-        };
+        return ApiError::too_many(class, decision, quota).into_response();
     }
     let mut response = next.run(request).await;
     if let Some((decision, quota)) = charged {

@@ -17,7 +17,7 @@ pub mod tenant;
 pub mod voicestamp;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Request, StatusCode, Uri};
+use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{middleware as mw, Router};
 use tower::ServiceBuilder;
@@ -52,6 +52,8 @@ pub fn app(state: AppState) -> Router {
         )))
         .layer(mw::from_fn_with_state(state.clone(), middleware::client_and_limits))
         .layer(mw::from_fn_with_state(state.clone(), middleware::cors))
+        .layer(mw::from_fn_with_state(state.clone(), middleware::edge_host))
+        .layer(mw::from_fn(middleware::api_wording))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(middleware::REQUEST_ID.clone(), MakeRequestUuid))
@@ -71,29 +73,16 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found(uri: Uri) -> ApiError {
-    in_the_paths_wording(&uri, ApiError::not_found().detail("No such route."))
+async fn not_found() -> ApiError {
+    ApiError::not_found().detail("No such route.")
 }
 
-async fn method_not_allowed(uri: Uri) -> ApiError {
-    in_the_paths_wording(
-        &uri,
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Method not allowed",
-        ),
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method not allowed",
     )
-}
-
-/// A VoiceStamp v1 client reads every answer under its paths as `{success, message}`, a
-/// mistyped route's too.
-fn in_the_paths_wording(uri: &Uri, error: ApiError) -> ApiError {
-    if tessera_core::api::speaks_voicestamp(uri.path()) {
-        error.for_voicestamp()
-    } else {
-        error
-    }
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

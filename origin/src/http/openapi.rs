@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         super::team_vault::register, super::team_vault::login, super::team_vault::verify_email,
         super::team_vault::resend_email_verification, super::team_vault::refresh,
         super::team_vault::forgot_password, super::team_vault::reset_password,
+        super::team_vault::forgot_password_two_s, super::team_vault::reset_password_two_s,
         super::team_vault::exist_email,
         super::backoffice::sign_in, super::backoffice::confirm, super::backoffice::refresh,
         super::backoffice::sign_out,

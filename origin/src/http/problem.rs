@@ -19,7 +19,6 @@ pub struct ApiError {
     retry_after_secs: Option<u64>,
     extra_headers: Vec<(&'static str, String)>,
     valid_false: bool,
-    voicestamp: bool,
 }
 
 impl ApiError {
@@ -34,7 +33,6 @@ impl ApiError {
             retry_after_secs: None,
             extra_headers: Vec::new(),
             valid_false: false,
-            voicestamp: false,
         }
     }
 
@@ -66,13 +64,6 @@ impl ApiError {
         self
     }
 
-    /// Words the body as VoiceStamp v1 clients read errors (`success: false`, `message`).
-    #[must_use]
-    pub fn for_voicestamp(mut self) -> Self {
-        self.voicestamp = true;
-        self
-    }
-
     /// The stable code.
     #[must_use]
     pub fn code(&self) -> &'static str {
@@ -97,8 +88,12 @@ impl ApiError {
 
     /// 403: the request names a tenant other than its token's.
     pub fn tenant_mismatch() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "tenant_mismatch", "Tenant mismatch")
-            .detail("The request names a tenant other than the one its token was issued for.")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "tenant_mismatch",
+            tessera_core::tenant::MISMATCH_TITLE,
+        )
+        .detail(tessera_core::tenant::MISMATCH_DETAIL)
     }
 
     /// 404.
@@ -152,9 +147,6 @@ impl ApiError {
             self.detail.as_deref(),
         );
         problem.valid = self.valid_false.then_some(false);
-        if self.voicestamp {
-            problem = problem.for_voicestamp();
-        }
         problem
     }
 }

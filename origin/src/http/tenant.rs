@@ -1,43 +1,37 @@
-//! Which tenant a request names outside its body.
+//! Which tenant a request names outside its body: core's one rule (`tessera_core::tenant`) over
+//! this request's `X-Tenant` and `Host` (behind the edge, the host the edge vouches for: see
+//! `middleware::edge_host`).
 
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap};
 use tessera_core::api::TENANT_HEADER;
 use tessera_core::model::TenantSlug;
+use tessera_core::tenant::NamedTenantError;
 
 use super::problem::ApiError;
 use crate::config::Config;
 
-/// The tenants a request names outside its body: the `X-Tenant` header and the subdomain of
-/// `Host` under the configured base domain. A request that names two different tenants this way
-/// is refused; a malformed `X-Tenant` is a 400.
+impl From<NamedTenantError> for ApiError {
+    fn from(error: NamedTenantError) -> Self {
+        match error {
+            NamedTenantError::InvalidHeader => Self::bad_request(error.code(), error.to_string()),
+            NamedTenantError::Conflict => Self::tenant_mismatch(),
+        }
+    }
+}
+
+/// The tenant a request names outside its body, if any; a malformed `X-Tenant` is a 400 and a
+/// header and subdomain naming two tenants a 403.
 pub fn named_by_request(
     headers: &HeaderMap,
     config: &Config,
 ) -> Result<Option<TenantSlug>, ApiError> {
-    let header = headers
-        .get(TENANT_HEADER)
-        .map(|v| {
-            v.to_str()
-                .ok()
-                .and_then(|s| TenantSlug::parse(s).ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_tenant",
-                        "The X-Tenant header is not a valid tenant.",
-                    )
-                })
-        })
-        .transpose()?;
-    let subdomain = config.base_domain.as_deref().and_then(|base| {
-        let host = headers.get(axum::http::header::HOST)?.to_str().ok()?;
-        let host = host.split(':').next()?.to_ascii_lowercase();
-        let label = host.strip_suffix(base)?.strip_suffix('.')?;
-        TenantSlug::parse(label).ok()
-    });
-    match (header, subdomain) {
-        (Some(a), Some(b)) if a != b => Err(ApiError::tenant_mismatch()),
-        (a, b) => Ok(a.or(b)),
-    }
+    // A header that is not text cannot be a slug: the same 400 as a malformed one.
+    let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
+    Ok(tessera_core::tenant::named(
+        text(TENANT_HEADER),
+        text(header::HOST.as_str()),
+        config.base_domain.as_deref(),
+    )?)
 }
 
 /// The tenant an API without a tenant in its bodies serves (VoiceStamp v1, team/vault, Back

@@ -6,11 +6,13 @@
 //! - `mail`: delivers the transactional outbox.
 //! - `cache_sweep`: forgets expired entries of the session and verified-token caches.
 //! - `spare_schemas`: keeps tenant schemas made ahead on PostgreSQL.
+//! - `revocations`: feeds this node's revocation index and the edge from the revocation log.
 
 mod cache_sweep;
 mod key_reload;
 mod limits_sweep;
 pub mod mail;
+mod revocations;
 mod spare_schemas;
 
 use std::future::Future;
@@ -42,6 +44,7 @@ impl Jobs {
         mail::start(&mut jobs, state);
         cache_sweep::start(&mut jobs, state);
         spare_schemas::start(&mut jobs, state);
+        revocations::start(&mut jobs, state);
         jobs
     }
 

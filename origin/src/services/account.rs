@@ -27,15 +27,6 @@ pub struct Accounts {
     password_policy: PasswordPolicy,
 }
 
-/// How an operator's change reaches the sessions it ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Announce {
-    /// In the background (a server).
-    Background,
-    /// Before returning (the CLI, which exits right after).
-    Wait,
-}
-
 impl Accounts {
     /// The service over its dependencies.
     #[must_use]
@@ -110,7 +101,6 @@ impl Accounts {
         tenant: &TenantSlug,
         email: &Email,
         disabled: bool,
-        announce: Announce,
     ) -> ServiceResult<usize> {
         let now = self.clock.now_secs();
         let mut tx = self.store.write(tenant).await?;
@@ -134,18 +124,13 @@ impl Accounts {
         );
         tx.audit().append(&event).await?;
         tx.commit().await?;
-        self.announce(tenant, &ended, announce).await;
+        self.announce(tenant, &ended);
         Ok(ended.len())
     }
 
     /// The operator ends every session of an account, which may sign in again at once (after
     /// a suspected theft of a token or a device, where disabling would lock its owner out).
-    pub async fn end_sessions(
-        &self,
-        tenant: &TenantSlug,
-        email: &Email,
-        announce: Announce,
-    ) -> ServiceResult<usize> {
+    pub async fn end_sessions(&self, tenant: &TenantSlug, email: &Email) -> ServiceResult<usize> {
         let now = self.clock.now_secs();
         let mut tx = self.store.write(tenant).await?;
         let user = self.user(&mut tx, email).await?;
@@ -157,7 +142,7 @@ impl Accounts {
             .append(&operator_event("sessions_ended_by_operator", &user, now))
             .await?;
         tx.commit().await?;
-        self.announce(tenant, &ended, announce).await;
+        self.announce(tenant, &ended);
         Ok(ended.len())
     }
 
@@ -206,7 +191,6 @@ impl Accounts {
         tenant: &TenantSlug,
         email: &Email,
         new: SecretString,
-        announce: Announce,
     ) -> ServiceResult<usize> {
         self.password_policy
             .check(new.expose_secret(), &[email.as_str(), tenant.as_str()])
@@ -224,7 +208,7 @@ impl Accounts {
             .append(&operator_event("password_set", &user, now))
             .await?;
         tx.commit().await?;
-        self.announce(tenant, &ended, announce).await;
+        self.announce(tenant, &ended);
         Ok(ended.len())
     }
 
@@ -238,15 +222,8 @@ impl Accounts {
             })
     }
 
-    async fn announce(&self, tenant: &TenantSlug, ended: &[SessionId], announce: Announce) {
-        match announce {
-            Announce::Background => self.revocations.sessions_ended(tenant, ended),
-            Announce::Wait => {
-                self.revocations
-                    .sessions_ended_and_told(tenant, ended)
-                    .await
-            }
-        }
+    fn announce(&self, tenant: &TenantSlug, ended: &[SessionId]) {
+        self.revocations.sessions_ended(tenant, ended);
     }
 }
 

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use tessera_core::model::TenantSlug;
 use tessera_core::token::{OpaqueToken, TokenKind};
 
-use super::{
-    audit_event, require_admin, Authenticated, Client, Revocations, ServiceError, ServiceResult,
-};
+use super::{audit_event, require_admin, Authenticated, Client, ServiceError, ServiceResult};
 use crate::clock::{self, SharedClock};
 use crate::store::{ApiToken, DynStore, StoreError};
 use crate::tenants::Directory;
@@ -54,23 +52,16 @@ pub struct ServicePrincipal {
 pub struct ApiTokens {
     store: DynStore,
     tenants: Arc<Directory>,
-    revocations: Revocations,
     clock: SharedClock,
 }
 
 impl ApiTokens {
     /// The service over its dependencies.
     #[must_use]
-    pub fn new(
-        store: DynStore,
-        tenants: Arc<Directory>,
-        revocations: Revocations,
-        clock: SharedClock,
-    ) -> Self {
+    pub fn new(store: DynStore, tenants: Arc<Directory>, clock: SharedClock) -> Self {
         Self {
             store,
             tenants,
-            revocations,
             clock,
         }
     }
@@ -137,8 +128,8 @@ impl ApiTokens {
         self.list(&caller.tenant).await
     }
 
-    /// Revokes the active token of `tenant` with this id or name and tells the edge before
-    /// answering; `None` if there is no such active token.
+    /// Revokes the active token of `tenant` with this id or name (the revocation log tells the
+    /// edge); `None` if there is no such active token.
     pub async fn revoke(
         &self,
         tenant: &TenantSlug,
@@ -148,11 +139,6 @@ impl ApiTokens {
         let mut tx = self.store.write(tenant).await?;
         let revoked = tx.api_tokens().revoke(id_or_name, now).await?;
         tx.commit().await?;
-        if let Some(token) = &revoked {
-            self.revocations
-                .service_token_revoked(tenant, &token.id)
-                .await;
-        }
         Ok(revoked)
     }
 

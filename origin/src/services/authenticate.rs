@@ -14,6 +14,7 @@ use tessera_core::secret::sha256;
 use super::{ServiceError, ServiceResult};
 use crate::clock::SharedClock;
 use crate::keys::Keyring;
+use crate::revocation_index::RevocationIndex;
 use crate::session_cache::SessionCache;
 use crate::store::{DynStore, User};
 use crate::tenants::Directory;
@@ -67,6 +68,7 @@ pub struct Authenticator {
     tenants: Arc<Directory>,
     keys: Keyring,
     cache: Arc<SessionCache>,
+    revoked: Arc<RevocationIndex>,
     verified: Option<Arc<TokenCache>>,
     clock: SharedClock,
 }
@@ -86,6 +88,7 @@ impl Authenticator {
         tenants: Arc<Directory>,
         keys: Keyring,
         cache: Arc<SessionCache>,
+        revoked: Arc<RevocationIndex>,
         token_cache_entries: usize,
         clock: SharedClock,
     ) -> Self {
@@ -94,6 +97,7 @@ impl Authenticator {
             tenants,
             keys,
             cache,
+            revoked,
             verified: (token_cache_entries > 0).then(|| Arc::new(Cache::new(token_cache_entries))),
             clock,
         }
@@ -141,6 +145,30 @@ impl Authenticator {
     pub fn cache_sizes(&self) -> (usize, usize) {
         let tokens = self.verified.as_ref().map_or(0, |verified| verified.len());
         (self.cache.len(), tokens)
+    }
+
+    /// Answers a verification (`GET /api/auth/verify`, VoiceStamp's too) from the token alone:
+    /// core's strict verification, then the revocation index, then the named tenant; no tenant
+    /// database is read, as at the edge, and the answer is the token's claims (docs/API.md).
+    /// A user disabled or a session ended by any means is in the index: every session end is
+    /// written to the revocation log in the transaction that ends it.
+    pub async fn verify_claims(
+        &self,
+        bearer: &str,
+        named_tenant: Option<&TenantSlug>,
+    ) -> ServiceResult<AccessClaims> {
+        let now = self.clock.now_secs();
+        let claims = self.verify(bearer, u64::try_from(now).unwrap_or(0)).await?;
+        if claims.is_restricted() {
+            return Err(ServiceError::RestrictedToken);
+        }
+        if self.revoked.is_revoked(&claims.tid, &claims.sid, now) {
+            return Err(ServiceError::SessionEnded);
+        }
+        if named_tenant.is_some_and(|named| named.as_str() != claims.tid) {
+            return Err(ServiceError::TenantMismatch);
+        }
+        Ok(claims)
     }
 
     /// Verifies a bearer token and checks that its session is still active: a signed-out
@@ -202,7 +230,9 @@ impl Authenticator {
         let tenant = TenantSlug::parse(&claims.tid).map_err(|_| ServiceError::SessionEnded)?;
         let user_id = UserId::parse(&claims.sub).map_err(|_| ServiceError::SessionEnded)?;
         let session_id = SessionId::parse(&claims.sid).map_err(|_| ServiceError::SessionEnded)?;
-        if !self.tenants.exists(&tenant).await? {
+        if !self.tenants.exists(&tenant).await?
+            || self.revoked.is_revoked(tenant.as_str(), &claims.sid, now)
+        {
             return Err(ServiceError::SessionEnded);
         }
         let (session, user) = match self.cache.get(&tenant, &session_id) {

@@ -106,7 +106,16 @@ impl ApiTokens<'_> {
             .bind(id_or_name)
             .fetch_optional(self.0.conn())
             .await?;
-        row.as_ref().map(from_row).transpose()
+        let revoked = row.as_ref().map(from_row).transpose()?;
+        if let Some(token) = &revoked {
+            let revocation = tessera_core::edge::Revocation::service_token_revoked(
+                self.0.tenant().as_str(),
+                &token.id,
+                u64::try_from(now).unwrap_or(0),
+            );
+            self.0.revoked(revocation.session, revocation.until, now);
+        }
+        Ok(revoked)
     }
 
     /// Records a use at `now` unless one was recorded in the last minute; answers whether it

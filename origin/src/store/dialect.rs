@@ -98,6 +98,15 @@ impl Dialect {
         }
     }
 
+    /// The SQL function answering the larger of two values.
+    #[must_use]
+    pub fn greatest(self) -> &'static str {
+        match self {
+            Self::Postgres => "GREATEST",
+            Self::Sqlite => "MAX",
+        }
+    }
+
     /// `{p}` of the global tables.
     #[must_use]
     pub fn global_prefix(self) -> String {

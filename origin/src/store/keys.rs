@@ -69,13 +69,30 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a retired key, so that nothing it signed verifies any more (after a compromise).
-    /// The current key is never deleted. Returns whether a key was deleted.
-    pub async fn remove_retired_key(&self, kid: &str) -> StoreResult<bool> {
+    /// Deletes a retired key, so that nothing it signed verifies any more (after a compromise),
+    /// and writes its removal to the revocation log in the same transaction, so that the edge
+    /// stops trusting it too. The current key is never deleted. Returns whether a key was
+    /// deleted.
+    pub async fn remove_retired_key(&self, kid: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.dialect.begin_write(&self.global).await?;
         let sql = self
             .global_sql("DELETE FROM {p}signing_keys WHERE kid = $1 AND retired_at IS NOT NULL");
-        let done = sqlx::query(&sql).bind(kid).execute(&self.global).await?;
-        Ok(done.rows_affected() == 1)
+        let done = sqlx::query(&sql).bind(kid).execute(&mut *tx).await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // Until the longest token it can have signed has expired.
+        let until =
+            tessera_core::edge::Revocation::ended_at("", kid, u64::try_from(now).unwrap_or(0))
+                .until;
+        let entry = (
+            tessera_core::edge::key_removal_key(kid),
+            i64::try_from(until).unwrap_or(i64::MAX),
+        );
+        super::revocation_log::append(&mut tx, self.dialect, "", &[entry], now).await?;
+        tx.commit().await?;
+        self.revocations_written.notify_waiters();
+        Ok(true)
     }
 
     /// All signing keys, newest first.

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod migrate;
 mod open_tenants;
 pub mod outbox;
+pub mod revocation_log;
 pub mod secrets;
 pub mod sessions;
 mod sqlite_files;
@@ -129,6 +130,9 @@ pub struct Store {
     /// Woken when a unit of work that queued mail commits, so that this node's mail worker
     /// delivers it at once instead of at its next poll.
     mail_queued: Arc<tokio::sync::Notify>,
+    /// Woken when this process commits entries to the revocation log, so that its index and
+    /// its edge feed read them at once instead of at their next poll.
+    revocations_written: Arc<tokio::sync::Notify>,
     /// PostgreSQL: woken when this process's tenant creation took a spare schema, so that this
     /// node makes another at once.
     spare_taken: Arc<tokio::sync::Notify>,
@@ -186,6 +190,7 @@ impl Store {
             migrated: Mutex::new(HashSet::new()),
             template: tokio::sync::Mutex::new(false),
             mail_queued: Arc::new(tokio::sync::Notify::new()),
+            revocations_written: Arc::new(tokio::sync::Notify::new()),
             spare_taken: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -238,6 +243,7 @@ impl Store {
         let global = unit::Global {
             pool: self.global.clone(),
             mail_queued: self.mail_queued.clone(),
+            revocations_written: self.revocations_written.clone(),
         };
         Ok(TenantTx::transaction(tx, global, self.dialect, tenant))
     }

@@ -2,6 +2,7 @@
 
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
+use tessera_core::edge::Revocation;
 use tessera_core::model::{SessionId, UserId};
 use tessera_core::token::TokenDigest;
 
@@ -183,7 +184,21 @@ impl Sessions<'_> {
             .bind(id.to_string())
             .execute(self.0.conn())
             .await?;
-        Ok(done.rows_affected() == 1)
+        let ended = done.rows_affected() == 1;
+        if ended {
+            self.log_ended(id, now);
+        }
+        Ok(ended)
+    }
+
+    /// Notes a session's end for the revocation log of this unit's commit.
+    fn log_ended(&mut self, id: &SessionId, now: i64) {
+        let revocation = Revocation::ended_at(
+            self.0.tenant().as_str(),
+            &id.to_string(),
+            u64::try_from(now).unwrap_or(0),
+        );
+        self.0.revoked(revocation.session, revocation.until, now);
     }
 
     /// Ends every unended session of `user` but `except`; answers the ended ids, for the
@@ -207,12 +222,17 @@ impl Sessions<'_> {
             .bind(except.map(ToString::to_string).unwrap_or_default())
             .fetch_all(self.0.conn())
             .await?;
-        rows.iter()
+        let ended = rows
+            .iter()
             .map(|row| {
                 let id: String = row.try_get("id")?;
                 SessionId::parse(&id).map_err(|_| corrupt("session id"))
             })
-            .collect()
+            .collect::<StoreResult<Vec<_>>>()?;
+        for id in &ended {
+            self.log_ended(id, now);
+        }
+        Ok(ended)
     }
 
     /// A presented refresh token with its session and user, locked until the unit ends, so that

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use super::api_tokens::ApiTokens;
 use super::audit::AuditLog;
 use super::outbox::{mark_due_sql, Outbox};
+use super::revocation_log;
 use super::secrets::Secrets;
 use super::sessions::Sessions;
 use super::teams::Teams;
@@ -28,6 +29,7 @@ enum Conn {
 pub(super) struct Global {
     pub(super) pool: AnyPool,
     pub(super) mail_queued: Arc<Notify>,
+    pub(super) revocations_written: Arc<Notify>,
 }
 
 /// One tenant's unit of work. Changes made through its repositories become visible together at
@@ -39,6 +41,10 @@ pub struct TenantTx {
     tenant: TenantSlug,
     /// The earliest mail queued in this unit, Unix milliseconds.
     mail_due_ms: Option<i64>,
+    /// Revocation-log entries of what this unit ended, appended as it commits.
+    revoked: revocation_log::Pending,
+    /// The time of the newest of them, Unix seconds.
+    revoked_at: i64,
 }
 
 impl TenantTx {
@@ -66,6 +72,8 @@ impl TenantTx {
             prefix: dialect.tenant_prefix(tenant),
             tenant: tenant.clone(),
             mail_due_ms: None,
+            revoked: Vec::new(),
+            revoked_at: 0,
         }
     }
 
@@ -116,11 +124,13 @@ impl TenantTx {
     }
 
     /// Makes every change of this unit visible at once. A unit that queued mail first enters
-    /// its tenant in the index of tenants with mail due: on PostgreSQL in the same
-    /// transaction; on SQLite (another file) just before the tenant's commit, while this unit
-    /// still holds the tenant's write lock, so that a worker reading the index either sees the
-    /// new version or waits for the lock and then sees the mail. A rollback after that leaves
-    /// an entry with nothing due, which the worker clears.
+    /// its tenant in the index of tenants with mail due, and a unit that ended sessions or
+    /// revoked service tokens appends them to the global revocation log: on PostgreSQL in the
+    /// same transaction; on SQLite (another file) just before the tenant's commit, while this
+    /// unit still holds the tenant's write lock, so that a reader either sees the new version or
+    /// waits for the lock and then sees the change. A rollback after that leaves a mail entry
+    /// with nothing due, which the worker clears, or a log entry for a session that did not end
+    /// (its tokens are refused: the safe side, and only after a failed commit).
     pub async fn commit(self) -> StoreResult<()> {
         let Conn::Tx(mut tx, global) = self.conn else {
             return Ok(());
@@ -133,11 +143,48 @@ impl TenantTx {
                 Dialect::Sqlite => query.execute(&global.pool).await?,
             };
         }
+        if !self.revoked.is_empty() {
+            let tenant = self.tenant.as_str();
+            match self.dialect {
+                Dialect::Postgres => {
+                    revocation_log::append(
+                        &mut tx,
+                        self.dialect,
+                        tenant,
+                        &self.revoked,
+                        self.revoked_at,
+                    )
+                    .await?;
+                }
+                Dialect::Sqlite => {
+                    let mut log = self.dialect.begin_write(&global.pool).await?;
+                    revocation_log::append(
+                        &mut log,
+                        self.dialect,
+                        tenant,
+                        &self.revoked,
+                        self.revoked_at,
+                    )
+                    .await?;
+                    log.commit().await?;
+                }
+            }
+        }
         tx.commit().await?;
         if self.mail_due_ms.is_some() {
             global.mail_queued.notify_one();
         }
+        if !self.revoked.is_empty() {
+            global.revocations_written.notify_waiters();
+        }
         Ok(())
+    }
+
+    /// Notes a revocation-log entry for something this unit ended at `now`.
+    pub(super) fn revoked(&mut self, subject: String, until: u64, now: i64) {
+        self.revoked
+            .push((subject, i64::try_from(until).unwrap_or(i64::MAX)));
+        self.revoked_at = self.revoked_at.max(now);
     }
 
     /// Notes mail queued in this unit, due at `due_ms`.

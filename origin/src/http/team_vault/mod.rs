@@ -37,9 +37,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/refresh", get(refresh))
         .route("/api/forgot-passsword", post(forgot_password))
-        .route("/api/forgot-password", post(forgot_password))
+        .route("/api/forgot-password", post(forgot_password_two_s))
         .route("/api/reset-passsword", post(reset_password))
-        .route("/api/reset-password", post(reset_password))
+        .route("/api/reset-password", post(reset_password_two_s))
         .route("/api/exist-email/{email}", get(exist_email))
 }
 
@@ -227,6 +227,34 @@ pub async fn reset_password(
         .reset(body.token.expose_secret(), body.new_password, &client)
         .await?;
     Ok(Json(OK))
+}
+
+/// The same as `POST /api/forgot-passsword`, under the spelling clients may correct it to.
+#[utoipa::path(post, path = "/api/forgot-password", tag = "team/vault", request_body = ForgotRequest,
+    responses(
+        (status = 200, description = "A link is on its way if the account exists", body = Status),
+        (status = 400, description = "Malformed body or email (`invalid_email`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn forgot_password_two_s(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: ApiJson<ForgotRequest>,
+) -> Result<Json<Status>, ApiError> {
+    forgot_password(state, headers, body).await
+}
+
+/// The same as `POST /api/reset-passsword`, under the spelling clients may correct it to.
+#[utoipa::path(post, path = "/api/reset-password", tag = "team/vault", request_body = ResetRequest,
+    responses(
+        (status = 200, description = "Changed", body = Status),
+        (status = 400, description = "Unknown, used, replaced or expired link (`invalid_link`), or password against the policy (`weak_password`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reset_password_two_s(
+    state: State<AppState>,
+    client: Client,
+    body: ApiJson<ResetRequest>,
+) -> Result<Json<Status>, ApiError> {
+    reset_password(state, client, body).await
 }
 
 /// Whether an account uses this address: `true` or `false`. Limited like sign-in (5 a minute

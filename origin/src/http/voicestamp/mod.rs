@@ -2,17 +2,16 @@
 //! an emailed 6-digit code, a 30-day session token, and token verification that also accepts
 //! the tenant's service API tokens (the document's "static API token"). The tenant is the one
 //! the request's headers name, else the default tenant. Errors are problem+json that also
-//! carry this API's `success: false` and `message`.
+//! carry this API's `success: false` and `message`: the `api_wording` layer words every
+//! problem under `/api/v1/` so, from core's table.
 
 pub mod shapes;
 
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use secrecy::ExposeSecret as _;
-use serde::de::DeserializeOwned;
 use tessera_core::api::{Problem, VerifyAnswer};
 
 use super::extract::{ApiJson, Auth, Principal};
@@ -32,48 +31,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/logout", post(logout))
 }
 
-/// An error as this API's clients read it.
-pub struct VoiceStampError(ApiError);
-
-impl<E: Into<ApiError>> From<E> for VoiceStampError {
-    fn from(error: E) -> Self {
-        Self(error.into())
-    }
-}
-
-impl axum::response::IntoResponse for VoiceStampError {
-    fn into_response(self) -> axum::response::Response {
-        self.0.for_voicestamp().into_response()
-    }
-}
-
-/// A JSON body, refused in this API's error shape.
-pub struct Body<T>(T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = VoiceStampError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
-        Ok(Self(value))
-    }
-}
-
-/// A bearer-authenticated user, refused in this API's error shape.
-pub struct User(crate::services::Authenticated);
-
-impl FromRequestParts<AppState> for User {
-    type Rejection = VoiceStampError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let Auth(auth) = Auth::from_request_parts(parts, state).await?;
-        Ok(Self(auth))
-    }
-}
-
 const CODE_SENT: &str = "Verification code sent to email";
 
 /// Login with email: a 6-digit code is emailed (10 minutes; a new one voids the previous).
@@ -88,8 +45,8 @@ const CODE_SENT: &str = "Verification code sent to email";
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Body(body): Body<LoginRequest>,
-) -> Result<Json<Outcome>, VoiceStampError> {
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<Outcome>, ApiError> {
     let tenant = served(&headers, &state.config)?;
     state
         .services
@@ -114,8 +71,8 @@ pub async fn verify_code(
     State(state): State<AppState>,
     client: Client,
     headers: HeaderMap,
-    Body(body): Body<CodeRequest>,
-) -> Result<Json<Signed>, VoiceStampError> {
+    ApiJson(body): ApiJson<CodeRequest>,
+) -> Result<Json<Signed>, ApiError> {
     let tenant = served(&headers, &state.config)?;
     let signed = state
         .services
@@ -150,7 +107,7 @@ pub async fn verify_code(
     ))]
 pub async fn verify(
     principal: Result<Principal, ApiError>,
-) -> Result<Json<VerifyAnswer>, VoiceStampError> {
+) -> Result<Json<VerifyAnswer>, ApiError> {
     let principal = principal.map_err(ApiError::with_valid_false)?;
     Ok(Json(principal.verify_answer()))
 }
@@ -164,8 +121,8 @@ pub async fn verify(
 pub async fn logout(
     State(state): State<AppState>,
     client: Client,
-    User(auth): User,
-) -> Result<Json<Outcome>, VoiceStampError> {
+    Auth(auth): Auth,
+) -> Result<Json<Outcome>, ApiError> {
     state.services.sessions.sign_out(&auth, &client).await?;
     Ok(Json(Outcome {
         success: true,

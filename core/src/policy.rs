@@ -1,0 +1,545 @@
+//! The rulebook: one row per route of every API, read by the edge and the origin alike.
+//!
+//! A row says everything both halves must agree on about a route: its method and path, its rate
+//! class, which credentials it accepts, whose wording its errors use, which request field names
+//! the account for per-account limits (only where that field means it), and whether it is a
+//! verification or a sign-out. The edge's dispatch and limits, the origin's router, middleware
+//! and fallbacks, and the OpenAPI document are derived from [`ROUTES`]; tests hold each of them
+//! against it.
+
+use crate::model::{Email, TenantSlug};
+use crate::ratelimit::RouteClass;
+
+/// Whose API a route belongs to, and so whose wording its errors use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// The canonical API (`/api/auth/*`): problem+json.
+    Canonical,
+    /// VoiceStamp v1 (`/api/v1/*`): problem+json that also says `success: false` and a
+    /// `message`.
+    VoiceStamp,
+    /// The team/vault API (`/api/*`): problem+json.
+    TeamVault,
+    /// Back Office v2 (`/api/v2/*`): problem+json.
+    BackOffice,
+    /// The hosted pages behind emailed links (`/auth/*`): HTML.
+    Pages,
+    /// Probes, keys and the API document.
+    Operations,
+}
+
+impl Api {
+    /// Whether refusals are worded for VoiceStamp v1 clients (`success: false`, `message`).
+    #[must_use]
+    pub const fn voicestamp_wording(self) -> bool {
+        matches!(self, Self::VoiceStamp)
+    }
+
+    /// The API a path that matches no route belongs to, for the wording of its 404 or 405: a
+    /// VoiceStamp client reads every answer under its prefix as `{success, message}`.
+    #[must_use]
+    pub fn of_unknown_path(path: &str) -> Self {
+        if path.starts_with("/api/v1/") {
+            Self::VoiceStamp
+        } else {
+            Self::Canonical
+        }
+    }
+}
+
+/// The credentials a route accepts in `Authorization: Bearer`, as a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Credentials(u8);
+
+impl Credentials {
+    /// No bearer credential: a presented one is ignored by both halves.
+    pub const NONE: Self = Self(0);
+    /// A valid, unrestricted access token (JWT).
+    pub const ACCESS: Self = Self(1);
+    /// An access token restricted to enrolling a second factor (`scope: mfa_enroll`).
+    pub const ENROL: Self = Self(1 << 1);
+    /// An access token past its `exp`, while its session is active (renewal).
+    pub const EXPIRED_ACCESS: Self = Self(1 << 2);
+    /// A service API token (opaque, `tsr_sk_` prefix).
+    pub const SERVICE: Self = Self(1 << 3);
+    /// A VoiceStamp v1 session token (a JWT that lives as long as its 30-day session).
+    pub const SESSION: Self = Self(1 << 4);
+
+    /// The union of two sets.
+    #[must_use]
+    pub const fn or(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Whether every credential of `other` is in this set.
+    #[must_use]
+    pub const fn accepts(self, other: Self) -> bool {
+        other.0 != 0 && self.0 & other.0 == other.0
+    }
+
+    /// Whether the route takes a JWT of any kind (access, enrol-only, expired, session).
+    #[must_use]
+    pub const fn takes_jwt(self) -> bool {
+        self.0 & (Self::ACCESS.0 | Self::ENROL.0 | Self::EXPIRED_ACCESS.0 | Self::SESSION.0) != 0
+    }
+
+    /// Whether the route takes any bearer credential at all.
+    #[must_use]
+    pub const fn takes_bearer(self) -> bool {
+        self.0 != 0
+    }
+
+    /// The names of the credentials in the set, for documents and test names.
+    #[must_use]
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (Self::ACCESS, "access"),
+            (Self::ENROL, "enrol"),
+            (Self::EXPIRED_ACCESS, "expired_access"),
+            (Self::SERVICE, "service"),
+            (Self::SESSION, "session"),
+        ]
+        .into_iter()
+        .filter(|(c, _)| self.accepts(*c))
+        .map(|(_, name)| name)
+        .collect()
+    }
+}
+
+/// The request field that names the account charged by per-account limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountField {
+    /// The body's `email`, in the tenant of the body's `tenant` field (the canonical API, whose
+    /// bodies name their tenant).
+    EmailInBodyTenant,
+    /// The body's `email`, in the tenant the request names ([`crate::tenant::named`]) or the
+    /// default tenant (the APIs whose bodies name no tenant).
+    EmailInNamedTenant,
+    /// An MFA challenge token in the body field of this name: its tenant and account tag.
+    MfaChallenge(&'static str),
+}
+
+impl AccountField {
+    /// The per-account limit subject a JSON body names under this field, if it names one.
+    /// `served` is the tenant the request names outside its body, or the default tenant.
+    #[must_use]
+    pub fn subject(self, body: &serde_json::Value, served: &TenantSlug) -> Option<String> {
+        let text = |name: &str| body.get(name).and_then(serde_json::Value::as_str);
+        match self {
+            Self::MfaChallenge(field) => crate::ratelimit::mfa_account_subject(text(field)?),
+            Self::EmailInBodyTenant => {
+                let email = Email::parse(text("email")?).ok()?;
+                let tenant = TenantSlug::parse(text("tenant")?).ok()?;
+                Some(crate::ratelimit::account_subject(&tenant, &email))
+            }
+            Self::EmailInNamedTenant => {
+                let email = Email::parse(text("email")?).ok()?;
+                Some(crate::ratelimit::account_subject(served, &email))
+            }
+        }
+    }
+}
+
+/// What a route does that the edge must know beyond forwarding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// Nothing special.
+    Other,
+    /// Answers whether the presented token is valid (the edge answers it alone for JWTs).
+    Verify,
+    /// Ends the presenting token's session (the edge records it on the way back).
+    SignOut,
+}
+
+/// One route: everything both halves must agree on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Route {
+    /// The HTTP method, upper case.
+    pub method: &'static str,
+    /// The path; a segment `{name}` matches any one non-empty segment (axum's syntax).
+    pub path: &'static str,
+    /// The rate class.
+    pub class: RouteClass,
+    /// The bearer credentials it accepts.
+    pub accepts: Credentials,
+    /// Whose API it belongs to (and so its wording).
+    pub api: Api,
+    /// The field naming the account for per-account limits, where the class has them.
+    pub account: Option<AccountField>,
+    /// Verification, sign-out or neither.
+    pub purpose: Purpose,
+}
+
+const fn row(method: &'static str, path: &'static str, class: RouteClass, api: Api) -> Route {
+    Route {
+        method,
+        path,
+        class,
+        accepts: Credentials::NONE,
+        api,
+        account: None,
+        purpose: Purpose::Other,
+    }
+}
+
+impl Route {
+    const fn accepting(mut self, accepts: Credentials) -> Self {
+        self.accepts = accepts;
+        self
+    }
+
+    const fn account(mut self, field: AccountField) -> Self {
+        self.account = Some(field);
+        self
+    }
+
+    const fn purpose(mut self, purpose: Purpose) -> Self {
+        self.purpose = purpose;
+        self
+    }
+
+    /// Whether `path` (without query, without trailing slash) is this route's path.
+    #[must_use]
+    pub fn matches_path(&self, path: &str) -> bool {
+        path_matches(self.path, path)
+    }
+
+    /// The path with each `{name}` segment replaced by `value`, for tests and examples.
+    #[must_use]
+    pub fn example_path(&self, value: &str) -> String {
+        self.path
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    value
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+use AccountField::{EmailInBodyTenant, EmailInNamedTenant, MfaChallenge};
+use Api::{BackOffice, Canonical, Operations, Pages, TeamVault, VoiceStamp};
+use Purpose::{SignOut, Verify};
+use RouteClass::{CodeConfirm, Credential, Public, Refresh, Unmetered};
+
+const ACCESS: Credentials = Credentials::ACCESS;
+const ENROL: Credentials = Credentials::ACCESS.or(Credentials::ENROL);
+const RENEWAL: Credentials = Credentials::ACCESS.or(Credentials::EXPIRED_ACCESS);
+const VERIFY: Credentials = Credentials::ACCESS
+    .or(Credentials::SERVICE)
+    .or(Credentials::SESSION);
+const SESSION: Credentials = Credentials::ACCESS.or(Credentials::SESSION);
+
+/// Every route Tessera serves, with its policy. Paths are spelled as the APIs' documents spell
+/// them (`passsword` included; the two-s spellings answer too).
+pub const ROUTES: &[Route] = &[
+    // Operations.
+    row("GET", "/healthz", Unmetered, Operations),
+    row("GET", "/readyz", Unmetered, Operations),
+    row("GET", "/metrics", Unmetered, Operations),
+    row(
+        "GET",
+        "/.well-known/jwks.json",
+        RouteClass::Verify,
+        Operations,
+    ),
+    row("GET", "/openapi.json", Public, Operations),
+    // The canonical API.
+    row("POST", "/api/auth/login", Credential, Canonical).account(EmailInBodyTenant),
+    row("POST", "/api/auth/refresh", Refresh, Canonical),
+    row("POST", "/api/auth/logout", Public, Canonical)
+        .accepting(ACCESS)
+        .purpose(SignOut),
+    row("GET", "/api/auth/verify", RouteClass::Verify, Canonical)
+        .accepting(VERIFY)
+        .purpose(Verify),
+    row("GET", "/api/auth/me", Public, Canonical).accepting(ACCESS),
+    row("GET", "/api/auth/sessions", Public, Canonical).accepting(ACCESS),
+    row("DELETE", "/api/auth/sessions/{id}", Public, Canonical).accepting(ACCESS),
+    row("POST", "/api/auth/register", Credential, Canonical).account(EmailInBodyTenant),
+    row("POST", "/api/auth/verify-email", CodeConfirm, Canonical),
+    row(
+        "POST",
+        "/api/auth/resend-verification",
+        Credential,
+        Canonical,
+    )
+    .accepting(ACCESS),
+    row("POST", "/api/auth/forgot-password", Credential, Canonical).account(EmailInBodyTenant),
+    row("POST", "/api/auth/reset-password", Credential, Canonical),
+    row("POST", "/api/auth/email-code", Credential, Canonical).account(EmailInBodyTenant),
+    row(
+        "POST",
+        "/api/auth/email-code/verify",
+        CodeConfirm,
+        Canonical,
+    )
+    .account(EmailInBodyTenant),
+    row("POST", "/api/auth/password", Credential, Canonical).accepting(ACCESS),
+    row("POST", "/api/auth/admin/sign-out", Public, Canonical).accepting(ACCESS),
+    row("POST", "/api/auth/mfa/verify", CodeConfirm, Canonical).account(MfaChallenge("mfa_token")),
+    row("PUT", "/api/auth/mfa/email", Credential, Canonical).accepting(ACCESS),
+    row("POST", "/api/auth/mfa/totp/enroll", Public, Canonical).accepting(ENROL),
+    row("POST", "/api/auth/mfa/totp/confirm", CodeConfirm, Canonical).accepting(ENROL),
+    row("DELETE", "/api/auth/mfa/totp", Credential, Canonical).accepting(ACCESS),
+    row(
+        "POST",
+        "/api/auth/mfa/recovery-codes",
+        CodeConfirm,
+        Canonical,
+    )
+    .accepting(ACCESS),
+    row("GET", "/api/auth/api-tokens", Public, Canonical).accepting(ACCESS),
+    row("POST", "/api/auth/api-tokens", Public, Canonical).accepting(ACCESS),
+    row("DELETE", "/api/auth/api-tokens/{id}", Public, Canonical).accepting(ACCESS),
+    // The hosted pages behind emailed links: a GET shows a form and checks nothing; only the
+    // form's POST spends the emailed token.
+    row("GET", "/auth/verify-email", Public, Pages),
+    row("POST", "/auth/verify-email", CodeConfirm, Pages),
+    row("GET", "/auth/reset-password", Public, Pages),
+    row("POST", "/auth/reset-password", Credential, Pages),
+    // VoiceStamp v1.
+    row("POST", "/api/v1/auth/login", Credential, VoiceStamp).account(EmailInNamedTenant),
+    row("POST", "/api/v1/auth/verify-code", CodeConfirm, VoiceStamp).account(EmailInNamedTenant),
+    row("GET", "/api/v1/auth/verify", RouteClass::Verify, VoiceStamp)
+        .accepting(VERIFY)
+        .purpose(Verify),
+    row("POST", "/api/v1/auth/logout", Public, VoiceStamp)
+        .accepting(SESSION)
+        .purpose(SignOut),
+    // The team/vault API.
+    row("POST", "/api/register", Credential, TeamVault).account(EmailInNamedTenant),
+    row("POST", "/api/login", Credential, TeamVault).account(EmailInNamedTenant),
+    row("GET", "/api/verify-email/{token}", CodeConfirm, TeamVault),
+    row(
+        "GET",
+        "/api/resend-email-verification",
+        Credential,
+        TeamVault,
+    )
+    .accepting(ACCESS),
+    row("GET", "/api/refresh", Refresh, TeamVault).accepting(RENEWAL),
+    row("POST", "/api/forgot-passsword", Credential, TeamVault).account(EmailInNamedTenant),
+    row("POST", "/api/forgot-password", Credential, TeamVault).account(EmailInNamedTenant),
+    row("POST", "/api/reset-passsword", Credential, TeamVault),
+    row("POST", "/api/reset-password", Credential, TeamVault),
+    row("GET", "/api/exist-email/{email}", Credential, TeamVault),
+    // Back Office v2 (its 2FA confirmation names the challenge `token`).
+    row("POST", "/api/v2/signin", Credential, BackOffice).account(EmailInNamedTenant),
+    row("POST", "/api/v2/2fa/confirm", CodeConfirm, BackOffice).account(MfaChallenge("token")),
+    row("POST", "/api/v2/refresh", Refresh, BackOffice),
+    row("POST", "/api/v2/signout", Public, BackOffice)
+        .accepting(ACCESS)
+        .purpose(SignOut),
+];
+
+/// Whether `path` matches `pattern` (a `{name}` segment matches one non-empty segment).
+#[must_use]
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    let mut want = pattern.split('/');
+    let mut have = path.split('/');
+    loop {
+        match (want.next(), have.next()) {
+            (None, None) => return true,
+            (Some(w), Some(h)) if w.starts_with('{') => {
+                if h.is_empty() {
+                    return false;
+                }
+            }
+            (Some(w), Some(h)) if w == h => {}
+            _ => return false,
+        }
+    }
+}
+
+/// A path without its query or fragment, and without a trailing slash (`/api/auth/login/`
+/// cannot dodge the credential quota).
+#[must_use]
+pub fn normalise(path: &str) -> &str {
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/"
+    } else {
+        trimmed
+    }
+}
+
+/// What the table says about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// A route serves it.
+    Route(&'static Route),
+    /// Routes have this path, under other methods: 405, in that API's wording.
+    MethodNotAllowed(Api),
+    /// No route has this path: 404, in the wording of the API its prefix suggests.
+    NotFound(Api),
+}
+
+/// Looks a request up exactly as the origin's router routes it: the path as sent (a trailing
+/// slash is another path), the method as sent (`HEAD` is served by the `GET` route).
+#[must_use]
+pub fn lookup(method: &str, path: &str) -> Lookup {
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let method = if method.eq_ignore_ascii_case("HEAD") {
+        "GET"
+    } else {
+        method
+    };
+    let mut same_path = None;
+    for route in ROUTES {
+        if route.matches_path(path) {
+            if route.method.eq_ignore_ascii_case(method) {
+                return Lookup::Route(route);
+            }
+            same_path.get_or_insert(route.api);
+        }
+    }
+    match same_path {
+        Some(api) => Lookup::MethodNotAllowed(api),
+        None => Lookup::NotFound(Api::of_unknown_path(path)),
+    }
+}
+
+/// The route serving a request, if any (see [`lookup`]).
+#[must_use]
+pub fn route(method: &str, path: &str) -> Option<&'static Route> {
+    match lookup(method, path) {
+        Lookup::Route(route) => Some(route),
+        _ => None,
+    }
+}
+
+/// The wording of any answer to a request: its route's API, or the API its path suggests.
+#[must_use]
+pub fn api_of(method: &str, path: &str) -> Api {
+    match lookup(method, path) {
+        Lookup::Route(route) => route.api,
+        Lookup::MethodNotAllowed(api) | Lookup::NotFound(api) => api,
+    }
+}
+
+/// Maps a request to its route class for rate limiting. The path may carry a query and a
+/// trailing slash, both ignored. A CORS preflight (`OPTIONS`) does nothing and is never charged.
+/// A path served under other methods is charged at the class of its first row (so a wrong
+/// method cannot probe a credential route for free); a path no route has is [`Public`].
+#[must_use]
+pub fn classify(method: &str, path: &str) -> RouteClass {
+    if method.eq_ignore_ascii_case("OPTIONS") {
+        return Unmetered;
+    }
+    let path = normalise(path);
+    let mut first = None;
+    for route in ROUTES {
+        if route.matches_path(path) {
+            if route.method.eq_ignore_ascii_case(method)
+                || (method.eq_ignore_ascii_case("HEAD") && route.method == "GET")
+            {
+                return route.class;
+            }
+            first.get_or_insert(route.class);
+        }
+    }
+    first.unwrap_or(Public)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_by_segment() {
+        assert!(path_matches(
+            "/api/auth/sessions/{id}",
+            "/api/auth/sessions/abc"
+        ));
+        assert!(!path_matches(
+            "/api/auth/sessions/{id}",
+            "/api/auth/sessions/"
+        ));
+        assert!(!path_matches(
+            "/api/auth/sessions/{id}",
+            "/api/auth/sessions/a/b"
+        ));
+        assert!(!path_matches("/api/auth/login", "/api/auth/login/"));
+    }
+
+    #[test]
+    fn every_row_is_unique_and_reachable() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[..i] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {} twice",
+                    a.method,
+                    a.path
+                );
+            }
+            assert_eq!(route(a.method, &a.example_path("x")), Some(a));
+        }
+    }
+
+    #[test]
+    fn per_account_fields_only_on_per_account_classes() {
+        for r in ROUTES {
+            if r.account.is_some() {
+                assert!(r.class.per_account(), "{} {}", r.method, r.path);
+            }
+        }
+    }
+
+    #[test]
+    fn lookups_say_why_nothing_serves() {
+        assert_eq!(
+            lookup("GET", "/api/auth/login"),
+            Lookup::MethodNotAllowed(Canonical)
+        );
+        assert_eq!(
+            lookup("GET", "/api/v1/nothing"),
+            Lookup::NotFound(VoiceStamp)
+        );
+        assert_eq!(
+            lookup("POST", "/api/v1/auth/verify"),
+            Lookup::MethodNotAllowed(VoiceStamp)
+        );
+        assert!(matches!(lookup("HEAD", "/healthz"), Lookup::Route(_)));
+    }
+
+    #[test]
+    fn only_the_enrolment_routes_take_an_enrol_only_token() {
+        let enrol: Vec<_> = ROUTES
+            .iter()
+            .filter(|r| r.accepts.accepts(Credentials::ENROL))
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(
+            enrol,
+            ["/api/auth/mfa/totp/enroll", "/api/auth/mfa/totp/confirm"]
+        );
+    }
+
+    #[test]
+    fn account_subjects_come_only_from_the_fields_that_mean_them() {
+        let served = TenantSlug::parse("acme").unwrap_or_else(|_| unreachable!());
+        let body = serde_json::json!({"email": "Ann@Example.com", "tenant": "globex"});
+        assert_eq!(
+            EmailInBodyTenant.subject(&body, &served).as_deref(),
+            Some("account:globex:ann@example.com")
+        );
+        assert_eq!(
+            EmailInNamedTenant.subject(&body, &served).as_deref(),
+            Some("account:acme:ann@example.com")
+        );
+        // A malformed challenge token names no account.
+        let forged = serde_json::json!({"mfa_token": "tsr_mc_acme_made-up"});
+        assert_eq!(MfaChallenge("mfa_token").subject(&forged, &served), None);
+        // A challenge field only counts where the row names it: a sign-in body carrying one is
+        // still charged to its email.
+        let login = route("POST", "/api/auth/login").and_then(|r| r.account);
+        assert_eq!(login, Some(EmailInBodyTenant));
+    }
+}
