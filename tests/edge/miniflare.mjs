@@ -1,6 +1,6 @@
 // Runs the built Worker under Miniflare (workerd) on 127.0.0.1, for the end-to-end tests.
 // Configuration comes from the environment: ORIGIN_URL, ISSUER, AUDIENCE, EDGE_SECRET, ROUTES,
-// JWKS_REFETCH_MIN_MS.
+// JWKS_REFETCH_MIN_MS, BASE_DOMAIN.
 // Prints "READY <url>" once it serves, and stops on SIGTERM.
 import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
@@ -29,6 +29,7 @@ const mf = new Miniflare({
     EDGE_SECRET: env("EDGE_SECRET"),
     ROUTES: env("ROUTES", "[]"),
     JWKS_REFETCH_MIN_MS: env("JWKS_REFETCH_MIN_MS", "5000"),
+    BASE_DOMAIN: env("BASE_DOMAIN", ""),
   },
   host: "127.0.0.1",
   port: Number(env("PORT", "0")),
