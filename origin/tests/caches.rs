@@ -21,7 +21,7 @@ async fn expired_cache_entries_are_swept_in_the_background() {
         let access = tokens["access_token"].as_str().unwrap();
         assert_eq!(
             server
-                .get_fresh("/api/auth/verify", Some(access))
+                .get_fresh("/api/auth/me", Some(access))
                 .await
                 .status(),
             200

@@ -25,7 +25,9 @@ async fn edge_recorder() -> (String, Arc<Mutex<Vec<Value>>>) {
                 let record = record.clone();
                 async move {
                     assert_eq!(headers[tessera_core::edge::EDGE_SECRET], EDGE_SECRET);
-                    record.lock().unwrap().push(body.0);
+                    // A batch from the revocation log: its entries, in order.
+                    let entries = body.0["revocations"].as_array().cloned().unwrap();
+                    record.lock().unwrap().extend(entries);
                     axum::http::StatusCode::NO_CONTENT
                 }
             },
@@ -245,4 +247,42 @@ async fn service_tokens_are_created_listed_and_revoked_by_the_operator() {
         .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("no active token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_edge_down_a_sign_out_says_delivery_is_pending_and_is_delivered_later() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let sid = common::claims(tokens["access_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let who = ["--tenant", "default", "--email", "ann@example.com"];
+    let down = format!("http://127.0.0.1:{}", common::free_port());
+    let out = tessera(
+        &server,
+        &down,
+        &[&["user", "sign-out"][..], &who].concat(),
+        "",
+    );
+    assert!(out.contains("delivery to the edge is pending"), "{out}");
+    // The next command that reaches the edge delivers what the log still holds for it.
+    let (edge, pushed) = edge_recorder().await;
+    let out = tessera(
+        &server,
+        &edge,
+        &[&["user", "sign-out"][..], &who].concat(),
+        "",
+    );
+    assert!(out.contains("the edge has been told"), "{out}");
+    let sids: Vec<String> = pushed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r["session"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sids, [sid]);
 }
