@@ -128,6 +128,21 @@ impl VerifyAnswer {
         }
     }
 
+    /// The answer for a verified JWT, from its claims alone (docs/API.md, "The verification
+    /// answer"): what the edge and the origin both answer.
+    #[must_use]
+    pub fn for_claims(claims: &crate::jwt::AccessClaims) -> Self {
+        Self::new(
+            VerifiedUser {
+                id: claims.sub.clone(),
+                email: claims.email.clone(),
+                role: claims.role.clone(),
+            },
+            claims.tid.clone(),
+            claims.exp,
+        )
+    }
+
     /// The answer for a valid service token.
     #[must_use]
     pub fn service(

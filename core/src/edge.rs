@@ -63,16 +63,10 @@ impl Revocation {
     /// leeway), so both halves compute it the same way.
     #[must_use]
     pub fn ended_at(tenant: &str, session: &str, now_secs: u64) -> Self {
-        let longest = if crate::lifetimes::SESSION_TOKEN_SECS > crate::lifetimes::ACCESS_TOKEN_SECS
-        {
-            crate::lifetimes::SESSION_TOKEN_SECS
-        } else {
-            crate::lifetimes::ACCESS_TOKEN_SECS
-        };
         Self {
             tenant: tenant.to_owned(),
             session: session.to_owned(),
-            until: now_secs + longest + crate::jwt::Verifier::DEFAULT_LEEWAY_SECS,
+            until: longest_token_end(now_secs),
         }
     }
 
@@ -104,6 +98,13 @@ pub struct RevocationBatch {
 #[must_use]
 pub fn key_removal_key(kid: &str) -> String {
     format!("key:{kid}")
+}
+
+/// The latest moment a JWT issued at `now_secs` can still be accepted: the longest lifetime
+/// ([`crate::lifetimes::LONGEST_JWT_SECS`]) and the verifier's leeway.
+#[must_use]
+pub const fn longest_token_end(now_secs: u64) -> u64 {
+    now_secs + crate::lifetimes::LONGEST_JWT_SECS + crate::jwt::Verifier::DEFAULT_LEEWAY_SECS
 }
 
 /// How long the edge may remember the origin's answer about a service token.

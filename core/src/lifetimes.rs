@@ -9,6 +9,15 @@ pub const REFRESH_FAMILY_SECS: u64 = 7 * 24 * 60 * 60;
 /// Passwordless session tokens (VoiceStamp v1's email-code sign-in): 30 days.
 pub const SESSION_TOKEN_SECS: u64 = 30 * 24 * 60 * 60;
 
+/// The longest any JWT signed by Tessera can live (a VoiceStamp session token's 30 days): how
+/// long a session's revocation, a removed key's revocation and a retired key's publication must
+/// last.
+pub const LONGEST_JWT_SECS: u64 = if SESSION_TOKEN_SECS > ACCESS_TOKEN_SECS {
+    SESSION_TOKEN_SECS
+} else {
+    ACCESS_TOKEN_SECS
+};
+
 /// MFA challenges between the password step and the second factor: 5 minutes.
 pub const MFA_CHALLENGE_SECS: u64 = 5 * 60;
 

@@ -380,11 +380,9 @@ pub enum Lookup {
     NotFound(Api),
 }
 
-/// Looks a request up exactly as the origin's router routes it: the path as sent (a trailing
-/// slash is another path), the method as sent (`HEAD` is served by the `GET` route).
-#[must_use]
-pub fn lookup(method: &str, path: &str) -> Lookup {
-    let path = path.split(['?', '#']).next().unwrap_or(path);
+/// The row serving `method` on `path` (`HEAD` is served by the `GET` row), or else the first
+/// row with that path under another method.
+fn find(method: &str, path: &str) -> Result<&'static Route, Option<&'static Route>> {
     let method = if method.eq_ignore_ascii_case("HEAD") {
         "GET"
     } else {
@@ -394,14 +392,23 @@ pub fn lookup(method: &str, path: &str) -> Lookup {
     for route in ROUTES {
         if route.matches_path(path) {
             if route.method.eq_ignore_ascii_case(method) {
-                return Lookup::Route(route);
+                return Ok(route);
             }
-            same_path.get_or_insert(route.api);
+            same_path.get_or_insert(route);
         }
     }
-    match same_path {
-        Some(api) => Lookup::MethodNotAllowed(api),
-        None => Lookup::NotFound(Api::of_unknown_path(path)),
+    Err(same_path)
+}
+
+/// Looks a request up exactly as the origin's router routes it: the path as sent (a trailing
+/// slash is another path), the method as sent (`HEAD` is served by the `GET` route).
+#[must_use]
+pub fn lookup(method: &str, path: &str) -> Lookup {
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    match find(method, path) {
+        Ok(route) => Lookup::Route(route),
+        Err(Some(other)) => Lookup::MethodNotAllowed(other.api),
+        Err(None) => Lookup::NotFound(Api::of_unknown_path(path)),
     }
 }
 
@@ -432,19 +439,10 @@ pub fn classify(method: &str, path: &str) -> RouteClass {
     if method.eq_ignore_ascii_case("OPTIONS") {
         return Unmetered;
     }
-    let path = normalise(path);
-    let mut first = None;
-    for route in ROUTES {
-        if route.matches_path(path) {
-            if route.method.eq_ignore_ascii_case(method)
-                || (method.eq_ignore_ascii_case("HEAD") && route.method == "GET")
-            {
-                return route.class;
-            }
-            first.get_or_insert(route.class);
-        }
+    match find(method, normalise(path)) {
+        Ok(route) | Err(Some(route)) => route.class,
+        Err(None) => Public,
     }
-    first.unwrap_or(Public)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Access tokens at the edge: core's strict verification (signature by WebCrypto), then the
 //! session's revocation, and `GET /api/auth/verify` answered here with the origin's body.
 
-use tessera_core::api::{bearer_token, Problem, VerifiedUser, VerifyAnswer};
+use tessera_core::api::{bearer_token, Problem, VerifyAnswer};
 use tessera_core::edge::key_removal_key;
 use tessera_core::jwt::AccessClaims;
 use tessera_core::model::TenantSlug;
@@ -160,15 +160,7 @@ pub async fn verify_here(
             if let Some(refused) = check_tenant(&claims.tid, named, wording)? {
                 return Ok(refused);
             }
-            Response::from_json(&VerifyAnswer::new(
-                VerifiedUser {
-                    id: claims.sub,
-                    email: claims.email,
-                    role: claims.role,
-                },
-                claims.tid,
-                claims.exp,
-            ))
+            Response::from_json(&VerifyAnswer::for_claims(&claims))
         }
     }
 }

@@ -11,7 +11,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tessera_core::jwt::{KeySet, SigningKey, VerificationKey, Verifier};
-use tessera_core::lifetimes::{ACCESS_TOKEN_SECS, SESSION_TOKEN_SECS};
+use tessera_core::lifetimes::LONGEST_JWT_SECS;
 use tokio::sync::RwLock;
 
 use crate::clock;
@@ -166,13 +166,8 @@ pub const RELOAD_EVERY_SECS: u64 = 30;
 /// How long a retired key stays published: until the last token it signed has expired (the
 /// 30-day VoiceStamp session token is the longest), plus the verifier's leeway, plus one
 /// reload interval (a node may sign with it that much longer).
-const RETIRED_KEY_PUBLISHED_SECS: i64 = (if SESSION_TOKEN_SECS > ACCESS_TOKEN_SECS {
-    SESSION_TOKEN_SECS
-} else {
-    ACCESS_TOKEN_SECS
-} + Verifier::DEFAULT_LEEWAY_SECS
-    + RELOAD_EVERY_SECS)
-    .cast_signed();
+const RETIRED_KEY_PUBLISHED_SECS: i64 =
+    (LONGEST_JWT_SECS + Verifier::DEFAULT_LEEWAY_SECS + RELOAD_EVERY_SECS).cast_signed();
 
 impl Keyring {
     /// Loads the keys, generating the first one if there is none.

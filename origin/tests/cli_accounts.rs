@@ -39,6 +39,16 @@ async fn edge_recorder() -> (String, Arc<Mutex<Vec<Value>>>) {
     (url, seen)
 }
 
+/// The sessions (or `sk-` keys) the recorder received, in order.
+fn delivered_sessions(pushed: &Mutex<Vec<Value>>) -> Vec<String> {
+    pushed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r["session"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn tessera(server: &TestServer, edge: &str, args: &[&str], stdin: &str) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(args)
@@ -88,12 +98,7 @@ async fn operator_commands_end_sessions_and_tell_the_edge() {
     );
     assert!(out.contains("2 session(s) ended"), "{out}");
     // Told before the command exited: one revocation per session.
-    let sids: Vec<String> = pushed
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| r["session"].as_str().unwrap().to_owned())
-        .collect();
+    let sids = delivered_sessions(&pushed);
     assert_eq!(sids.len(), 2, "{sids:?}");
     server.clock.advance(Duration::from_secs(2));
     for tokens in &sessions {
@@ -278,11 +283,6 @@ async fn with_the_edge_down_a_sign_out_says_delivery_is_pending_and_is_delivered
         "",
     );
     assert!(out.contains("the edge has been told"), "{out}");
-    let sids: Vec<String> = pushed
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| r["session"].as_str().unwrap().to_owned())
-        .collect();
+    let sids = delivered_sessions(&pushed);
     assert_eq!(sids, [sid]);
 }

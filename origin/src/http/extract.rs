@@ -117,15 +117,7 @@ impl Principal {
     #[must_use]
     pub fn verify_answer(&self) -> tessera_core::api::VerifyAnswer {
         match self {
-            Self::User(claims) => tessera_core::api::VerifyAnswer::new(
-                tessera_core::api::VerifiedUser {
-                    id: claims.sub.clone(),
-                    email: claims.email.clone(),
-                    role: claims.role.clone(),
-                },
-                claims.tid.clone(),
-                claims.exp,
-            ),
+            Self::User(claims) => tessera_core::api::VerifyAnswer::for_claims(claims),
             Self::Service(service) => tessera_core::api::VerifyAnswer::service(
                 service.token.id.clone(),
                 service.tenant.to_string(),

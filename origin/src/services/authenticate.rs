@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use quick_cache::sync::Cache;
-use tessera_core::api::{VerifiedUser, VerifyAnswer};
 use tessera_core::jwt::ENROL_SCOPE;
 use tessera_core::jwt::{AccessClaims, Verified};
 use tessera_core::lifetimes::REFRESH_FAMILY_SECS;
@@ -32,22 +31,6 @@ pub struct Authenticated {
     pub user_id: UserId,
     /// The token's session.
     pub session_id: SessionId,
-}
-
-impl Authenticated {
-    /// The verification answer for this token (the same body the edge gives).
-    #[must_use]
-    pub fn verify_answer(&self) -> VerifyAnswer {
-        VerifyAnswer::new(
-            VerifiedUser {
-                id: self.user.id.to_string(),
-                email: self.user.email.to_string(),
-                role: self.user.role.clone(),
-            },
-            self.tenant.to_string(),
-            self.claims.exp,
-        )
-    }
 }
 
 /// Which tokens a route accepts beside plain access tokens.

@@ -82,9 +82,7 @@ impl Store {
             return Ok(false);
         }
         // Until the longest token it can have signed has expired.
-        let until =
-            tessera_core::edge::Revocation::ended_at("", kid, u64::try_from(now).unwrap_or(0))
-                .until;
+        let until = tessera_core::edge::longest_token_end(u64::try_from(now).unwrap_or(0));
         let entry = (
             tessera_core::edge::key_removal_key(kid),
             i64::try_from(until).unwrap_or(i64::MAX),
