@@ -83,6 +83,10 @@ impl Revocation {
     }
 }
 
+/// Entries of the revocation log per delivery or catch-up answer; an answer this full means
+/// more may follow.
+pub const REVOCATION_BATCH: usize = 500;
+
 /// What the origin delivers from its revocation log: entries in log order, and the log
 /// position they reach, which the edge acknowledges by answering 2xx.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,6 +26,9 @@ pub enum Api {
     Pages,
     /// Probes, keys and the API document.
     Operations,
+    /// The contract between the two halves, opened only by the edge secret (the edge's
+    /// catch-up on the revocation log): not for clients, not in the API document.
+    Internal,
 }
 
 impl Api {
@@ -222,7 +225,7 @@ impl Route {
 }
 
 use AccountField::{EmailInBodyTenant, EmailInNamedTenant, MfaChallenge};
-use Api::{BackOffice, Canonical, Operations, Pages, TeamVault, VoiceStamp};
+use Api::{BackOffice, Canonical, Internal, Operations, Pages, TeamVault, VoiceStamp};
 use Purpose::{SignOut, Verify};
 use RouteClass::{CodeConfirm, Credential, Public, Refresh, Unmetered};
 
@@ -248,6 +251,9 @@ pub const ROUTES: &[Route] = &[
         Operations,
     ),
     row("GET", "/openapi.json", Public, Operations),
+    // The edge's catch-up on the revocation log: the edge secret opens it, and no per-IP quota
+    // may ever hold the edge back from it.
+    row("GET", crate::edge::REVOCATIONS_PATH, Unmetered, Internal),
     // The canonical API.
     row("POST", "/api/auth/login", Credential, Canonical).account(EmailInBodyTenant),
     row("POST", "/api/auth/refresh", Refresh, Canonical),

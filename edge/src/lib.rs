@@ -21,6 +21,7 @@ mod auth;
 #[cfg(feature = "bench")]
 mod bench;
 pub mod config;
+mod feed;
 mod forward;
 mod guard;
 mod keys;
@@ -43,6 +44,7 @@ use crate::config::Config;
 use crate::forward::Incoming;
 use crate::problem::{problem, secure};
 
+pub use feed::RevocationFeed;
 pub use limits::RateLimiter;
 pub use revocations::SessionRevocation;
 
@@ -51,7 +53,7 @@ thread_local! {
 }
 
 /// The configuration, parsed once per isolate (vars and secrets do not change under it).
-fn config(env: &Env) -> std::result::Result<Rc<Config>, String> {
+pub(crate) fn config(env: &Env) -> std::result::Result<Rc<Config>, String> {
     CONFIG.with(|cell| {
         cell.get_or_init(|| {
             Config::from_lookup(|name| {
@@ -68,6 +70,7 @@ fn config(env: &Env) -> std::result::Result<Rc<Config>, String> {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    feed::on_isolate_start(&env).await;
     let response = match handle(req, &env).await {
         Ok(response) => response,
         Err(error) => {

@@ -12,7 +12,8 @@ use tessera_core::edge::{Revocation, RevocationBatch, EDGE_SECRET, REVOCATIONS_P
 use crate::store::Store;
 
 /// Log entries per delivery.
-const BATCH: i64 = 500;
+#[allow(clippy::cast_possible_wrap)] // 500.
+const BATCH: i64 = tessera_core::edge::REVOCATION_BATCH as i64;
 
 /// Why a delivery did not complete.
 #[derive(Debug, thiserror::Error)]

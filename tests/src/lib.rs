@@ -36,7 +36,8 @@ pub struct Edge {
 }
 
 impl Edge {
-    async fn start(origin_url: &str, routes: &str) -> Self {
+    /// Starts the Worker on `port` (0: any free port).
+    async fn start(origin_url: &str, routes: &str, port: u16) -> Self {
         let root = repo_root();
         assert!(
             root.join("edge/build/index.js").exists(),
@@ -54,6 +55,7 @@ impl Edge {
             .env("AUDIENCE", "tessera")
             .env("EDGE_SECRET", EDGE_SECRET)
             .env("ROUTES", routes)
+            .env("PORT", port.to_string())
             // Keys are refetched for an unknown kid at most this often: short, so that the
             // rotation test waits for the fetch, not for a throttle.
             .env("JWKS_REFETCH_MIN_MS", "100")
@@ -165,10 +167,20 @@ pub async fn upstream() -> (String, Seen) {
 pub struct Stack {
     pub origin_url: String,
     pub state: AppState,
-    pub edge: Edge,
     pub http: reqwest::Client,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    edge: Option<Edge>,
+    edge_url: String,
+    routes: String,
+    config: Config,
+    origin_addr: SocketAddr,
+    origin: Option<RunningOrigin>,
     _dir: tempfile::TempDir,
+}
+
+/// The origin's server task and the way to stop it.
+struct RunningOrigin {
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Stack {
@@ -181,7 +193,7 @@ impl Stack {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let origin_addr: SocketAddr = listener.local_addr().unwrap();
         let origin_url = format!("http://{origin_addr}");
-        let edge = Edge::start(&origin_url, routes).await;
+        let edge = Edge::start(&origin_url, routes, 0).await;
         let vars: HashMap<String, String> = [
             ("TESSERA_DATA_DIR", dir.path().display().to_string()),
             ("TESSERA_EDGE_SECRET", EDGE_SECRET.to_owned()),
@@ -198,36 +210,89 @@ impl Stack {
         server::ensure_default_tenant(&store, &config)
             .await
             .unwrap();
-        let state = AppState::new(config, store, MasterKey::new([9; 32]))
+        let (state, origin) = Self::serve_origin(&config, store, listener).await;
+        Self {
+            origin_url,
+            state,
+            http: reqwest::Client::new(),
+            edge_url: edge.url.clone(),
+            edge: Some(edge),
+            routes: routes.to_owned(),
+            config,
+            origin_addr,
+            origin: Some(origin),
+            _dir: dir,
+        }
+    }
+
+    async fn serve_origin(
+        config: &Config,
+        store: DynStore,
+        listener: tokio::net::TcpListener,
+    ) -> (AppState, RunningOrigin) {
+        let state = AppState::new(config.clone(), store, MasterKey::new([9; 32]))
             .await
             .unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
         let serve_state = state.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let _ = server::serve(listener, serve_state, async {
                 let _ = rx.await;
             })
             .await;
         });
-        Self {
-            origin_url,
-            state,
-            edge,
-            http: reqwest::Client::new(),
-            shutdown: Some(tx),
-            _dir: dir,
-        }
+        (state, RunningOrigin { shutdown, task })
     }
 
     /// Stops the origin (the edge keeps running).
     pub fn stop_origin(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        if let Some(origin) = self.origin.take() {
+            let _ = origin.shutdown.send(());
         }
     }
 
+    /// Stops the origin, waits until it has let go of its port, and starts a new process's
+    /// worth of it (new state, new jobs) on the same port and data: a restart.
+    pub async fn restart_origin(&mut self) {
+        if let Some(origin) = self.origin.take() {
+            let _ = origin.shutdown.send(());
+            tokio::time::timeout(std::time::Duration::from_secs(10), origin.task)
+                .await
+                .expect("the origin stopped within 10 s")
+                .unwrap();
+        }
+        let listener = tokio::net::TcpListener::bind(self.origin_addr)
+            .await
+            .unwrap();
+        let store: DynStore = server::open_store(&self.config).await.unwrap();
+        let (state, origin) = Self::serve_origin(&self.config, store, listener).await;
+        self.state = state;
+        self.origin = Some(origin);
+    }
+
+    /// Stops the Worker, with everything its Durable Objects held.
+    pub fn stop_edge(&mut self) {
+        self.edge = None;
+    }
+
+    /// Starts a fresh Worker (empty Durable Objects) on the stopped one's address.
+    pub async fn start_edge(&mut self) {
+        let port = self
+            .edge_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap();
+        self.edge = Some(Edge::start(&self.origin_url, &self.routes, port).await);
+    }
+
+    /// The Worker's base URL.
+    pub fn edge_url(&self) -> &str {
+        &self.edge_url
+    }
+
     pub fn edge(&self, path: &str) -> String {
-        format!("{}{path}", self.edge.url)
+        format!("{}{path}", self.edge_url)
     }
 
     pub async fn create_user(&self, email: &str) {

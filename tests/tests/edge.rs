@@ -670,7 +670,7 @@ async fn a_token_of_one_tenant_is_refused_for_another_at_the_edge_as_at_the_orig
     let access = tokens["access_token"].as_str().unwrap();
     for (path, voicestamp) in [("/api/auth/verify", false), ("/api/v1/auth/verify", true)] {
         let mut answers = Vec::new();
-        for base in [stack.edge.url.as_str(), stack.origin_url.as_str()] {
+        for base in [stack.edge_url(), stack.origin_url.as_str()] {
             let response = stack
                 .http
                 .get(format!("{base}{path}"))
@@ -980,4 +980,186 @@ async fn the_team_vault_api_through_the_edge() {
         .unwrap();
     assert_eq!(out.status(), 204);
     assert_eq!(get(&stack, "/api/refresh", user).await.status(), 401);
+}
+
+/// Signs in at the origin directly (as the edge would forward it, from `ip`); answers the body.
+async fn sign_in_at_origin(stack: &Stack, path: &str, email: &str, ip: &str) -> Value {
+    let mut body = json!({"email": email, "password": PASSWORD});
+    if path == "/api/auth/login" {
+        body["tenant"] = json!("default");
+    }
+    let response = stack
+        .http
+        .post(format!("{}{path}", stack.origin_url))
+        .header("x-tessera-edge-secret", EDGE_SECRET)
+        .header("x-tessera-client-ip", ip)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "sign-in at {path}");
+    response.json().await.unwrap()
+}
+
+async fn post_at_origin(stack: &Stack, path: &str, token: &str) {
+    let response = stack
+        .http
+        .post(format!("{}{path}", stack.origin_url))
+        .bearer_auth(token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+}
+
+/// The fault: the edge stopped, sessions ended in every way the origin ends them, the
+/// origin restarted while the edge is still down, then a fresh edge (its Durable Objects empty)
+/// started. Within 5 s every one of those tokens is refused at the edge, one ended before the
+/// outage too, and none that should live is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_made_while_the_edge_was_down_are_refused_once_it_is_back() {
+    use tessera_core::model::{Email, TenantSlug};
+    let mut stack = Stack::start().await;
+    let tenant = TenantSlug::parse("default").unwrap();
+    let users: Vec<String> = (0..10).map(|i| format!("u{i}@example.com")).collect();
+    for user in &users {
+        stack.create_user(user).await;
+    }
+    stack.create_user("live@example.com").await;
+    // 50 sessions: five per user, over the canonical API and Back Office v2.
+    let mut canonical = Vec::new();
+    let mut back_office = Vec::new();
+    for (u, user) in users.iter().enumerate() {
+        for s in 0..5 {
+            let ip = format!("203.0.113.{}", u * 5 + s + 1);
+            if s < 4 {
+                let body = sign_in_at_origin(&stack, "/api/auth/login", user, &ip).await;
+                canonical.push(body["access_token"].as_str().unwrap().to_owned());
+            } else {
+                let body = sign_in_at_origin(&stack, "/api/v2/signin", user, &ip).await;
+                back_office.push(body["accessToken"]["token"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    let living: Vec<String> = living_sessions(&stack, "live@example.com").await;
+    // A VoiceStamp 30-day session token, and a service token.
+    let voicestamp = stack
+        .voicestamp_sign_in("live@example.com", "198.51.100.120")
+        .await["data"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let service = stack
+        .state
+        .services
+        .api_tokens
+        .create(
+            &tenant,
+            tessera_origin::services::api_tokens::NewApiToken {
+                name: "backend".into(),
+                scopes: vec![],
+                expires_in_days: None,
+            },
+        )
+        .await
+        .unwrap();
+    for token in canonical.iter().chain(&back_office).chain(&living) {
+        assert_eq!(get(&stack, "/api/auth/verify", token).await.status(), 200);
+    }
+    assert_eq!(
+        get(&stack, "/api/auth/verify", &service.token)
+            .await
+            .status(),
+        200
+    );
+    // One session ends while the edge is up and is delivered to it; the new edge must learn it
+    // again, since it starts with nothing.
+    post_at_origin(&stack, "/api/auth/logout", &canonical[0]).await;
+
+    stack.stop_edge();
+    // Sign-outs in the canonical API, Back Office v2 and VoiceStamp v1, at the origin.
+    for token in &canonical[1..4] {
+        post_at_origin(&stack, "/api/auth/logout", token).await;
+    }
+    for token in &back_office {
+        post_at_origin(&stack, "/api/v2/signout", token).await;
+    }
+    post_at_origin(&stack, "/api/v1/auth/logout", &voicestamp).await;
+    // The operator's commands: disable, set a password, sign out.
+    let accounts = &stack.state.services.accounts;
+    let email = |i: usize| Email::parse(&users[i]).unwrap();
+    accounts
+        .set_disabled(&tenant, &email(1), true)
+        .await
+        .unwrap();
+    accounts
+        .set_password(&tenant, &email(2), "a brand new passphrase 42".into())
+        .await
+        .unwrap();
+    for i in 3..10 {
+        accounts.end_sessions(&tenant, &email(i)).await.unwrap();
+    }
+    stack
+        .state
+        .services
+        .api_tokens
+        .revoke(&tenant, "backend")
+        .await
+        .unwrap()
+        .unwrap();
+
+    stack.restart_origin().await;
+    stack.start_edge().await;
+
+    // Every one of the 50 sessions ended (user 0's by its own sign-outs, the others' by the
+    // operator), and the VoiceStamp session and the service token with them.
+    let mut refused: Vec<&str> = canonical
+        .iter()
+        .chain(&back_office)
+        .map(String::as_str)
+        .collect();
+    refused.push(&voicestamp);
+    refused.push(&service.token);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    for token in &refused {
+        loop {
+            let status = get(&stack, "/api/auth/verify", token).await.status();
+            if status == 401 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a revoked token is still accepted at the edge 5 s after it came back: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    for token in &living {
+        assert_eq!(
+            get(&stack, "/api/auth/verify", token).await.status(),
+            200,
+            "a session that should live is refused"
+        );
+    }
+}
+
+/// Three sessions of `email`, signed in at the origin.
+async fn living_sessions(stack: &Stack, email: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for i in 0..3 {
+        let body = sign_in_at_origin(
+            stack,
+            "/api/auth/login",
+            email,
+            &format!("198.51.100.{}", 130 + i),
+        )
+        .await;
+        tokens.push(body["access_token"].as_str().unwrap().to_owned());
+    }
+    tokens
 }

@@ -74,7 +74,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, config: &Config) -> IpAddr {
 
 /// Whether the request carries the edge secret, which makes the edge's other `x-tessera-*`
 /// headers trustworthy.
-fn from_the_edge(headers: &HeaderMap, config: &Config) -> bool {
+pub fn from_the_edge(headers: &HeaderMap, config: &Config) -> bool {
     config.edge_secret.as_ref().is_some_and(|secret| {
         headers
             .get(edge::EDGE_SECRET)

@@ -5,6 +5,7 @@ pub mod account;
 pub mod api_tokens;
 pub mod auth;
 pub mod backoffice;
+pub mod edge_feed;
 pub mod extract;
 pub mod mfa;
 pub mod middleware;
@@ -44,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .merge(backoffice::router())
         .merge(pages::router())
         .merge(ops::router())
+        .merge(edge_feed::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
