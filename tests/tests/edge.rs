@@ -1080,6 +1080,19 @@ async fn revocations_made_while_the_edge_was_down_are_refused_once_it_is_back() 
     // One session ends while the edge is up and is delivered to it; the new edge must learn it
     // again, since it starts with nothing.
     post_at_origin(&stack, "/api/auth/logout", &canonical[0]).await;
+    let store = &stack.state.store;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while store.edge_delivered_through().await.unwrap() < store.revocation_log_end().await.unwrap()
+    {
+        assert!(std::time::Instant::now() < deadline, "never delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        get(&stack, "/api/auth/verify", &canonical[0])
+            .await
+            .status(),
+        401
+    );
 
     stack.stop_edge();
     // Sign-outs in the canonical API, Back Office v2 and VoiceStamp v1, at the origin.
