@@ -37,7 +37,7 @@ pub struct Edge {
 
 impl Edge {
     /// Starts the Worker on `port` (0: any free port).
-    async fn start(origin_url: &str, routes: &str, port: u16) -> Self {
+    async fn start(origin_url: &str, options: &Options, port: u16) -> Self {
         let root = repo_root();
         assert!(
             root.join("edge/build/index.js").exists(),
@@ -54,7 +54,8 @@ impl Edge {
             .env("ISSUER", ISSUER)
             .env("AUDIENCE", "tessera")
             .env("EDGE_SECRET", EDGE_SECRET)
-            .env("ROUTES", routes)
+            .env("ROUTES", &options.routes)
+            .env("BASE_DOMAIN", &options.base_domain)
             .env("PORT", port.to_string())
             // Keys are refetched for an unknown kid at most this often: short, so that the
             // rotation test waits for the fetch, not for a throttle.
@@ -170,7 +171,7 @@ pub struct Stack {
     pub http: reqwest::Client,
     edge: Option<Edge>,
     edge_url: String,
-    routes: String,
+    options: Options,
     config: Config,
     origin_addr: SocketAddr,
     origin: Option<RunningOrigin>,
@@ -183,18 +184,44 @@ struct RunningOrigin {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// How a stack is configured beyond the defaults.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The edge's `ROUTES`.
+    pub routes: String,
+    /// `BASE_DOMAIN` at the edge and `TESSERA_BASE_DOMAIN` at the origin (empty: none).
+    pub base_domain: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            routes: "[]".into(),
+            base_domain: String::new(),
+        }
+    }
+}
+
 impl Stack {
     pub async fn start() -> Self {
-        Self::start_with_routes("[]").await
+        Self::start_with(Options::default()).await
     }
 
     pub async fn start_with_routes(routes: &str) -> Self {
+        Self::start_with(Options {
+            routes: routes.to_owned(),
+            ..Options::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let origin_addr: SocketAddr = listener.local_addr().unwrap();
         let origin_url = format!("http://{origin_addr}");
-        let edge = Edge::start(&origin_url, routes, 0).await;
-        let vars: HashMap<String, String> = [
+        let edge = Edge::start(&origin_url, &options, 0).await;
+        let mut vars: HashMap<String, String> = [
             ("TESSERA_DATA_DIR", dir.path().display().to_string()),
             ("TESSERA_EDGE_SECRET", EDGE_SECRET.to_owned()),
             // The public listener serves /metrics only with a token; the tests read it there.
@@ -205,6 +232,9 @@ impl Stack {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        if !options.base_domain.is_empty() {
+            vars.insert("TESSERA_BASE_DOMAIN".into(), options.base_domain.clone());
+        }
         let config = Config::from_map(&vars).unwrap();
         let store: DynStore = server::open_store(&config).await.unwrap();
         server::ensure_default_tenant(&store, &config)
@@ -217,7 +247,7 @@ impl Stack {
             http: reqwest::Client::new(),
             edge_url: edge.url.clone(),
             edge: Some(edge),
-            routes: routes.to_owned(),
+            options,
             config,
             origin_addr,
             origin: Some(origin),
@@ -283,7 +313,7 @@ impl Stack {
             .next()
             .and_then(|p| p.parse().ok())
             .unwrap();
-        self.edge = Some(Edge::start(&self.origin_url, &self.routes, port).await);
+        self.edge = Some(Edge::start(&self.origin_url, &self.options, port).await);
     }
 
     /// The Worker's base URL.
@@ -296,6 +326,11 @@ impl Stack {
     }
 
     pub async fn create_user(&self, email: &str) {
+        self.create_user_in("default", email).await;
+    }
+
+    /// Creates `email` (password [`PASSWORD`]) in `tenant`.
+    pub async fn create_user_in(&self, tenant: &str, email: &str) {
         let hash = self.state.hasher.hash(PASSWORD.into()).await.unwrap();
         let user = NewUser {
             id: UserId::from_random_bytes(clock::random()),
@@ -305,7 +340,7 @@ impl Stack {
             password_hash: Some(hash),
             now: clock::system_now_secs(),
         };
-        let tenant = TenantSlug::parse("default").unwrap();
+        let tenant = TenantSlug::parse(tenant).unwrap();
         let mut tx = self.state.store.write(&tenant).await.unwrap();
         tx.users().create(&user).await.unwrap();
         tx.commit().await.unwrap();

@@ -1176,3 +1176,73 @@ async fn living_sessions(stack: &Stack, email: &str) -> Vec<String> {
     }
     tokens
 }
+
+/// A subdomain under `BASE_DOMAIN` names its tenant behind the edge as at the origin: the
+/// team/vault API (whose bodies name no tenant) signs a user of `acme` in at `acme.<base>`, and
+/// the account's sign-in limit holds across client addresses, charged at the edge to the same
+/// account the origin charges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subdomain_tenant_is_served_behind_the_edge_with_its_account_limits() {
+    let stack = Stack::start_with(tessera_tests::Options {
+        base_domain: "auth.test".into(),
+        ..tessera_tests::Options::default()
+    })
+    .await;
+    let acme = tessera_core::model::TenantSlug::parse("acme").unwrap();
+    stack
+        .state
+        .store
+        .create_tenant(&acme, "Acme", 0)
+        .await
+        .unwrap();
+    stack.create_user_in("acme", "ann@example.com").await;
+    let port = stack.edge_url().rsplit(':').next().unwrap().to_owned();
+    let login = |host: String, ip: &'static str, password: &'static str| {
+        stack
+            .http
+            .post(stack.edge("/api/login"))
+            .header("host", host)
+            .header("cf-connecting-ip", ip)
+            .json(&json!({"email": "ann@example.com", "password": password}))
+            .send()
+    };
+    let at_acme = format!("acme.auth.test:{port}");
+    let signed = login(at_acme.clone(), "198.51.100.150", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200, "{}", signed.text().await.unwrap());
+    let signed: Value = signed.json().await.unwrap();
+    let token = signed["userToken"].as_str().unwrap();
+    assert_eq!(claims_of(token).tid, "acme");
+    // Without the subdomain the default tenant answers, where ann has no account.
+    let elsewhere = login(format!("127.0.0.1:{port}"), "198.51.100.151", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 401);
+    // Four more guesses from four more addresses use the account's five; the sixth, from yet
+    // another address, is refused at the edge without reaching the origin.
+    for ip in [
+        "198.51.100.152",
+        "198.51.100.153",
+        "198.51.100.154",
+        "198.51.100.155",
+    ] {
+        let guess = login(at_acme.clone(), ip, "wrong password").await.unwrap();
+        assert_eq!(guess.status(), 401);
+    }
+    let before = stack.origin_requests("credential").await;
+    let refused = login(at_acme.clone(), "198.51.100.156", "wrong password")
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(stack.origin_requests("credential").await, before);
+    // The same address in the default tenant is another account, with its own quota.
+    let other = login(
+        format!("127.0.0.1:{port}"),
+        "198.51.100.157",
+        "wrong password",
+    )
+    .await
+    .unwrap();
+    assert_eq!(other.status(), 401);
+}
