@@ -14,7 +14,7 @@ use tessera_core::jwt::{KeySet, SigningKey, VerificationKey, Verifier};
 use tessera_core::lifetimes::LONGEST_JWT_SECS;
 use tokio::sync::RwLock;
 
-use crate::clock;
+use crate::clock::{self, SharedClock};
 use crate::store::{DynStore, StoreError, StoredKey};
 
 /// The 32-byte key that seals signing keys and derives other server secrets.
@@ -152,6 +152,7 @@ pub struct Keyring {
     store: DynStore,
     issuer: String,
     audience: String,
+    clock: SharedClock,
 }
 
 struct Loaded {
@@ -176,25 +177,40 @@ impl Keyring {
         master: MasterKey,
         issuer: &str,
         audience: &str,
+        clock: SharedClock,
     ) -> Result<Self, KeyringError> {
         if store.keys().await?.iter().all(|k| k.retired_at.is_some()) {
-            rotate(&store, &master).await?;
+            rotate(&store, &master, clock.now_secs()).await?;
         }
-        let loaded = load_keys(&store, &master, issuer, audience).await?;
+        let loaded = load_keys(&store, &master, issuer, audience, clock.now_secs()).await?;
         Ok(Self {
             inner: Arc::new(RwLock::new(loaded)),
             master,
             store,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            clock,
         })
     }
 
     /// Re-reads the keys from storage (after a rotation by another process or node).
     pub async fn reload(&self) -> Result<(), KeyringError> {
-        let loaded = load_keys(&self.store, &self.master, &self.issuer, &self.audience).await?;
+        let loaded = load_keys(
+            &self.store,
+            &self.master,
+            &self.issuer,
+            &self.audience,
+            self.clock.now_secs(),
+        )
+        .await?;
         *self.inner.write().await = loaded;
         Ok(())
+    }
+
+    /// Rotates a new current key in at this keyring's clock's time (see [`rotate`]); the
+    /// running keyring picks it up at its next [`Keyring::reload`].
+    pub async fn rotate(&self) -> Result<String, KeyringError> {
+        rotate(&self.store, &self.master, self.clock.now_secs()).await
     }
 
     /// The current signing key.
@@ -216,8 +232,11 @@ impl Keyring {
 
 /// Generates a new Ed25519 key, makes it current and retires the previous one. Tokens signed
 /// by the previous key keep verifying while it stays published.
-pub async fn rotate(store: &DynStore, master: &MasterKey) -> Result<String, KeyringError> {
-    let now = clock::system_now_secs();
+pub async fn rotate(
+    store: &DynStore,
+    master: &MasterKey,
+    now: i64,
+) -> Result<String, KeyringError> {
     let seed = clock::random::<32>();
     let kid = format!(
         "k{}-{}",
@@ -256,8 +275,8 @@ async fn load_keys(
     master: &MasterKey,
     issuer: &str,
     audience: &str,
+    now: i64,
 ) -> Result<Loaded, KeyringError> {
-    let now = clock::system_now_secs();
     let stored = store.keys().await?;
     let current = stored
         .iter()

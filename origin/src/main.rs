@@ -559,7 +559,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Rotate) => {
             let store = server::open_store(&config).await?;
             let master = server::master_key(&config)?;
-            let kid = keys::rotate(&store, &master).await?;
+            let kid = keys::rotate(&store, &master, clock::system_now_secs()).await?;
             println!(
                 "new current key {kid}; running servers pick it up within {}s",
                 keys::RELOAD_EVERY_SECS

@@ -101,6 +101,7 @@ impl AppState {
             master.clone(),
             &config.issuer,
             &config.audience,
+            clock.clone(),
         )
         .await?;
         let hasher = Hasher::new(config.argon2, config.hash_concurrency, config.hash_queue)

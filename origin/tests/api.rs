@@ -554,9 +554,7 @@ both!(sessions_are_listed_and_ended_one_by_one);
 async fn key_rotation_keeps_issued_tokens_valid(backend: Backend) {
     let server = server_with_ann(backend).await;
     let before = server.login("default", "ann@example.com", PASSWORD).await;
-    tessera_origin::keys::rotate(&server.state.store, server.state.keys.master())
-        .await
-        .unwrap();
+    server.state.keys.rotate().await.unwrap();
     server.state.keys.reload().await.unwrap();
     let after = server.login("default", "ann@example.com", PASSWORD).await;
     let jwks: Value = server
@@ -1018,9 +1016,7 @@ async fn a_remembered_token_is_refused_once_its_key_is_removed(backend: Backend)
         200
     );
     let old = server.state.keys.signer().await.kid().to_owned();
-    tessera_origin::keys::rotate(&server.state.store, server.state.keys.master())
-        .await
-        .unwrap();
+    server.state.keys.rotate().await.unwrap();
     assert!(server
         .state
         .store

@@ -151,6 +151,48 @@ async fn the_session_token_ends_after_thirty_days(backend: Backend) {
 }
 both!(the_session_token_ends_after_thirty_days);
 
+/// A key rotated away keeps verifying the 30-day tokens it signed (20 days on, on the manual
+/// clock), and `keys remove` ends that at once.
+async fn a_rotated_keys_session_token_verifies_for_its_thirty_days_until_the_key_is_removed(
+    backend: Backend,
+) {
+    let (server, sink) = TestServer::with_sink(backend, &[]).await;
+    server
+        .create_user("default", "user@example.com", PASSWORD)
+        .await;
+    login(&server, "user@example.com").await;
+    let code = sink.wait_for("user@example.com", 1).await.remove(0).code();
+    let body: Value = server
+        .post_from(
+            "/api/v1/auth/verify-code",
+            &json!({"email": "user@example.com", "code": code}),
+            &unique_ip(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = body["data"]["token"].as_str().unwrap();
+    let old = server.state.keys.signer().await.kid().to_owned();
+    server.state.keys.rotate().await.unwrap();
+    server.clock.advance(Duration::from_secs(20 * 86_400));
+    server.state.keys.reload().await.unwrap();
+    assert_ne!(server.state.keys.signer().await.kid(), old);
+    let (status, body) = verify(&server, token).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(server
+        .state
+        .store
+        .remove_retired_key(&old, server.clock.now_secs())
+        .await
+        .unwrap());
+    server.state.keys.reload().await.unwrap();
+    let (status, body) = verify(&server, token).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["valid"], false);
+}
+both!(a_rotated_keys_session_token_verifies_for_its_thirty_days_until_the_key_is_removed);
+
 async fn service_tokens_verify_without_expiry_until_revoked(backend: Backend) {
     let server = TestServer::start(backend).await;
     let tenant = TenantSlug::parse("default").unwrap();

@@ -278,9 +278,7 @@ async fn a_key_rotated_at_the_origin_is_accepted_at_the_edge_without_a_restart()
         .status(),
         200
     );
-    tessera_origin::keys::rotate(&stack.state.store, stack.state.keys.master())
-        .await
-        .unwrap();
+    stack.state.keys.rotate().await.unwrap();
     stack.state.keys.reload().await.unwrap();
     let after = stack.sign_in("ann@example.com", "198.51.100.9").await;
     // The new kid makes the edge refetch the JWKS (throttled to one fetch per 100 ms in this
@@ -1245,4 +1243,37 @@ async fn a_subdomain_tenant_is_served_behind_the_edge_with_its_account_limits() 
     .await
     .unwrap();
     assert_eq!(other.status(), 401);
+}
+
+/// `tessera keys remove` reaches the edge through the revocation log: a token signed with the
+/// removed key, which the edge had verified and remembered, is refused there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_key_is_refused_at_the_edge() {
+    let stack = Stack::start().await;
+    stack.create_user("ann@example.com").await;
+    let before = stack.sign_in("ann@example.com", "198.51.100.160").await;
+    let token = before["access_token"].as_str().unwrap();
+    let old = stack.state.keys.signer().await.kid().to_owned();
+    stack.state.keys.rotate().await.unwrap();
+    stack.state.keys.reload().await.unwrap();
+    assert_eq!(get(&stack, "/api/auth/verify", token).await.status(), 200);
+    let now = tessera_origin::clock::system_now_secs();
+    assert!(stack
+        .state
+        .store
+        .remove_retired_key(&old, now)
+        .await
+        .unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let response = get(&stack, "/api/auth/verify", token).await;
+        if response.status() == 401 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the edge still accepts a removed key's token"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
