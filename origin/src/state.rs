@@ -114,6 +114,12 @@ impl AppState {
         let cache = Arc::new(SessionCache::new(config.session_cache_ms, clock.clone()));
         // Verification asks this index instead of tenant databases: it holds every revocation
         // still in force before the first request is served.
+        if let Some(written) = store.backfill_revocation_log(clock.now_secs()).await? {
+            tracing::info!(
+                written,
+                "sessions ended before the revocation log are now in it"
+            );
+        }
         let revocation_index = Arc::new(RevocationIndex::new());
         crate::revocation_index::catch_up(&revocation_index, &store, clock.now_secs()).await?;
         let revocations = Revocations::new(cache.clone(), revocation_index.clone(), clock.clone());

@@ -784,3 +784,60 @@ async fn the_server_keeps_its_spare_schemas_made() {
         "the other is still there, beside a new one"
     );
 }
+
+async fn the_revocation_log_is_written_with_the_change_and_backfilled_once(backend: Backend) {
+    let t = TestStore::new(backend).await;
+    let acme = slug("acme");
+    t.store.create_tenant(&acme, "Acme", 1).await.unwrap();
+    let user = create_user(&t.store, &acme, "ann@x.io").await;
+    let (a, b, c) = (
+        new_session(user.id, 1_000),
+        new_session(user.id, 1_000),
+        new_session(user.id, 1_000),
+    );
+    for session in [&a, &b, &c] {
+        create_session(&t.store, &acme, session, &refresh_token(&acme)).await;
+    }
+    let logged = |entries: Vec<tessera_origin::store::revocation_log::LogEntry>| {
+        entries
+            .into_iter()
+            .map(|e| (e.tenant, e.subject, e.until))
+            .collect::<Vec<_>>()
+    };
+    let until = |at: u64| i64::try_from(tessera_core::edge::longest_token_end(at)).unwrap();
+    // Committed: in the log. Rolled back: not.
+    let mut tx = t.store.write(&acme).await.unwrap();
+    assert!(tx.sessions().revoke(&a.id, "logout", 1_003).await.unwrap());
+    tx.commit().await.unwrap();
+    let mut tx = t.store.write(&acme).await.unwrap();
+    assert!(tx.sessions().revoke(&b.id, "logout", 1_004).await.unwrap());
+    drop(tx);
+    assert_eq!(
+        logged(t.store.revocations_after(0, 1_005, 100).await.unwrap()),
+        [("acme".to_owned(), a.id.to_string(), until(1_003))]
+    );
+    // A session ended before the log existed (as an older release ended it) is put in by the
+    // backfill, once.
+    raw_tenant_sql(
+        &t,
+        "acme",
+        &[&format!(
+            "UPDATE {{p}}sessions SET revoked_at = 1005 WHERE id = '{}'",
+            c.id
+        )],
+    )
+    .await;
+    assert!(t
+        .store
+        .backfill_revocation_log(1_010)
+        .await
+        .unwrap()
+        .is_some());
+    let entries = logged(t.store.revocations_after(0, 1_010, 100).await.unwrap());
+    assert!(
+        entries.contains(&("acme".to_owned(), c.id.to_string(), until(1_005))),
+        "{entries:?}"
+    );
+    assert_eq!(t.store.backfill_revocation_log(1_011).await.unwrap(), None);
+}
+both!(the_revocation_log_is_written_with_the_change_and_backfilled_once);

@@ -16,3 +16,10 @@ CREATE TABLE edge_feed (
     delivered_through BIGINT NOT NULL
 );
 INSERT INTO edge_feed (id, delivered_through) VALUES (1, 0);
+
+-- Set once the sessions ended before this log existed are in it (a one-time pass over every
+-- tenant at the first start after the upgrade, see `Store::backfill_revocation_log`).
+CREATE TABLE revocation_log_backfill (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    done_at BIGINT NOT NULL
+);

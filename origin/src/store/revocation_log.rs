@@ -133,6 +133,37 @@ impl Store {
         Ok(())
     }
 
+    /// Puts the sessions ended before the log existed into it, once: every tenant's sessions
+    /// ended within the longest token lifetime, each entry in that tenant's own unit of work.
+    /// Answers how many were written, or `None` when it was done before. An interrupted pass
+    /// runs again from the start at the next start-up (repeated entries are harmless).
+    pub async fn backfill_revocation_log(&self, now: i64) -> StoreResult<Option<usize>> {
+        let done = self.global_sql("SELECT COUNT(*) AS n FROM {p}revocation_log_backfill");
+        let n: i64 = sqlx::query(&done)
+            .fetch_one(&self.global)
+            .await?
+            .try_get("n")?;
+        if n > 0 {
+            return Ok(None);
+        }
+        let window = i64::try_from(tessera_core::edge::longest_token_end(0)).unwrap_or(i64::MAX);
+        let mut written = 0;
+        for tenant in self.tenants().await? {
+            let mut tx = self.write(&tenant.slug).await?;
+            written += tx
+                .sessions()
+                .log_ended_since(now.saturating_sub(window))
+                .await?;
+            tx.commit().await?;
+        }
+        let mark = self.global_sql(
+            "INSERT INTO {p}revocation_log_backfill (id, done_at) VALUES (1, $1) \
+             ON CONFLICT (id) DO NOTHING",
+        );
+        sqlx::query(&mark).bind(now).execute(&self.global).await?;
+        Ok(Some(written))
+    }
+
     /// Woken whenever this process commits log entries.
     #[must_use]
     pub fn revocations_written(&self) -> std::sync::Arc<tokio::sync::Notify> {

@@ -191,6 +191,24 @@ impl Sessions<'_> {
         Ok(ended)
     }
 
+    /// Notes for the revocation log every session ended at or after `since` (the log's
+    /// backfill); answers how many.
+    pub async fn log_ended_since(&mut self, since: i64) -> StoreResult<usize> {
+        let sql = self
+            .0
+            .sql("SELECT id, revoked_at FROM {p}sessions WHERE revoked_at >= $1");
+        let rows = sqlx::query(&sql)
+            .bind(since)
+            .fetch_all(self.0.conn())
+            .await?;
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let id = SessionId::parse(&id).map_err(|_| corrupt("session id"))?;
+            self.log_ended(&id, row.try_get("revoked_at")?);
+        }
+        Ok(rows.len())
+    }
+
     /// Notes a session's end for the revocation log of this unit's commit.
     fn log_ended(&mut self, id: &SessionId, now: i64) {
         let revocation = Revocation::ended_at(
