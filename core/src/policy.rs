@@ -421,19 +421,33 @@ pub fn lookup(method: &str, path: &str) -> Lookup {
 /// The route serving a request, if any (see [`lookup`]).
 #[must_use]
 pub fn route(method: &str, path: &str) -> Option<&'static Route> {
-    match lookup(method, path) {
-        Lookup::Route(route) => Some(route),
-        _ => None,
+    lookup(method, path).route()
+}
+
+impl Lookup {
+    /// The API whose wording any answer uses: the route's, or the one its path suggests.
+    #[must_use]
+    pub const fn api(self) -> Api {
+        match self {
+            Self::Route(route) => route.api,
+            Self::MethodNotAllowed(api) | Self::NotFound(api) => api,
+        }
+    }
+
+    /// The serving route, if any.
+    #[must_use]
+    pub const fn route(self) -> Option<&'static Route> {
+        match self {
+            Self::Route(route) => Some(route),
+            Self::MethodNotAllowed(_) | Self::NotFound(_) => None,
+        }
     }
 }
 
 /// The wording of any answer to a request: its route's API, or the API its path suggests.
 #[must_use]
 pub fn api_of(method: &str, path: &str) -> Api {
-    match lookup(method, path) {
-        Lookup::Route(route) => route.api,
-        Lookup::MethodNotAllowed(api) | Lookup::NotFound(api) => api,
-    }
+    lookup(method, path).api()
 }
 
 /// Maps a request to its route class for rate limiting. The path may carry a query and a

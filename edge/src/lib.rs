@@ -36,7 +36,7 @@ use std::rc::Rc;
 
 use tessera_core::api::{MAX_BODY_BYTES, TENANT_HEADER};
 use tessera_core::edge;
-use tessera_core::policy::{self, classify, Credentials, Lookup, Purpose};
+use tessera_core::policy::{self, classify, Credentials, Purpose};
 use tessera_core::tenant;
 use worker::{console_error, event, Context, Env, Method, Request, Response, Result};
 
@@ -128,13 +128,12 @@ async fn handle(mut req: Request, env: &Env) -> Result<Response> {
     }
     let app_route = config.route_for(&path).cloned();
     let lookup = policy::lookup(incoming.method.as_ref(), &path);
-    let row = match lookup {
-        Lookup::Route(row) => Some(row),
-        Lookup::MethodNotAllowed(_) | Lookup::NotFound(_) => None,
-    };
-    let class = app_route
-        .as_ref()
-        .map_or_else(|| classify(incoming.method.as_ref(), &path), |r| r.class);
+    let row = lookup.route();
+    // The class of the guarded application route, or of the table's row; only a request no
+    // row serves as sent (a trailing slash, another method) is classified again.
+    let class = app_route.as_ref().map(|r| r.class).unwrap_or_else(|| {
+        row.map_or_else(|| classify(incoming.method.as_ref(), &path), |r| r.class)
+    });
     // The one rule for the named tenant, over the host the client addressed (the origin hears
     // it in FORWARDED_HOST, since this fetch carries the origin's own Host).
     let host = url.host_str().map(|h| match url.port() {
@@ -152,7 +151,7 @@ async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         Err(_) => None,
     };
     let account = row.and_then(|r| r.account).zip(served.as_ref());
-    let voicestamp = policy::api_of(incoming.method.as_ref(), &path).voicestamp_wording();
+    let voicestamp = lookup.api().voicestamp_wording();
     if let Some(refused) =
         limits::enforce(env, class, account, &client_ip, &incoming, voicestamp).await?
     {

@@ -5,10 +5,9 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
-
-use super::problem::ApiError;
 use tessera_core::jwt::AccessClaims;
 
+use super::problem::ApiError;
 use crate::services::{Authenticated, Client, ServicePrincipal};
 use crate::state::AppState;
 
