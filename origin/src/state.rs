@@ -233,7 +233,7 @@ impl AppState {
         };
         let mailer = Arc::new(Mailer::from_config(&config)?);
         Ok(Self(Arc::new(Shared {
-            metrics: crate::http::ops::metrics_handle(),
+            metrics: crate::prometheus::handle(),
             config: Arc::new(config),
             store,
             keys,

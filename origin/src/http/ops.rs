@@ -1,13 +1,10 @@
 //! Operations and discovery: health, readiness, metrics, JWKS, OpenAPI.
 
-use std::sync::OnceLock;
-
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::problem::ApiError;
 use crate::state::AppState;
@@ -34,20 +31,6 @@ pub fn ops_app(state: AppState) -> Router {
             super::middleware::security_headers,
         ))
         .with_state(state)
-}
-
-/// The process-wide Prometheus recorder (installed once, whatever number of apps a test builds).
-pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            // Another recorder may already be installed (embedding); then ours only renders.
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
 }
 
 /// Liveness: the process answers.
