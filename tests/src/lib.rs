@@ -20,6 +20,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 pub const EDGE_SECRET: &str = "an-edge-secret-for-e2e-tests-0123456789";
 pub const ISSUER: &str = "http://tessera.test";
 pub const PASSWORD: &str = "correct horse battery staple";
+/// The master key of every stack (so a restarted origin opens what it sealed).
+const MASTER_KEY: [u8; 32] = [9; 32];
 pub const METRICS_TOKEN: &str = "a-metrics-token-for-e2e-tests";
 
 fn repo_root() -> PathBuf {
@@ -176,6 +178,7 @@ pub struct Stack {
     origin_addr: SocketAddr,
     origin: Option<RunningOrigin>,
     _dir: tempfile::TempDir,
+    _pg: Option<tessera_testing::PgDatabase>,
 }
 
 /// The origin's server task and the way to stop it.
@@ -191,6 +194,9 @@ pub struct Options {
     pub routes: String,
     /// `BASE_DOMAIN` at the edge and `TESSERA_BASE_DOMAIN` at the origin (empty: none).
     pub base_domain: String,
+    /// The origin on a fresh PostgreSQL database instead of embedded SQLite (mail then stays
+    /// queued: no relay listens, so [`Stack::emailed_code`] is for SQLite stacks).
+    pub postgres: bool,
 }
 
 impl Default for Options {
@@ -198,6 +204,7 @@ impl Default for Options {
         Self {
             routes: "[]".into(),
             base_domain: String::new(),
+            postgres: false,
         }
     }
 }
@@ -235,6 +242,20 @@ impl Stack {
         if !options.base_domain.is_empty() {
             vars.insert("TESSERA_BASE_DOMAIN".into(), options.base_domain.clone());
         }
+        let pg = if options.postgres {
+            Some(tessera_testing::PgDatabase::create().await)
+        } else {
+            None
+        };
+        if let Some(pg) = &pg {
+            use base64::Engine as _;
+            vars.insert("TESSERA_DATABASE_URL".into(), pg.url.clone());
+            vars.insert(
+                "TESSERA_MASTER_KEY".into(),
+                base64::engine::general_purpose::STANDARD.encode(MASTER_KEY),
+            );
+            vars.insert("TESSERA_SMTP_URL".into(), "smtp://127.0.0.1:9".into());
+        }
         let config = Config::from_map(&vars).unwrap();
         let store: DynStore = server::open_store(&config).await.unwrap();
         server::ensure_default_tenant(&store, &config)
@@ -252,6 +273,7 @@ impl Stack {
             origin_addr,
             origin: Some(origin),
             _dir: dir,
+            _pg: pg,
         }
     }
 
@@ -260,7 +282,7 @@ impl Stack {
         store: DynStore,
         listener: tokio::net::TcpListener,
     ) -> (AppState, RunningOrigin) {
-        let state = AppState::new(config.clone(), store, MasterKey::new([9; 32]))
+        let state = AppState::new(config.clone(), store, MasterKey::new(MASTER_KEY))
             .await
             .unwrap();
         let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();

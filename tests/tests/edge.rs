@@ -10,6 +10,22 @@ use serde_json::{json, Value};
 use tessera_core::jwt::{AccessClaims, SigningKey};
 use tessera_tests::{assert_security_headers, upstream, Stack, EDGE_SECRET, PASSWORD};
 
+/// Runs `$name(postgres: bool)` with the origin on SQLite and on PostgreSQL.
+macro_rules! on_sqlite_and_postgres {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(false).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(true).await;
+            }
+        }
+    };
+}
+
 fn claims_of(token: &str) -> AccessClaims {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
@@ -578,9 +594,12 @@ async fn post_json(
     request.send().await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_of_a_tenant_that_requires_mfa_enrols_through_the_edge() {
-    let stack = Stack::start().await;
+async fn a_user_of_a_tenant_that_requires_mfa_enrols_through_the_edge(postgres: bool) {
+    let stack = Stack::start_with(tessera_tests::Options {
+        postgres,
+        ..tessera_tests::Options::default()
+    })
+    .await;
     let tenant = tessera_core::model::TenantSlug::parse("default").unwrap();
     let policy = tessera_origin::store::TenantPolicy {
         require_mfa: true,
@@ -652,10 +671,14 @@ async fn a_user_of_a_tenant_that_requires_mfa_enrols_through_the_edge() {
     let access = signed["access_token"].as_str().unwrap();
     assert_eq!(get(&stack, "/api/auth/verify", access).await.status(), 200);
 }
+on_sqlite_and_postgres!(a_user_of_a_tenant_that_requires_mfa_enrols_through_the_edge);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_of_one_tenant_is_refused_for_another_at_the_edge_as_at_the_origin() {
-    let stack = Stack::start().await;
+async fn a_token_of_one_tenant_is_refused_for_another_at_the_edge_as_at_the_origin(postgres: bool) {
+    let stack = Stack::start_with(tessera_tests::Options {
+        postgres,
+        ..tessera_tests::Options::default()
+    })
+    .await;
     let other = tessera_core::model::TenantSlug::parse("globex").unwrap();
     stack
         .state
@@ -707,6 +730,7 @@ async fn a_token_of_one_tenant_is_refused_for_another_at_the_edge_as_at_the_orig
         .unwrap();
     assert_eq!(response.status(), 403);
 }
+on_sqlite_and_postgres!(a_token_of_one_tenant_is_refused_for_another_at_the_edge_as_at_the_origin);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_voicestamp_session_token_is_verified_at_the_edge_and_ends_with_logout() {

@@ -26,9 +26,6 @@ pub fn claims(token: &str) -> Value {
     serde_json::from_slice(&payload).expect("JSON claims")
 }
 
-/// Where the default PostgreSQL test server is; override with TESSERA_TEST_DATABASE_URL.
-pub const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const EDGE_SECRET: &str = "an-edge-secret-for-tests-0123456789";
 
@@ -38,65 +35,7 @@ pub enum Backend {
     Postgres,
 }
 
-/// A fresh PostgreSQL database, dropped when this is dropped.
-pub struct PgDatabase {
-    pub url: String,
-    admin_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    pub async fn create() -> Self {
-        let admin_url = std::env::var("TESSERA_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| DEFAULT_PG_ADMIN_URL.into());
-        sqlx::any::install_default_drivers();
-        let admin = sqlx::AnyPool::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL is not reachable at {admin_url} ({e}). Start it with \
-                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
-                 or point TESSERA_TEST_DATABASE_URL at a server with trust auth."
-                )
-            });
-        let name = format!("tessera_t_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .expect("create database");
-        admin.close().await;
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base);
-        Self {
-            url: format!("{base}/{name}"),
-            admin_url,
-            name,
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        // Drop runs outside any runtime guarantee: use a thread with its own runtime.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let admin = sqlx::AnyPool::connect(&admin_url).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&admin)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
-    }
-}
+pub use tessera_testing::PgDatabase;
 
 /// The storage of one test, and what keeps it alive.
 pub struct TestStore {
