@@ -1,5 +1,10 @@
 //! The `tessera` command: `serve` (the default), `migrate`, `tenant`, `user`, `keys`, `token`.
 
+/// mimalloc instead of glibc's malloc: per-thread free lists without arena locks (see
+/// docs/BENCHMARKS.md, 2026-12-05).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{IsTerminal as _, Read as _};
 use std::process::ExitCode;
 

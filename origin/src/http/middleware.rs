@@ -103,8 +103,11 @@ pub async fn edge_host(
 /// Words every error answer as the API of its route reads errors (core's table): VoiceStamp v1
 /// clients read `success: false` and a `message` in every problem under their paths, whichever
 /// layer or handler refused the request. Other APIs' answers pass untouched.
-pub async fn api_wording(request: Request, next: Next) -> Response {
-    let api = policy::api_of(request.method().as_str(), request.uri().path());
+pub async fn api_wording(mut request: Request, next: Next) -> Response {
+    let lookup = policy::lookup(request.method().as_str(), request.uri().path());
+    let api = lookup.api();
+    // Looked up once per request: the limits layer takes the class from it.
+    request.extensions_mut().insert(lookup);
     let response = next.run(request).await;
     let is_problem = response
         .headers()
@@ -149,7 +152,11 @@ pub async fn client_and_limits(
         .collect();
     request.extensions_mut().insert(Client { ip, user_agent });
 
-    let class = classify(request.method().as_str(), request.uri().path());
+    let class = match request.extensions().get::<policy::Lookup>() {
+        Some(policy::Lookup::Route(route)) => route.class,
+        // No row serves it as sent (a trailing slash, another method): classified on its own.
+        _ => classify(request.method().as_str(), request.uri().path()),
+    };
     metrics::counter!("tessera_http_requests_total", "class" => class.name()).increment(1);
     let charged = match state
         .limiter
