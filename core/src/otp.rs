@@ -7,6 +7,32 @@ pub const CODE_DIGITS: usize = 6;
 /// one of a million codes succeeds with probability at most 5 in 1,000,000.
 pub const MAX_CODE_ATTEMPTS: u32 = 5;
 
+/// Whether a stored code (or MFA challenge) can still be tried at `now` (Unix seconds): not
+/// expired, and with tries left. A closed one is removed without comparing the presented code.
+#[must_use]
+pub fn still_open(expires_at: i64, attempts: i64, now: i64) -> bool {
+    expires_at > now && attempts < i64::from(MAX_CODE_ATTEMPTS)
+}
+
+/// What a wrong try does to an open code that had `attempts` wrong tries before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrongTry {
+    /// Tries remain: the try is counted.
+    Counted,
+    /// That was the last try: the code (or challenge) ends.
+    Ended,
+}
+
+/// The one attempt-limit rule for emailed codes and MFA challenges alike.
+#[must_use]
+pub fn after_wrong_try(attempts: i64) -> WrongTry {
+    if attempts + 1 < i64::from(MAX_CODE_ATTEMPTS) {
+        WrongTry::Counted
+    } else {
+        WrongTry::Ended
+    }
+}
+
 /// A code from eight random bytes (the caller draws them from the OS RNG). The modulo bias of
 /// 2^64 over 10^6 is below 10^-13, far under what a guesser could use.
 #[must_use]
@@ -34,6 +60,24 @@ mod tests {
             let code = code_from_random(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
             assert!(is_code_shaped(&code), "{code}");
         }
+    }
+
+    #[test]
+    fn the_fifth_wrong_try_ends_a_code_and_an_expired_one_is_closed() {
+        let verdicts: Vec<_> = (0..5).map(after_wrong_try).collect();
+        assert_eq!(
+            verdicts,
+            [
+                WrongTry::Counted,
+                WrongTry::Counted,
+                WrongTry::Counted,
+                WrongTry::Counted,
+                WrongTry::Ended
+            ]
+        );
+        assert!(still_open(100, 4, 99));
+        assert!(!still_open(100, 5, 99));
+        assert!(!still_open(100, 0, 100));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tessera_core::lifetimes::{EMAIL_CODE_SECS, SESSION_TOKEN_SECS};
 use tessera_core::model::{Email, TenantSlug};
-use tessera_core::otp::{self, MAX_CODE_ATTEMPTS};
+use tessera_core::otp;
 use tessera_core::ratelimit::{account_subject, RouteClass};
 
 use super::mfa::second_factors;
@@ -188,9 +188,9 @@ impl EmailCodes {
             .await?
             .ok_or(ServiceError::InvalidCode)?;
         let expected = self.one_time.code_digest(scope(purpose), &user.id, code);
-        let live = secret.expires_at > now && secret.attempts < i64::from(MAX_CODE_ATTEMPTS);
-        if !live || !tessera_core::secret::ct_eq(&expected, &secret.digest) {
-            if live && secret.attempts + 1 < i64::from(MAX_CODE_ATTEMPTS) {
+        let open = otp::still_open(secret.expires_at, secret.attempts, now);
+        if !open || !tessera_core::secret::ct_eq(&expected, &secret.digest) {
+            if open && otp::after_wrong_try(secret.attempts) == otp::WrongTry::Counted {
                 tx.secrets().count_attempt(&user.id, purpose).await?;
             } else {
                 tx.secrets().remove(&user.id, purpose).await?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 use tessera_core::lifetimes::MFA_CHALLENGE_SECS;
-use tessera_core::otp::{self, MAX_CODE_ATTEMPTS};
+use tessera_core::otp;
 use tessera_core::token::{OpaqueToken, TokenKind};
 
 use super::one_time::{mail_to, OneTime, MFA_SCOPE};
@@ -191,7 +191,7 @@ impl Mfa {
             .challenge(&digest)
             .await?
             .ok_or(ServiceError::InvalidMfaToken)?;
-        if challenge.expires_at <= now || challenge.attempts >= i64::from(MAX_CODE_ATTEMPTS) {
+        if !otp::still_open(challenge.expires_at, challenge.attempts, now) {
             tx.secrets().remove_challenge(&digest, now).await?;
             tx.commit().await?;
             return Err(ServiceError::InvalidMfaToken);
@@ -216,7 +216,7 @@ impl Mfa {
             None
         };
         let Some(second) = accepted else {
-            if challenge.attempts + 1 < i64::from(MAX_CODE_ATTEMPTS) {
+            if otp::after_wrong_try(challenge.attempts) == otp::WrongTry::Counted {
                 tx.secrets().count_challenge_attempt(&digest).await?;
             } else {
                 tx.secrets().remove_challenge(&digest, now).await?;
