@@ -9,17 +9,16 @@ use std::io::{IsTerminal as _, Read as _};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tessera_core::model::{Email, TenantSlug, UserId};
+use tessera_core::model::{Email, TenantSlug};
 use tessera_origin::allowed_origin::AllowedOrigin;
 use tessera_origin::config::{Config, LogFormat};
 use tessera_origin::edge_push::EdgePush;
 use tessera_origin::password::PasswordPolicy;
+use tessera_origin::services::account::OperatorAccount;
 use tessera_origin::services::api_tokens::NewApiToken;
 use tessera_origin::services::{Accounts, ApiTokens, Revocations};
 use tessera_origin::session_cache::SessionCache;
-use tessera_origin::store::{
-    NewUser, StoreError, Tenant, TenantChanges, TenantPolicy, TenantSettings,
-};
+use tessera_origin::store::{StoreError, Tenant, TenantChanges, TenantPolicy, TenantSettings};
 use tessera_origin::tenants::Directory;
 use tessera_origin::{clock, keys, password, server};
 
@@ -425,34 +424,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 );
             }
             let secret = read_password()?;
-            PasswordPolicy::from_config(&config)
-                .check(&secret, &[email.as_str(), tenant.as_str(), &name])
-                .await?;
-            let hasher = password::Hasher::new(config.argon2, 1, 1)
-                .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-            let hash = hasher.hash(secret.into()).await?;
-            let user = NewUser {
-                id: UserId::from_random_bytes(clock::random()),
-                email: email.clone(),
-                name,
-                role,
-                password_hash: Some(hash),
-                now: clock::system_now_secs(),
+            let (accounts, tenant) = operator_accounts(&config, Some(tenant.as_str())).await?;
+            let account = OperatorAccount {
+                email: &email,
+                name: &name,
+                role: &role,
+                password: secret.into(),
+                mfa_email: matches!(mfa, Some(MfaMethod::Email)),
             };
-            let mut tx = store.write(&tenant).await?;
-            match tx.users().create(&user).await {
-                Err(StoreError::Conflict) => {
-                    anyhow::bail!("{email} already exists in tenant {tenant}")
-                }
-                other => other?,
-            };
-            if let Some(MfaMethod::Email) = mfa {
-                tx.users()
-                    .set_mfa_email(&user.id, true, clock::system_now_secs())
-                    .await?;
-            }
-            tx.commit().await?;
-            println!("created user {} ({email}) in tenant {tenant}", user.id);
+            let user = accounts
+                .create_by_operator(&tenant, account)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created user {user} ({email}) in tenant {tenant}");
         }
         Command::User(UserCommand::Disable(user)) => {
             let (accounts, tenant, email) = accounts(&config, &user).await?;
@@ -673,7 +657,16 @@ async fn accounts(
     user: &UserRef,
 ) -> anyhow::Result<(Accounts, TenantSlug, Email)> {
     let email = Email::parse(&user.email)?;
-    let operator = Operator::open(config, user.tenant.as_deref()).await?;
+    let (accounts, tenant) = operator_accounts(config, user.tenant.as_deref()).await?;
+    Ok((accounts, tenant, email))
+}
+
+/// The account service for an operator command in `tenant` (checked to exist).
+async fn operator_accounts(
+    config: &Config,
+    tenant: Option<&str>,
+) -> anyhow::Result<(Accounts, TenantSlug)> {
+    let operator = Operator::open(config, tenant).await?;
     let hasher =
         password::Hasher::new(config.argon2, 1, 1).map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
     let accounts = Accounts::new(
@@ -684,7 +677,7 @@ async fn accounts(
         operator.clock,
         PasswordPolicy::from_config(config),
     );
-    Ok((accounts, operator.tenant, email))
+    Ok((accounts, operator.tenant))
 }
 
 /// A tenant's display name: not blank, and short enough for a page's heading.

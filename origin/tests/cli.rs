@@ -67,6 +67,40 @@ fn tenants_users_and_keys_are_managed_from_the_command_line() {
         "password1234\n",
     );
     assert!(!ok && out.contains("too easy to guess"), "{out}");
+    // Through the same account service as every creation: the address is taken once, and a
+    // name follows registration's rule.
+    let (ok, out) = tessera(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "ANN@example.com",
+        ],
+        "correct horse battery staple\n",
+    );
+    assert!(
+        !ok && out.contains("already exists in tenant acme"),
+        "{out}"
+    );
+    let long = "n".repeat(101);
+    let (ok, out) = tessera(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "cy@example.com",
+            "--name",
+            &long,
+        ],
+        "correct horse battery staple\n",
+    );
+    assert!(!ok && out.contains("at most 100 characters"), "{out}");
     for _ in 0..2 {
         let (ok, out) = tessera(dir.path(), &["keys", "rotate"], "");
         assert!(ok && out.contains("new current key"), "{out}");

@@ -61,6 +61,21 @@ pub struct Registrar {
     password_policy: PasswordPolicy,
 }
 
+/// A user's display name as given, trimmed: at most [`MAX_NAME_CHARS`] characters and no
+/// control characters, for every way an account is created.
+pub fn checked_name(given: &str) -> ServiceResult<&str> {
+    let name = given.trim();
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ServiceError::InvalidInput {
+            code: "invalid_name",
+            detail: format!(
+                "The name must have at most {MAX_NAME_CHARS} characters and no control characters."
+            ),
+        });
+    }
+    Ok(name)
+}
+
 impl Registrar {
     /// The service over its dependencies.
     #[must_use]
@@ -111,13 +126,7 @@ impl Registrar {
             code: "invalid_email",
             detail: e.to_string(),
         })?;
-        let name = request.name.trim();
-        if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-            return Err(ServiceError::InvalidInput {
-                code: "invalid_name",
-                detail: format!("The name must have at most {MAX_NAME_CHARS} characters and no control characters."),
-            });
-        }
+        let name = checked_name(request.name)?;
         self.password_policy
             .check(
                 request.password.expose_secret(),
