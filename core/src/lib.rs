@@ -14,6 +14,7 @@
 //! - [`tenant`]: the one rule for the tenant a request names (`X-Tenant`, subdomain, default).
 //! - [`ratelimit`]: GCRA and the route classes with their quotas.
 //! - [`refresh`]: the refresh-token rule (rotate, grace replay, reuse, invalid).
+//! - [`sign_in`]: what a correct credential leads to (open, challenge, enrol-only, refusals).
 //! - [`token`]: opaque token formats (refresh, session, MFA challenge, email link, API token).
 //! - [`otp`]: emailed one-time codes (format, attempt limit).
 //! - [`model`]: newtypes parsed once at the door (`TenantSlug`, `Email`, ids).
@@ -32,6 +33,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod refresh;
 pub mod secret;
+pub mod sign_in;
 pub mod tenant;
 pub mod token;
 pub mod totp;

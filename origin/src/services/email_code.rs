@@ -7,8 +7,9 @@ use tessera_core::lifetimes::{EMAIL_CODE_SECS, SESSION_TOKEN_SECS};
 use tessera_core::model::{Email, TenantSlug};
 use tessera_core::otp;
 use tessera_core::ratelimit::{account_subject, RouteClass};
+use tessera_core::sign_in::{Credential, Verdict};
 
-use super::mfa::second_factors;
+use super::mfa::sign_in_verdict;
 use super::one_time::{mail_to, scope, OneTime};
 use super::password_reset::{parse_request, queue_request};
 use super::registration::confirm_address;
@@ -199,9 +200,17 @@ impl EmailCodes {
             return Err(ServiceError::InvalidCode);
         }
         tx.secrets().remove(&user.id, purpose).await?;
-        if tenant.policy.require_mfa || !second_factors(&mut tx, &user).await?.is_empty() {
-            tx.commit().await?;
-            return Err(ServiceError::SecondFactorRequired);
+        match sign_in_verdict(&mut tx, &tenant, &user, Credential::Mailbox)
+            .await?
+            .0
+        {
+            Verdict::Open => {}
+            Verdict::SecondFactorRequired | Verdict::Challenge | Verdict::EnrolOnly => {
+                tx.commit().await?;
+                return Err(ServiceError::SecondFactorRequired);
+            }
+            // A disabled account was not looked up above; the mailbox is the confirmation.
+            Verdict::Disabled | Verdict::EmailNotVerified => return Err(ServiceError::InvalidCode),
         }
         // The code came to the address: it is the user's.
         let mut user = user;

@@ -46,6 +46,26 @@ pub async fn second_factors(tx: &mut TenantTx, user: &User) -> ServiceResult<Vec
     Ok(methods)
 }
 
+/// Core's sign-in policy for `user` of `tenant` signing in with `credential`, over the facts
+/// read in `tx`; also answers the user's second factors (a challenge offers them). Every way of
+/// signing in asks this, so none can skip a rule.
+pub async fn sign_in_verdict(
+    tx: &mut TenantTx,
+    tenant: &crate::store::Tenant,
+    user: &User,
+    credential: tessera_core::sign_in::Credential,
+) -> ServiceResult<(tessera_core::sign_in::Verdict, Vec<&'static str>)> {
+    let factors = second_factors(tx, user).await?;
+    let facts = tessera_core::sign_in::Facts {
+        disabled: user.disabled,
+        email_verified: user.email_verified(),
+        has_second_factor: !factors.is_empty(),
+        require_verified_email: tenant.policy.require_verified_email,
+        require_mfa: tenant.policy.require_mfa,
+    };
+    Ok((tessera_core::sign_in::decide(credential, facts), factors))
+}
+
 /// A sign-in waiting for its second factor. `Debug` never prints the token.
 #[derive(Clone)]
 pub struct Challenge {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret as _, SecretString};
 use tessera_core::model::{Email, TenantSlug};
 use tessera_core::ratelimit::{account_subject, RouteClass};
+use tessera_core::sign_in::{Credential, Verdict};
 
-use super::mfa::second_factors;
+use super::mfa::sign_in_verdict;
 use super::{
     audit_event, Challenge, Client, Issued, Mfa, ServiceError, ServiceResult, TokenIssuer,
 };
@@ -186,9 +187,6 @@ impl SignIn {
             }
             return Err(ServiceError::InvalidCredentials);
         };
-        if tenant.policy.require_verified_email && !user.email_verified() {
-            return Err(ServiceError::EmailNotVerified);
-        }
         // Hashed before the unit starts: SQLite's writer lock is not held across argon2.
         let rehashed = if verified.needs_rehash {
             self.hasher.hash(password).await.ok()
@@ -196,35 +194,46 @@ impl SignIn {
             None
         };
         let mut tx = self.store.write(&tenant.slug).await?;
+        let credential = if second_step {
+            Credential::Password
+        } else {
+            Credential::PasswordInOneStep
+        };
         if let Some(hash) = rehashed {
             tx.users()
                 .set_password_hash(&user.id, &hash, self.clock.now_secs())
                 .await?;
         }
-        let factors = second_factors(&mut tx, user).await?;
-        if !second_step && (!factors.is_empty() || tenant.policy.require_mfa) {
-            tx.commit().await?;
-            return Err(ServiceError::SecondFactorRequired);
-        }
-        if factors.is_empty() && tenant.policy.require_mfa {
-            let (session, _) = self
-                .tokens
-                .open_session(&mut tx, user, &["pwd"], client)
-                .await?;
-            tx.commit().await?;
-            let access_token = self
-                .tokens
-                .issue_restricted(&tenant.slug, user, &session, ENROL_SCOPE)
-                .await?;
-            return Ok(SignedIn::EnrolmentRequired { access_token });
-        }
-        if !factors.is_empty() {
-            let challenge = self
-                .mfa
-                .challenge(&mut tx, tenant, user, factors, client)
-                .await?;
-            tx.commit().await?;
-            return Ok(SignedIn::SecondFactor(challenge));
+        // A refusal drops the unit, and the new hash with it.
+        let (verdict, factors) = sign_in_verdict(&mut tx, tenant, user, credential).await?;
+        match verdict {
+            Verdict::Disabled => return Err(ServiceError::InvalidCredentials),
+            Verdict::EmailNotVerified => return Err(ServiceError::EmailNotVerified),
+            Verdict::SecondFactorRequired => {
+                tx.commit().await?;
+                return Err(ServiceError::SecondFactorRequired);
+            }
+            Verdict::EnrolOnly => {
+                let (session, _) = self
+                    .tokens
+                    .open_session(&mut tx, user, &["pwd"], client)
+                    .await?;
+                tx.commit().await?;
+                let access_token = self
+                    .tokens
+                    .issue_restricted(&tenant.slug, user, &session, ENROL_SCOPE)
+                    .await?;
+                return Ok(SignedIn::EnrolmentRequired { access_token });
+            }
+            Verdict::Challenge => {
+                let challenge = self
+                    .mfa
+                    .challenge(&mut tx, tenant, user, factors, client)
+                    .await?;
+                tx.commit().await?;
+                return Ok(SignedIn::SecondFactor(challenge));
+            }
+            Verdict::Open => {}
         }
         let (session, refresh) = self
             .tokens

@@ -2,12 +2,13 @@
 //! `vaultToken` (an access token of the same session naming the user's default team and the
 //! user's role in it). The rules of when a pair is handed out live here, not in the adapter.
 
-use super::mfa::second_factors;
+use super::mfa::sign_in_verdict;
 use super::{
     Authenticated, Authenticator, Client, Issued, ServiceError, ServiceResult, TokenIssuer,
 };
 use crate::store::{DynStore, Session, Tenant, User};
 use tessera_core::model::TenantSlug;
+use tessera_core::sign_in::{Credential, Verdict};
 
 /// A `userToken` and a `vaultToken` of one session. `Debug` never prints them.
 pub struct VaultPair {
@@ -63,10 +64,8 @@ impl VaultTokens {
         user: &User,
         client: &Client,
     ) -> ServiceResult<VaultPair> {
-        if tenant.policy.require_verified_email && !user.email_verified() {
-            return Err(ServiceError::EmailNotVerified);
-        }
-        self.open(tenant, user, &["pwd"], client).await
+        self.open(tenant, user, Credential::PasswordInOneStep, client)
+            .await
     }
 
     /// Signs in a user who has just confirmed their address with the emailed link (the link
@@ -79,7 +78,7 @@ impl VaultTokens {
         user: &User,
         client: &Client,
     ) -> ServiceResult<VaultPair> {
-        self.open(tenant, user, &["email"], client).await
+        self.open(tenant, user, Credential::Mailbox, client).await
     }
 
     /// A new pair for the session of `bearer`, a `userToken` that may have expired as long as
@@ -114,16 +113,23 @@ impl VaultTokens {
         &self,
         tenant: &Tenant,
         user: &User,
-        amr: &[&str],
+        credential: Credential,
         client: &Client,
     ) -> ServiceResult<VaultPair> {
-        if user.disabled {
-            return Err(ServiceError::InvalidCredentials);
-        }
         let mut tx = self.store.write(&tenant.slug).await?;
-        if tenant.policy.require_mfa || !second_factors(&mut tx, user).await?.is_empty() {
-            return Err(ServiceError::SecondFactorRequired);
+        match sign_in_verdict(&mut tx, tenant, user, credential).await?.0 {
+            Verdict::Open => {}
+            Verdict::Disabled => return Err(ServiceError::InvalidCredentials),
+            Verdict::EmailNotVerified => return Err(ServiceError::EmailNotVerified),
+            // No second step in this API.
+            Verdict::SecondFactorRequired | Verdict::Challenge | Verdict::EnrolOnly => {
+                return Err(ServiceError::SecondFactorRequired)
+            }
         }
+        let amr: &[&str] = match credential {
+            Credential::Mailbox => &["email"],
+            Credential::Password | Credential::PasswordInOneStep => &["pwd"],
+        };
         let (session, _) = self.tokens.open_session(&mut tx, user, amr, client).await?;
         tx.commit().await?;
         self.pair(&tenant.slug, user, &session, None).await
