@@ -1,0 +1,104 @@
+//! The `tessera` command line: one module per command group, over the library's services.
+
+mod keys;
+mod operator;
+mod tenant;
+mod token;
+mod user;
+
+use clap::{Parser, Subcommand};
+use tessera_origin::config::Config;
+use tessera_origin::server;
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Multi-tenant authentication service"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply pending migrations to the global scope and every tenant.
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Manage service API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+}
+
+/// Runs a command.
+pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let shutdown = server::shutdown_signal();
+            // Open tenant databases and connections are files: take the hard limit, not the
+            // often much lower soft one (TESSERA_SQLITE_OPEN_TENANTS bounds what is used).
+            match rlimit::increase_nofile_limit(u64::MAX) {
+                Ok(limit) => tracing::debug!(limit, "open files limit"),
+                Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
+            }
+            let bind = config.bind;
+            let embedded = config.is_embedded();
+            let default_tenant = config.default_tenant.clone();
+            let ops_bind = config.ops_bind;
+            let state = server::build_state(config).await?;
+            let listener = tokio::net::TcpListener::bind(bind).await?;
+            let ops = match ops_bind {
+                Some(address) => Some(tokio::net::TcpListener::bind(address).await?),
+                None => None,
+            };
+            // One signal stops both listeners.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            });
+            let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|stopped| *stopped).await;
+            };
+            tracing::info!(address = %listener.local_addr()?, embedded, "tessera listening");
+            if let Some(ops) = &ops {
+                tracing::info!(address = %ops.local_addr()?, "operations listener (/metrics)");
+            }
+            eprintln!(
+                "Tessera is listening on http://{}\nCreate the first user with:\n  printf '%s' 'a long passphrase' | cargo run -- user create --tenant {default_tenant} --email you@example.com",
+                listener.local_addr()?
+            );
+            let ops = ops.map(|ops| {
+                tokio::spawn(server::serve_ops(
+                    ops,
+                    state.clone(),
+                    until_stopped(stopped.clone()),
+                ))
+            });
+            server::serve(listener, state, until_stopped(stopped)).await?;
+            if let Some(ops) = ops {
+                ops.await??;
+            }
+        }
+        Command::Migrate => {
+            server::open_store(&config).await?.migrate().await?;
+            println!("migrations applied");
+        }
+        Command::Tenant(command) => tenant::run(command, &config).await?,
+        Command::User(command) => user::run(command, &config).await?,
+        Command::Token(command) => token::run(command, &config).await?,
+        Command::Keys(command) => keys::run(command, &config).await?,
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! `tessera tenant`: create, update, show and list tenants.
+
+use clap::Subcommand;
+use tessera_core::model::TenantSlug;
+use tessera_origin::allowed_origin::AllowedOrigin;
+use tessera_origin::config::Config;
+use tessera_origin::store::{StoreError, Tenant, TenantChanges, TenantPolicy, TenantSettings};
+use tessera_origin::{clock, server};
+
+#[derive(Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant: its schema or file, migrated, with all its settings at once.
+    Create {
+        /// Slug: lowercase letters, digits and '-', 3–56 characters.
+        slug: String,
+        /// Display name (default: the slug).
+        #[arg(long, value_parser = display_name)]
+        name: Option<String>,
+        /// A browser origin allowed to call the API, as `https://host[:port]` (repeatable).
+        #[arg(long = "cors-origin", value_parser = AllowedOrigin::parse)]
+        cors_origins: Vec<AllowedOrigin>,
+        /// Whether anyone may register (403 `registration_closed` when closed).
+        #[arg(long, value_enum, default_value = "open")]
+        registration: Registration,
+        /// Sign-in needs a confirmed email address (403 `email_not_verified` until then).
+        #[arg(long)]
+        require_verified_email: bool,
+        /// Every sign-in needs a second factor: users without one get an enrol-only token.
+        #[arg(long)]
+        require_mfa: bool,
+        /// Whether the team/vault API's `GET /api/exist-email/{email}` answers (when off it
+        /// answers 403 `exist_email_disabled` for every address).
+        #[arg(long, value_enum, default_value = "on")]
+        exist_email: Switch,
+    },
+    /// Change a tenant's settings; what is not given stays as it is. Running servers apply the
+    /// change within 30 seconds.
+    #[command(group(clap::ArgGroup::new("change").multiple(true).required(true)))]
+    Update {
+        /// The tenant's slug.
+        slug: String,
+        /// Display name.
+        #[arg(long, value_parser = display_name, group = "change")]
+        name: Option<String>,
+        /// A browser origin allowed to call the API, as `https://host[:port]` (repeatable);
+        /// the list given replaces the old one.
+        #[arg(long = "cors-origin", value_parser = AllowedOrigin::parse, group = "change")]
+        cors_origins: Vec<AllowedOrigin>,
+        /// Allow no browser origin.
+        #[arg(long, conflicts_with = "cors_origins", group = "change")]
+        no_cors_origins: bool,
+        /// Whether anyone may register.
+        #[arg(long, value_enum, group = "change")]
+        registration: Option<Registration>,
+        /// Whether sign-in needs a confirmed email address.
+        #[arg(long, value_enum, group = "change")]
+        require_verified_email: Option<Switch>,
+        /// Whether every sign-in needs a second factor.
+        #[arg(long, value_enum, group = "change")]
+        require_mfa: Option<Switch>,
+        /// Whether the team/vault API's `GET /api/exist-email/{email}` answers.
+        #[arg(long, value_enum, group = "change")]
+        exist_email: Option<Switch>,
+    },
+    /// Show a tenant's settings.
+    Show {
+        /// The tenant's slug.
+        slug: String,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Registration {
+    Open,
+    Closed,
+}
+
+impl Registration {
+    fn is_open(self) -> bool {
+        matches!(self, Self::Open)
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    fn is_on(self) -> bool {
+        matches!(self, Self::On)
+    }
+}
+
+/// Runs a `tenant` command.
+pub async fn run(command: TenantCommand, config: &Config) -> anyhow::Result<()> {
+    match command {
+        TenantCommand::Create {
+            slug,
+            name,
+            cors_origins,
+            registration,
+            require_verified_email,
+            require_mfa,
+            exist_email,
+        } => {
+            let slug = TenantSlug::parse(&slug)?;
+            let store = server::open_store(config).await?;
+            let settings = TenantSettings {
+                name: name.unwrap_or_else(|| slug.to_string()),
+                cors_origins,
+                policy: TenantPolicy {
+                    registration_open: registration.is_open(),
+                    require_verified_email,
+                    require_mfa,
+                    email_lookup: exist_email.is_on(),
+                },
+            };
+            match store
+                .create_tenant_with(&slug, &settings, clock::system_now_secs())
+                .await
+            {
+                Err(StoreError::Conflict) => anyhow::bail!("tenant {slug} already exists"),
+                other => other?,
+            };
+            println!("created tenant {slug}");
+        }
+        TenantCommand::Update {
+            slug,
+            name,
+            cors_origins,
+            no_cors_origins,
+            registration,
+            require_verified_email,
+            require_mfa,
+            exist_email,
+        } => {
+            let slug = TenantSlug::parse(&slug)?;
+            let store = server::open_store(config).await?;
+            let changes = TenantChanges {
+                name,
+                cors_origins: (no_cors_origins || !cors_origins.is_empty()).then_some(cors_origins),
+                registration_open: registration.map(Registration::is_open),
+                require_verified_email: require_verified_email.map(Switch::is_on),
+                require_mfa: require_mfa.map(Switch::is_on),
+                email_lookup: exist_email.map(Switch::is_on),
+            };
+            let Some(tenant) = store.update_tenant(&slug, &changes).await? else {
+                anyhow::bail!("no tenant {slug}");
+            };
+            println!("updated tenant {slug}");
+            print_tenant(&tenant);
+        }
+        TenantCommand::Show { slug } => {
+            let slug = TenantSlug::parse(&slug)?;
+            let store = server::open_store(config).await?;
+            let Some(tenant) = store.tenant(&slug).await? else {
+                anyhow::bail!("no tenant {slug}");
+            };
+            print_tenant(&tenant);
+        }
+        TenantCommand::List => {
+            let store = server::open_store(config).await?;
+            for tenant in store.tenants().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    tenant.slug,
+                    tenant.name,
+                    clock::rfc3339(tenant.created_at)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A tenant's display name: not blank, and short enough for a page's heading.
+fn display_name(given: &str) -> Result<String, String> {
+    let name = given.trim();
+    match name.chars().count() {
+        0 => Err("a name cannot be blank".into()),
+        1..=100 => Ok(name.to_owned()),
+        _ => Err("a name has at most 100 characters".into()),
+    }
+}
+
+/// A tenant's settings, a line each, in the words of `tenant create`'s options.
+fn print_tenant(tenant: &Tenant) {
+    let on = |value: bool| if value { "on" } else { "off" };
+    let policy = tenant.policy;
+    println!("slug: {}", tenant.slug);
+    println!("name: {}", tenant.name);
+    println!("created: {}", clock::rfc3339(tenant.created_at));
+    println!("cors origins: {}", tenant.cors_origins.join(" "));
+    println!(
+        "registration: {}",
+        if policy.registration_open {
+            "open"
+        } else {
+            "closed"
+        }
+    );
+    println!(
+        "require verified email: {}",
+        on(policy.require_verified_email)
+    );
+    println!("require mfa: {}", on(policy.require_mfa));
+    println!("exist email: {}", on(policy.email_lookup));
+}
