@@ -38,6 +38,7 @@ const mf = new Miniflare({
   durableObjects: {
     RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
     REVOCATIONS: { className: "SessionRevocation", useSQLite: true },
+    REVOCATION_FEED: { className: "RevocationFeed", useSQLite: true },
   },
   bindings: { ORIGIN_URL: origin, ISSUER: origin, AUDIENCE: "tessera", EDGE_SECRET: "b".repeat(32) },
 });
