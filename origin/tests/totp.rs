@@ -12,24 +12,7 @@ use common::{assert_problem, claims, unique_ip, Backend, TestServer, PASSWORD};
 use serde_json::{json, Value};
 use tessera_origin::clock::Clock as _;
 
-/// The code pyotp computes for `secret` (base32) at Unix time `at`.
-fn pyotp(secret: &str, at: u64) -> String {
-    let output = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys, pyotp; print(pyotp.TOTP(sys.argv[1]).at(int(sys.argv[2])))",
-            secret,
-            &at.to_string(),
-        ])
-        .output()
-        .expect("python3");
-    assert!(
-        output.status.success(),
-        "pyotp is needed (scripts/setup-test-services installs it): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
+use tessera_testing::pyotp;
 
 /// The text of the QR code in `svg`.
 fn decode_qr(svg: &str) -> String {

@@ -3,6 +3,26 @@
 
 #![allow(clippy::expect_used, clippy::panic)]
 
+/// The TOTP code that pyotp, an independent implementation, computes for `secret` (base32) at
+/// Unix time `at` (scripts/setup-test-services installs it).
+pub fn pyotp(secret: &str, at: u64) -> String {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, pyotp; print(pyotp.TOTP(sys.argv[1]).at(int(sys.argv[2])))",
+            secret,
+            &at.to_string(),
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        output.status.success(),
+        "pyotp is needed (scripts/setup-test-services installs it): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// The server the tests use unless `TESSERA_TEST_DATABASE_URL` names another (trust auth).
 pub const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 

@@ -562,23 +562,13 @@ async fn mfa_answers_are_limited_per_account_at_the_edge_across_challenges_and_i
 }
 
 /// The code pyotp (an independent implementation) computes for `secret` (base32), `steps`
-/// time steps from now.
-fn pyotp(secret: &str, steps: i64) -> String {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys, time, pyotp; print(pyotp.TOTP(sys.argv[1]).at(int(time.time()) + 30 * int(sys.argv[2])))",
-            secret,
-            &steps.to_string(),
-        ])
-        .output()
-        .expect("python3 is needed");
-    assert!(
-        out.status.success(),
-        "pyotp is needed (scripts/setup-test-services installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+/// time steps from now (the Worker and the origin run on the system clock here).
+fn pyotp(secret: &str, steps: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    tessera_testing::pyotp(secret, now + 30 * steps)
 }
 
 async fn post_json(
