@@ -126,7 +126,8 @@ async fn code_sign_in_session_token_and_logout(backend: Backend) {
 }
 both!(code_sign_in_session_token_and_logout);
 
-async fn the_session_token_ends_after_thirty_days(backend: Backend) {
+/// A server whose user@example.com has signed in by emailed code: its 30-day session token.
+async fn server_with_a_session_token(backend: Backend) -> (TestServer, String) {
     let (server, sink) = TestServer::with_sink(backend, &[]).await;
     server
         .create_user("default", "user@example.com", PASSWORD)
@@ -144,6 +145,13 @@ async fn the_session_token_ends_after_thirty_days(backend: Backend) {
         .await
         .unwrap();
     let token = body["data"]["token"].as_str().unwrap();
+    let token = token.to_owned();
+    (server, token)
+}
+
+async fn the_session_token_ends_after_thirty_days(backend: Backend) {
+    let (server, token) = server_with_a_session_token(backend).await;
+    let token = token.as_str();
     server.clock.advance(Duration::from_secs(30 * 86_400 + 31));
     let (status, body) = verify(&server, token).await;
     assert_eq!(status, 401);
@@ -156,23 +164,8 @@ both!(the_session_token_ends_after_thirty_days);
 async fn a_rotated_keys_session_token_verifies_for_its_thirty_days_until_the_key_is_removed(
     backend: Backend,
 ) {
-    let (server, sink) = TestServer::with_sink(backend, &[]).await;
-    server
-        .create_user("default", "user@example.com", PASSWORD)
-        .await;
-    login(&server, "user@example.com").await;
-    let code = sink.wait_for("user@example.com", 1).await.remove(0).code();
-    let body: Value = server
-        .post_from(
-            "/api/v1/auth/verify-code",
-            &json!({"email": "user@example.com", "code": code}),
-            &unique_ip(),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let token = body["data"]["token"].as_str().unwrap();
+    let (server, token) = server_with_a_session_token(backend).await;
+    let token = token.as_str();
     let old = server.state.keys.signer().await.kid().to_owned();
     server.state.keys.rotate().await.unwrap();
     server.clock.advance(Duration::from_secs(20 * 86_400));

@@ -440,6 +440,26 @@ impl Stack {
         signed.json().await.unwrap()
     }
 
+    /// Creates a service token named `name` in the default tenant; answers it and its record.
+    pub async fn create_service_token(
+        &self,
+        name: &str,
+    ) -> tessera_origin::services::api_tokens::Created {
+        self.state
+            .services
+            .api_tokens
+            .create(
+                &TenantSlug::parse("default").unwrap(),
+                tessera_origin::services::api_tokens::NewApiToken {
+                    name: name.into(),
+                    scopes: vec![],
+                    expires_in_days: None,
+                },
+            )
+            .await
+            .unwrap()
+    }
+
     /// How many requests of a route class reached the origin.
     pub async fn origin_requests(&self, class: &str) -> u64 {
         let metrics = self

@@ -798,20 +798,7 @@ async fn a_service_token_is_asked_once_cached_and_revoked_within_a_second() {
     let routes = json!([{"prefix": "/app/", "auth": "required", "upstream": upstream_url}]);
     let stack = Stack::start_with_routes(&routes.to_string()).await;
     let tenant = tessera_core::model::TenantSlug::parse("default").unwrap();
-    let created = stack
-        .state
-        .services
-        .api_tokens
-        .create(
-            &tenant,
-            tessera_origin::services::api_tokens::NewApiToken {
-                name: "website".into(),
-                scopes: vec![],
-                expires_in_days: None,
-            },
-        )
-        .await
-        .unwrap();
+    let created = stack.create_service_token("website").await;
     let token = created.token.as_str();
     let before = stack.origin_requests("verify").await;
     let first = get(&stack, "/api/v1/auth/verify", token).await;
@@ -1066,20 +1053,7 @@ async fn revocations_made_while_the_edge_was_down_are_refused_once_it_is_back() 
         .as_str()
         .unwrap()
         .to_owned();
-    let service = stack
-        .state
-        .services
-        .api_tokens
-        .create(
-            &tenant,
-            tessera_origin::services::api_tokens::NewApiToken {
-                name: "backend".into(),
-                scopes: vec![],
-                expires_in_days: None,
-            },
-        )
-        .await
-        .unwrap();
+    let service = stack.create_service_token("backend").await;
     for token in canonical.iter().chain(&back_office).chain(&living) {
         assert_eq!(get(&stack, "/api/auth/verify", token).await.status(), 200);
     }
