@@ -1,4 +1,5 @@
-//! The operator's account commands (`tessera user disable|enable|set-password|sign-out`) against a
+//! The operator's account commands (`tessera user disable|enable|set-password|sign-out|reset-mfa`)
+//! against a
 //! running origin's data: they end the user's sessions, and tell the edge before exiting.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
@@ -163,6 +164,95 @@ async fn operator_commands_end_sessions_and_tell_the_edge() {
     server
         .login("default", "ann@example.com", new_password)
         .await;
+}
+
+/// The way back from a takeover of the second factors (issue 24, item 1): the operator removes
+/// every factor of the account, all its sessions end (the edge is told), the owner is told by
+/// email, and the password alone signs in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_mfa_removes_every_factor_ends_the_sessions_and_tells_the_owner() {
+    let (server, sink) = TestServer::with_sink(Backend::Sqlite, &[]).await;
+    let ann = server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let slug = tessera_core::model::TenantSlug::parse("default").unwrap();
+    let mut tx = server.state.store.write(&slug).await.unwrap();
+    tx.users().mark_email_verified(&ann, 1).await.unwrap();
+    tx.commit().await.unwrap();
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    // Someone with the password and a session enrols their app and turns the emailed code on.
+    let enrolment: Value = server
+        .post_auth(
+            "/api/auth/mfa/totp/enroll",
+            access,
+            &json!({"password": PASSWORD}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = enrolment["secret"].as_str().unwrap();
+    let now = u64::try_from(tessera_origin::clock::Clock::now_secs(&*server.clock)).unwrap();
+    let confirm = json!({"code": tessera_testing::pyotp(secret, now), "password": PASSWORD});
+    let confirmed = server
+        .post_auth("/api/auth/mfa/totp/confirm", access, &confirm)
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    let on = json!({"enabled": true, "password": PASSWORD});
+    assert_eq!(
+        server
+            .put_auth("/api/auth/mfa/email", access, &on)
+            .await
+            .status(),
+        200
+    );
+    let login = json!({"tenant": "default", "email": "ann@example.com", "password": PASSWORD});
+    let challenged: Value = server
+        .post_from("/api/auth/login", &login, &unique_ip())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(challenged["mfa_required"], true, "{challenged}");
+    // Told of the app and of the emailed code, and sent the challenge's code.
+    let seen = sink.wait_for("ann@example.com", 3).await.len();
+
+    let (edge, pushed) = edge_recorder().await;
+    let out = tessera(
+        &server,
+        &edge,
+        &[
+            "user",
+            "reset-mfa",
+            "--tenant",
+            "default",
+            "--email",
+            "ann@example.com",
+        ],
+        "",
+    );
+    assert!(out.contains("1 session(s) ended"), "{out}");
+    assert_eq!(delivered_sessions(&pushed).len(), 1);
+    server.clock.advance(Duration::from_secs(2));
+    assert_eq!(server.get_auth("/api/auth/me", access).await.status(), 401);
+    let told = sink.next_to("ann@example.com", seen).await;
+    assert_eq!(
+        told.subject,
+        "A second factor was removed from your account"
+    );
+    assert!(
+        told.text
+            .contains("An administrator removed every second factor"),
+        "{}",
+        told.text
+    );
+    let events = server.audit_events("default").await;
+    assert_eq!(events[0], "mfa_reset_by_operator", "{events:?}");
+    // The password alone signs in again.
+    server.clock.advance(Duration::from_secs(60));
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    assert!(tokens["access_token"].is_string(), "{tokens}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -77,7 +77,11 @@ async fn enrolled(server: &TestServer) -> (String, Vec<String>) {
     let tokens = server.login("default", "ann@example.com", PASSWORD).await;
     let access = tokens["access_token"].as_str().unwrap();
     let enrolment: Value = server
-        .post_auth("/api/auth/mfa/totp/enroll", access, &json!({}))
+        .post_auth(
+            "/api/auth/mfa/totp/enroll",
+            access,
+            &json!({"password": PASSWORD}),
+        )
         .await
         .json()
         .await
@@ -87,7 +91,7 @@ async fn enrolled(server: &TestServer) -> (String, Vec<String>) {
         .post_auth(
             "/api/auth/mfa/totp/confirm",
             access,
-            &json!({"code": pyotp(&secret, now(server))}),
+            &json!({"code": pyotp(&secret, now(server)), "password": PASSWORD}),
         )
         .await;
     assert_eq!(confirmed.status(), 200);
@@ -109,7 +113,11 @@ async fn enrolment_shows_a_qr_code_of_the_uri_and_a_first_code_confirms_it(backe
     let tokens = server.login("default", "ann@example.com", PASSWORD).await;
     let access = tokens["access_token"].as_str().unwrap();
     let enrolment = server
-        .post_auth("/api/auth/mfa/totp/enroll", access, &json!({}))
+        .post_auth(
+            "/api/auth/mfa/totp/enroll",
+            access,
+            &json!({"password": PASSWORD}),
+        )
         .await;
     assert_eq!(enrolment.status(), 200);
     let enrolment: Value = enrolment.json().await.unwrap();
@@ -128,12 +136,16 @@ async fn enrolment_shows_a_qr_code_of_the_uri_and_a_first_code_confirms_it(backe
         .post_auth(
             "/api/auth/mfa/totp/confirm",
             access,
-            &json!({"code": "000000"}),
+            &json!({"code": "000000", "password": PASSWORD}),
         )
         .await;
     assert_problem(wrong, 400, "invalid_code").await;
     let bad = server
-        .post_auth("/api/auth/mfa/totp/confirm", access, &json!({}))
+        .post_auth(
+            "/api/auth/mfa/totp/confirm",
+            access,
+            &json!({"password": PASSWORD}),
+        )
         .await;
     assert_problem(bad, 400, "invalid_request").await;
     let first = pyotp(secret, now(&server));
@@ -141,14 +153,18 @@ async fn enrolment_shows_a_qr_code_of_the_uri_and_a_first_code_confirms_it(backe
         .post_auth(
             "/api/auth/mfa/totp/confirm",
             access,
-            &json!({"code": first}),
+            &json!({"code": first, "password": PASSWORD}),
         )
         .await;
     assert_eq!(confirmed.status(), 200);
     let codes: Value = confirmed.json().await.unwrap();
     assert_eq!(codes["recovery_codes"].as_array().unwrap().len(), 10);
     let again = server
-        .post_auth("/api/auth/mfa/totp/enroll", access, &json!({}))
+        .post_auth(
+            "/api/auth/mfa/totp/enroll",
+            access,
+            &json!({"password": PASSWORD}),
+        )
         .await;
     assert_problem(again, 409, "totp_active").await;
 
@@ -218,7 +234,7 @@ async fn recovery_codes_work_once_and_wrong_codes_end_a_challenge(backend: Backe
         .post_auth(
             "/api/auth/mfa/recovery-codes",
             &access,
-            &json!({"code": pyotp(&secret, now(&server))}),
+            &json!({"code": pyotp(&secret, now(&server)), "password": PASSWORD}),
         )
         .await;
     assert_eq!(renewed.status(), 200);
@@ -233,7 +249,7 @@ async fn recovery_codes_work_once_and_wrong_codes_end_a_challenge(backend: Backe
     let fresh = renewed["recovery_codes"][0].as_str().unwrap();
     assert_eq!(answer(&server, &pending, fresh).await.status(), 200);
 
-    // Turning it off takes the password (or a code), and the user is told.
+    // Turning it off takes the password, and the user is told.
     server.clock.advance(Duration::from_secs(2));
     let wrong = server
         .delete_auth(
@@ -251,8 +267,21 @@ async fn recovery_codes_work_once_and_wrong_codes_end_a_challenge(backend: Backe
         )
         .await;
     assert_eq!(off.status(), 204);
-    let mail = sink.wait_for("ann@example.com", 1).await.remove(0);
-    assert_eq!(mail.subject, "Two-factor authentication was turned off");
+    // Told of the app (at confirmation), of the new recovery codes, and of the app turned off.
+    let subjects: Vec<String> = sink
+        .wait_for("ann@example.com", 3)
+        .await
+        .into_iter()
+        .map(|m| m.subject)
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "A second factor was added to your account",
+            "A second factor was added to your account",
+            "Two-factor authentication was turned off"
+        ]
+    );
     server.clock.advance(Duration::from_secs(13));
     server.login("default", "ann@example.com", PASSWORD).await;
 }
@@ -289,7 +318,11 @@ async fn a_second_factor_turned_on_or_off_ends_the_other_sessions(backend: Backe
 
     // The authenticator app, on.
     let enrolment: Value = server
-        .post_auth("/api/auth/mfa/totp/enroll", &access, &json!({}))
+        .post_auth(
+            "/api/auth/mfa/totp/enroll",
+            &access,
+            &json!({"password": PASSWORD}),
+        )
         .await
         .json()
         .await
@@ -303,7 +336,7 @@ async fn a_second_factor_turned_on_or_off_ends_the_other_sessions(backend: Backe
         .post_auth(
             "/api/auth/mfa/totp/confirm",
             &access,
-            &json!({"code": pyotp(&secret, now(&server))}),
+            &json!({"code": pyotp(&secret, now(&server)), "password": PASSWORD}),
         )
         .await;
     assert_eq!(confirmed.status(), 200);
@@ -459,7 +492,8 @@ async fn a_tenant_that_requires_a_second_factor_gives_an_enrol_only_token(backen
         "restricted_token",
     )
     .await;
-    // Nor can an emailed code skip the tenant's rule.
+    // Nor can an emailed code skip the tenant's rule. Enrolment needs no password with this
+    // token: it was issued for the password a moment ago.
     let enrolment: Value = server
         .post_auth("/api/auth/mfa/totp/enroll", restricted, &json!({}))
         .await
@@ -503,3 +537,112 @@ async fn a_tenant_that_requires_a_second_factor_gives_an_enrol_only_token(backen
     );
 }
 both!(a_tenant_that_requires_a_second_factor_gives_an_enrol_only_token);
+
+/// Attack (issue 24, item 1): whoever holds an access token but not the password enrols their
+/// own authenticator app, turns the owner's off, takes new recovery codes or switches the
+/// emailed code, and so keeps the account. Every change of second factors needs the current
+/// password in the same request, and adding one tells the owner.
+async fn a_stolen_access_token_cannot_change_the_second_factors(backend: Backend) {
+    let (server, sink) = TestServer::with_sink(backend, &[]).await;
+    let (secret, _) = enrolled(&server).await;
+    let pending = challenge(&server).await;
+    let stolen: Value = answer(&server, &pending, &pyotp(&secret, now(&server) + 21))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stolen = stolen["access_token"].as_str().unwrap().to_owned();
+    let code = || json!({"code": pyotp(&secret, now(&server) + 60)});
+    for password in [None, Some("not the password at all")] {
+        let (status, problem) = match password {
+            None => (403, "password_required"),
+            Some(_) => (403, "wrong_password"),
+        };
+        let with = |mut body: Value| {
+            if let Some(password) = password {
+                body["password"] = json!(password);
+            }
+            body
+        };
+        let off = server
+            .delete_auth("/api/auth/mfa/totp", &stolen, &with(json!({})))
+            .await;
+        assert_problem(off, status, problem).await;
+        let renew = server
+            .post_auth("/api/auth/mfa/recovery-codes", &stolen, &with(code()))
+            .await;
+        assert_problem(renew, status, problem).await;
+        let email = server
+            .put_auth(
+                "/api/auth/mfa/email",
+                &stolen,
+                &with(json!({"enabled": true})),
+            )
+            .await;
+        assert_problem(email, status, problem).await;
+    }
+    // The owner's app still guards sign-in.
+    let pending = challenge(&server).await;
+    assert_eq!(pending["methods"], json!(["totp", "recovery_code"]));
+
+    // With the app off (by the owner, who knows the password), the attacker cannot add theirs.
+    server.clock.advance(Duration::from_secs(30));
+    let off = server
+        .delete_auth(
+            "/api/auth/mfa/totp",
+            &stolen,
+            &json!({"password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(off.status(), 204);
+    let fresh = server.login("default", "ann@example.com", PASSWORD).await;
+    let stolen = fresh["access_token"].as_str().unwrap();
+    let enrol = server
+        .post_auth("/api/auth/mfa/totp/enroll", stolen, &json!({}))
+        .await;
+    assert_problem(enrol, 403, "password_required").await;
+    let bodiless = server
+        .http
+        .post(server.url("/api/auth/mfa/totp/enroll"))
+        .bearer_auth(stolen)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(bodiless, 403, "password_required").await;
+    let enrolment: Value = server
+        .post_auth(
+            "/api/auth/mfa/totp/enroll",
+            stolen,
+            &json!({"password": PASSWORD}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let theirs = enrolment["secret"].as_str().unwrap();
+    let confirm = server
+        .post_auth(
+            "/api/auth/mfa/totp/confirm",
+            stolen,
+            &json!({"code": pyotp(theirs, now(&server))}),
+        )
+        .await;
+    assert_problem(confirm, 403, "password_required").await;
+    let seen = sink.messages_to("ann@example.com").len();
+    let confirm = server
+        .post_auth(
+            "/api/auth/mfa/totp/confirm",
+            stolen,
+            &json!({"code": pyotp(theirs, now(&server)), "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(confirm.status(), 200);
+    let told = sink.next_to("ann@example.com", seen).await;
+    assert_eq!(told.subject, "A second factor was added to your account");
+    assert!(
+        told.text.contains("An authenticator app now guards"),
+        "{}",
+        told.text
+    );
+}
+both!(a_stolen_access_token_cannot_change_the_second_factors);

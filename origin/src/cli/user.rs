@@ -1,4 +1,5 @@
-//! `tessera user`: create an account, disable or enable it, set its password, end its sessions.
+//! `tessera user`: create an account, disable or enable it, set its password, remove its second
+//! factors, end its sessions.
 
 use clap::Subcommand;
 use std::io::{IsTerminal as _, Read as _};
@@ -40,6 +41,9 @@ pub enum UserCommand {
     /// Set a user's password, read from standard input (or prompted for); every session of
     /// the user ends.
     SetPassword(UserRef),
+    /// Remove every second factor of a user (authenticator app, recovery codes, emailed code):
+    /// every session ends (the edge is told) and the user is told by email.
+    ResetMfa(UserRef),
 }
 
 /// Names a user.
@@ -120,6 +124,17 @@ pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{ended} session(s) of {email} in tenant {tenant} ended");
+            tell_edge(config).await?;
+        }
+        UserCommand::ResetMfa(user) => {
+            let (accounts, tenant, email) = accounts(config, &user).await?;
+            let ended = accounts
+                .reset_mfa(&tenant, &email)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "second factors of {email} in tenant {tenant} removed; {ended} session(s) ended"
+            );
             tell_edge(config).await?;
         }
         UserCommand::SetPassword(user) => {

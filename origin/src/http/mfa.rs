@@ -12,7 +12,7 @@ use tessera_core::api::Problem;
 use utoipa::ToSchema;
 
 use super::auth::TokenResponse;
-use super::extract::{ApiJson, Auth, EnrolAuth};
+use super::extract::{ApiJson, Auth, EnrolAuth, OptionalJson};
 use super::problem::ApiError;
 use crate::services::Client;
 use crate::state::AppState;
@@ -69,9 +69,10 @@ pub async fn mfa_verify(
 pub struct MfaEmailRequest {
     /// On or off.
     pub enabled: bool,
-    /// The caller's password, to confirm.
-    #[schema(value_type = String)]
-    pub password: SecretString,
+    /// The caller's current password, to confirm.
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub password: Option<SecretString>,
 }
 
 /// The emailed second factor's setting.
@@ -88,7 +89,7 @@ pub struct MfaEmailSetting {
     responses(
         (status = 200, description = "Set", body = MfaEmailSetting),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Wrong password (`wrong_password`), or the address is not confirmed (`email_not_verified`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong password (`wrong_password`) or none sent (`password_required`), or the address is not confirmed (`email_not_verified`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn mfa_email(
     State(state): State<AppState>,
@@ -116,19 +117,37 @@ pub struct EnrolmentBody {
     pub qr_svg: String,
 }
 
-/// Start enrolling an authenticator app (replaces an enrolment not yet confirmed).
+/// The current password that a change of second factors needs. `Debug` never prints it.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct FactorChange {
+    /// The caller's current password. Needed with an ordinary access token; the enrol-only
+    /// token of a tenant that requires a second factor goes without.
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub password: Option<SecretString>,
+}
+
+/// Start enrolling an authenticator app (replaces an enrolment not yet confirmed). With an
+/// ordinary access token, the body carries the current `password`.
 #[utoipa::path(post, path = "/api/auth/mfa/totp/enroll", tag = "mfa", security(("bearer" = [])),
+    request_body = Option<FactorChange>,
     responses(
         (status = 200, description = "Pending until confirmed", body = EnrolmentBody),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong password (`wrong_password`) or none sent (`password_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An authenticator is active already (`totp_active`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn totp_enroll(
     State(state): State<AppState>,
     client: Client,
     EnrolAuth(auth): EnrolAuth,
+    OptionalJson(body): OptionalJson<FactorChange>,
 ) -> Result<Json<EnrolmentBody>, ApiError> {
-    let enrolment = state.services.totp.enroll(&auth, &client).await?;
+    let enrolment = state
+        .services
+        .totp
+        .enroll(&auth, body.password, &client)
+        .await?;
     Ok(Json(EnrolmentBody {
         secret: enrolment.secret,
         otpauth_uri: enrolment.otpauth_uri,
@@ -136,12 +155,17 @@ pub async fn totp_enroll(
     }))
 }
 
-/// A current authenticator code. `Debug` never prints it.
+/// A current authenticator code, and the current password that the change needs. `Debug`
+/// prints neither.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TotpCode {
     /// The 6-digit code the app shows now.
     #[schema(value_type = String)]
     pub code: SecretString,
+    /// The caller's current password (not needed with an enrol-only token).
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub password: Option<SecretString>,
 }
 
 /// Recovery codes, shown once: each signs in once in place of an app code.
@@ -152,13 +176,14 @@ pub struct RecoveryCodes {
 }
 
 /// Confirm the pending authenticator with its first code: from then on sign-in asks for a
-/// code. The confirming code is spent.
+/// code. The confirming code is spent; the owner is told by email.
 #[utoipa::path(post, path = "/api/auth/mfa/totp/confirm", tag = "mfa", security(("bearer" = [])),
     request_body = TotpCode,
     responses(
         (status = 200, description = "Active; the recovery codes, shown this once", body = RecoveryCodes),
         (status = 400, description = "Wrong or already used code (`invalid_code`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong password (`wrong_password`) or none sent (`password_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No enrolment waiting (`no_pending_totp`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn totp_confirm(
@@ -170,18 +195,20 @@ pub async fn totp_confirm(
     let recovery_codes = state
         .services
         .totp
-        .confirm(&auth, body.code.expose_secret(), &client)
+        .confirm(&auth, body.code.expose_secret(), body.password, &client)
         .await?;
     Ok(Json(RecoveryCodes { recovery_codes }))
 }
 
-/// Replace the recovery codes (the old ones stop working), confirmed by a current app code.
+/// Replace the recovery codes (the old ones stop working), confirmed by the current password and
+/// a current app code; the owner is told by email.
 #[utoipa::path(post, path = "/api/auth/mfa/recovery-codes", tag = "mfa", security(("bearer" = [])),
     request_body = TotpCode,
     responses(
         (status = 200, description = "The new codes, shown this once", body = RecoveryCodes),
         (status = 400, description = "Wrong or already used code (`invalid_code`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong password (`wrong_password`) or none sent (`password_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No authenticator (`no_totp`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn recovery_codes(
@@ -193,46 +220,31 @@ pub async fn recovery_codes(
     let recovery_codes = state
         .services
         .totp
-        .renew_recovery_codes(&auth, body.code.expose_secret(), &client)
+        .renew_recovery_codes(&auth, body.code.expose_secret(), body.password, &client)
         .await?;
     Ok(Json(RecoveryCodes { recovery_codes }))
 }
 
-/// Turning the authenticator off: the password or a current code. `Debug` prints neither.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct TotpDisable {
-    /// The caller's password.
-    #[schema(value_type = Option<String>)]
-    #[serde(default)]
-    pub password: Option<SecretString>,
-    /// Or a current app code.
-    #[schema(value_type = Option<String>)]
-    #[serde(default)]
-    pub code: Option<SecretString>,
-}
-
-/// Turn the authenticator app off (its recovery codes too), confirmed by the password or a
-/// current code; the user is told by email.
+/// Turn the authenticator app off (its recovery codes too), confirmed by the current password;
+/// the user is told by email.
 #[utoipa::path(delete, path = "/api/auth/mfa/totp", tag = "mfa", security(("bearer" = [])),
-    request_body = TotpDisable,
+    request_body = FactorChange,
     responses(
         (status = 204, description = "Off"),
-        (status = 400, description = "Wrong or already used code (`invalid_code`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Wrong or missing password (`wrong_password`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong password (`wrong_password`) or none sent (`password_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No authenticator (`no_totp`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn totp_disable(
     State(state): State<AppState>,
     client: Client,
     Auth(auth): Auth,
-    ApiJson(body): ApiJson<TotpDisable>,
+    ApiJson(body): ApiJson<FactorChange>,
 ) -> Result<StatusCode, ApiError> {
-    let code = body.code.as_ref().map(|c| c.expose_secret().to_owned());
     state
         .services
         .totp
-        .disable(&auth, body.password, code.as_deref(), &client)
+        .disable(&auth, body.password, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -287,6 +287,12 @@ impl From<ServiceError> for ApiError {
                 "Wrong password",
             )
             .detail("The current password is not correct."),
+            ServiceError::PasswordRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "password_required",
+                "Password required",
+            )
+            .detail("Send your current password in `password`: a second factor changes only with it."),
             ServiceError::SecondFactorRequired => Self::new(
                 StatusCode::FORBIDDEN,
                 "mfa_required",

@@ -25,11 +25,19 @@ pub enum MailKind {
     MfaCode,
     /// The authenticator app was turned off.
     TotpDisabled,
+    /// A second factor was added (`factor` names it): if the owner did not, their account is
+    /// someone else's to keep unless they act now.
+    FactorAdded,
+    /// A second factor was removed (`factor` names it; `by_operator` when an operator did).
+    FactorRemoved,
+    /// An emailed code proved the mailbox of an account whose password was set before anyone
+    /// had: that password no longer signs in (pre-registration takeover).
+    PasswordCleared,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 10] = [
         Self::VerifyEmail,
         Self::RegistrationAttempt,
         Self::ResetPassword,
@@ -37,6 +45,9 @@ impl MailKind {
         Self::SignInCode,
         Self::MfaCode,
         Self::TotpDisabled,
+        Self::FactorAdded,
+        Self::FactorRemoved,
+        Self::PasswordCleared,
     ];
 
     /// The template name, also stored in the outbox.
@@ -50,6 +61,9 @@ impl MailKind {
             Self::SignInCode => "sign_in_code",
             Self::MfaCode => "mfa_code",
             Self::TotpDisabled => "totp_disabled",
+            Self::FactorAdded => "factor_added",
+            Self::FactorRemoved => "factor_removed",
+            Self::PasswordCleared => "password_cleared",
         }
     }
 
@@ -63,6 +77,9 @@ impl MailKind {
             Self::PasswordChanged => "Your password was changed",
             Self::SignInCode | Self::MfaCode => "Your sign-in code",
             Self::TotpDisabled => "Two-factor authentication was turned off",
+            Self::FactorAdded => "A second factor was added to your account",
+            Self::FactorRemoved => "A second factor was removed from your account",
+            Self::PasswordCleared => "Your account's earlier password was removed",
         }
     }
 

@@ -40,6 +40,12 @@ impl Templates {
         template!(env, "mfa_code.html");
         template!(env, "totp_disabled.txt");
         template!(env, "totp_disabled.html");
+        template!(env, "factor_added.txt");
+        template!(env, "factor_added.html");
+        template!(env, "factor_removed.txt");
+        template!(env, "factor_removed.html");
+        template!(env, "password_cleared.txt");
+        template!(env, "password_cleared.html");
         Self(env)
     }
 
@@ -79,6 +85,8 @@ mod tests {
             "link": "https://auth.example.com/auth/reset-password?token=tsr_el_acme_x",
             "code": "012345",
             "email_factor": false,
+            "factor": "an authenticator app",
+            "by_operator": true,
         })
     }
 

@@ -245,6 +245,42 @@ impl Accounts {
         Ok(ended.len())
     }
 
+    /// The operator removes every second factor of an account (the authenticator app, its
+    /// recovery codes, the emailed code), for an owner who lost them or whose account someone
+    /// else enrolled: every session ends and the owner is told by email. Answers how many
+    /// sessions ended.
+    pub async fn reset_mfa(&self, tenant: &TenantSlug, email: &Email) -> ServiceResult<usize> {
+        let stored = self
+            .tenants
+            .get(tenant)
+            .await?
+            .ok_or(ServiceError::TenantNotFound)?;
+        let now = self.clock.now_secs();
+        let mut tx = self.store.write(tenant).await?;
+        let user = self.user(&mut tx, email).await?;
+        tx.totp().remove(&user.id).await?;
+        tx.users().set_mfa_email(&user.id, false, now).await?;
+        let ended = tx
+            .sessions()
+            .revoke_all_of_user(&user.id, None, "mfa_reset", now)
+            .await?;
+        let mail = mail_to(
+            MailKind::FactorRemoved,
+            &stored,
+            &user,
+            serde_json::json!({ "factor": "every second factor", "by_operator": true }),
+        );
+        tx.outbox()
+            .enqueue(&mail, self.clock.now_millis_i64())
+            .await?;
+        tx.audit()
+            .append(&operator_event("mfa_reset_by_operator", &user, now))
+            .await?;
+        tx.commit().await?;
+        self.announce(tenant, &ended);
+        Ok(ended.len())
+    }
+
     /// The operator sets an account's password; all its sessions end.
     pub async fn set_password(
         &self,

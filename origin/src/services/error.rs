@@ -94,6 +94,9 @@ pub enum ServiceError {
     /// The current password given to confirm a change is wrong.
     #[error("wrong password")]
     WrongPassword,
+    /// A change that needs the current password came without one.
+    #[error("password required")]
+    PasswordRequired,
     /// The account needs its second factor: a way in that skips it is refused.
     #[error("this account signs in with a second factor")]
     SecondFactorRequired,
@@ -163,6 +166,7 @@ impl ServiceError {
             Self::InvalidCode => "invalid_code",
             Self::InvalidMfaToken => "invalid_mfa_token",
             Self::WrongPassword => "wrong_password",
+            Self::PasswordRequired => "password_required",
             Self::SecondFactorRequired => "mfa_required",
             Self::CaptchaFailed => "captcha_failed",
             Self::TotpActive => "totp_active",

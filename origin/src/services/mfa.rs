@@ -11,8 +11,8 @@ use tessera_core::token::{OpaqueToken, TokenKind};
 use super::one_time::{mail_to, OneTime, MFA_SCOPE};
 use super::totp::{Accepted, TotpFactor};
 use super::{
-    audit_event, end_other_sessions, Authenticated, Client, Issued, Revocations, ServiceError,
-    ServiceResult, TokenIssuer,
+    audit_event, confirm_factor_change, end_other_sessions, Authenticated, Client, Issued,
+    Revocations, ServiceError, ServiceResult, TokenIssuer,
 };
 use crate::clock::SharedClock;
 use crate::limiter::Limiter;
@@ -270,31 +270,46 @@ impl Mfa {
             .await
     }
 
-    /// Turns the caller's emailed second factor on or off, confirmed by their password.
-    /// Turning it on needs a confirmed address: a code sent to a mistyped address would lock
-    /// the user out.
+    /// Turns the caller's emailed second factor on or off, confirmed by their password, and
+    /// tells the owner by email when it changed. Turning it on needs a confirmed address: a code
+    /// sent to a mistyped address would lock the user out.
     pub async fn set_email(
         &self,
         caller: &Authenticated,
         enabled: bool,
-        password: SecretString,
+        password: Option<SecretString>,
         client: &Client,
     ) -> ServiceResult<bool> {
-        let verified = self
-            .hasher
-            .verify(password, caller.user.password_hash.clone())
-            .await?;
-        if !verified.matched {
-            return Err(ServiceError::WrongPassword);
-        }
+        confirm_factor_change(&self.hasher, caller, password).await?;
         if enabled && !caller.user.email_verified() {
             return Err(ServiceError::EmailNotVerified);
         }
+        let tenant = self
+            .tenants
+            .get(&caller.tenant)
+            .await?
+            .ok_or(ServiceError::SessionEnded)?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
         tx.users()
             .set_mfa_email(&caller.user_id, enabled, now)
             .await?;
+        if caller.user.mfa_email != enabled {
+            let kind = if enabled {
+                MailKind::FactorAdded
+            } else {
+                MailKind::FactorRemoved
+            };
+            let mail = mail_to(
+                kind,
+                &tenant,
+                &caller.user,
+                serde_json::json!({ "factor": "an emailed code", "by_operator": false }),
+            );
+            tx.outbox()
+                .enqueue(&mail, self.clock.now_millis_i64())
+                .await?;
+        }
         let event = if enabled {
             "mfa_email_enabled"
         } else {

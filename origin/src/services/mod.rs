@@ -133,6 +133,30 @@ async fn end_other_sessions(
     Ok(ended)
 }
 
+/// A change to the caller's second factors (adding, removing, new recovery codes) needs their
+/// current password in the same request: a stolen access token alone must not enrol the
+/// attacker's authenticator, which would then lock the owner out. The enrol-only token of a
+/// tenant that requires a second factor is exempt: it is issued seconds after the password and
+/// opens nothing but enrolment.
+async fn confirm_factor_change(
+    hasher: &crate::password::Hasher,
+    caller: &Authenticated,
+    password: Option<secrecy::SecretString>,
+) -> ServiceResult<()> {
+    if caller.claims.scope.as_deref() == Some(tessera_core::jwt::ENROL_SCOPE) {
+        return Ok(());
+    }
+    let password = password.ok_or(ServiceError::PasswordRequired)?;
+    let verified = hasher
+        .verify(password, caller.user.password_hash.clone())
+        .await?;
+    if verified.matched {
+        Ok(())
+    } else {
+        Err(ServiceError::WrongPassword)
+    }
+}
+
 /// Refuses a caller who is not an admin of their tenant (role `admin`).
 fn require_admin(caller: &Authenticated) -> ServiceResult<()> {
     if caller.user.role == "admin" {

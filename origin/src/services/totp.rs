@@ -13,8 +13,8 @@ use tessera_core::totp::{self, TotpParams, TotpSecret};
 
 use super::one_time::mail_to;
 use super::{
-    caller_event, end_other_sessions, Authenticated, Client, Revocations, ServiceError,
-    ServiceResult,
+    caller_event, confirm_factor_change, end_other_sessions, Authenticated, Client, Revocations,
+    ServiceError, ServiceResult,
 };
 use crate::clock::{self, SharedClock};
 use crate::keys::{hmac_sha256, MasterKey};
@@ -103,17 +103,16 @@ impl TotpFactor {
     }
 
     /// Starts (or restarts) enrolment: a new 160-bit secret, pending until a code confirms
-    /// it. 409 `totp_active` when a confirmed factor exists (turn it off first).
+    /// it. 409 `totp_active` when a confirmed factor exists (turn it off first). An ordinary
+    /// token needs the current `password` (see [`confirm_factor_change`]).
     pub async fn enroll(
         &self,
         caller: &Authenticated,
+        password: Option<SecretString>,
         client: &Client,
     ) -> ServiceResult<Enrolment> {
-        let tenant = self
-            .tenants
-            .get(&caller.tenant)
-            .await?
-            .ok_or(ServiceError::SessionEnded)?;
+        confirm_factor_change(&self.hasher, caller, password).await?;
+        let tenant = self.tenant_of(caller).await?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
         if tx.totp().active(&caller.user_id).await? {
@@ -152,13 +151,17 @@ impl TotpFactor {
     }
 
     /// Confirms the pending factor with its first code and answers the recovery codes (shown
-    /// this once). The code is spent: it cannot sign in afterwards.
+    /// this once). The code is spent: it cannot sign in afterwards. An ordinary token needs the
+    /// current `password`; the owner is told by email.
     pub async fn confirm(
         &self,
         caller: &Authenticated,
         code: &str,
+        password: Option<SecretString>,
         client: &Client,
     ) -> ServiceResult<Vec<String>> {
+        confirm_factor_change(&self.hasher, caller, password).await?;
+        let tenant = self.tenant_of(caller).await?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
         let factor = tx
@@ -177,19 +180,31 @@ impl TotpFactor {
         .await?;
         tx.totp().confirm(&caller.user_id, now).await?;
         let codes = self.new_recovery_codes(&mut tx, &caller.user_id).await?;
+        self.tell_owner(
+            &mut tx,
+            MailKind::FactorAdded,
+            &tenant,
+            caller,
+            "an authenticator app",
+        )
+        .await?;
         let ended = end_other_sessions(&mut tx, "totp_enabled", caller, client, now).await?;
         tx.commit().await?;
         self.revocations.sessions_ended(&caller.tenant, &ended);
         Ok(codes)
     }
 
-    /// Replaces the recovery codes, confirmed by a current TOTP code.
+    /// Replaces the recovery codes, confirmed by the current password and a current TOTP
+    /// code; the owner is told by email (new codes are a way in).
     pub async fn renew_recovery_codes(
         &self,
         caller: &Authenticated,
         code: &str,
+        password: Option<SecretString>,
         client: &Client,
     ) -> ServiceResult<Vec<String>> {
+        confirm_factor_change(&self.hasher, caller, password).await?;
+        let tenant = self.tenant_of(caller).await?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
         let factor = tx
@@ -207,35 +222,30 @@ impl TotpFactor {
         )
         .await?;
         let codes = self.new_recovery_codes(&mut tx, &caller.user_id).await?;
+        self.tell_owner(
+            &mut tx,
+            MailKind::FactorAdded,
+            &tenant,
+            caller,
+            "a new set of recovery codes",
+        )
+        .await?;
         let event = caller_event("recovery_codes_renewed", caller, client, now);
         tx.audit().append(&event).await?;
         tx.commit().await?;
         Ok(codes)
     }
 
-    /// Turns the factor off, confirmed by the password or a current TOTP code, and says so by
-    /// email.
+    /// Turns the factor off, confirmed by the current password (a code alone would let a
+    /// stolen token and a phished code remove it), and says so by email.
     pub async fn disable(
         &self,
         caller: &Authenticated,
         password: Option<SecretString>,
-        code: Option<&str>,
         client: &Client,
     ) -> ServiceResult<()> {
-        let tenant = self
-            .tenants
-            .get(&caller.tenant)
-            .await?
-            .ok_or(ServiceError::SessionEnded)?;
-        let by_password = match password {
-            Some(password) => {
-                self.hasher
-                    .verify(password, caller.user.password_hash.clone())
-                    .await?
-                    .matched
-            }
-            None => false,
-        };
+        confirm_factor_change(&self.hasher, caller, password).await?;
+        let tenant = self.tenant_of(caller).await?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
         let factor = tx
@@ -243,20 +253,6 @@ impl TotpFactor {
             .get(&caller.user_id)
             .await?
             .ok_or(ServiceError::NoTotp)?;
-        if !by_password {
-            let code = code.ok_or(ServiceError::WrongPassword)?;
-            if factor.confirmed_at.is_none() {
-                return Err(ServiceError::NoTotp);
-            }
-            self.accept_code(
-                &mut tx,
-                caller.tenant.as_str(),
-                &caller.user_id,
-                &factor,
-                code,
-            )
-            .await?;
-        }
         tx.totp().remove(&caller.user_id).await?;
         if factor.confirmed_at.is_some() {
             let mail = mail_to(
@@ -272,6 +268,34 @@ impl TotpFactor {
         let ended = end_other_sessions(&mut tx, "totp_disabled", caller, client, now).await?;
         tx.commit().await?;
         self.revocations.sessions_ended(&caller.tenant, &ended);
+        Ok(())
+    }
+
+    async fn tenant_of(&self, caller: &Authenticated) -> ServiceResult<crate::store::Tenant> {
+        self.tenants
+            .get(&caller.tenant)
+            .await?
+            .ok_or(ServiceError::SessionEnded)
+    }
+
+    /// Queues the owner's email about a change of their factors (`factor` names what changed).
+    async fn tell_owner(
+        &self,
+        tx: &mut TenantTx,
+        kind: MailKind,
+        tenant: &crate::store::Tenant,
+        caller: &Authenticated,
+        factor: &str,
+    ) -> ServiceResult<()> {
+        let mail = mail_to(
+            kind,
+            tenant,
+            &caller.user,
+            serde_json::json!({ "factor": factor, "by_operator": false }),
+        );
+        tx.outbox()
+            .enqueue(&mail, self.clock.now_millis_i64())
+            .await?;
         Ok(())
     }
 
