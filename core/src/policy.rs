@@ -120,15 +120,22 @@ pub enum AccountField {
     EmailInNamedTenant,
     /// An MFA challenge token in the body field of this name: its tenant and account tag.
     MfaChallenge(&'static str),
+    /// The account of the bearer token (its tenant and user), for routes that check a password
+    /// or code behind a token: one stolen token spread over many addresses still gets its
+    /// class's few guesses a minute. Charged once the token has verified
+    /// ([`crate::ratelimit::bearer_subject`]), never from the body.
+    BearerAccount,
 }
 
 impl AccountField {
     /// The per-account limit subject a JSON body names under this field, if it names one.
     /// `served` is the tenant the request names outside its body, or the default tenant.
+    /// [`Self::BearerAccount`] is named by the token, not the body: `None` here.
     #[must_use]
     pub fn subject(self, body: &serde_json::Value, served: &TenantSlug) -> Option<String> {
         let text = |name: &str| body.get(name).and_then(serde_json::Value::as_str);
         match self {
+            Self::BearerAccount => None,
             Self::MfaChallenge(field) => crate::ratelimit::mfa_account_subject(text(field)?),
             Self::EmailInBodyTenant => {
                 let email = Email::parse(text("email")?).ok()?;
@@ -224,7 +231,7 @@ impl Route {
     }
 }
 
-use AccountField::{EmailInBodyTenant, EmailInNamedTenant, MfaChallenge};
+use AccountField::{BearerAccount, EmailInBodyTenant, EmailInNamedTenant, MfaChallenge};
 use Api::{BackOffice, Canonical, Internal, Operations, Pages, TeamVault, VoiceStamp};
 use Purpose::{SignOut, Verify};
 use RouteClass::{CodeConfirm, Credential, Public, Refresh, Unmetered};
@@ -274,7 +281,8 @@ pub const ROUTES: &[Route] = &[
         Credential,
         Canonical,
     )
-    .accepting(ACCESS),
+    .accepting(ACCESS)
+    .account(BearerAccount),
     row("POST", "/api/auth/forgot-password", Credential, Canonical).account(EmailInBodyTenant),
     row("POST", "/api/auth/reset-password", Credential, Canonical),
     row("POST", "/api/auth/email-code", Credential, Canonical).account(EmailInBodyTenant),
@@ -285,20 +293,33 @@ pub const ROUTES: &[Route] = &[
         Canonical,
     )
     .account(EmailInBodyTenant),
-    row("POST", "/api/auth/password", Credential, Canonical).accepting(ACCESS),
+    row("POST", "/api/auth/password", Credential, Canonical)
+        .accepting(ACCESS)
+        .account(BearerAccount),
     row("POST", "/api/auth/admin/sign-out", Public, Canonical).accepting(ACCESS),
     row("POST", "/api/auth/mfa/verify", CodeConfirm, Canonical).account(MfaChallenge("mfa_token")),
-    row("PUT", "/api/auth/mfa/email", Credential, Canonical).accepting(ACCESS),
-    row("POST", "/api/auth/mfa/totp/enroll", Public, Canonical).accepting(ENROL),
-    row("POST", "/api/auth/mfa/totp/confirm", CodeConfirm, Canonical).accepting(ENROL),
-    row("DELETE", "/api/auth/mfa/totp", Credential, Canonical).accepting(ACCESS),
+    // Every change of second factors checks the password (and a code, where it says so) behind
+    // the token: limited per account of the token as well as per IP.
+    row("PUT", "/api/auth/mfa/email", Credential, Canonical)
+        .accepting(ACCESS)
+        .account(BearerAccount),
+    row("POST", "/api/auth/mfa/totp/enroll", Credential, Canonical)
+        .accepting(ENROL)
+        .account(BearerAccount),
+    row("POST", "/api/auth/mfa/totp/confirm", CodeConfirm, Canonical)
+        .accepting(ENROL)
+        .account(BearerAccount),
+    row("DELETE", "/api/auth/mfa/totp", Credential, Canonical)
+        .accepting(ACCESS)
+        .account(BearerAccount),
     row(
         "POST",
         "/api/auth/mfa/recovery-codes",
         CodeConfirm,
         Canonical,
     )
-    .accepting(ACCESS),
+    .accepting(ACCESS)
+    .account(BearerAccount),
     row("GET", "/api/auth/api-tokens", Public, Canonical).accepting(ACCESS),
     row("POST", "/api/auth/api-tokens", Public, Canonical).accepting(ACCESS),
     row("DELETE", "/api/auth/api-tokens/{id}", Public, Canonical).accepting(ACCESS),
@@ -327,7 +348,8 @@ pub const ROUTES: &[Route] = &[
         Credential,
         TeamVault,
     )
-    .accepting(ACCESS),
+    .accepting(ACCESS)
+    .account(BearerAccount),
     row("GET", "/api/refresh", Refresh, TeamVault).accepting(RENEWAL),
     row("POST", "/api/forgot-passsword", Credential, TeamVault).account(EmailInNamedTenant),
     row("POST", "/api/forgot-password", Credential, TeamVault).account(EmailInNamedTenant),
@@ -512,6 +534,29 @@ mod tests {
                 assert!(r.class.per_account(), "{} {}", r.method, r.path);
             }
         }
+    }
+
+    /// A route behind a bearer token whose class is limited per account (it checks a password
+    /// or a code, or sends mail) is charged to the token's account: a stolen token spread over
+    /// many addresses gets no more guesses than one address would.
+    #[test]
+    fn every_per_account_route_behind_a_token_is_charged_to_the_tokens_account() {
+        for r in ROUTES {
+            let behind_a_token =
+                r.accepts.takes_jwt() && !r.accepts.accepts(Credentials::EXPIRED_ACCESS);
+            if behind_a_token && r.class.per_account() {
+                assert_eq!(r.account, Some(BearerAccount), "{} {}", r.method, r.path);
+            }
+            if r.account == Some(BearerAccount) {
+                assert!(r.accepts.takes_jwt(), "{} {}", r.method, r.path);
+            }
+        }
+        let password = route("POST", "/api/auth/password").and_then(|r| r.account);
+        assert_eq!(password, Some(BearerAccount));
+        assert_eq!(
+            crate::ratelimit::bearer_subject("acme", "u1"),
+            "user:acme:u1"
+        );
     }
 
     #[test]

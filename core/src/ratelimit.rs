@@ -244,10 +244,34 @@ pub fn limit_key(class: RouteClass, subject: &str) -> String {
     format!("{}:{}", class.name(), crate::secret::hex(&digest[..16]))
 }
 
-/// The subject of a per-IP limit.
+/// The IPv6 prefix length per-IP limits key by unless configured (`TESSERA_IPV6_PREFIX` at the
+/// origin, `IPV6_PREFIX` at the edge): a /64 is one subscriber's network, and its holder
+/// chooses freely among its 2^64 addresses.
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
+/// The shortest IPv6 prefix either half accepts: shorter would put many subscribers in one
+/// bucket (a /32 is a whole provider).
+pub const MIN_IPV6_PREFIX: u8 = 32;
+
+/// The subject of a per-IP limit. An IPv4 address (also written IPv4-mapped, `::ffff:a.b.c.d`)
+/// is its own subject; an IPv6 address is charged as its network of `v6_prefix` bits (clamped
+/// to [`MIN_IPV6_PREFIX`]..=128), so that whoever holds a /64 gets one bucket, not 2^64. Text
+/// that is no address is keyed as it is.
 #[must_use]
-pub fn ip_subject(ip: &str) -> String {
-    format!("ip:{ip}")
+pub fn ip_subject(ip: &str, v6_prefix: u8) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let bits = v6_prefix.clamp(MIN_IPV6_PREFIX, 128);
+                let mask = u128::MAX.checked_shl(u32::from(128 - bits)).unwrap_or(0);
+                let network = std::net::Ipv6Addr::from(u128::from(v6) & mask);
+                format!("ip:{network}/{bits}")
+            }
+        },
+        Ok(std::net::IpAddr::V4(v4)) => format!("ip:{v4}"),
+        Err(_) => format!("ip:{ip}"),
+    }
 }
 
 /// The subject of a per-account limit: the tenant and the normalised email, so that the
@@ -255,6 +279,14 @@ pub fn ip_subject(ip: &str) -> String {
 #[must_use]
 pub fn account_subject(tenant: &crate::model::TenantSlug, email: &crate::model::Email) -> String {
     format!("account:{tenant}:{email}")
+}
+
+/// The subject of a per-account limit on a route that checks a secret behind a bearer token
+/// ([`crate::policy::AccountField::BearerAccount`]): the token's tenant (`tid`) and user
+/// (`sub`), as the edge reads them from the verified claims and the origin from its caller.
+#[must_use]
+pub fn bearer_subject(tenant: &str, user: &str) -> String {
+    format!("user:{tenant}:{user}")
 }
 
 /// The subject of a per-account limit on answering an MFA challenge: the challenge token's
@@ -298,6 +330,21 @@ pub const ADDRESS_MAIL_QUOTAS: [(&str, Quota); 2] = [
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_ipv6_client_is_limited_per_network_and_an_ipv4_one_per_address() {
+        use super::{ip_subject, DEFAULT_IPV6_PREFIX};
+        let a = ip_subject("2001:db8:1:2:aaaa::1", DEFAULT_IPV6_PREFIX);
+        let b = ip_subject("2001:db8:1:2:ffff:ffff:ffff:ffff", DEFAULT_IPV6_PREFIX);
+        assert_eq!(a, "ip:2001:db8:1:2::/64");
+        assert_eq!(a, b);
+        assert_ne!(a, ip_subject("2001:db8:1:3::1", DEFAULT_IPV6_PREFIX));
+        assert_eq!(ip_subject("2001:db8:1:2::1", 128), "ip:2001:db8:1:2::1/128");
+        assert_eq!(ip_subject("2001:db8:1:2::1", 8), "ip:2001:db8::/32");
+        assert_eq!(ip_subject("::ffff:192.0.2.7", 64), "ip:192.0.2.7");
+        assert_eq!(ip_subject("192.0.2.7", 64), "ip:192.0.2.7");
+        assert_eq!(ip_subject("not an address", 64), "ip:not an address");
+    }
+
     use super::*;
 
     #[test]

@@ -67,6 +67,9 @@ pub struct Config {
     /// `BASE_DOMAIN`: the origin's `TESSERA_BASE_DOMAIN`; a host `<slug>.<BASE_DOMAIN>` names
     /// the tenant `<slug>` (core's `tenant::named`). Unset: subdomains name no tenant.
     pub base_domain: Option<String>,
+    /// `IPV6_PREFIX`: per-IP limits charge an IPv6 client's network of this many bits (default
+    /// 64, 32–128), as the origin's `TESSERA_IPV6_PREFIX` does.
+    pub ipv6_prefix: u8,
     /// `JWKS_REFETCH_MIN_MS`: the shortest time between two key fetches caused by tokens
     /// naming an unknown `kid` (default 5000, at least 100).
     pub jwks_refetch_min_ms: u64,
@@ -111,6 +114,15 @@ impl Config {
             base_domain: get("BASE_DOMAIN")
                 .map(|d| d.trim().trim_matches('.').to_ascii_lowercase())
                 .filter(|d| !d.is_empty()),
+            ipv6_prefix: match get("IPV6_PREFIX") {
+                None => tessera_core::ratelimit::DEFAULT_IPV6_PREFIX,
+                Some(bits) => bits
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|b| (tessera_core::ratelimit::MIN_IPV6_PREFIX..=128).contains(b))
+                    .ok_or("IPV6_PREFIX must be a prefix length from 32 to 128")?,
+            },
             jwks_refetch_min_ms: match get("JWKS_REFETCH_MIN_MS") {
                 None => 5_000,
                 Some(ms) => {

@@ -152,8 +152,16 @@ async fn handle(mut req: Request, env: &Env) -> Result<Response> {
     };
     let account = row.and_then(|r| r.account).zip(served.as_ref());
     let voicestamp = lookup.api().voicestamp_wording();
-    if let Some(refused) =
-        limits::enforce(env, class, account, &client_ip, &incoming, voicestamp).await?
+    if let Some(refused) = limits::enforce(
+        env,
+        class,
+        account,
+        &client_ip,
+        config.ipv6_prefix,
+        &incoming,
+        voicestamp,
+    )
+    .await?
     {
         return Ok(refused);
     }
@@ -201,6 +209,17 @@ async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         match auth::authenticate(env, &config, token, row.accepts, wording).await? {
             Ok(verified) => {
                 if let Some(refused) = auth::check_tenant(&verified.tid, &named, wording)? {
+                    return Ok(refused);
+                }
+                if let Some(refused) = limits::enforce_bearer_account(
+                    env,
+                    row,
+                    &verified.tid,
+                    &verified.sub,
+                    voicestamp,
+                )
+                .await?
+                {
                     return Ok(refused);
                 }
                 claims = Some(verified);

@@ -6,7 +6,7 @@ use std::cell::Cell;
 
 use serde::{Deserialize, Serialize};
 use tessera_core::model::TenantSlug;
-use tessera_core::policy::AccountField;
+use tessera_core::policy::{AccountField, Route};
 use tessera_core::ratelimit::{self, ip_subject, Decision, GcraState, Quota, RouteClass};
 use worker::{
     console_error, console_warn, durable_object, Date, DurableObject, Env, Method, Request,
@@ -164,16 +164,50 @@ pub async fn enforce(
     class: RouteClass,
     account: Option<(AccountField, &TenantSlug)>,
     client_ip: &str,
+    ipv6_prefix: u8,
     incoming: &Incoming,
     voicestamp: bool,
 ) -> Result<Option<Response>> {
     let Some(quota) = class.quota() else {
         return Ok(None);
     };
-    let mut subjects = vec![ip_subject(client_ip)];
+    let mut subjects = vec![ip_subject(client_ip, ipv6_prefix)];
     if let (true, Some((field, served))) = (class.per_account(), account) {
         subjects.extend(account_of(field, served, incoming));
     }
+    charge_all(env, class, quota, subjects, voicestamp).await
+}
+
+/// Charges a request that presented a verified token to the token's account (`tid`, `sub`),
+/// where its row says so (`AccountField::BearerAccount`: the route checks a password or code
+/// behind the token). Returns the 429 or 503 to answer instead of going on.
+pub async fn enforce_bearer_account(
+    env: &Env,
+    route: &Route,
+    tenant: &str,
+    user: &str,
+    voicestamp: bool,
+) -> Result<Option<Response>> {
+    let (Some(quota), true, Some(AccountField::BearerAccount)) = (
+        route.class.quota(),
+        route.class.per_account(),
+        route.account,
+    ) else {
+        return Ok(None);
+    };
+    let subject = ratelimit::bearer_subject(tenant, user);
+    charge_all(env, route.class, quota, vec![subject], voicestamp).await
+}
+
+/// Charges each subject in turn; the first refusal is the answer. Per-account classes fail
+/// closed when the limiter is unreachable, others open.
+async fn charge_all(
+    env: &Env,
+    class: RouteClass,
+    quota: Quota,
+    subjects: Vec<String>,
+    voicestamp: bool,
+) -> Result<Option<Response>> {
     for subject in subjects {
         match charge(env, &ratelimit::limit_key(class, &subject), quota).await {
             Ok(decision @ Decision::Limited { .. }) => {

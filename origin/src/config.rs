@@ -121,6 +121,9 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// `TESSERA_TRUSTED_PROXIES`: comma-separated proxy IPs whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `TESSERA_IPV6_PREFIX`: per-IP limits charge an IPv6 client's network of this many bits,
+    /// not its address (default 64, 32–128; the edge's `IPV6_PREFIX` must match).
+    pub ipv6_prefix: u8,
     /// `TESSERA_RATE_LIMIT_STORE`: `memory` (default) or `database`.
     pub rate_limit_store: RateLimitStore,
     /// `TESSERA_RATE_LIMIT_SWEEP_SECS`: how often idle rows of the shared rate-limit table are
@@ -419,6 +422,12 @@ impl Config {
             edge_url,
             metrics_token: env.secret("TESSERA_METRICS_TOKEN")?,
             trusted_proxies,
+            ipv6_prefix: env.ranged(
+                "TESSERA_IPV6_PREFIX",
+                tessera_core::ratelimit::DEFAULT_IPV6_PREFIX,
+                tessera_core::ratelimit::MIN_IPV6_PREFIX,
+                128,
+            )?,
             rate_limit_store,
             rate_limit_sweep_secs: env.ranged("TESSERA_RATE_LIMIT_SWEEP_SECS", 60, 1, 3600)?,
             cache_sweep_secs: env.ranged("TESSERA_CACHE_SWEEP_SECS", 10, 1, 3600)?,

@@ -561,6 +561,62 @@ async fn mfa_answers_are_limited_per_account_at_the_edge_across_challenges_and_i
     assert_eq!(stack.origin_requests("code-confirm").await, before);
 }
 
+/// Issue 24, item 5, through the Worker: a stolen access token guesses the password behind it
+/// from a new address each time; the edge charges the token's account (from the verified
+/// claims, per its row in core's table) and refuses the sixth guess without asking the origin.
+async fn a_stolen_token_guesses_the_password_five_times_a_minute_at_the_edge(postgres: bool) {
+    let stack = Stack::start_with(tessera_tests::Options {
+        postgres,
+        ..tessera_tests::Options::default()
+    })
+    .await;
+    stack.create_user("ann@example.com").await;
+    let tokens = stack.sign_in("ann@example.com", "198.51.100.90").await;
+    let stolen = tokens["access_token"].as_str().unwrap();
+    let before = stack.origin_requests("credential").await;
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let response = stack
+            .http
+            .post(stack.edge("/api/auth/password"))
+            .header("cf-connecting-ip", format!("203.0.113.{}", 100 + n))
+            .bearer_auth(stolen)
+            .json(&json!({
+                "current_password": format!("guess number {n} of many"),
+                "new_password": "the attacker's own passphrase",
+            }))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [403, 403, 403, 403, 403, 429]);
+    assert_eq!(stack.origin_requests("credential").await - before, 5);
+}
+on_sqlite_and_postgres!(a_stolen_token_guesses_the_password_five_times_a_minute_at_the_edge);
+
+/// Issue 24, item 6, through the Worker: a new IPv6 address of one /64 for every guess shares
+/// the network's per-IP budget; the sixth refresh guess in a minute is refused at the edge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_network_shares_one_per_ip_budget_at_the_edge() {
+    let stack = Stack::start().await;
+    let before = stack.origin_requests("refresh").await;
+    let mut statuses = Vec::new();
+    for n in 1..=6 {
+        let response = stack
+            .http
+            .post(stack.edge("/api/auth/refresh"))
+            .header("cf-connecting-ip", format!("2001:db8:77:1:{n:x}::{n:x}"))
+            .json(&json!({"refresh_token": "tsr_rt_default_not-a-real-token"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    assert_eq!(stack.origin_requests("refresh").await - before, 5);
+}
+
 /// The code pyotp (an independent implementation) computes for `secret` (base32), `steps`
 /// time steps from now (the Worker and the origin run on the system clock here).
 fn pyotp(secret: &str, steps: u64) -> String {

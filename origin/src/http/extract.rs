@@ -6,6 +6,8 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use tessera_core::jwt::AccessClaims;
+use tessera_core::policy::{AccountField, Lookup};
+use tessera_core::ratelimit::bearer_subject;
 
 use super::problem::ApiError;
 use crate::services::{Authenticated, Client, ServicePrincipal};
@@ -124,8 +126,27 @@ impl FromRequestParts<AppState> for Auth {
             .authenticate(&token, named.as_ref().ok().and_then(Option::as_ref))
             .await?;
         named?;
+        charge_the_tokens_account(parts, state, &authenticated).await?;
         Ok(Self(authenticated))
     }
+}
+
+/// The per-account limit of a route whose row in core's table charges the token's account
+/// (`AccountField::BearerAccount`: it checks a password or code behind the token), as the edge
+/// charges it once the token has verified.
+async fn charge_the_tokens_account(
+    parts: &Parts,
+    state: &AppState,
+    caller: &Authenticated,
+) -> Result<(), ApiError> {
+    let Some(Lookup::Route(route)) = parts.extensions.get::<Lookup>() else {
+        return Ok(());
+    };
+    if route.account == Some(AccountField::BearerAccount) && route.class.per_account() {
+        let subject = bearer_subject(&caller.claims.tid, &caller.claims.sub);
+        state.limiter.enforce(route.class, &subject).await?;
+    }
+    Ok(())
 }
 
 /// A caller of a verification endpoint: a user's access token (or VoiceStamp session token),
@@ -203,6 +224,7 @@ impl FromRequestParts<AppState> for EnrolAuth {
             .authenticate_for_enrolment(&token, named.as_ref().ok().and_then(Option::as_ref))
             .await?;
         named?;
+        charge_the_tokens_account(parts, state, &authenticated).await?;
         Ok(Self(authenticated))
     }
 }

@@ -160,7 +160,10 @@ pub async fn client_and_limits(
     metrics::counter!("tessera_http_requests_total", "class" => class.name()).increment(1);
     let charged = match state
         .limiter
-        .charge(class, &ip_subject(&ip.to_string()))
+        .charge(
+            class,
+            &ip_subject(&ip.to_string(), state.config.ipv6_prefix),
+        )
         .await
     {
         Ok(charged) => charged,
