@@ -32,6 +32,20 @@ pub enum Api {
 }
 
 impl Api {
+    /// The API's name as stored with the sessions it opens (`team_vault`, …).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Canonical => "canonical",
+            Self::VoiceStamp => "voicestamp",
+            Self::TeamVault => "team_vault",
+            Self::BackOffice => "back_office",
+            Self::Pages => "pages",
+            Self::Operations => "operations",
+            Self::Internal => "internal",
+        }
+    }
+
     /// Whether refusals are worded for VoiceStamp v1 clients (`success: false`, `message`).
     #[must_use]
     pub const fn voicestamp_wording(self) -> bool {

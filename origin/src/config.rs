@@ -138,8 +138,8 @@ pub struct Config {
     pub refresh_grace_secs: u64,
     /// `TESSERA_SESSION_IDLE_SECS`: a session whose newest refresh token goes unused for longer
     /// than this ends when that token is next presented (default 0: no idle limit, only the
-    /// 7-day absolute one; otherwise from the access token's 900 s to those 7 days). Sessions
-    /// renewed without refresh tokens (team/vault, VoiceStamp) keep their absolute limits only.
+    /// 7-day absolute one; otherwise from the access token's 900 s to those 7 days). It holds
+    /// for every renewal: refresh tokens and the team/vault API's `GET /api/refresh` alike.
     pub session_idle_secs: u64,
     /// `TESSERA_SESSION_CACHE_MS`: how long a node trusts its cached view of a session (default
     /// 1000, 0 turns the cache off): a revocation made by another node is seen within this time.

@@ -197,7 +197,14 @@ impl AppState {
                 config.refresh_grace_secs,
                 config.session_idle_secs,
             ),
-            vault_tokens: VaultTokens::new(store.clone(), tokens, authenticate.clone()),
+            vault_tokens: VaultTokens::new(
+                store.clone(),
+                tokens,
+                authenticate.clone(),
+                revocations.clone(),
+                clock.clone(),
+                config.session_idle_secs,
+            ),
             authenticate,
             sessions: SessionService::new(store.clone(), revocations.clone(), clock.clone()),
             registration: Registrar::new(

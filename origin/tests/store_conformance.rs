@@ -44,6 +44,7 @@ fn new_session(user: UserId, now: i64) -> Session {
         ip: "10.0.0.1".into(),
         user_agent: "ua".into(),
         amr: vec!["pwd".into()],
+        api: "canonical".into(),
     }
 }
 

@@ -86,3 +86,96 @@ async fn the_ipv6_prefix_is_configurable() {
         assert_eq!(refused.status(), 401, "{ip}");
     }
 }
+
+/// Item 2: an access token of a canonical or Back Office session, found expired in an
+/// application's log, renews at the team/vault API's `GET /api/refresh` every 15 minutes until
+/// day 7. Only sessions that API opened renew that way.
+async fn an_expired_access_token_of_another_api_does_not_renew(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let canonical = server.login("default", "ann@example.com", PASSWORD).await;
+    let canonical = canonical["access_token"].as_str().unwrap().to_owned();
+    let back_office: serde_json::Value = server
+        .post_from(
+            "/api/v2/signin",
+            &json!({"email": "ann@example.com", "password": PASSWORD}),
+            &common::unique_ip(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let back_office = back_office["accessToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let team_vault: serde_json::Value = server
+        .post_from(
+            "/api/login",
+            &json!({"email": "ann@example.com", "password": PASSWORD}),
+            &common::unique_ip(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let team_vault = team_vault["userToken"].as_str().unwrap().to_owned();
+
+    // A day later every access token has long expired; every session is still active.
+    server.clock.advance(std::time::Duration::from_secs(86_400));
+    for (api, found) in [("canonical", &canonical), ("Back Office", &back_office)] {
+        let renewed = server.get_fresh("/api/refresh", Some(found)).await;
+        assert_eq!(
+            renewed.status(),
+            401,
+            "a {api} session's expired token renewed"
+        );
+    }
+    // Not even while it is valid: the route renews team/vault sessions only.
+    let fresh = server.login("default", "ann@example.com", PASSWORD).await;
+    let fresh = fresh["access_token"].as_str().unwrap();
+    assert_eq!(
+        server.get_fresh("/api/refresh", Some(fresh)).await.status(),
+        401
+    );
+    // The team/vault session's own token renews, as its API documents.
+    let renewed = server.get_fresh("/api/refresh", Some(&team_vault)).await;
+    assert_eq!(renewed.status(), 200);
+}
+both!(an_expired_access_token_of_another_api_does_not_renew);
+
+/// Item 2: the idle limit holds for team/vault renewals too. A session renewed within the limit
+/// lives on (each renewal is its last use); one left idle past it ends at its next renewal.
+async fn a_team_vault_session_idle_past_the_limit_ends(backend: Backend) {
+    let server = TestServer::start_with(backend, &[("TESSERA_SESSION_IDLE_SECS", "3600")]).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let signed_in: serde_json::Value = server
+        .post_from(
+            "/api/login",
+            &json!({"email": "ann@example.com", "password": PASSWORD}),
+            &common::unique_ip(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = signed_in["userToken"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        server.clock.advance(std::time::Duration::from_secs(3_000));
+        let renewed = server.get_fresh("/api/refresh", Some(&token)).await;
+        assert_eq!(renewed.status(), 200, "renewed within the idle limit");
+    }
+    server.clock.advance(std::time::Duration::from_secs(3_601));
+    let idle = server.get_fresh("/api/refresh", Some(&token)).await;
+    assert_problem(idle, 401, "invalid_token").await;
+    let events = server.audit_events("default").await;
+    assert_eq!(events[0], "session_idle_timeout", "{events:?}");
+    // Ended for good: not even a renewal at once works.
+    let again = server.get_fresh("/api/refresh", Some(&token)).await;
+    assert_eq!(again.status(), 401);
+}
+both!(a_team_vault_session_idle_past_the_limit_ends);

@@ -150,9 +150,15 @@ pub async fn client_and_limits(
         .chars()
         .take(256)
         .collect();
-    request.extensions_mut().insert(Client { ip, user_agent });
+    let lookup = request.extensions().get::<policy::Lookup>().copied();
+    let api = lookup.map_or(policy::Api::Canonical, |l| l.api());
+    request.extensions_mut().insert(Client {
+        ip,
+        user_agent,
+        api,
+    });
 
-    let class = match request.extensions().get::<policy::Lookup>() {
+    let class = match lookup {
         Some(policy::Lookup::Route(route)) => route.class,
         // No row serves it as sent (a trailing slash, another method): classified on its own.
         _ => classify(request.method().as_str(), request.uri().path()),

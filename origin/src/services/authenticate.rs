@@ -8,6 +8,7 @@ use tessera_core::jwt::ENROL_SCOPE;
 use tessera_core::jwt::{AccessClaims, Verified};
 use tessera_core::lifetimes::REFRESH_FAMILY_SECS;
 use tessera_core::model::{SessionId, TenantSlug, UserId};
+use tessera_core::policy::Api;
 use tessera_core::secret::sha256;
 
 use super::{ServiceError, ServiceResult};
@@ -166,9 +167,10 @@ impl Authenticator {
             .await
     }
 
-    /// As [`Authenticator::authenticate`], also accepting an access token that has expired,
-    /// as long as its session is active: the team/vault API's `GET /api/refresh` trades its
-    /// `userToken` for a new one, so the session's lifetime (7 days) is the real bound.
+    /// As [`Authenticator::authenticate`], for the team/vault API's `GET /api/refresh`, which
+    /// trades its `userToken` for a new one: also accepting an access token that has expired,
+    /// as long as its session is active, but only of a session that API opened. An access token
+    /// of any other session (found in a log, say) must not renew for the rest of its week.
     pub async fn authenticate_for_refresh(
         &self,
         bearer: &str,
@@ -236,6 +238,9 @@ impl Authenticator {
             }
         };
         if !session.is_active(now) || session.user_id != user_id || user.disabled {
+            return Err(ServiceError::SessionEnded);
+        }
+        if matches!(mode, Mode::Refresh) && session.api != Api::TeamVault.name() {
             return Err(ServiceError::SessionEnded);
         }
         if named_tenant.is_some_and(|named| *named != tenant) {

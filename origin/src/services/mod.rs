@@ -46,13 +46,16 @@ pub use vault_tokens::VaultTokens;
 
 use crate::store::{AuditEvent, TenantTx};
 
-/// Who is asking, as far as the network can tell.
+/// Who is asking, as far as the network can tell, and through which API.
 #[derive(Debug, Clone)]
 pub struct Client {
     /// Client IP (see `http::middleware::client_ip` for which headers are believed).
     pub ip: IpAddr,
     /// User agent, truncated.
     pub user_agent: String,
+    /// The API of the request's route (core's table): a session records the API that opened
+    /// it, which decides how it may be renewed.
+    pub api: tessera_core::policy::Api,
 }
 
 /// Every service, built once at start-up.

@@ -121,6 +121,7 @@ impl TokenIssuer {
             ip: client.ip.to_string(),
             user_agent: client.user_agent.clone(),
             amr: amr.iter().map(|m| (*m).to_owned()).collect(),
+            api: client.api.name().to_owned(),
         };
         let refresh = OpaqueToken::generate(TokenKind::Refresh, tx.tenant(), clock::random());
         tx.sessions().create(&session, &refresh.digest()).await?;

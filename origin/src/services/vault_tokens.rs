@@ -4,10 +4,13 @@
 
 use super::mfa::sign_in_verdict;
 use super::{
-    Authenticated, Authenticator, Client, Issued, ServiceError, ServiceResult, TokenIssuer,
+    audit_event, Authenticated, Authenticator, Client, Issued, Revocations, ServiceError,
+    ServiceResult, TokenIssuer,
 };
+use crate::clock::SharedClock;
 use crate::store::{DynStore, Session, Tenant, User};
 use tessera_core::model::TenantSlug;
+use tessera_core::refresh::idle_expired;
 use tessera_core::sign_in::{Credential, Verdict};
 
 /// A `userToken` and a `vaultToken` of one session. `Debug` never prints them.
@@ -30,16 +33,30 @@ pub struct VaultTokens {
     store: DynStore,
     tokens: TokenIssuer,
     authenticate: Authenticator,
+    revocations: Revocations,
+    clock: SharedClock,
+    idle_secs: u64,
 }
 
 impl VaultTokens {
-    /// The service over its dependencies.
+    /// The service over its dependencies; `idle_secs` is how long a session may go without
+    /// renewal (0: no limit), as for refresh tokens.
     #[must_use]
-    pub fn new(store: DynStore, tokens: TokenIssuer, authenticate: Authenticator) -> Self {
+    pub fn new(
+        store: DynStore,
+        tokens: TokenIssuer,
+        authenticate: Authenticator,
+        revocations: Revocations,
+        clock: SharedClock,
+        idle_secs: u64,
+    ) -> Self {
         Self {
             store,
             tokens,
             authenticate,
+            revocations,
+            clock,
+            idle_secs,
         }
     }
 
@@ -81,18 +98,46 @@ impl VaultTokens {
         self.open(tenant, user, Credential::Mailbox, client).await
     }
 
-    /// A new pair for the session of `bearer`, a `userToken` that may have expired as long as
-    /// its session is active.
+    /// A new pair for the session of `bearer`, a `userToken` of a session this API opened,
+    /// which may have expired as long as its session is active and has not gone unused for
+    /// longer than the idle limit (then it ends). The renewal is the session's last use.
     pub async fn refresh(
         &self,
         bearer: &str,
         named_tenant: Option<&TenantSlug>,
+        client: &Client,
     ) -> ServiceResult<VaultPair> {
         let caller = self
             .authenticate
             .authenticate_for_refresh(bearer, named_tenant)
             .await?;
-        self.renew(&caller).await
+        let now = self.clock.now_secs();
+        let mut tx = self.store.write(&caller.tenant).await?;
+        let session = tx
+            .sessions()
+            .by_id(&caller.session_id)
+            .await?
+            .filter(|s| s.is_active(now))
+            .ok_or(ServiceError::SessionEnded)?;
+        if idle_expired(session.last_used_at, now, self.idle_secs) {
+            tx.sessions().revoke(&session.id, "idle", now).await?;
+            let event = audit_event(
+                "session_idle_timeout",
+                client,
+                Some(&caller.user_id),
+                Some(&session.id),
+                String::new(),
+                now,
+            );
+            tx.audit().append(&event).await?;
+            tx.commit().await?;
+            self.revocations.session_ended(&caller.tenant, &session.id);
+            return Err(ServiceError::SessionEnded);
+        }
+        tx.sessions().touch(&session.id, now).await?;
+        tx.commit().await?;
+        self.pair(&caller.tenant, &caller.user, &session, None)
+            .await
     }
 
     /// A new pair for the caller's session.

@@ -18,7 +18,8 @@ pub struct Session {
     pub user_id: UserId,
     /// Unix seconds.
     pub created_at: i64,
-    /// Unix seconds of the last refresh.
+    /// Unix seconds of the last renewal of any kind (refresh-token rotation, team/vault
+    /// renewal), for the idle limit.
     pub last_used_at: i64,
     /// Absolute end of the family, Unix seconds.
     pub expires_at: i64,
@@ -30,6 +31,8 @@ pub struct Session {
     pub user_agent: String,
     /// Authentication methods (RFC 8176).
     pub amr: Vec<String>,
+    /// The API that opened it (`core::policy::Api::name`; `unknown` before it was recorded).
+    pub api: String,
 }
 
 impl Session {
@@ -55,16 +58,10 @@ pub struct PresentedRefresh {
     pub successor: Option<Vec<u8>>,
 }
 
-/// A session's columns; `last_used_at` is the creation time of its newest refresh token.
+/// A session's columns.
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, \
-     COALESCE((SELECT MAX(lu.created_at) FROM {p}refresh_tokens lu WHERE lu.session_id = s.id), s.created_at) \
-     AS last_used_at, \
-     s.expires_at, s.revoked_at, s.ip, s.user_agent, s.amr";
-
-/// The same without the subquery, for a locking read (whose answer replaces `last_used_at`).
-const LOCKED_SESSION_COLUMNS: &str =
-    "s.id, s.user_id, s.created_at, s.created_at AS last_used_at, \
-     s.expires_at, s.revoked_at, s.ip, s.user_agent, s.amr";
+     COALESCE(s.last_used_at, s.created_at) AS last_used_at, \
+     s.expires_at, s.revoked_at, s.ip, s.user_agent, s.amr, s.api";
 
 fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
     let id: String = row.try_get("id")?;
@@ -80,6 +77,7 @@ fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
         ip: row.try_get("ip")?,
         user_agent: row.try_get("user_agent")?,
         amr: amr.split_whitespace().map(str::to_owned).collect(),
+        api: row.try_get("api")?,
     })
 }
 
@@ -90,8 +88,8 @@ impl Sessions<'_> {
     /// Creates a session with its first refresh token.
     pub async fn create(&mut self, session: &Session, refresh: &TokenDigest) -> StoreResult<()> {
         let sql = self.0.sql(
-            "INSERT INTO {p}sessions (id, user_id, created_at, expires_at, revoked_at, ip, user_agent, amr) \
-             VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
+            "INSERT INTO {p}sessions (id, user_id, created_at, expires_at, revoked_at, ip, user_agent, amr, api, last_used_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8, $3)",
         );
         sqlx::query(&sql)
             .bind(session.id.to_string())
@@ -101,6 +99,7 @@ impl Sessions<'_> {
             .bind(&session.ip)
             .bind(&session.user_agent)
             .bind(session.amr.join(" "))
+            .bind(&session.api)
             .execute(self.0.conn())
             .await?;
         self.add_refresh_token(refresh, &session.id, session.created_at)
@@ -261,7 +260,7 @@ impl Sessions<'_> {
     ) -> StoreResult<Option<PresentedRefresh>> {
         let lock = self.0.dialect().lock_rows_of("r");
         let sql = self.0.sql(&format!(
-            "SELECT {LOCKED_SESSION_COLUMNS}, {JOINED_USER_COLUMNS}, r.created_at AS issued_at, \
+            "SELECT {SESSION_COLUMNS}, {JOINED_USER_COLUMNS}, r.created_at AS issued_at, \
              r.rotated_at, r.successor \
              FROM {{p}}refresh_tokens r JOIN {{p}}sessions s ON s.id = r.session_id \
              JOIN {{p}}users u ON u.id = s.user_id WHERE r.digest = $1{lock}"
@@ -304,6 +303,20 @@ impl Sessions<'_> {
             // The row was read under a lock in this unit: it cannot have changed.
             return Err(corrupt("refresh token rotated under its lock"));
         }
+        self.touch(session, now).await?;
         self.add_refresh_token(successor, session, now).await
+    }
+
+    /// Records a renewal of the session at `now` (its last use, for the idle limit).
+    pub async fn touch(&mut self, session: &SessionId, now: i64) -> StoreResult<()> {
+        let sql = self
+            .0
+            .sql("UPDATE {p}sessions SET last_used_at = $1 WHERE id = $2");
+        sqlx::query(&sql)
+            .bind(now)
+            .bind(session.to_string())
+            .execute(self.0.conn())
+            .await?;
+        Ok(())
     }
 }

@@ -167,15 +167,17 @@ pub async fn resend_email_verification(
 }
 
 /// New tokens for the session of the bearer `userToken`, which may have expired: the
-/// session's own end (7 days after sign-in) and its revocation are the bounds.
+/// session's own end (7 days after sign-in), its revocation and the idle limit
+/// (`TESSERA_SESSION_IDLE_SECS`) are the bounds. Only sessions this API opened renew here.
 #[utoipa::path(get, path = "/api/refresh", tag = "team/vault", security(("bearer" = [])),
     responses(
         (status = 200, description = "Renewed", body = Tokens),
-        (status = 401, description = "Not a token of an active session", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not a token of an active session opened through this API", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "5 a minute per IP", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     Bearer(token): Bearer,
 ) -> Result<Json<Tokens>, ApiError> {
@@ -183,7 +185,7 @@ pub async fn refresh(
     let pair = state
         .services
         .vault_tokens
-        .refresh(&token, named.as_ref())
+        .refresh(&token, named.as_ref(), &client)
         .await?;
     Ok(Json(pair.into()))
 }
