@@ -168,6 +168,7 @@ impl AppState {
             one_time.clone(),
             tokens.clone(),
             clock.clone(),
+            revocations.clone(),
         );
         let authenticate = Authenticator::new(
             store.clone(),
@@ -216,6 +217,7 @@ impl AppState {
                 config.captcha.clone().map(CaptchaVerifier::new),
                 clock.clone(),
                 password_policy.clone(),
+                revocations.clone(),
             ),
             mail_requests: MailRequests::new(
                 store.clone(),

@@ -168,7 +168,8 @@ async fn two_factor_sign_in_by_emailed_code(backend: Backend) {
     assert_eq!(details["provider"], "email");
     assert_eq!(document_time(&details["expiresAt"]), started + 300);
     let token = details["token"].as_str().unwrap();
-    let code = sink.wait_for("foo@bar.com", 1).await.remove(0).code();
+    // The owner is told of the factor turned on, then sent the code.
+    let code = sink.wait_for("foo@bar.com", 2).await.remove(1).code();
 
     let ip = unique_ip();
     let wrong = if code == "000000" { "111111" } else { "000000" };

@@ -98,8 +98,14 @@ async fn registration_confirms_the_address_and_makes_a_team(backend: Backend) {
         .await;
     assert_problem(again, 400, "invalid_link").await;
 
-    // Past the session cache's lifetime, the profile is read anew.
+    // The first proof of the mailbox ends every session opened before it (a pre-registered
+    // address's squatter must not stay signed in): signed in again, the profile says so.
     server.clock.advance(Duration::from_secs(2));
+    let ended = server.get_auth("/api/auth/me", &access).await;
+    assert_eq!(ended.status(), 401);
+    server.clock.advance(Duration::from_secs(60));
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
     let me: Value = server
         .get_auth("/api/auth/me", &access)
         .await
@@ -262,8 +268,10 @@ async fn resending_voids_the_old_link_and_is_limited(backend: Backend) {
         )
         .await;
     assert_eq!(ok.status(), 200);
-    // A confirmed address needs no link: 409, whatever the limits (past the session cache).
-    server.clock.advance(Duration::from_secs(2));
+    // A confirmed address needs no link: 409, whatever the limits (the confirmation ended the
+    // session opened before it; a new one asks).
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
     let done = server
         .post_auth("/api/auth/resend-verification", access, &json!({}))
         .await;
@@ -487,7 +495,8 @@ async fn the_emailed_second_factor(backend: Backend) {
         server.get_auth("/api/auth/me", &mfa_token).await.status(),
         401
     );
-    let mail = sink.wait_for("ann@example.com", 1).await.remove(0);
+    // The owner is told of the factor turned on, then sent the code.
+    let mail = sink.wait_for("ann@example.com", 2).await.remove(1);
     assert_eq!(mail.subject, "Your sign-in code");
     let code = mail.code();
     let answer = |code: String| {
@@ -523,7 +532,7 @@ async fn the_emailed_second_factor(backend: Backend) {
         .await
         .unwrap();
     let second = challenge["mfa_token"].as_str().unwrap().to_owned();
-    let code = sink.next_to("ann@example.com", 1).await.code();
+    let code = sink.next_to("ann@example.com", 2).await.code();
     let wrong_code = if code == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {
         server.clock.advance(Duration::from_secs(21));
@@ -550,7 +559,7 @@ async fn the_emailed_second_factor(backend: Backend) {
         .json()
         .await
         .unwrap();
-    let code = sink.next_to("ann@example.com", 2).await.code();
+    let code = sink.next_to("ann@example.com", 3).await.code();
     server.clock.advance(Duration::from_secs(301));
     let response = server
         .post_from(
@@ -569,7 +578,7 @@ async fn the_emailed_second_factor(backend: Backend) {
             &unique_ip(),
         )
         .await;
-    let code = sink.next_to("ann@example.com", 3).await.code();
+    let code = sink.next_to("ann@example.com", 4).await.code();
     let response = server
         .post_from(
             "/api/auth/email-code/verify",

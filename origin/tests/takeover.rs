@@ -179,3 +179,148 @@ async fn a_team_vault_session_idle_past_the_limit_ends(backend: Backend) {
     assert_eq!(again.status(), 401);
 }
 both!(a_team_vault_session_idle_past_the_limit_ends);
+
+/// The attacker of item 3: registers the victim's address with a password of their own and
+/// keeps a session open. Answers that session's tokens.
+async fn squat(server: &TestServer) -> serde_json::Value {
+    let registered = server
+        .post_from(
+            "/api/auth/register",
+            &json!({"tenant": "default", "email": "victim@example.com", "password": PASSWORD}),
+            &common::unique_ip(),
+        )
+        .await;
+    assert_eq!(registered.status(), 201);
+    server
+        .login("default", "victim@example.com", PASSWORD)
+        .await
+}
+
+/// Item 3: the victim later signs in with an emailed code, the first proof of the mailbox.
+/// The squatter's session ends, their password no longer signs in, and the victim is told.
+async fn a_pre_registered_address_is_taken_back_by_an_emailed_code(backend: Backend) {
+    let (server, sink) = TestServer::with_sink(backend, &[]).await;
+    let squatter = squat(&server).await;
+    // The confirmation link goes to the victim, who ignores it.
+    sink.wait_for("victim@example.com", 1).await;
+    server
+        .post_from(
+            "/api/auth/email-code",
+            &json!({"tenant": "default", "email": "victim@example.com"}),
+            &common::unique_ip(),
+        )
+        .await;
+    let code = sink.next_to("victim@example.com", 1).await.code();
+    let signed_in = server
+        .post_from(
+            "/api/auth/email-code/verify",
+            &json!({"tenant": "default", "email": "victim@example.com", "code": code}),
+            &common::unique_ip(),
+        )
+        .await;
+    assert_eq!(signed_in.status(), 200);
+
+    server.clock.advance(std::time::Duration::from_secs(2));
+    let access = squatter["access_token"].as_str().unwrap();
+    assert_eq!(server.get_auth("/api/auth/me", access).await.status(), 401);
+    assert_eq!(server.refresh(&squatter).await.status(), 401);
+    let login = json!({"tenant": "default", "email": "victim@example.com", "password": PASSWORD});
+    let refused = server
+        .post_from("/api/auth/login", &login, &common::unique_ip())
+        .await;
+    assert_problem(refused, 401, "invalid_credentials").await;
+    let told = sink.next_to("victim@example.com", 2).await;
+    assert_eq!(told.subject, "Your account's earlier password was removed");
+    let events = server.audit_events("default").await;
+    assert!(
+        events.iter().any(|e| e == "login_succeeded otp"),
+        "{events:?}"
+    );
+}
+both!(a_pre_registered_address_is_taken_back_by_an_emailed_code);
+
+/// Item 3: the squatter also enrolled an authenticator app (they know the password they set);
+/// the victim's reset link, the first proof of the mailbox, removes it with the squatter's
+/// sessions, and the new password alone signs in.
+async fn a_pre_registered_address_is_taken_back_by_a_reset(backend: Backend) {
+    let (server, sink) = TestServer::with_sink(backend, &[]).await;
+    let squatter = squat(&server).await;
+    let access = squatter["access_token"].as_str().unwrap();
+    let enrolment: serde_json::Value = server
+        .post_auth(
+            "/api/auth/mfa/totp/enroll",
+            access,
+            &json!({"password": PASSWORD}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let now = u64::try_from(tessera_origin::clock::Clock::now_secs(&*server.clock)).unwrap();
+    let secret = enrolment["secret"].as_str().unwrap();
+    let confirm = json!({"code": tessera_testing::pyotp(secret, now), "password": PASSWORD});
+    let confirmed = server
+        .post_auth("/api/auth/mfa/totp/confirm", access, &confirm)
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    // The confirmation link and the notice of the new factor go to the victim.
+    let seen = sink.wait_for("victim@example.com", 2).await.len();
+
+    server
+        .post_from(
+            "/api/auth/forgot-password",
+            &json!({"tenant": "default", "email": "victim@example.com"}),
+            &common::unique_ip(),
+        )
+        .await;
+    let link = sink.next_to("victim@example.com", seen).await.token();
+    let new_password = "the rightful owner's passphrase";
+    let reset = server
+        .post_from(
+            "/api/auth/reset-password",
+            &json!({"token": link, "password": new_password}),
+            &common::unique_ip(),
+        )
+        .await;
+    assert!(reset.status().is_success(), "{}", reset.status());
+    server.clock.advance(std::time::Duration::from_secs(2));
+    assert_eq!(server.get_auth("/api/auth/me", access).await.status(), 401);
+    // No challenge: the squatter's app is gone.
+    let tokens = server
+        .login("default", "victim@example.com", new_password)
+        .await;
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+}
+both!(a_pre_registered_address_is_taken_back_by_a_reset);
+
+/// Item 3: the victim only clicks the confirmation link. The squatter keeps the password they
+/// set (the link is the registrant's to click), but not the session they opened before it.
+async fn the_confirmation_link_ends_sessions_opened_before_it(backend: Backend) {
+    let (server, sink) = TestServer::with_sink(backend, &[]).await;
+    let squatter = squat(&server).await;
+    let link = sink
+        .wait_for("victim@example.com", 1)
+        .await
+        .remove(0)
+        .token();
+    let confirmed = server
+        .post_from(
+            "/api/auth/verify-email",
+            &json!({"token": link}),
+            &common::unique_ip(),
+        )
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    server.clock.advance(std::time::Duration::from_secs(2));
+    let access = squatter["access_token"].as_str().unwrap();
+    assert_eq!(server.get_auth("/api/auth/me", access).await.status(), 401);
+    assert_eq!(server.refresh(&squatter).await.status(), 401);
+    let events = server.audit_events("default").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e == "email_verified sessions_ended=1"),
+        "{events:?}"
+    );
+}
+both!(the_confirmation_link_ends_sessions_opened_before_it);

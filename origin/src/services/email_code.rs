@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tessera_core::lifetimes::{EMAIL_CODE_SECS, SESSION_TOKEN_SECS};
-use tessera_core::model::{Email, TenantSlug};
+use tessera_core::model::{Email, SessionId, TenantSlug};
 use tessera_core::otp;
 use tessera_core::ratelimit::{account_subject, RouteClass};
 use tessera_core::sign_in::{Credential, Verdict};
@@ -12,8 +12,8 @@ use tessera_core::sign_in::{Credential, Verdict};
 use super::mfa::sign_in_verdict;
 use super::one_time::{mail_to, scope, OneTime};
 use super::password_reset::{parse_request, queue_request};
-use super::registration::confirm_address;
-use super::{Client, Issued, ServiceError, ServiceResult, TokenIssuer};
+use super::registration::{confirm_address, Proof};
+use super::{Client, Issued, Revocations, ServiceError, ServiceResult, TokenIssuer};
 use crate::clock::SharedClock;
 use crate::limiter::Limiter;
 use crate::mail::{requests, MailKind};
@@ -29,6 +29,7 @@ pub struct EmailCodes {
     one_time: OneTime,
     tokens: TokenIssuer,
     clock: SharedClock,
+    revocations: Revocations,
 }
 
 impl EmailCodes {
@@ -41,6 +42,7 @@ impl EmailCodes {
         one_time: OneTime,
         tokens: TokenIssuer,
         clock: SharedClock,
+        revocations: Revocations,
     ) -> Self {
         Self {
             store,
@@ -49,6 +51,7 @@ impl EmailCodes {
             one_time,
             tokens,
             clock,
+            revocations,
         }
     }
 
@@ -114,12 +117,13 @@ impl EmailCodes {
         code: &str,
         client: &Client,
     ) -> ServiceResult<Issued> {
-        let (mut tx, tenant, user) = self.redeem(named_tenant, tenant, email, code).await?;
+        let (mut tx, tenant, user, ended) = self.redeem(named_tenant, tenant, email, code).await?;
         let (session, refresh) = self
             .tokens
             .open_session(&mut tx, &user, &["otp"], client)
             .await?;
         tx.commit().await?;
+        self.revocations.sessions_ended(&tenant.slug, &ended);
         self.tokens
             .issue(&tenant.slug, user, &session, &refresh)
             .await
@@ -135,12 +139,13 @@ impl EmailCodes {
         code: &str,
         client: &Client,
     ) -> ServiceResult<SessionToken> {
-        let (mut tx, tenant, user) = self.redeem(named_tenant, tenant, email, code).await?;
+        let (mut tx, tenant, user, ended) = self.redeem(named_tenant, tenant, email, code).await?;
         let (session, _) = self
             .tokens
             .open_session_for(&mut tx, &user, &["otp"], client, SESSION_TOKEN_SECS)
             .await?;
         tx.commit().await?;
+        self.revocations.sessions_ended(&tenant.slug, &ended);
         let (token, expires_at) = self
             .tokens
             .issue_session_token(&tenant.slug, &user, &session)
@@ -153,14 +158,15 @@ impl EmailCodes {
     }
 
     /// Spends a correct code in an uncommitted unit that the caller finishes; a wrong code is
-    /// counted (and committed) here.
+    /// counted (and committed) here. Also answers the sessions the code's first proof of the
+    /// mailbox ended, for the caller to announce once it commits.
     async fn redeem(
         &self,
         named_tenant: Option<&TenantSlug>,
         tenant: &str,
         email: &str,
         code: &str,
-    ) -> ServiceResult<(TenantTx, Tenant, User)> {
+    ) -> ServiceResult<(TenantTx, Tenant, User, Vec<SessionId>)> {
         let (slug, email) =
             parse_request(named_tenant, tenant, email).map_err(|_| ServiceError::InvalidCode)?;
         self.limiter
@@ -200,6 +206,11 @@ impl EmailCodes {
             return Err(ServiceError::InvalidCode);
         }
         tx.secrets().remove(&user.id, purpose).await?;
+        // The code came to the address: it is the user's. A first proof takes the password and
+        // the authenticator set before it, so it comes before the rule that asks for factors.
+        let mut user = user;
+        let ended = confirm_address(&mut tx, &tenant, &user, Proof::EmailCode, now).await?;
+        user.email_verified_at.get_or_insert(now);
         match sign_in_verdict(&mut tx, &tenant, &user, Credential::Mailbox)
             .await?
             .0
@@ -207,16 +218,13 @@ impl EmailCodes {
             Verdict::Open => {}
             Verdict::SecondFactorRequired | Verdict::Challenge | Verdict::EnrolOnly => {
                 tx.commit().await?;
+                self.revocations.sessions_ended(&tenant.slug, &ended);
                 return Err(ServiceError::SecondFactorRequired);
             }
             // A disabled account was not looked up above; the mailbox is the confirmation.
             Verdict::Disabled | Verdict::EmailNotVerified => return Err(ServiceError::InvalidCode),
         }
-        // The code came to the address: it is the user's.
-        let mut user = user;
-        confirm_address(&mut tx, &user, now).await?;
-        user.email_verified_at.get_or_insert(now);
-        Ok((tx, tenant, user))
+        Ok((tx, tenant, user, ended))
     }
 }
 

@@ -10,7 +10,7 @@ use tessera_core::ratelimit::{account_subject, ADDRESS_MAIL_QUOTAS};
 use tessera_core::token::{OpaqueToken, TokenKind};
 
 use super::one_time::{mail_to, OneTime};
-use super::registration::confirm_address;
+use super::registration::{confirm_address, Proof};
 use super::{audit_event, Client, Revocations, ServiceError, ServiceResult};
 use crate::clock::SharedClock;
 use crate::limiter::Limiter;
@@ -166,13 +166,15 @@ impl PasswordReset {
         tx.secrets()
             .remove(&user.id, Purpose::ResetPassword)
             .await?;
+        // The link came to the address: it is the user's (before the new password is set: a
+        // first proof takes what was set before it).
+        let mut ended = confirm_address(&mut tx, &tenant, &user, Proof::ResetLink, now).await?;
         tx.users().set_password_hash(&user.id, &hash, now).await?;
-        // The link came to the address: it is the user's.
-        confirm_address(&mut tx, &user, now).await?;
-        let ended = tx
-            .sessions()
-            .revoke_all_of_user(&user.id, None, "password_reset", now)
-            .await?;
+        ended.extend(
+            tx.sessions()
+                .revoke_all_of_user(&user.id, None, "password_reset", now)
+                .await?,
+        );
         let mail = mail_to(
             MailKind::PasswordChanged,
             &tenant,

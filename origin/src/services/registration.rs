@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret as _, SecretString};
 use tessera_core::lifetimes::VERIFY_LINK_SECS;
-use tessera_core::model::{Email, TenantSlug, UserId};
+use tessera_core::model::{Email, SessionId, TenantSlug, UserId};
 use tessera_core::ratelimit::{account_subject, ADDRESS_MAIL_QUOTAS, RESEND_QUOTAS};
 use tessera_core::token::{OpaqueToken, TokenKind};
 
 use super::captcha::CaptchaVerifier;
 use super::one_time::{display_name, mail_to, OneTime};
-use super::{audit_event, Authenticated, Client, ServiceError, ServiceResult};
+use super::{audit_event, Authenticated, Client, Revocations, ServiceError, ServiceResult};
 use crate::clock::{self, SharedClock};
 use crate::limiter::Limiter;
 use crate::mail::MailKind;
@@ -59,6 +59,7 @@ pub struct Registrar {
     captcha: Option<CaptchaVerifier>,
     clock: SharedClock,
     password_policy: PasswordPolicy,
+    revocations: Revocations,
 }
 
 /// A user's display name as given, trimmed: at most [`MAX_NAME_CHARS`] characters and no
@@ -89,6 +90,7 @@ impl Registrar {
         captcha: Option<CaptchaVerifier>,
         clock: SharedClock,
         password_policy: PasswordPolicy,
+        revocations: Revocations,
     ) -> Self {
         Self {
             store,
@@ -99,6 +101,7 @@ impl Registrar {
             captcha,
             clock,
             password_policy,
+            revocations,
         }
     }
 
@@ -276,18 +279,19 @@ impl Registrar {
             .await?
             .ok_or(ServiceError::InvalidLink)?;
         tx.secrets().remove(&user.id, Purpose::VerifyEmail).await?;
-        confirm_address(&mut tx, &user, now).await?;
+        let ended = confirm_address(&mut tx, &tenant, &user, Proof::ConfirmationLink, now).await?;
         user.email_verified_at.get_or_insert(now);
         let event = audit_event(
             "email_verified",
             client,
             Some(&user.id),
             None,
-            String::new(),
+            format!("sessions_ended={}", ended.len()),
             now,
         );
         tx.audit().append(&event).await?;
         tx.commit().await?;
+        self.revocations.sessions_ended(&tenant.slug, &ended);
         Ok((tenant, user))
     }
 
@@ -362,16 +366,56 @@ impl Registrar {
     }
 }
 
-/// Records that `user` proved they read their mail (a confirmation link, a reset link, an
-/// emailed code). The first time, the user also gets a default team ("<name>'s team", role
-/// owner) with a default project. Answers whether this was the first time.
+/// How the mailbox was proved, which decides what its first proof takes from whoever held the
+/// account before it. Anyone may register an address that is not theirs, with a password of
+/// their own, and wait for the owner to start using the account (pre-registration takeover).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Proof {
+    /// The confirmation link, sent at registration: the registrant proving their address.
+    /// Sessions opened before it end; the password stays (it is the registrant's).
+    ConfirmationLink,
+    /// A reset link: sessions opened before it end and an authenticator set up before it goes;
+    /// the caller replaces the password.
+    ResetLink,
+    /// An emailed sign-in code: sessions opened before it end, and the password and the
+    /// authenticator set before it go; the owner is told by email and can set a password.
+    EmailCode,
+}
+
+/// Records that `user` proved they read their mail. The first time, every session opened
+/// before ends (answered, for the caller to announce once committed), what `proof` says goes,
+/// and the user gets a default team ("<name>'s team", role owner) with a default project.
+/// Later proofs change nothing and answer no sessions.
 pub(super) async fn confirm_address(
     tx: &mut TenantTx,
+    tenant: &Tenant,
     user: &User,
+    proof: Proof,
     now: i64,
-) -> ServiceResult<bool> {
+) -> ServiceResult<Vec<SessionId>> {
     if !tx.users().mark_email_verified(&user.id, now).await? {
-        return Ok(false);
+        return Ok(Vec::new());
+    }
+    let ended = tx
+        .sessions()
+        .revoke_all_of_user(&user.id, None, "address_confirmed", now)
+        .await?;
+    if proof != Proof::ConfirmationLink {
+        let had_app = tx.totp().get(&user.id).await?.is_some();
+        if had_app {
+            tx.totp().remove(&user.id).await?;
+        }
+        if proof == Proof::EmailCode && (user.password_hash.is_some() || had_app) {
+            tx.users().clear_password(&user.id, now).await?;
+            let mail = mail_to(
+                MailKind::PasswordCleared,
+                tenant,
+                user,
+                serde_json::json!({}),
+            );
+            // Due at once: the proof's second, in the outbox's milliseconds.
+            tx.outbox().enqueue(&mail, now.saturating_mul(1000)).await?;
+        }
     }
     let team = uuid::Uuid::new_v4().to_string();
     tx.teams()
@@ -390,5 +434,5 @@ pub(super) async fn confirm_address(
             now,
         )
         .await?;
-    Ok(true)
+    Ok(ended)
 }

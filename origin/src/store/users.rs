@@ -174,6 +174,20 @@ impl Users<'_> {
             .transpose()
     }
 
+    /// Removes the user's password: only an emailed code or a reset link signs them in (and a
+    /// reset sets a new one).
+    pub async fn clear_password(&mut self, id: &UserId, now: i64) -> StoreResult<()> {
+        let sql = self
+            .0
+            .sql("UPDATE {p}users SET password_hash = NULL, updated_at = $1 WHERE id = $2");
+        sqlx::query(&sql)
+            .bind(now)
+            .bind(id.to_string())
+            .execute(self.0.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Replaces a user's password hash (rehash on sign-in, password change).
     pub async fn set_password_hash(
         &mut self,
