@@ -491,13 +491,14 @@ pub fn api_of(method: &str, path: &str) -> Api {
 }
 
 /// Maps a request to its route class for rate limiting. The path may carry a query and a
-/// trailing slash, both ignored. A CORS preflight (`OPTIONS`) does nothing and is never charged.
-/// A path served under other methods is charged at the class of its first row (so a wrong
+/// trailing slash, both ignored. A CORS preflight (`OPTIONS`) is [`Public`] wherever it goes:
+/// it names its tenant in headers anyone can make up, and each one costs a tenant look-up (a
+/// browser caches a preflight's answer for ten minutes). A path served under other methods is charged at the class of its first row (so a wrong
 /// method cannot probe a credential route for free); a path no route has is [`Public`].
 #[must_use]
 pub fn classify(method: &str, path: &str) -> RouteClass {
     if method.eq_ignore_ascii_case("OPTIONS") {
-        return Unmetered;
+        return Public;
     }
     match find(method, normalise(path)) {
         Ok(route) | Err(Some(route)) => route.class,

@@ -410,10 +410,7 @@ mod tests {
             classify("POST", "/api/auth/login?x=1"),
             RouteClass::Credential
         );
-        assert_eq!(
-            classify("OPTIONS", "/api/auth/login"),
-            RouteClass::Unmetered
-        );
+        assert_eq!(classify("OPTIONS", "/api/auth/login"), RouteClass::Public);
         assert_eq!(
             classify("POST", "/api/v2/2fa/confirm"),
             RouteClass::CodeConfirm

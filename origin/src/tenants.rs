@@ -1,4 +1,4 @@
-//! The tenant registry with a short-lived positive cache.
+//! The tenant registry with a short-lived positive cache and a shorter negative one.
 
 use std::time::Duration;
 
@@ -18,12 +18,21 @@ const CACHE_TTL: Duration = Duration::from_secs(30);
 /// entries come, not for the bound.
 const MAX_ENTRIES: usize = 100_000;
 
-/// The tenant registry with a positive cache (unknown slugs always ask the database, so a
-/// tenant created on another node is found at once).
+/// How long a slug found to name no tenant is believed: a tenant created on another node (or
+/// by the CLI) is found within this time, and a request repeating an unknown `X-Tenant` costs
+/// at most one registry query a second per node.
+const NEGATIVE_TTL: Duration = Duration::from_secs(1);
+
+/// Unknown slugs remembered at most, apart from the known tenants so that a stream of made-up
+/// slugs cannot push real tenants out of their cache.
+const MAX_NEGATIVE_ENTRIES: usize = 4_096;
+
+/// The tenant registry with a positive cache and a short negative one.
 pub struct Directory {
     store: DynStore,
     clock: SharedClock,
     cache: Cache<TenantSlug, (u64, Tenant)>,
+    unknown: Cache<TenantSlug, u64>,
 }
 
 impl Directory {
@@ -34,6 +43,7 @@ impl Directory {
             store,
             clock,
             cache: Cache::new(MAX_ENTRIES),
+            unknown: Cache::new(MAX_NEGATIVE_ENTRIES),
         }
     }
 
@@ -46,9 +56,19 @@ impl Directory {
                 return Ok(Some(tenant));
             }
         }
+        let negative_ttl = u64::try_from(NEGATIVE_TTL.as_millis()).unwrap_or(u64::MAX);
+        if let Some(at) = self.unknown.get(slug) {
+            if now.saturating_sub(at) < negative_ttl {
+                return Ok(None);
+            }
+        }
         let found = self.store.tenant(slug).await?;
-        if let Some(tenant) = &found {
-            self.cache.insert(slug.clone(), (now, tenant.clone()));
+        match &found {
+            Some(tenant) => {
+                self.unknown.remove(slug);
+                self.cache.insert(slug.clone(), (now, tenant.clone()));
+            }
+            None => self.unknown.insert(slug.clone(), now),
         }
         Ok(found)
     }
@@ -102,5 +122,23 @@ mod tests {
         clock.advance(Duration::from_secs(31));
         assert!(directory.exists(&slug).await.unwrap());
         assert!(directory.get(&slug).await.unwrap().is_none());
+    }
+
+    /// An unknown slug is asked once a second at most (a request naming a made-up `X-Tenant`
+    /// over and over costs no query per request), and a tenant created meanwhile is found
+    /// once that second has passed.
+    #[tokio::test]
+    async fn an_unknown_slug_is_remembered_for_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::sqlite(dir.path()).await.unwrap());
+        store.migrate_global().await.unwrap();
+        let clock = Arc::new(ManualClock::starting_now());
+        let directory = Directory::new(store.clone(), clock.clone());
+        let slug = TenantSlug::parse("later").unwrap();
+        assert!(directory.get(&slug).await.unwrap().is_none());
+        store.create_tenant(&slug, "Later", 0).await.unwrap();
+        assert!(directory.get(&slug).await.unwrap().is_none(), "remembered");
+        clock.advance(Duration::from_millis(1_001));
+        assert!(directory.get(&slug).await.unwrap().is_some(), "found");
     }
 }

@@ -324,3 +324,28 @@ async fn the_confirmation_link_ends_sessions_opened_before_it(backend: Backend) 
     );
 }
 both!(the_confirmation_link_ends_sessions_opened_before_it);
+
+/// Item 7: CORS preflights were answered before any limit, each looking up the tenant its
+/// made-up `X-Tenant` names. They are charged as every other request is (30 a minute per IP),
+/// before the look-up.
+async fn preflights_are_limited_before_the_tenant_is_looked_up(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut statuses = Vec::new();
+    for n in 0..31 {
+        let response = server
+            .http
+            .request(reqwest::Method::OPTIONS, server.url("/api/auth/login"))
+            .header("x-tessera-edge-secret", common::EDGE_SECRET)
+            .header("x-tessera-client-ip", "192.0.2.31")
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "POST")
+            .header("x-tenant", format!("made-up-{n}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert!(statuses[..30].iter().all(|s| *s == 204), "{statuses:?}");
+    assert_eq!(statuses[30], 429);
+}
+both!(preflights_are_limited_before_the_tenant_is_looked_up);

@@ -52,8 +52,10 @@ pub fn app(state: AppState) -> Router {
         .layer(RequestBodyTimeoutLayer::new(std::time::Duration::from_secs(
             state.config.body_read_timeout_secs,
         )))
-        .layer(mw::from_fn_with_state(state.clone(), middleware::client_and_limits))
+        // CORS inside the limits: a preflight, which names its tenant in headers anyone can
+        // make up, is charged before the tenant is looked up.
         .layer(mw::from_fn_with_state(state.clone(), middleware::cors))
+        .layer(mw::from_fn_with_state(state.clone(), middleware::client_and_limits))
         .layer(mw::from_fn_with_state(state.clone(), middleware::edge_host))
         .layer(mw::from_fn(middleware::api_wording))
         .layer(
