@@ -27,18 +27,17 @@ pub const TIMESTAMP: &str = "x-tessera-timestamp";
 /// HMAC-SHA-256 (hex) of the identity, see [`identity_signature`].
 pub const SIGNATURE: &str = "x-tessera-signature";
 
-/// Every header name the edge owns. The edge deletes client-supplied copies of all of them
-/// before it forwards a request, so an upstream only ever sees the edge's own.
-pub const OWNED_HEADERS: &[&str] = &[
-    CLIENT_IP,
-    EDGE_SECRET,
-    FORWARDED_HOST,
-    USER,
-    TENANT,
-    SESSION,
-    TIMESTAMP,
-    SIGNATURE,
-];
+/// The prefix of every header name the edge owns: the edge deletes every client-supplied
+/// header that starts with it before it forwards a request (not only the names it knows
+/// today), so an upstream or the origin only ever sees the edge's own.
+pub const OWNED_PREFIX: &str = "x-tessera-";
+
+/// Whether the header `name` (any case) is the edge's to set, never a client's.
+#[must_use]
+pub fn is_owned_header(name: &str) -> bool {
+    name.len() >= OWNED_PREFIX.len()
+        && name.as_bytes()[..OWNED_PREFIX.len()].eq_ignore_ascii_case(OWNED_PREFIX.as_bytes())
+}
 
 /// The internal path where the origin pushes revocations to the edge (authenticated with the
 /// edge secret).
@@ -191,6 +190,27 @@ pub fn verify_identity(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_header_of_the_edge_has_its_prefix_and_only_those_are_owned() {
+        use super::*;
+        for name in [
+            CLIENT_IP,
+            EDGE_SECRET,
+            FORWARDED_HOST,
+            USER,
+            TENANT,
+            SESSION,
+            TIMESTAMP,
+            SIGNATURE,
+        ] {
+            assert!(is_owned_header(name), "{name}");
+        }
+        assert!(is_owned_header("X-Tessera-Whatever-Comes-Next"));
+        assert!(!is_owned_header("x-tessera"));
+        assert!(!is_owned_header("x-tenant"));
+        assert!(!is_owned_header("authorization"));
+    }
+
     use super::*;
 
     const ID: Identity<'static> = Identity {

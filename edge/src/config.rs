@@ -48,8 +48,8 @@ fn class_from_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RouteClass,
     .ok_or_else(|| serde::de::Error::custom(format!("unknown route class '{name}'")))
 }
 
-/// The whole configuration.
-#[derive(Debug, Clone)]
+/// The whole configuration. `Debug` never prints the edge secret.
+#[derive(Clone)]
 pub struct Config {
     /// `ORIGIN_URL`: where everything not answered here goes.
     pub origin_url: String,
@@ -73,6 +73,22 @@ pub struct Config {
     /// `JWKS_REFETCH_MIN_MS`: the shortest time between two key fetches caused by tokens
     /// naming an unknown `kid` (default 5000, at least 100).
     pub jwks_refetch_min_ms: u64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("origin_url", &self.origin_url)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("edge_secret", &"<redacted>")
+            .field("routes", &self.routes)
+            .field("default_tenant", &self.default_tenant)
+            .field("base_domain", &self.base_domain)
+            .field("ipv6_prefix", &self.ipv6_prefix)
+            .field("jwks_refetch_min_ms", &self.jwks_refetch_min_ms)
+            .finish()
+    }
 }
 
 impl Config {
@@ -177,6 +193,28 @@ mod tests {
             Some(RouteClass::Public)
         );
         assert_eq!(config.route_for("/api/auth/login"), None);
+        // The secret never reaches a log through Debug.
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("0123456789abcdef"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+        assert_eq!(config.ipv6_prefix, 64);
+    }
+
+    #[test]
+    fn the_ipv6_prefix_is_read_and_bounded() {
+        let with = |bits: &'static str| {
+            Config::from_lookup(move |k| match k {
+                "ORIGIN_URL" => Some("http://o".into()),
+                "ISSUER" => Some("http://o".into()),
+                "EDGE_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
+                "IPV6_PREFIX" => Some(bits.into()),
+                _ => None,
+            })
+        };
+        assert_eq!(with("48").map(|c| c.ipv6_prefix), Ok(48));
+        assert!(with("16").is_err());
+        assert!(with("129").is_err());
+        assert!(with("banana").is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use tessera_core::edge::OWNED_HEADERS;
+use tessera_core::edge::is_owned_header;
 use worker::{Delay, Fetch, Headers, Method, Request, RequestInit, Response, Result};
 
 use crate::problem::problem;
@@ -45,7 +45,7 @@ pub async fn send(base: &str, incoming: &Incoming, extra: &[(&str, String)]) -> 
     let headers = Headers::new();
     for (name, value) in incoming.headers.entries() {
         let lower = name.to_ascii_lowercase();
-        if !DROPPED.contains(&lower.as_str()) && !OWNED_HEADERS.contains(&lower.as_str()) {
+        if !DROPPED.contains(&lower.as_str()) && !is_owned_header(&lower) {
             headers.append(&name, &value)?;
         }
     }

@@ -295,6 +295,15 @@ impl Config {
                 "must be at least 32 characters",
             ));
         }
+        // A bearer token in front of the process's metrics: as long as the edge secret, so that
+        // guessing it is hopeless even unmetered.
+        let metrics_token = env.secret("TESSERA_METRICS_TOKEN")?;
+        if metrics_token.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(invalid(
+                "TESSERA_METRICS_TOKEN",
+                "must be at least 32 characters",
+            ));
+        }
         let edge_url = env
             .get("TESSERA_EDGE_URL")
             .map(|u| u.trim_end_matches('/').to_owned());
@@ -420,7 +429,7 @@ impl Config {
                 .map(|d| d.trim_matches('.').to_ascii_lowercase()),
             edge_secret,
             edge_url,
-            metrics_token: env.secret("TESSERA_METRICS_TOKEN")?,
+            metrics_token,
             trusted_proxies,
             ipv6_prefix: env.ranged(
                 "TESSERA_IPV6_PREFIX",
@@ -586,6 +595,8 @@ mod tests {
             ("TESSERA_DATABASE_URL", "mysql://x"),
             ("TESSERA_MASTER_KEY", "c2hvcnQ="),
             ("TESSERA_EDGE_SECRET", "short"),
+            ("TESSERA_METRICS_TOKEN", "a-short-metrics-token"),
+            ("TESSERA_IPV6_PREFIX", "16"),
             ("TESSERA_TRUSTED_PROXIES", "10.0.0.1, banana"),
             ("TESSERA_RATE_LIMIT_STORE", "redis"),
             ("TESSERA_PASSWORD_MIN_LENGTH", "4"),

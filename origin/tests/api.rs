@@ -989,8 +989,8 @@ async fn a_revocation_on_another_node_is_seen_within_the_cache_ttl(backend: Back
 both!(a_revocation_on_another_node_is_seen_within_the_cache_ttl);
 
 async fn metrics_can_require_a_token(backend: Backend) {
-    let server =
-        TestServer::start_with(backend, &[("TESSERA_METRICS_TOKEN", "a-metrics-token")]).await;
+    const METRICS_TOKEN: &str = "a-metrics-token-of-at-least-32-characters";
+    let server = TestServer::start_with(backend, &[("TESSERA_METRICS_TOKEN", METRICS_TOKEN)]).await;
     let anonymous = server
         .http
         .get(server.url("/metrics"))
@@ -1000,9 +1000,26 @@ async fn metrics_can_require_a_token(backend: Backend) {
     assert_problem(anonymous, 401, "missing_token").await;
     let wrong = server.get_auth("/metrics", "another-token").await;
     assert_eq!(wrong.status(), 401);
-    let scraped = server.get_auth("/metrics", "a-metrics-token").await;
+    let scraped = server.get_auth("/metrics", METRICS_TOKEN).await;
     assert_eq!(scraped.status(), 200);
     assert!(scraped.text().await.unwrap().contains("tessera_"));
+
+    // Guesses at the token are charged like any request (issue 24, item 8): 30 a minute.
+    let mut statuses = Vec::new();
+    for n in 0..31 {
+        let guess = server
+            .http
+            .get(server.url("/metrics"))
+            .header("x-tessera-edge-secret", common::EDGE_SECRET)
+            .header("x-tessera-client-ip", "192.0.2.77")
+            .bearer_auth(format!("guess-{n}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(guess.status().as_u16());
+    }
+    assert!(statuses[..30].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(statuses[30], 429);
 }
 both!(metrics_can_require_a_token);
 

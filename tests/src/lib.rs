@@ -22,7 +22,7 @@ pub const ISSUER: &str = "http://tessera.test";
 pub const PASSWORD: &str = "correct horse battery staple";
 /// The master key of every stack (so a restarted origin opens what it sealed).
 const MASTER_KEY: [u8; 32] = [9; 32];
-pub const METRICS_TOKEN: &str = "a-metrics-token-for-e2e-tests";
+pub const METRICS_TOKEN: &str = "a-metrics-token-for-the-end-to-end-tests";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

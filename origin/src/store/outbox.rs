@@ -7,8 +7,9 @@ use tessera_core::model::TenantSlug;
 
 use super::{corrupt, Dialect, Store, StoreResult, TenantTx};
 
-/// An email to queue.
-#[derive(Debug, Clone)]
+/// An email to queue. `Debug` prints its kind only: the parameters carry codes and links, and
+/// the recipient is personal data.
+#[derive(Clone)]
 pub struct NewMail {
     /// Template (or request) name.
     pub kind: &'static str,
@@ -16,6 +17,14 @@ pub struct NewMail {
     pub recipient: String,
     /// Template parameters (JSON object).
     pub params: serde_json::Value,
+}
+
+impl std::fmt::Debug for NewMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMail")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A row claimed by a worker, leased to it.
@@ -267,5 +276,23 @@ impl Store {
         let sql = self.global_sql("SELECT COUNT(*) AS n FROM {p}mail_due");
         let row = sqlx::query(&sql).fetch_one(&self.global).await?;
         Ok(row.try_get("n")?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_prints_no_parameter_and_no_recipient() {
+        let mail = super::NewMail {
+            kind: "sign_in_code",
+            recipient: "ann@example.com".into(),
+            params: serde_json::json!({"code": "493817"}),
+        };
+        let printed = format!("{mail:?}");
+        assert!(printed.contains("sign_in_code"), "{printed}");
+        assert!(
+            !printed.contains("493817") && !printed.contains("ann@"),
+            "{printed}"
+        );
     }
 }
