@@ -1,12 +1,8 @@
 //! The contract between the edge Worker and the services behind it: which request headers only
-//! the edge may set, the signed identity it attaches for an application's upstream, and the
-//! revocation message the origin pushes to it.
+//! the edge may set (the identity it attaches for an application's upstream is signed as
+//! [`crate::identity`] says), and the revocation message the origin pushes to it.
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
-
-use crate::secret::ct_eq;
 
 /// The client's IP address as the edge saw it (`CF-Connecting-IP`).
 pub const CLIENT_IP: &str = "x-tessera-client-ip";
@@ -24,8 +20,11 @@ pub const TENANT: &str = "x-tessera-tenant";
 pub const SESSION: &str = "x-tessera-session";
 /// Unix seconds when the edge signed the identity.
 pub const TIMESTAMP: &str = "x-tessera-timestamp";
-/// HMAC-SHA-256 (hex) of the identity, see [`identity_signature`].
+/// The edge's Ed25519 signature (base64url) over the request and the identity, see
+/// [`crate::identity`].
 pub const SIGNATURE: &str = "x-tessera-signature";
+/// The id of the identity key that made the signature ([`crate::identity::PublicIdentityKey::key_id`]).
+pub const KEY_ID: &str = "x-tessera-key-id";
 
 /// The prefix of every header name the edge owns: the edge deletes every client-supplied
 /// header that starts with it before it forwards a request (not only the names it knows
@@ -120,74 +119,6 @@ pub fn service_token_key(token_id: &str) -> String {
     format!("sk-{token_id}")
 }
 
-/// The identity the edge vouches for on a forwarded request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Identity<'a> {
-    /// User id.
-    pub user: &'a str,
-    /// Tenant slug.
-    pub tenant: &'a str,
-    /// Session id.
-    pub session: &'a str,
-}
-
-fn identity_mac(
-    secret: &[u8],
-    method: &str,
-    path: &str,
-    identity: Identity<'_>,
-    timestamp: u64,
-) -> Hmac<Sha256> {
-    #[allow(clippy::expect_used)] // HMAC takes keys of any length: this cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    // Newline-separated: none of the fields can hold a newline (ids, slugs, a method, a path
-    // from a parsed URL).
-    let message = format!(
-        "tessera-identity-v1\n{timestamp}\n{}\n{path}\n{}\n{}\n{}",
-        method.to_ascii_uppercase(),
-        identity.user,
-        identity.tenant,
-        identity.session
-    );
-    mac.update(message.as_bytes());
-    mac
-}
-
-/// The signature over an identity, bound to the request's method and path and a timestamp, so
-/// that it cannot be replayed on another route or long after.
-#[must_use]
-pub fn identity_signature(
-    secret: &[u8],
-    method: &str,
-    path: &str,
-    identity: Identity<'_>,
-    timestamp: u64,
-) -> String {
-    let bytes = identity_mac(secret, method, path, identity, timestamp)
-        .finalize()
-        .into_bytes();
-    crate::secret::hex(&bytes)
-}
-
-/// Checks a signature made by [`identity_signature`] at Unix time `now`, accepting timestamps
-/// at most `max_age_secs` old (and not in the future by more than that).
-#[must_use]
-#[allow(clippy::too_many_arguments)]
-pub fn verify_identity(
-    secret: &[u8],
-    method: &str,
-    path: &str,
-    identity: Identity<'_>,
-    timestamp: u64,
-    signature: &str,
-    now: u64,
-    max_age_secs: u64,
-) -> bool {
-    let fresh = timestamp.abs_diff(now) <= max_age_secs;
-    let expected = identity_signature(secret, method, path, identity, timestamp);
-    fresh & ct_eq(expected.as_bytes(), signature.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -202,6 +133,7 @@ mod tests {
             SESSION,
             TIMESTAMP,
             SIGNATURE,
+            KEY_ID,
         ] {
             assert!(is_owned_header(name), "{name}");
         }
@@ -209,41 +141,5 @@ mod tests {
         assert!(!is_owned_header("x-tessera"));
         assert!(!is_owned_header("x-tenant"));
         assert!(!is_owned_header("authorization"));
-    }
-
-    use super::*;
-
-    const ID: Identity<'static> = Identity {
-        user: "3f2c1a9e-0000-4000-8000-000000000001",
-        tenant: "acme",
-        session: "3f2c1a9e-0000-4000-8000-000000000002",
-    };
-
-    #[test]
-    fn a_signature_verifies_only_for_its_request_and_identity() {
-        let sig = identity_signature(b"secret", "GET", "/app/x", ID, 1_000);
-        assert_eq!(sig.len(), 64);
-        assert!(verify_identity(
-            b"secret", "get", "/app/x", ID, 1_000, &sig, 1_030, 60
-        ));
-        assert!(!verify_identity(
-            b"other", "GET", "/app/x", ID, 1_000, &sig, 1_000, 60
-        ));
-        assert!(!verify_identity(
-            b"secret", "POST", "/app/x", ID, 1_000, &sig, 1_000, 60
-        ));
-        assert!(!verify_identity(
-            b"secret", "GET", "/app/y", ID, 1_000, &sig, 1_000, 60
-        ));
-        let other = Identity {
-            tenant: "globex",
-            ..ID
-        };
-        assert!(!verify_identity(
-            b"secret", "GET", "/app/x", other, 1_000, &sig, 1_000, 60
-        ));
-        assert!(!verify_identity(
-            b"secret", "GET", "/app/x", ID, 1_000, &sig, 1_061, 60
-        ));
     }
 }

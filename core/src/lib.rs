@@ -7,8 +7,8 @@
 //! - [`jwt`]: access-token claims, signing, strict verification, key sets and JWKS.
 //! - [`totp`]: RFC 6238 codes with replay protection and `otpauth://` URIs.
 //! - [`headers`]: the security-header policy applied to every response.
-//! - [`edge`]: the contract between edge and origin (trusted headers, signed identity,
-//!   revocations).
+//! - [`edge`]: the contract between edge and origin (trusted headers, revocations).
+//! - [`identity`]: the Ed25519-signed identity the edge attaches for an application's upstream.
 //! - [`policy`]: the rulebook, one row per route (class, accepted credentials, wording,
 //!   account field, verification or sign-out), read by both halves.
 //! - [`tenant`]: the one rule for the tenant a request names (`X-Tenant`, subdomain, default).
@@ -25,6 +25,7 @@
 pub mod api;
 pub mod edge;
 pub mod headers;
+pub mod identity;
 pub mod jwt;
 pub mod lifetimes;
 pub mod model;

@@ -1,6 +1,7 @@
 //! The Worker's configuration, from `wrangler.toml` vars and secrets.
 
 use serde::Deserialize;
+use tessera_core::identity::IdentityKey;
 use tessera_core::model::TenantSlug;
 use tessera_core::ratelimit::RouteClass;
 
@@ -57,8 +58,12 @@ pub struct Config {
     pub issuer: String,
     /// `AUDIENCE`: the origin's `TESSERA_AUDIENCE`.
     pub audience: String,
-    /// `EDGE_SECRET` (a secret): shared with the origin and with application upstreams.
+    /// `EDGE_SECRET` (a secret): shared with the origin, and with nobody else.
     pub edge_secret: String,
+    /// `IDENTITY_KEY` (a secret): the Ed25519 key that signs the identity forwarded to
+    /// application upstreams, whose public half they are given (`tessera keys edge-identity`).
+    /// Required when `ROUTES` is not empty.
+    pub identity_key: Option<IdentityKey>,
     /// `ROUTES`: JSON array of [`AppRoute`], longest prefix first.
     pub routes: Vec<AppRoute>,
     /// `DEFAULT_TENANT`: the origin's `TESSERA_DEFAULT_TENANT`, for the per-account limit of
@@ -82,6 +87,7 @@ impl std::fmt::Debug for Config {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("edge_secret", &"<redacted>")
+            .field("identity_key", &self.identity_key)
             .field("routes", &self.routes)
             .field("default_tenant", &self.default_tenant)
             .field("base_domain", &self.base_domain)
@@ -117,11 +123,21 @@ impl Config {
             ));
         }
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        let identity_key = get("IDENTITY_KEY")
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| IdentityKey::parse(&k).map_err(|e| format!("IDENTITY_KEY: {e}")))
+            .transpose()?;
+        if identity_key.is_none() && !routes.is_empty() {
+            return Err(
+                "ROUTES needs IDENTITY_KEY (make one with `tessera keys edge-identity`)".into(),
+            );
+        }
         Ok(Self {
             origin_url: required("ORIGIN_URL")?.trim_end_matches('/').to_owned(),
             issuer: required("ISSUER")?,
             audience: get("AUDIENCE").unwrap_or_else(|| "tessera".into()),
             edge_secret,
+            identity_key,
             routes,
             default_tenant: TenantSlug::parse(
                 &get("DEFAULT_TENANT").unwrap_or_else(|| "default".into()),
@@ -176,6 +192,7 @@ mod tests {
             ("ORIGIN_URL", "http://127.0.0.1:8080/"),
             ("ISSUER", "http://127.0.0.1:8080"),
             ("EDGE_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("IDENTITY_KEY", "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"),
             (
                 "ROUTES",
                 r#"[{"prefix": "/app/", "auth": "optional", "upstream": "http://a"},
@@ -197,7 +214,34 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("0123456789abcdef"), "{printed}");
         assert!(printed.contains("<redacted>"));
+        assert!(
+            !printed.contains("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"),
+            "{printed}"
+        );
         assert_eq!(config.ipv6_prefix, 64);
+    }
+
+    #[test]
+    fn routes_need_an_identity_key_and_a_bad_one_is_named() {
+        let without = Config::from_lookup(lookup(&[
+            ("ORIGIN_URL", "http://o"),
+            ("ISSUER", "x"),
+            ("EDGE_SECRET", "0123456789abcdef0123456789abcdef"),
+            (
+                "ROUTES",
+                r#"[{"prefix": "/a/", "auth": "required", "upstream": "http://u"}]"#,
+            ),
+        ]))
+        .expect_err("no identity key");
+        assert!(without.contains("IDENTITY_KEY"), "{without}");
+        let bad = Config::from_lookup(lookup(&[
+            ("ORIGIN_URL", "http://o"),
+            ("ISSUER", "x"),
+            ("EDGE_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("IDENTITY_KEY", "0123456789abcdef0123456789abcdef"),
+        ]))
+        .expect_err("not 32 bytes of base64url");
+        assert!(bad.starts_with("IDENTITY_KEY"), "{bad}");
     }
 
     #[test]

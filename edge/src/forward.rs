@@ -39,6 +39,16 @@ pub struct Incoming {
     pub body: Vec<u8>,
 }
 
+/// The body `send` passes on: none for `GET` and `HEAD`, what was received otherwise.
+#[must_use]
+pub fn forwarded_body(incoming: &Incoming) -> &[u8] {
+    if matches!(incoming.method, Method::Get | Method::Head) {
+        &[]
+    } else {
+        &incoming.body
+    }
+}
+
 /// Sends `incoming` to `base` + its path, with the client's headers minus [`DROPPED`] and the
 /// edge-owned ones, plus `extra`. Origin down → 502; no answer in time → 504.
 pub async fn send(base: &str, incoming: &Incoming, extra: &[(&str, String)]) -> Result<Response> {
@@ -55,10 +65,9 @@ pub async fn send(base: &str, incoming: &Incoming, extra: &[(&str, String)]) -> 
     let mut init = RequestInit::new();
     init.with_method(incoming.method.clone())
         .with_headers(headers);
-    if !matches!(incoming.method, Method::Get | Method::Head) && !incoming.body.is_empty() {
-        init.with_body(Some(
-            js_sys::Uint8Array::from(incoming.body.as_slice()).into(),
-        ));
+    let body = forwarded_body(incoming);
+    if !body.is_empty() {
+        init.with_body(Some(js_sys::Uint8Array::from(body).into()));
     }
     let request = Request::new_with_init(&format!("{base}{}", incoming.path_and_query), &init)?;
     let fetch = Fetch::Request(request);

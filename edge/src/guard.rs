@@ -1,9 +1,11 @@
 //! Application routes the edge guards (`ROUTES`): token policy here, then the application's
-//! upstream, with the verified identity in headers signed with the edge secret.
+//! upstream, with the verified identity in headers signed with the edge's identity key over
+//! the request as the upstream receives it (core's `identity`).
 
-use tessera_core::edge::{self, Identity};
+use tessera_core::edge;
+use tessera_core::identity::{Identity, SignedRequest};
 use tessera_core::policy::Credentials;
-use worker::{Date, Env, Response, Result};
+use worker::{Date, Env, Response, Result, Url};
 
 use crate::auth::{authenticate, token_problem, Wording};
 use crate::config::{AppRoute, RouteAuth};
@@ -72,30 +74,46 @@ pub async fn app_route(
         }
         (None, RouteAuth::Optional) => {}
         (Some(caller), _) => {
+            // Checked at start-up: ROUTES cannot be set without the key.
+            let Some(key) = &config.identity_key else {
+                return crate::problem::problem(
+                    503,
+                    "edge_misconfigured",
+                    "Service unavailable",
+                    None,
+                );
+            };
             let timestamp = Date::now().as_millis() / 1000;
-            let path = incoming
-                .path_and_query
-                .split('?')
-                .next()
-                .unwrap_or_default();
+            // Signed as the upstream receives it: the URL forward::send fetches.
+            let sent = Url::parse(&format!("{}{}", route.upstream, incoming.path_and_query))?;
+            let host = match (sent.host_str(), sent.port()) {
+                (Some(host), Some(port)) => format!("{host}:{port}"),
+                (Some(host), None) => host.to_owned(),
+                (None, _) => String::new(),
+            };
+            let path_and_query = match sent.query() {
+                Some(query) => format!("{}?{query}", sent.path()),
+                None => sent.path().to_owned(),
+            };
+            let request = SignedRequest {
+                method: incoming.method.as_ref(),
+                host: &host,
+                path_and_query: &path_and_query,
+                body: forward::forwarded_body(incoming),
+            };
             let identity = Identity {
                 user: &caller.user,
                 tenant: &caller.tenant,
                 session: &caller.session,
             };
-            let signature = edge::identity_signature(
-                config.edge_secret.as_bytes(),
-                incoming.method.as_ref(),
-                path,
-                identity,
-                timestamp,
-            );
+            let signature = key.sign(request, identity, timestamp);
             extra.extend([
                 (edge::USER, caller.user.clone()),
                 (edge::TENANT, caller.tenant.clone()),
                 (edge::SESSION, caller.session.clone()),
                 (edge::TIMESTAMP, timestamp.to_string()),
                 (edge::SIGNATURE, signature),
+                (edge::KEY_ID, key.public().key_id()),
             ]);
         }
     }

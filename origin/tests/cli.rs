@@ -267,6 +267,23 @@ fn a_tenant_is_created_with_its_settings_and_changed_later() {
     assert!(ok && out.contains("cors origins: \n"), "{out}");
 }
 
+/// `tessera keys edge-identity` prints a Worker secret and the public key that checks what
+/// it signs; two runs make two keys.
+#[test]
+fn an_edge_identity_key_is_made_with_its_public_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = tessera(dir.path(), &["keys", "edge-identity"], "");
+    assert!(ok, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("IDENTITY_KEY"), "{out}");
+    let key = tessera_core::identity::IdentityKey::parse(lines[1]).expect("a seed");
+    let public = key.public();
+    assert_eq!(lines[3], public.to_text(), "{out}");
+    assert!(lines[2].contains(&public.key_id()), "{out}");
+    let (_, again) = tessera(dir.path(), &["keys", "edge-identity"], "");
+    assert_ne!(again.lines().nth(1), Some(lines[1]));
+}
+
 #[test]
 fn sql_looking_tenant_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 // Runs the built Worker under Miniflare (workerd) on 127.0.0.1, for the end-to-end tests.
-// Configuration comes from the environment: ORIGIN_URL, ISSUER, AUDIENCE, EDGE_SECRET, ROUTES,
-// JWKS_REFETCH_MIN_MS, BASE_DOMAIN.
+// Configuration comes from the environment: ORIGIN_URL, ISSUER, AUDIENCE, EDGE_SECRET,
+// IDENTITY_KEY, ROUTES, JWKS_REFETCH_MIN_MS, BASE_DOMAIN, IPV6_PREFIX.
 // Prints "READY <url>" once it serves, and stops on SIGTERM.
 import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
@@ -28,6 +28,8 @@ const mf = new Miniflare({
     ISSUER: env("ISSUER"),
     AUDIENCE: env("AUDIENCE", "tessera"),
     EDGE_SECRET: env("EDGE_SECRET"),
+    IDENTITY_KEY: env("IDENTITY_KEY", ""),
+    IPV6_PREFIX: env("IPV6_PREFIX", "64"),
     ROUTES: env("ROUTES", "[]"),
     JWKS_REFETCH_MIN_MS: env("JWKS_REFETCH_MIN_MS", "5000"),
     BASE_DOMAIN: env("BASE_DOMAIN", ""),

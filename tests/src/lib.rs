@@ -56,6 +56,7 @@ impl Edge {
             .env("ISSUER", ISSUER)
             .env("AUDIENCE", "tessera")
             .env("EDGE_SECRET", EDGE_SECRET)
+            .env("IDENTITY_KEY", identity_key().to_text())
             .env("ROUTES", &options.routes)
             .env("BASE_DOMAIN", &options.base_domain)
             .env("PORT", port.to_string())
@@ -137,7 +138,15 @@ fn group_running(pgid: u32) -> bool {
 /// What an application upstream behind the edge received.
 pub type Seen = Arc<Mutex<Vec<HashMap<String, String>>>>;
 
-/// A stand-in for a customer's API: records the headers of every request and answers 200.
+/// The edge's identity key in these tests (the Worker's `IDENTITY_KEY`); upstreams check with
+/// its public half only.
+#[must_use]
+pub fn identity_key() -> tessera_core::identity::IdentityKey {
+    tessera_core::identity::IdentityKey::from_seed([42; 32])
+}
+
+/// An application upstream that records every request it receives: its headers, with the
+/// method, path, path and query, and body under `:`-prefixed names.
 pub async fn upstream() -> (String, Seen) {
     let seen: Seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
@@ -156,6 +165,15 @@ pub async fn upstream() -> (String, Seen) {
                 .collect();
             headers.insert(":method".into(), request.method().to_string());
             headers.insert(":path".into(), request.uri().path().to_owned());
+            let path_and_query = request
+                .uri()
+                .path_and_query()
+                .map_or_else(String::new, ToString::to_string);
+            headers.insert(":path_and_query".into(), path_and_query);
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+                .await
+                .unwrap_or_default();
+            headers.insert(":body".into(), String::from_utf8_lossy(&body).into_owned());
             record.lock().unwrap().push(headers);
             "from upstream"
         }

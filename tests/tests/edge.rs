@@ -329,6 +329,19 @@ async fn a_key_rotated_at_the_origin_is_accepted_at_the_edge_without_a_restart()
     );
 }
 
+/// The request an upstream received, as the edge signed it, and the signature's timestamp.
+fn received(
+    headers: &std::collections::HashMap<String, String>,
+) -> (tessera_core::identity::SignedRequest<'_>, u64) {
+    let request = tessera_core::identity::SignedRequest {
+        method: &headers[":method"],
+        host: &headers["host"],
+        path_and_query: &headers[":path_and_query"],
+        body: headers[":body"].as_bytes(),
+    };
+    (request, headers["x-tessera-timestamp"].parse().unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protected_application_route_gets_a_signed_identity_or_nothing() {
     let (upstream_url, seen) = upstream().await;
@@ -375,21 +388,70 @@ async fn a_protected_application_route_gets_a_signed_identity_or_nothing() {
         !headers.contains_key("x-tessera-edge-secret"),
         "the edge secret leaked to an upstream"
     );
-    let timestamp: u64 = headers["x-tessera-timestamp"].parse().unwrap();
-    let identity = tessera_core::edge::Identity {
+    // The upstream checks the identity with the edge's public key alone (issue 24, item 4):
+    // it holds nothing that opens the origin or the edge, and signs nothing.
+    let public = tessera_tests::identity_key().public();
+    assert_eq!(headers["x-tessera-key-id"], public.key_id());
+    let now = tessera_origin::clock::system_now_secs().try_into().unwrap();
+    let identity = tessera_core::identity::Identity {
         user: &claims.sub,
         tenant: "default",
         session: &claims.sid,
     };
-    assert!(tessera_core::edge::verify_identity(
-        EDGE_SECRET.as_bytes(),
-        "GET",
-        "/app/orders",
+    let (request, timestamp) = received(&headers);
+    assert_eq!(request.path_and_query, "/app/orders?page=2");
+    assert!(public.verify(
+        request,
         identity,
         timestamp,
         &headers["x-tessera-signature"],
-        tessera_origin::clock::system_now_secs().try_into().unwrap(),
-        60,
+        now,
+        tessera_core::identity::MAX_AGE_SECS,
+    ));
+    // Bound to the query, the host and the body: the same signature says nothing about
+    // another page, another upstream or another body.
+    for tampered in [
+        tessera_core::identity::SignedRequest {
+            path_and_query: "/app/orders?page=3",
+            ..request
+        },
+        tessera_core::identity::SignedRequest {
+            host: "billing.internal",
+            ..request
+        },
+        tessera_core::identity::SignedRequest {
+            body: b"{}",
+            ..request
+        },
+    ] {
+        assert!(!public.verify(
+            tampered,
+            identity,
+            timestamp,
+            &headers["x-tessera-signature"],
+            now,
+            60
+        ));
+    }
+    let posted = stack
+        .http
+        .post(stack.edge("/app/orders"))
+        .bearer_auth(access)
+        .json(&json!({"item": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    let headers = seen.lock().unwrap().pop().unwrap();
+    let (request, timestamp) = received(&headers);
+    assert_eq!(request.body, br#"{"item":7}"#);
+    assert!(public.verify(
+        request,
+        identity,
+        timestamp,
+        &headers["x-tessera-signature"],
+        now,
+        60
     ));
 
     // An optional route without a token: forwarded, and client-made identity headers removed.

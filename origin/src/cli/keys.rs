@@ -1,4 +1,4 @@
-//! `tessera keys`: signing keys.
+//! `tessera keys`: signing keys, and the edge's identity key for application upstreams.
 
 use clap::Subcommand;
 use tessera_origin::config::Config;
@@ -19,6 +19,10 @@ pub enum KeysCommand {
         /// The key id, as `keys list` shows it.
         kid: String,
     },
+    /// Make a new Ed25519 identity key for the edge, which signs the identity it forwards to
+    /// the upstreams behind its ROUTES: prints the Worker secret IDENTITY_KEY and the public
+    /// key every upstream checks signatures with. Nothing is stored here.
+    EdgeIdentity,
 }
 
 /// Runs a `keys` command.
@@ -48,6 +52,17 @@ pub async fn run(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
                 keys::RELOAD_EVERY_SECS
             );
             tell_edge(config).await?;
+        }
+        KeysCommand::EdgeIdentity => {
+            let key = tessera_core::identity::IdentityKey::from_seed(clock::random());
+            let public = key.public();
+            println!("IDENTITY_KEY (the Worker's secret: npx wrangler secret put IDENTITY_KEY):");
+            println!("{}", key.to_text());
+            println!(
+                "public key {} (give it to every upstream behind ROUTES):",
+                public.key_id()
+            );
+            println!("{}", public.to_text());
         }
         KeysCommand::List => {
             let store = server::open_store(config).await?;
