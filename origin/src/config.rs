@@ -104,6 +104,10 @@ pub struct Config {
     /// `TESSERA_MASTER_KEY[_FILE]`: base64 of 32 bytes that seal signing keys. Required with
     /// PostgreSQL; generated into the data directory in embedded mode when unset.
     pub master_key: Option<[u8; 32]>,
+    /// `TESSERA_MASTER_KEY_ACCEPTED[_FILE]`: while the master key is rotated, the other key
+    /// (base64 of 32 bytes), which opens what it sealed and seals nothing. See
+    /// `tessera keys rotate-master`.
+    pub master_key_accepted: Option<[u8; 32]>,
     /// `TESSERA_ISSUER`: the `iss` of access tokens (default `http://<bind>`).
     pub issuer: String,
     /// `TESSERA_AUDIENCE`: the `aud` of access tokens (default `tessera`).
@@ -213,6 +217,10 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("database_url", &redacted(self.database_url.as_ref()))
             .field("master_key", &redacted(self.master_key.as_ref()))
+            .field(
+                "master_key_accepted",
+                &redacted(self.master_key_accepted.as_ref()),
+            )
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("default_tenant", &self.default_tenant)
@@ -273,21 +281,8 @@ impl Config {
                 ));
             }
         }
-        let master_key = env
-            .secret("TESSERA_MASTER_KEY")?
-            .map(|text| {
-                STANDARD
-                    .decode(text.trim())
-                    .ok()
-                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-                    .ok_or_else(|| {
-                        invalid(
-                            "TESSERA_MASTER_KEY",
-                            "must be the base64 of exactly 32 bytes",
-                        )
-                    })
-            })
-            .transpose()?;
+        let master_key = env.key_bytes("TESSERA_MASTER_KEY")?;
+        let master_key_accepted = env.key_bytes("TESSERA_MASTER_KEY_ACCEPTED")?;
         let edge_secret = env.secret("TESSERA_EDGE_SECRET")?;
         if edge_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(invalid(
@@ -417,6 +412,7 @@ impl Config {
             ),
             database_url,
             master_key,
+            master_key_accepted,
             issuer: env
                 .get("TESSERA_ISSUER")
                 .unwrap_or_else(|| format!("http://{bind}")),
@@ -508,6 +504,19 @@ impl Source<'_> {
     }
 
     /// A secret from `VAR`, or from the file named by `VAR_FILE`; both set is an error.
+    /// A secret that is the base64 of exactly 32 bytes (a master key).
+    fn key_bytes(&self, var: &str) -> Result<Option<[u8; 32]>, ConfigError> {
+        self.secret(var)?
+            .map(|text| {
+                STANDARD
+                    .decode(text.trim())
+                    .ok()
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                    .ok_or_else(|| invalid(var, "must be the base64 of exactly 32 bytes"))
+            })
+            .transpose()
+    }
+
     fn secret(&self, var: &str) -> Result<Option<String>, ConfigError> {
         let file_var = format!("{var}_FILE");
         match (self.get(var), self.get(&file_var)) {
@@ -594,6 +603,7 @@ mod tests {
             ("TESSERA_BIND", "nowhere"),
             ("TESSERA_DATABASE_URL", "mysql://x"),
             ("TESSERA_MASTER_KEY", "c2hvcnQ="),
+            ("TESSERA_MASTER_KEY_ACCEPTED", "c2hvcnQ="),
             ("TESSERA_EDGE_SECRET", "short"),
             ("TESSERA_METRICS_TOKEN", "a-short-metrics-token"),
             ("TESSERA_IPV6_PREFIX", "16"),

@@ -17,14 +17,30 @@ use tokio::sync::RwLock;
 use crate::clock::{self, SharedClock};
 use crate::store::{DynStore, StoreError, StoredKey};
 
-/// The 32-byte key that seals signing keys and derives other server secrets.
+/// The 32-byte key that seals signing keys, TOTP secrets and the derived keys, and, while a
+/// rotation is under way, the other key it also opens with (`TESSERA_MASTER_KEY_ACCEPTED`).
+/// Sealing always uses the current key.
 #[derive(Clone)]
-pub struct MasterKey([u8; 32]);
+pub struct MasterKey {
+    current: [u8; 32],
+    accepted: Option<[u8; 32]>,
+}
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("MasterKey(***)")
     }
+}
+
+/// What re-sealing one sealed value under the current master key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reseal {
+    /// It opens with the current key already: nothing to do.
+    Current,
+    /// It opened with the accepted key only: here it is, sealed under the current one.
+    Resealed(Vec<u8>),
+    /// It opens with neither key.
+    Unopenable,
 }
 
 /// Why keys could not be loaded or made.
@@ -34,8 +50,12 @@ pub enum KeyringError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A sealed key does not open with this master key.
-    #[error("signing key {0} cannot be unsealed: wrong TESSERA_MASTER_KEY?")]
+    #[error("{0} cannot be unsealed: wrong TESSERA_MASTER_KEY (or, after a rotation, TESSERA_MASTER_KEY_ACCEPTED dropped before `tessera keys rotate-master` finished)?")]
     Unseal(String),
+    /// A master key rotation began before this version stored its derived keys: which key
+    /// derived the digests made so far is not known.
+    #[error("derived key {0} is not stored yet: start Tessera once with only the master key in use so far (no TESSERA_MASTER_KEY_ACCEPTED), then rotate")]
+    DerivedKeyMissing(String),
     /// Reading or writing the master key file failed.
     #[error("master key file {0}: {1}")]
     File(String, String),
@@ -48,7 +68,24 @@ impl MasterKey {
     /// Wraps configured key bytes.
     #[must_use]
     pub fn new(bytes: [u8; 32]) -> Self {
-        Self(bytes)
+        Self {
+            current: bytes,
+            accepted: None,
+        }
+    }
+
+    /// Also opens what `other` sealed (the previous key while a rotation is under way, or the
+    /// next one while the nodes learn it).
+    #[must_use]
+    pub fn also_accepting(mut self, other: Option<[u8; 32]>) -> Self {
+        self.accepted = other.filter(|other| *other != self.current);
+        self
+    }
+
+    /// Whether another key is accepted besides the current one.
+    #[must_use]
+    pub fn accepts_another(&self) -> bool {
+        self.accepted.is_some()
     }
 
     /// Embedded mode only: reads `<data dir>/master.key`, generating it on first start.
@@ -63,7 +100,7 @@ impl MasterKey {
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
                 .ok_or_else(|| KeyringError::File(shown, "not the base64 of 32 bytes".into()))?;
-            return Ok(Self(bytes));
+            return Ok(Self::new(bytes));
         }
         std::fs::create_dir_all(data_dir)
             .map_err(|e| KeyringError::File(shown.clone(), e.to_string()))?;
@@ -74,11 +111,11 @@ impl MasterKey {
             path = %shown,
             "generated a new master key for embedded mode; back it up, and set TESSERA_MASTER_KEY in production"
         );
-        Ok(Self(bytes))
+        Ok(Self::new(bytes))
     }
 
-    fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(&self.0.into())
+    fn cipher(key: &[u8; 32]) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(key.into())
     }
 
     /// Seals `plaintext`, binding it to `context` (the kid), as nonce ‖ ciphertext.
@@ -92,33 +129,91 @@ impl MasterKey {
         let mut out = nonce_bytes.to_vec();
         // Encryption with a valid key and nonce cannot fail.
         out.extend(
-            self.cipher()
+            Self::cipher(&self.current)
                 .encrypt(&XNonce::from(nonce_bytes), payload)
                 .unwrap_or_default(),
         );
         out
     }
 
-    /// Opens what [`MasterKey::seal`] sealed for the same `context`.
+    /// Opens what [`MasterKey::seal`] sealed for the same `context`, with the current key or
+    /// the accepted one.
     pub fn open(&self, context: &str, sealed: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < 24 {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.split_at(24);
-        let nonce: [u8; 24] = nonce.try_into().ok()?;
-        let payload = chacha20poly1305::aead::Payload {
-            msg: ciphertext,
-            aad: context.as_bytes(),
-        };
-        self.cipher().decrypt(&XNonce::from(nonce), payload).ok()
+        open_with(&self.current, context, sealed).or_else(|| {
+            self.accepted
+                .as_ref()
+                .and_then(|key| open_with(key, context, sealed))
+        })
     }
 
-    /// A purpose-bound subkey (HMAC-SHA-256 of the purpose), so that one master key serves
-    /// several uses without one use's output helping against another.
+    /// Re-seals `sealed` under the current key if only the accepted key opens it.
     #[must_use]
-    pub fn derive(&self, purpose: &str) -> [u8; 32] {
-        hmac_sha256(&self.0, purpose.as_bytes())
+    pub fn reseal(&self, context: &str, sealed: &[u8]) -> Reseal {
+        if open_with(&self.current, context, sealed).is_some() {
+            return Reseal::Current;
+        }
+        match self.open(context, sealed) {
+            Some(plaintext) => Reseal::Resealed(self.seal(context, &plaintext)),
+            None => Reseal::Unopenable,
+        }
     }
+
+    /// A purpose-bound subkey of the current key (HMAC-SHA-256 of the purpose). Only the
+    /// first value of each derived key comes from here: it is then stored sealed
+    /// ([`derived_key`]), so that a rotation of the master key does not change it.
+    #[must_use]
+    fn derive(&self, purpose: &str) -> [u8; 32] {
+        hmac_sha256(&self.current, purpose.as_bytes())
+    }
+}
+
+fn open_with(key: &[u8; 32], context: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < 24 {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(24);
+    let nonce: [u8; 24] = nonce.try_into().ok()?;
+    let payload = chacha20poly1305::aead::Payload {
+        msg: ciphertext,
+        aad: context.as_bytes(),
+    };
+    MasterKey::cipher(key)
+        .decrypt(&XNonce::from(nonce), payload)
+        .ok()
+}
+
+/// The purposes of the derived keys, each an HMAC key of its own.
+pub const DERIVED_KEY_PURPOSES: [&str; 3] =
+    ["refresh-token-successor", "email-secret", "recovery-code"];
+
+/// The seal context of a derived key.
+#[must_use]
+pub fn derived_key_context(purpose: &str) -> String {
+    format!("derived:{purpose}")
+}
+
+/// The derived key for `purpose`: stored sealed in the global database; the first start that
+/// finds none stores the value the master key derives (the value every earlier version used,
+/// so digests made before stay checkable).
+pub async fn derived_key(
+    store: &DynStore,
+    master: &MasterKey,
+    purpose: &str,
+) -> Result<[u8; 32], KeyringError> {
+    let context = derived_key_context(purpose);
+    if store.derived_key(purpose).await?.is_none() {
+        if master.accepts_another() {
+            return Err(KeyringError::DerivedKeyMissing(purpose.to_owned()));
+        }
+        let sealed = master.seal(&context, &master.derive(purpose));
+        store.put_derived_key_if_absent(purpose, &sealed).await?;
+    }
+    store
+        .derived_key(purpose)
+        .await?
+        .and_then(|sealed| master.open(&context, &sealed))
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| KeyringError::Unseal(context))
 }
 
 /// HMAC-SHA-256 of `message` under `key`.
@@ -285,7 +380,7 @@ async fn load_keys(
     let seed = master
         .open(&current.kid, &current.private_key_sealed)
         .and_then(|s| <[u8; 32]>::try_from(s).ok())
-        .ok_or_else(|| KeyringError::Unseal(current.kid.clone()))?;
+        .ok_or_else(|| KeyringError::Unseal(format!("signing key {}", current.kid)))?;
     let signer = SigningKey::ed25519(&current.kid, seed)?;
     let published = stored
         .iter()

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod keys;
 pub mod limiter;
 pub mod mail;
+pub mod master_rotation;
 pub mod password;
 pub mod prometheus;
 pub mod revocation_index;

@@ -56,13 +56,14 @@ pub async fn open_store(config: &Config) -> Result<DynStore, ServeError> {
 
 /// The master key: configured, or in embedded mode generated into the data directory.
 pub fn master_key(config: &Config) -> Result<MasterKey, ServeError> {
-    match (config.master_key, config.is_embedded()) {
-        (Some(bytes), _) => Ok(MasterKey::new(bytes)),
-        (None, true) => Ok(MasterKey::load_or_generate(&config.data_dir)?),
-        (None, false) => Err(ServeError::Config(
+    let master = match (config.master_key, config.is_embedded()) {
+        (Some(bytes), _) => MasterKey::new(bytes),
+        (None, true) => MasterKey::load_or_generate(&config.data_dir)?,
+        (None, false) => return Err(ServeError::Config(
             "TESSERA_MASTER_KEY: required with PostgreSQL (base64 of 32 random bytes, e.g. `openssl rand -base64 32`)".into(),
         )),
-    }
+    };
+    Ok(master.also_accepting(config.master_key_accepted))
 }
 
 /// Creates the default tenant if it does not exist yet.

@@ -127,16 +127,20 @@ impl AppState {
             keys.clone(),
             &config.issuer,
             &config.audience,
-            master.derive("refresh-token-successor"),
+            crate::keys::derived_key(&store, &master, "refresh-token-successor").await?,
             clock.clone(),
         );
-        let one_time = OneTime::new(master.derive("email-secret"), &config.public_url);
+        let one_time = OneTime::new(
+            crate::keys::derived_key(&store, &master, "email-secret").await?,
+            &config.public_url,
+        );
         let password_policy = PasswordPolicy::from_config(&config);
         let totp = TotpFactor::new(
             store.clone(),
             tenants.clone(),
             hasher.clone(),
             master.clone(),
+            crate::keys::derived_key(&store, &master, "recovery-code").await?,
             revocations.clone(),
             clock.clone(),
         );

@@ -19,6 +19,11 @@ pub enum KeysCommand {
         /// The key id, as `keys list` shows it.
         kid: String,
     },
+    /// Re-seal every sealed secret (signing keys, derived keys, every tenant's TOTP secrets)
+    /// under TESSERA_MASTER_KEY, with TESSERA_MASTER_KEY_ACCEPTED set to the previous key, as
+    /// every running node is configured meanwhile; then drop TESSERA_MASTER_KEY_ACCEPTED
+    /// everywhere. Running it again re-seals nothing.
+    RotateMaster,
     /// Make a new Ed25519 identity key for the edge, which signs the identity it forwards to
     /// the upstreams behind its ROUTES: prints the Worker secret IDENTITY_KEY and the public
     /// key every upstream checks signatures with. Nothing is stored here.
@@ -52,6 +57,21 @@ pub async fn run(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
                 keys::RELOAD_EVERY_SECS
             );
             tell_edge(config).await?;
+        }
+        KeysCommand::RotateMaster => {
+            let master = server::master_key(config)?;
+            anyhow::ensure!(
+                master.accepts_another(),
+                "set TESSERA_MASTER_KEY to the new key and TESSERA_MASTER_KEY_ACCEPTED to the \
+                 previous one (as every running node must be configured while this runs)"
+            );
+            let store = server::open_store(config).await?;
+            let done = tessera_origin::master_rotation::rotate_master(&store, &master).await?;
+            println!(
+                "re-sealed {} secret(s) under the new master key ({} already were; {} tenant(s)); \
+                 now remove TESSERA_MASTER_KEY_ACCEPTED from every node",
+                done.resealed, done.current, done.tenants
+            );
         }
         KeysCommand::EdgeIdentity => {
             let key = tessera_core::identity::IdentityKey::from_seed(clock::random());

@@ -65,7 +65,7 @@ pub struct TotpFactor {
 
 /// The context a secret is sealed under: bound to its tenant and user, so that a sealed value
 /// copied to another row does not open.
-fn seal_context(tenant: &str, user: &UserId) -> String {
+pub(crate) fn seal_context(tenant: &str, user: &UserId) -> String {
     format!("totp:{tenant}:{user}")
 }
 
@@ -76,17 +76,18 @@ fn is_recovery_shaped(input: &str) -> bool {
 }
 
 impl TotpFactor {
-    /// The service over its dependencies.
+    /// The service over its dependencies; `recovery_key` is the HMAC key of recovery codes
+    /// (the derived key `recovery-code`).
     #[must_use]
     pub fn new(
         store: DynStore,
         tenants: Arc<Directory>,
         hasher: Hasher,
         master: MasterKey,
+        recovery_key: [u8; 32],
         revocations: Revocations,
         clock: SharedClock,
     ) -> Self {
-        let recovery_key = master.derive("recovery-code");
         Self {
             store,
             tenants,

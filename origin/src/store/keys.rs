@@ -107,3 +107,54 @@ impl Store {
             .collect()
     }
 }
+
+/// Derived keys, and re-sealing under a new master key.
+impl Store {
+    /// A derived key's sealed value, if stored.
+    pub async fn derived_key(&self, purpose: &str) -> StoreResult<Option<Vec<u8>>> {
+        let sql = self.global_sql("SELECT sealed FROM {p}derived_keys WHERE purpose = $1");
+        let row = sqlx::query(&sql)
+            .bind(purpose)
+            .fetch_optional(&self.global)
+            .await?;
+        Ok(row.map(|r| r.try_get("sealed")).transpose()?)
+    }
+
+    /// Stores a derived key's sealed value unless one is stored already (two nodes starting
+    /// at once keep the first).
+    pub async fn put_derived_key_if_absent(&self, purpose: &str, sealed: &[u8]) -> StoreResult<()> {
+        let sql = self.global_sql(
+            "INSERT INTO {p}derived_keys (purpose, sealed) VALUES ($1, $2) \
+             ON CONFLICT (purpose) DO NOTHING",
+        );
+        sqlx::query(&sql)
+            .bind(purpose)
+            .bind(sealed.to_vec())
+            .execute(&self.global)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces a stored derived key's sealed value (re-sealed under a new master key).
+    pub async fn reseal_derived_key(&self, purpose: &str, sealed: &[u8]) -> StoreResult<()> {
+        let sql = self.global_sql("UPDATE {p}derived_keys SET sealed = $1 WHERE purpose = $2");
+        sqlx::query(&sql)
+            .bind(sealed.to_vec())
+            .bind(purpose)
+            .execute(&self.global)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces a signing key's sealed private half (re-sealed under a new master key).
+    pub async fn reseal_signing_key(&self, kid: &str, sealed: &[u8]) -> StoreResult<()> {
+        let sql =
+            self.global_sql("UPDATE {p}signing_keys SET private_key_sealed = $1 WHERE kid = $2");
+        sqlx::query(&sql)
+            .bind(sealed.to_vec())
+            .bind(kid)
+            .execute(&self.global)
+            .await?;
+        Ok(())
+    }
+}

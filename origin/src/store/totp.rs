@@ -99,6 +99,35 @@ impl Factors<'_> {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Every factor's sealed secret with its user (pending ones too), for re-sealing under a
+    /// new master key.
+    pub async fn sealed_secrets(&mut self) -> StoreResult<Vec<(UserId, Vec<u8>)>> {
+        let sql = self
+            .0
+            .sql("SELECT user_id, secret_sealed FROM {p}totp_factors ORDER BY user_id");
+        let rows = sqlx::query(&sql).fetch_all(self.0.conn()).await?;
+        rows.iter()
+            .map(|row| {
+                let user: String = row.try_get("user_id")?;
+                let user = UserId::parse(&user).map_err(|_| super::corrupt("totp user id"))?;
+                Ok((user, row.try_get("secret_sealed")?))
+            })
+            .collect()
+    }
+
+    /// Replaces a factor's sealed secret (the same secret, re-sealed under a new master key).
+    pub async fn reseal(&mut self, user: &UserId, sealed: &[u8]) -> StoreResult<()> {
+        let sql = self
+            .0
+            .sql("UPDATE {p}totp_factors SET secret_sealed = $2 WHERE user_id = $1");
+        sqlx::query(&sql)
+            .bind(user.to_string())
+            .bind(sealed.to_vec())
+            .execute(self.0.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Marks the user's pending factor confirmed.
     pub async fn confirm(&mut self, user: &UserId, now: i64) -> StoreResult<()> {
         let sql = self

@@ -38,10 +38,11 @@ pub enum Backend {
 pub use tessera_testing::PgDatabase;
 
 /// The storage of one test, and what keeps it alive.
+#[derive(Clone)]
 pub struct TestStore {
     pub store: DynStore,
     pub backend: Backend,
-    pub dir: tempfile::TempDir,
+    pub dir: std::sync::Arc<tempfile::TempDir>,
     pub pg: Option<std::sync::Arc<PgDatabase>>,
 }
 
@@ -65,7 +66,7 @@ impl TestStore {
         Self {
             store,
             backend,
-            dir,
+            dir: std::sync::Arc::new(dir),
             pg,
         }
     }
@@ -130,18 +131,39 @@ impl TestServer {
         let storage = TestStore {
             store,
             backend: Backend::Postgres,
-            dir: tempfile::tempdir().expect("tempdir"),
+            dir: std::sync::Arc::new(tempfile::tempdir().expect("tempdir")),
             pg: Some(pg),
         };
         Self::start_on(storage, overrides).await
     }
 
     pub async fn start_on(storage: TestStore, overrides: &[(&str, &str)]) -> Self {
+        Self::start_with_master(storage, overrides, MasterKey::new([42; 32])).await
+    }
+
+    /// Whether a server could start on `storage` with `master` (its state builds: every sealed
+    /// key it needs opens).
+    pub async fn try_start_with_master(
+        storage: TestStore,
+        master: MasterKey,
+    ) -> Result<(), tessera_origin::state::StartError> {
+        let config = config(&storage, &[]);
+        let clock = std::sync::Arc::new(ManualClock::starting_now());
+        AppState::with_clock(config, storage.store.clone(), master, clock)
+            .await
+            .map(|_| ())
+    }
+
+    /// A server on `storage` with the master key `master`.
+    pub async fn start_with_master(
+        storage: TestStore,
+        overrides: &[(&str, &str)],
+        master: MasterKey,
+    ) -> Self {
         let config = config(&storage, overrides);
         server::ensure_default_tenant(&storage.store, &config)
             .await
             .expect("default tenant");
-        let master = MasterKey::new([42; 32]);
         let clock = std::sync::Arc::new(ManualClock::starting_now());
         let state = AppState::with_clock(config, storage.store.clone(), master, clock.clone())
             .await
@@ -345,11 +367,18 @@ impl TestServer {
     }
 }
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
+impl TestServer {
+    /// Stops serving; the storage stays, for a server started on it afterwards.
+    pub fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(true);
         }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
