@@ -597,6 +597,8 @@ async fn a_stolen_access_token_cannot_change_the_second_factors(backend: Backend
     assert_eq!(off.status(), 204);
     let fresh = server.login("default", "ann@example.com", PASSWORD).await;
     let stolen = fresh["access_token"].as_str().unwrap();
+    // Past the account's minute of credential requests spent above.
+    server.clock.advance(Duration::from_secs(61));
     let enrol = server
         .post_auth("/api/auth/mfa/totp/enroll", stolen, &json!({}))
         .await;
@@ -609,6 +611,24 @@ async fn a_stolen_access_token_cannot_change_the_second_factors(backend: Backend
         .await
         .unwrap();
     assert_problem(bodiless, 403, "password_required").await;
+    let empty_json = server
+        .http
+        .post(server.url("/api/auth/mfa/totp/enroll"))
+        .bearer_auth(stolen)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(empty_json, 403, "password_required").await;
+    let not_json = server
+        .http
+        .post(server.url("/api/auth/mfa/totp/enroll"))
+        .bearer_auth(stolen)
+        .body("password=guess")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(not_json, 415, "unsupported_media_type").await;
     let enrolment: Value = server
         .post_auth(
             "/api/auth/mfa/totp/enroll",

@@ -28,29 +28,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// A JSON body that may be left out: a request with no body at all reads as `T::default()`
-/// (a route whose every field is optional, which clients call without a body). A body that is
-/// sent is judged as [`ApiJson`] judges it.
+/// A JSON body that may be left out: a request with an empty body (with or without a JSON
+/// content type) reads as `T::default()`, for a route whose every field is optional, which
+/// clients call without a body. A body that is sent is judged as [`ApiJson`] judges it.
 pub struct OptionalJson<T>(pub T);
 
 impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if req.headers().contains_key(header::CONTENT_TYPE) {
-            let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
-            return Ok(Self(value));
+        let (parts, body) = req.into_parts();
+        let bytes =
+            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+                .await
+                .map_err(|rejection| json_rejection(&JsonRejection::BytesRejection(rejection)))?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
         }
-        let body = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| ApiError::bad_request("invalid_request", rejection.body_text()))?;
-        if body.is_empty() {
-            Ok(Self(T::default()))
-        } else {
-            Err(json_rejection(&JsonRejection::MissingJsonContentType(
-                Default::default(),
-            )))
-        }
+        let again = Request::from_parts(parts, axum::body::Body::from(bytes));
+        let ApiJson(value) = ApiJson::<T>::from_request(again, state).await?;
+        Ok(Self(value))
     }
 }
 
