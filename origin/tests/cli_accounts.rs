@@ -182,23 +182,7 @@ async fn reset_mfa_removes_every_factor_ends_the_sessions_and_tells_the_owner() 
     let tokens = server.login("default", "ann@example.com", PASSWORD).await;
     let access = tokens["access_token"].as_str().unwrap();
     // Someone with the password and a session enrols their app and turns the emailed code on.
-    let enrolment: Value = server
-        .post_auth(
-            "/api/auth/mfa/totp/enroll",
-            access,
-            &json!({"password": PASSWORD}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let secret = enrolment["secret"].as_str().unwrap();
-    let now = u64::try_from(tessera_origin::clock::Clock::now_secs(&*server.clock)).unwrap();
-    let confirm = json!({"code": tessera_testing::pyotp(secret, now), "password": PASSWORD});
-    let confirmed = server
-        .post_auth("/api/auth/mfa/totp/confirm", access, &confirm)
-        .await;
-    assert_eq!(confirmed.status(), 200);
+    server.enrol_totp(access, PASSWORD).await;
     let on = json!({"enabled": true, "password": PASSWORD});
     assert_eq!(
         server

@@ -76,25 +76,8 @@ async fn the_master_key_rotates_without_losing_a_secret(backend: Backend) {
         .await;
     let tokens = old.login("default", "ann@example.com", PASSWORD).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
-    let enrolment: Value = old
-        .post_auth(
-            "/api/auth/mfa/totp/enroll",
-            &access,
-            &json!({"password": PASSWORD}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let secret = enrolment["secret"].as_str().unwrap().to_owned();
-    let confirm = json!({"code": pyotp(&secret, now(&old)), "password": PASSWORD});
-    let confirmed: Value = old
-        .post_auth("/api/auth/mfa/totp/confirm", &access, &confirm)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let recovery = confirmed["recovery_codes"][0].as_str().unwrap().to_owned();
+    let (secret, recovery) = old.enrol_totp(&access, PASSWORD).await;
+    let recovery = recovery[0].clone();
     old.stop();
 
     // The new key alone opens nothing sealed so far: no server starts on it.

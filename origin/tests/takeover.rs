@@ -8,6 +8,16 @@ mod common;
 use common::{assert_problem, Backend, TestServer, PASSWORD};
 use serde_json::json;
 
+/// The JSON answer to a POST from a new client address.
+async fn answer(server: &TestServer, path: &str, body: serde_json::Value) -> serde_json::Value {
+    server
+        .post_from(path, &body, &common::unique_ip())
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Item 5: a stolen access token guesses the password behind it (password change, second
 /// factor changes) from a new address each time. The per-IP limit never bites; the account's
 /// does: five wrong guesses a minute, then 429 even for the right password.
@@ -97,30 +107,22 @@ async fn an_expired_access_token_of_another_api_does_not_renew(backend: Backend)
         .await;
     let canonical = server.login("default", "ann@example.com", PASSWORD).await;
     let canonical = canonical["access_token"].as_str().unwrap().to_owned();
-    let back_office: serde_json::Value = server
-        .post_from(
-            "/api/v2/signin",
-            &json!({"email": "ann@example.com", "password": PASSWORD}),
-            &common::unique_ip(),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let back_office: serde_json::Value = answer(
+        &server,
+        "/api/v2/signin",
+        json!({"email": "ann@example.com", "password": PASSWORD}),
+    )
+    .await;
     let back_office = back_office["accessToken"]["token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let team_vault: serde_json::Value = server
-        .post_from(
-            "/api/login",
-            &json!({"email": "ann@example.com", "password": PASSWORD}),
-            &common::unique_ip(),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let team_vault: serde_json::Value = answer(
+        &server,
+        "/api/login",
+        json!({"email": "ann@example.com", "password": PASSWORD}),
+    )
+    .await;
     let team_vault = team_vault["userToken"].as_str().unwrap().to_owned();
 
     // A day later every access token has long expired; every session is still active.
@@ -153,16 +155,12 @@ async fn a_team_vault_session_idle_past_the_limit_ends(backend: Backend) {
     server
         .create_user("default", "ann@example.com", PASSWORD)
         .await;
-    let signed_in: serde_json::Value = server
-        .post_from(
-            "/api/login",
-            &json!({"email": "ann@example.com", "password": PASSWORD}),
-            &common::unique_ip(),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let signed_in: serde_json::Value = answer(
+        &server,
+        "/api/login",
+        json!({"email": "ann@example.com", "password": PASSWORD}),
+    )
+    .await;
     let token = signed_in["userToken"].as_str().unwrap().to_owned();
     for _ in 0..3 {
         server.clock.advance(std::time::Duration::from_secs(3_000));
@@ -246,23 +244,7 @@ async fn a_pre_registered_address_is_taken_back_by_a_reset(backend: Backend) {
     let (server, sink) = TestServer::with_sink(backend, &[]).await;
     let squatter = squat(&server).await;
     let access = squatter["access_token"].as_str().unwrap();
-    let enrolment: serde_json::Value = server
-        .post_auth(
-            "/api/auth/mfa/totp/enroll",
-            access,
-            &json!({"password": PASSWORD}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let now = u64::try_from(tessera_origin::clock::Clock::now_secs(&*server.clock)).unwrap();
-    let secret = enrolment["secret"].as_str().unwrap();
-    let confirm = json!({"code": tessera_testing::pyotp(secret, now), "password": PASSWORD});
-    let confirmed = server
-        .post_auth("/api/auth/mfa/totp/confirm", access, &confirm)
-        .await;
-    assert_eq!(confirmed.status(), 200);
+    server.enrol_totp(access, PASSWORD).await;
     // The confirmation link and the notice of the new factor go to the victim.
     let seen = sink.wait_for("victim@example.com", 2).await.len();
 

@@ -76,33 +76,7 @@ async fn enrolled(server: &TestServer) -> (String, Vec<String>) {
         .await;
     let tokens = server.login("default", "ann@example.com", PASSWORD).await;
     let access = tokens["access_token"].as_str().unwrap();
-    let enrolment: Value = server
-        .post_auth(
-            "/api/auth/mfa/totp/enroll",
-            access,
-            &json!({"password": PASSWORD}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let secret = enrolment["secret"].as_str().unwrap().to_owned();
-    let confirmed = server
-        .post_auth(
-            "/api/auth/mfa/totp/confirm",
-            access,
-            &json!({"code": pyotp(&secret, now(server)), "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(confirmed.status(), 200);
-    let codes: Value = confirmed.json().await.unwrap();
-    let codes = codes["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
-    (secret, codes)
+    server.enrol_totp(access, PASSWORD).await
 }
 
 async fn enrolment_shows_a_qr_code_of_the_uri_and_a_first_code_confirms_it(backend: Backend) {

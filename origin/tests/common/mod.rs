@@ -346,6 +346,36 @@ impl TestServer {
         request.send().await.expect("request")
     }
 
+    /// Enrols and confirms an authenticator app for the holder of `access` (an ordinary token:
+    /// the change takes `password`); answers the app's secret and the recovery codes.
+    pub async fn enrol_totp(&self, access: &str, password: &str) -> (String, Vec<String>) {
+        let enrolment: Value = self
+            .post_auth(
+                "/api/auth/mfa/totp/enroll",
+                access,
+                &json!({"password": password}),
+            )
+            .await
+            .json()
+            .await
+            .expect("an enrolment");
+        let secret = enrolment["secret"].as_str().expect("a secret").to_owned();
+        let now = u64::try_from(clock::Clock::now_secs(&*self.clock)).expect("a time");
+        let confirm = json!({"code": tessera_testing::pyotp(&secret, now), "password": password});
+        let confirmed = self
+            .post_auth("/api/auth/mfa/totp/confirm", access, &confirm)
+            .await;
+        assert_eq!(confirmed.status(), 200, "confirmation");
+        let confirmed: Value = confirmed.json().await.expect("recovery codes");
+        let codes = confirmed["recovery_codes"]
+            .as_array()
+            .expect("recovery codes")
+            .iter()
+            .map(|c| c.as_str().expect("a code").to_owned())
+            .collect();
+        (secret, codes)
+    }
+
     /// Signs in and returns the token response, asserting success.
     /// Presents the refresh token of `tokens` (a sign-in's or a refresh's answer).
     pub async fn refresh(&self, tokens: &Value) -> reqwest::Response {
