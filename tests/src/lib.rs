@@ -478,18 +478,22 @@ impl Stack {
             .unwrap()
     }
 
-    /// How many requests of a route class reached the origin.
+    /// How many requests of a route class reached the origin. Read from the operations app in
+    /// process, so that reading is not itself a request of a class (`/metrics` on the public
+    /// listener is a Public one).
     pub async fn origin_requests(&self, class: &str) -> u64 {
-        let metrics = self
-            .http
-            .get(format!("{}/metrics", self.origin_url))
-            .bearer_auth(METRICS_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .text()
+        use tower::ServiceExt as _;
+        let request = axum::http::Request::get("/metrics")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = tessera_origin::http::ops::ops_app(self.state.clone())
+            .oneshot(request)
             .await
             .unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
+            .await
+            .unwrap();
+        let metrics = String::from_utf8(bytes.to_vec()).unwrap();
         let prefix = format!("tessera_http_requests_total{{class=\"{class}\"}} ");
         metrics
             .lines()
