@@ -314,6 +314,7 @@ impl VerificationKey {
 
 /// A public key in JWK form (RFC 7517, RFC 8037).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwk {
     /// Key type: `OKP`.
     pub kty: String,
@@ -332,6 +333,7 @@ pub struct Jwk {
 
 /// A JWK set document, as served at `/.well-known/jwks.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwks {
     /// The keys.
     pub keys: Vec<Jwk>,

@@ -107,3 +107,93 @@ async fn the_openapi_document_lists_exactly_the_api_rows() {
         .collect();
     assert_eq!(documented, table);
 }
+
+/// Issue 25, item 1: the document a client is generated from. Each API's bodies keep their own
+/// schema (the canonical sign-in names its tenant; the team/vault one does not), every
+/// operation id is unique and names its API, the four APIs declare `X-Tenant`, and there is a
+/// server. (`scripts/schemathesis` also runs openapi-spec-validator over it.)
+#[tokio::test]
+async fn the_openapi_document_keeps_each_apis_shapes_apart() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let document: Value = server
+        .http
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let body_of = |method: &str, path: &str| {
+        let reference = document["paths"][path][method]["requestBody"]["content"]
+            ["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap_or_default()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let required: BTreeSet<String> = document["components"]["schemas"][&reference]["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        required
+    };
+    let fields = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        body_of("post", "/api/auth/login"),
+        fields(&["email", "password", "tenant"])
+    );
+    assert_eq!(
+        body_of("post", "/api/login"),
+        fields(&["email", "password"])
+    );
+    assert_eq!(
+        body_of("post", "/api/auth/refresh"),
+        fields(&["refresh_token"])
+    );
+    assert_eq!(
+        body_of("post", "/api/v2/refresh"),
+        fields(&["refreshToken"])
+    );
+    assert_eq!(
+        body_of("post", "/api/auth/reset-password"),
+        fields(&["token", "password"])
+    );
+    assert_eq!(
+        body_of("post", "/api/auth/email-code/verify"),
+        fields(&["tenant", "email", "code"])
+    );
+
+    let mut ids = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "{id} twice");
+            let api = tessera_core::policy::lookup(&method.to_ascii_uppercase(), path).api();
+            assert!(id.starts_with(api.name()), "{id} for {method} {path}");
+            let declares_tenant = operation["parameters"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["name"] == "X-Tenant" && p["in"] == "header")
+            });
+            assert_eq!(
+                declares_tenant,
+                !matches!(api, Api::Operations),
+                "X-Tenant on {method} {path}"
+            );
+        }
+    }
+    assert!(ids.contains("team_vault_login") && ids.contains("canonical_login"));
+    assert_eq!(document["servers"][0]["url"], "/");
+    let jwks = &document["paths"]["/.well-known/jwks.json"]["get"]["responses"]["200"]["content"]
+        ["application/json"]["schema"]["$ref"];
+    assert_eq!(jwks, "#/components/schemas/Jwks");
+    assert!(document["components"]["schemas"]["Jwk"]["properties"]["use"].is_object());
+}

@@ -28,7 +28,7 @@ use utoipa::{Modify, OpenApi};
         super::ops::healthz, super::ops::readyz, super::ops::metrics, super::ops::jwks, super::ops::openapi,
     ),
     components(schemas(tessera_core::api::Problem)),
-    modifiers(&BearerAuth, &CommonResponses),
+    modifiers(&BearerAuth, &CommonResponses, &OperationsByApi),
 )]
 struct ApiDoc;
 
@@ -56,21 +56,23 @@ impl Modify for BearerAuth {
 /// bearer token is checked.
 struct CommonResponses;
 
+/// A documented problem+json answer.
+fn problem(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use tessera_core::ratelimit::{classify, RouteClass};
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        let problem = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/problem+json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Problem")))
-                        .build(),
-                )
-                .build()
-        };
         for (path, item) in &mut openapi.paths.paths {
             let methods = [
                 ("GET", item.get.as_mut()),
@@ -113,8 +115,78 @@ impl Modify for CommonResponses {
     }
 }
 
+/// What core's table says of each operation: its id names its API (`team_vault_login`, not a
+/// third `login`), and every operation of the four APIs declares the `X-Tenant` header, which
+/// names the tenant wherever a request can (core's `tenant::named`), with the answers a bad,
+/// conflicting or unknown tenant gets.
+struct OperationsByApi;
+
+impl Modify for OperationsByApi {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use tessera_core::policy::{lookup, Api};
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, Required, Type};
+        let tenant = ParameterBuilder::new()
+            // core's TENANT_HEADER, spelled as the documents spell it (header names ignore case).
+            .name("X-Tenant")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "The tenant (a slug) the request is for; otherwise a subdomain of the base \
+                 domain, then the body's `tenant` where the API has one, then the default tenant.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[A-Za-z][A-Za-z0-9-]{2,55}$")),
+            ))
+            .build();
+        for (path, item) in &mut openapi.paths.paths {
+            let methods = [
+                ("GET", item.get.as_mut()),
+                ("POST", item.post.as_mut()),
+                ("PUT", item.put.as_mut()),
+                ("DELETE", item.delete.as_mut()),
+            ];
+            for (method, operation) in methods {
+                let Some(operation) = operation else { continue };
+                let api = lookup(method, path).api();
+                if let Some(id) = operation.operation_id.as_mut() {
+                    *id = format!("{}_{id}", api.name());
+                }
+                if !matches!(api, Api::Operations | Api::Internal | Api::Pages) {
+                    operation
+                        .parameters
+                        .get_or_insert_with(Vec::new)
+                        .push(tenant.clone());
+                    for (status, description) in [
+                        ("400", "X-Tenant is not a valid tenant (`invalid_tenant`)"),
+                        (
+                            "403",
+                            "The request names two different tenants (`tenant_mismatch`)",
+                        ),
+                        (
+                            "404",
+                            "The named tenant does not exist (`tenant_not_found`)",
+                        ),
+                    ] {
+                        operation
+                            .responses
+                            .responses
+                            .entry(status.to_owned())
+                            .or_insert_with(|| problem(description).into());
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The document.
 #[must_use]
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut document = ApiDoc::openapi();
+    // Relative: the server that serves the document serves the API (behind the edge too).
+    document.servers = Some(vec![utoipa::openapi::server::Server::new("/")]);
+    document
 }

@@ -9,6 +9,7 @@ use crate::services::Issued;
 
 /// `POST /api/v2/signin`. `Debug` never prints the password.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = BackOfficeSignInRequest)]
 pub struct SignInRequest {
     /// The user email.
     pub email: String,
@@ -19,6 +20,7 @@ pub struct SignInRequest {
 
 /// `POST /api/v2/2fa/confirm`. `Debug` never prints the token or the code.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = BackOfficeConfirmRequest)]
 pub struct ConfirmRequest {
     /// The 2FA token of the sign-in.
     #[schema(value_type = String)]
@@ -30,6 +32,7 @@ pub struct ConfirmRequest {
 
 /// `POST /api/v2/refresh`. `Debug` never prints the token.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = BackOfficeRefreshRequest)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
     /// The refresh token issued for a user.
@@ -39,6 +42,7 @@ pub struct RefreshRequest {
 
 /// A token with its times.
 #[derive(Serialize, ToSchema)]
+#[schema(as = BackOfficeTokenDetails)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenDetails {
     /// The token.
@@ -51,6 +55,7 @@ pub struct TokenDetails {
 
 /// The access and refresh tokens.
 #[derive(Serialize, ToSchema)]
+#[schema(as = BackOfficeTokenPair)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenPair {
     /// The access token (a JWT, 15 minutes).
@@ -79,6 +84,7 @@ impl From<Issued> for TokenPair {
 
 /// The details of a pending second factor.
 #[derive(Serialize, ToSchema)]
+#[schema(as = BackOfficeTwoFactorDetails)]
 #[serde(rename_all = "camelCase")]
 pub struct TwoFactorDetails {
     /// The 2FA token: send it to `POST /api/v2/2fa/confirm` with the code.
@@ -91,6 +97,7 @@ pub struct TwoFactorDetails {
 
 /// The answer to a correct password.
 #[derive(Serialize, ToSchema)]
+#[schema(as = BackOfficeSignInResponse)]
 pub struct SignInResponse {
     /// Whether a second factor is due.
     #[serde(rename = "2faRequired")]

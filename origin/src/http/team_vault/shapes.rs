@@ -8,6 +8,7 @@ use crate::services::vault_tokens::VaultPair;
 
 /// `POST /api/register`. `Debug` never prints the password.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = TeamVaultRegisterRequest)]
 pub struct RegisterRequest {
     /// Email address.
     pub email: String,
@@ -20,6 +21,7 @@ pub struct RegisterRequest {
 
 /// `POST /api/login`. `Debug` never prints the password.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = TeamVaultLoginRequest)]
 pub struct LoginRequest {
     /// Email address.
     pub email: String,
@@ -30,6 +32,7 @@ pub struct LoginRequest {
 
 /// `POST /api/forgot-passsword`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = TeamVaultForgotRequest)]
 pub struct ForgotRequest {
     /// Email address.
     pub email: String,
@@ -37,6 +40,7 @@ pub struct ForgotRequest {
 
 /// `POST /api/reset-passsword`. `Debug` prints neither the token nor the password.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = TeamVaultResetRequest)]
 #[serde(rename_all = "camelCase")]
 pub struct ResetRequest {
     /// The `token` of the emailed link.
@@ -49,6 +53,7 @@ pub struct ResetRequest {
 
 /// `GET /api/resend-email-verification`'s query.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = TeamVaultResendQuery)]
 pub struct ResendQuery {
     /// The captcha widget's answer (checked when the server has a captcha secret).
     #[serde(default)]
@@ -57,6 +62,7 @@ pub struct ResendQuery {
 
 /// The token pair.
 #[derive(Serialize, ToSchema)]
+#[schema(as = TeamVaultTokens)]
 #[serde(rename_all = "camelCase")]
 pub struct Tokens {
     /// An access token of the session (JWT, 15 minutes; `GET /api/refresh` renews it).
@@ -78,6 +84,7 @@ impl From<VaultPair> for Tokens {
 
 /// `{"status":"ok"}`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TeamVaultStatus)]
 pub struct Status {
     /// Always `ok`.
     pub status: &'static str,

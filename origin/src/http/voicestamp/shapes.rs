@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 /// `POST /api/v1/auth/login`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = VoiceStampLoginRequest)]
 pub struct LoginRequest {
     /// The user's email address.
     pub email: String,
@@ -13,6 +14,7 @@ pub struct LoginRequest {
 
 /// `POST /api/v1/auth/verify-code`. `Debug` never prints the code.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = VoiceStampCodeRequest)]
 pub struct CodeRequest {
     /// The user's email address.
     pub email: String,
@@ -23,6 +25,7 @@ pub struct CodeRequest {
 
 /// A success with a message.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = VoiceStampOutcome)]
 pub struct Outcome {
     /// Always `true` (failures are problems with `success: false`).
     pub success: bool,
@@ -32,6 +35,7 @@ pub struct Outcome {
 
 /// A signed-in user.
 #[derive(Serialize, ToSchema)]
+#[schema(as = VoiceStampSigned)]
 pub struct Signed {
     /// Always `true`.
     pub success: bool,
@@ -41,6 +45,7 @@ pub struct Signed {
 
 /// The session token and its user.
 #[derive(Serialize, ToSchema)]
+#[schema(as = VoiceStampSessionData)]
 pub struct SessionData {
     /// The session token (a JWT bound to its session: verified at the edge, revoked by
     /// logout). Send it as `Authorization: Bearer`.
@@ -53,6 +58,7 @@ pub struct SessionData {
 
 /// The user of a session.
 #[derive(Serialize, ToSchema)]
+#[schema(as = VoiceStampSessionUser)]
 pub struct SessionUser {
     /// User id (UUID).
     pub id: String,
