@@ -43,6 +43,20 @@ pub enum LogFormat {
     Json,
     /// Human-readable, for a terminal.
     Pretty,
+    /// Pretty on a terminal, JSON otherwise (the default).
+    Auto,
+}
+
+impl LogFormat {
+    /// The format to write in, given whether the log goes to a terminal.
+    #[must_use]
+    pub fn resolve(self, terminal: bool) -> Self {
+        match self {
+            Self::Auto if terminal => Self::Pretty,
+            Self::Auto => Self::Json,
+            chosen => chosen,
+        }
+    }
 }
 
 /// argon2id cost parameters.
@@ -188,8 +202,12 @@ pub struct Config {
     pub captcha: Option<Captcha>,
     /// `TESSERA_LOG`: tracing filter (default `info`).
     pub log_filter: String,
-    /// `TESSERA_LOG_FORMAT`: `json` (default) or `pretty`.
+    /// `TESSERA_LOG_FORMAT`: `json` or `pretty`; unset, pretty on a terminal and JSON
+    /// otherwise.
     pub log_format: LogFormat,
+    /// `TESSERA_DEV`: development mode (`1`): rate limits ×100 and one readable log line per
+    /// request. Embedded SQLite only: refused with `TESSERA_DATABASE_URL`.
+    pub dev: bool,
 }
 
 /// A Turnstile-compatible captcha verifier.
@@ -346,7 +364,8 @@ impl Config {
             }
         };
         let log_format = match env.get("TESSERA_LOG_FORMAT").as_deref() {
-            None | Some("json") => LogFormat::Json,
+            None => LogFormat::Auto,
+            Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
             Some(other) => {
                 return Err(invalid(
@@ -355,6 +374,22 @@ impl Config {
                 ))
             }
         };
+        let dev = match env.get("TESSERA_DEV").as_deref() {
+            None | Some("0" | "false") => false,
+            Some("1" | "true") => true,
+            Some(other) => {
+                return Err(invalid(
+                    "TESSERA_DEV",
+                    format!("'{other}' is not one of 1, 0"),
+                ))
+            }
+        };
+        if dev && database_url.is_some() {
+            return Err(invalid(
+                "TESSERA_DEV",
+                "development mode runs on embedded SQLite only: unset TESSERA_DATABASE_URL or TESSERA_DEV",
+            ));
+        }
         let default_tenant = env
             .get("TESSERA_DEFAULT_TENANT")
             .unwrap_or_else(|| "default".into());
@@ -486,6 +521,7 @@ impl Config {
             captcha,
             log_filter: env.get("TESSERA_LOG").unwrap_or_else(|| "info".into()),
             log_format,
+            dev,
         })
     }
 
@@ -595,6 +631,29 @@ mod tests {
         assert_eq!(config.password_min_length, 12);
         assert_eq!(config.argon2, Argon2Params::OWASP);
         assert_eq!(config.session_idle_secs, 0);
+        assert!(!config.dev);
+        // Logs are pretty on a terminal and JSON for a collector, unless chosen.
+        assert_eq!(config.log_format.resolve(true), LogFormat::Pretty);
+        assert_eq!(config.log_format.resolve(false), LogFormat::Json);
+    }
+
+    /// Development mode is for embedded SQLite on a developer's machine only.
+    #[test]
+    fn development_mode_is_refused_with_postgresql() {
+        assert!(config(&[("TESSERA_DEV", "1")]).expect("embedded").dev);
+        let error = config(&[
+            ("TESSERA_DEV", "1"),
+            ("TESSERA_DATABASE_URL", "postgres://localhost/tessera"),
+            (
+                "TESSERA_MASTER_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+        ])
+        .expect_err("refused")
+        .to_string();
+        assert!(error.contains("TESSERA_DEV"), "{error}");
+        let chosen = config(&[("TESSERA_LOG_FORMAT", "json")]).expect("valid");
+        assert_eq!(chosen.log_format.resolve(true), LogFormat::Json);
     }
 
     #[test]

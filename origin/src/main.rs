@@ -47,8 +47,9 @@ fn init_tracing(config: &Config) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match config.log_format {
+    use std::io::IsTerminal as _;
+    match config.log_format.resolve(std::io::stderr().is_terminal()) {
         LogFormat::Json => builder.json().with_current_span(true).init(),
-        LogFormat::Pretty => builder.init(),
+        LogFormat::Pretty | LogFormat::Auto => builder.init(),
     }
 }

@@ -106,9 +106,14 @@ impl AppState {
         .await?;
         let hasher = Hasher::new(config.argon2, config.hash_concurrency, config.hash_queue)
             .map_err(StartError::Argon2)?;
-        let limiter = Arc::new(match config.rate_limit_store {
+        let limiter = match config.rate_limit_store {
             RateLimitStore::Memory => Limiter::memory(clock.clone()),
             RateLimitStore::Database => Limiter::database(store.clone(), clock.clone()),
+        };
+        let limiter = Arc::new(if config.dev {
+            limiter.relaxed(crate::limiter::DEV_RELAXATION)
+        } else {
+            limiter
         });
         let tenants = Arc::new(Directory::new(store.clone(), clock.clone()));
         let cache = Arc::new(SessionCache::new(config.session_cache_ms, clock.clone()));

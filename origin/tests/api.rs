@@ -874,6 +874,19 @@ async fn cors_allows_only_the_tenants_origins(backend: Backend) {
 }
 both!(cors_allows_only_the_tenants_origins);
 
+/// Issue 25, item 4: development mode relaxes every limit a hundredfold, so that a developer
+/// trying things by hand does not meet the credential quota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn development_mode_relaxes_the_limits() {
+    let server = TestServer::start_with(Backend::Sqlite, &[("TESSERA_DEV", "1")]).await;
+    let attempt =
+        json!({"email": "ann@example.com", "password": "a wrong passphrase", "tenant": "default"});
+    for n in 0..20 {
+        let refused = server.post("/api/auth/login", &attempt).await;
+        assert_eq!(refused.status(), 401, "attempt {n}");
+    }
+}
+
 async fn limits_shared_in_the_database_refuse_the_sixth_sign_in(backend: Backend) {
     let server = TestServer::start_with(backend, &[("TESSERA_RATE_LIMIT_STORE", "database")]).await;
     let attempt =

@@ -284,6 +284,42 @@ fn an_edge_identity_key_is_made_with_its_public_half() {
     assert_ne!(again.lines().nth(1), Some(lines[1]));
 }
 
+/// Issue 25, item 4: a role is `user` or `admin`, nothing else.
+#[test]
+fn an_unknown_role_is_refused_with_the_roles_there_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = tessera(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--email",
+            "ann@example.com",
+            "--role",
+            "wizard",
+        ],
+        "correct horse battery staple\n",
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("no role 'wizard'") && out.contains("user, admin"),
+        "{out}"
+    );
+    let (ok, out) = tessera(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--email",
+            "ann@example.com",
+            "--role",
+            "admin",
+        ],
+        "correct horse battery staple\n",
+    );
+    assert!(ok, "{out}");
+}
+
 #[test]
 fn sql_looking_tenant_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -311,6 +347,32 @@ fn a_wrong_setting_stops_start_up_naming_the_variable() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("TESSERA_BIND"));
+}
+
+/// Issue 25, item 4: a second server on one machine is told which address is taken and which
+/// variable sets it.
+#[test]
+fn a_taken_address_is_named_with_its_variable() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    for variable in ["TESSERA_BIND", "TESSERA_OPS_BIND"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        command
+            .arg("serve")
+            .env("TESSERA_DATA_DIR", dir.path())
+            .env("TESSERA_BIND", "127.0.0.1:0")
+            .env("TESSERA_OPS_BIND", "127.0.0.1:0")
+            .env(variable, &address)
+            .env("TESSERA_LOG", "warn");
+        let output = command.output().unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("cannot listen on {address} ({variable})")),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]
@@ -350,4 +412,62 @@ fn serve_stops_cleanly_on_sigterm() {
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
+}
+
+/// Issue 25, item 4: `TESSERA_DEV=1` says so at start-up and logs one readable line per
+/// request (method, path, status, code, time), a refusal included.
+#[test]
+fn development_mode_logs_a_line_per_request() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("serve")
+        .env("TESSERA_DATA_DIR", dir.path())
+        .env("TESSERA_BIND", "127.0.0.1:0")
+        .env("TESSERA_OPS_BIND", "off")
+        .env("TESSERA_DEV", "1")
+        .env("TESSERA_LOG", "info")
+        .env("TESSERA_LOG_FORMAT", "pretty")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+    }
+    let address = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    let body = r#"{"tenant":"default","email":"nobody@example.com","password":"not the password"}"#;
+    write!(
+        stream,
+        "POST /api/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+        if line.contains("POST /api/auth/login 401 invalid_credentials") {
+            break;
+        }
+    }
+    assert!(seen.contains("Development mode (TESSERA_DEV=1)"), "{seen}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap();
 }

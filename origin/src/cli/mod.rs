@@ -41,6 +41,22 @@ pub enum Command {
     Token(token::TokenCommand),
 }
 
+/// Binds `address`; a failure names the address and the variable that set it (a second server
+/// on one machine clashes on the operations port first).
+async fn listen(
+    address: std::net::SocketAddr,
+    variable: &str,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!(
+            "cannot listen on {address} ({variable}): {error}; set {variable} to a free address{}",
+            if variable == "TESSERA_OPS_BIND" { " or to off" } else { "" }
+        )
+        })
+}
+
 /// Runs a command.
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
@@ -56,10 +72,11 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let embedded = config.is_embedded();
             let default_tenant = config.default_tenant.clone();
             let ops_bind = config.ops_bind;
+            let dev = config.dev;
             let state = server::build_state(config).await?;
-            let listener = tokio::net::TcpListener::bind(bind).await?;
+            let listener = listen(bind, "TESSERA_BIND").await?;
             let ops = match ops_bind {
-                Some(address) => Some(tokio::net::TcpListener::bind(address).await?),
+                Some(address) => Some(listen(address, "TESSERA_OPS_BIND").await?),
                 None => None,
             };
             // One signal stops both listeners.
@@ -79,6 +96,12 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 "Tessera is listening on http://{}\nCreate the first user with:\n  printf '%s' 'a long passphrase' | cargo run -- user create --tenant {default_tenant} --email you@example.com",
                 listener.local_addr()?
             );
+            if dev {
+                eprintln!(
+                    "Development mode (TESSERA_DEV=1): rate limits x{}, a log line per request. Never in production.",
+                    tessera_origin::limiter::DEV_RELAXATION
+                );
+            }
             let ops = ops.map(|ops| {
                 tokio::spawn(server::serve_ops(
                     ops,

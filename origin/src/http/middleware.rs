@@ -244,6 +244,27 @@ pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -
     response
 }
 
+/// Development mode's request log: one readable line per request, `POST /api/auth/login 401
+/// invalid_credentials 12 ms`, so that a refusal shows up where the developer looks. Paths
+/// carrying secrets are logged as [`loggable_path`] hides them.
+pub async fn request_log(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = loggable_path(request.uri().path()).into_owned();
+    let response = next.run(request).await;
+    let code = response
+        .extensions()
+        .get::<super::problem::ProblemCode>()
+        .map_or("", |code| code.0);
+    tracing::info!(
+        target: "tessera::request",
+        "{method} {path} {} {code} {} ms",
+        response.status().as_u16(),
+        started.elapsed().as_millis()
+    );
+    response
+}
+
 /// Paths whose last segment is a secret or personal data (the team/vault API's emailed link
 /// token and the address it is asked about): never written to the logs.
 const PATHS_WITH_SECRETS: [&str; 2] = ["/api/verify-email/", "/api/exist-email/"];

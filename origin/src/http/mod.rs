@@ -35,7 +35,8 @@ pub const MAX_BODY_BYTES: usize = tessera_core::api::MAX_BODY_BYTES;
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let dev = state.config.dev;
+    let router = Router::new()
         .merge(auth::router())
         .merge(account::router())
         .merge(mfa::router())
@@ -49,15 +50,26 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyTimeoutLayer::new(std::time::Duration::from_secs(
-            state.config.body_read_timeout_secs,
-        )))
+        .layer(RequestBodyTimeoutLayer::new(
+            std::time::Duration::from_secs(state.config.body_read_timeout_secs),
+        ))
         // CORS inside the limits: a preflight, which names its tenant in headers anyone can
         // make up, is charged before the tenant is looked up.
         .layer(mw::from_fn_with_state(state.clone(), middleware::cors))
-        .layer(mw::from_fn_with_state(state.clone(), middleware::client_and_limits))
+        .layer(mw::from_fn_with_state(
+            state.clone(),
+            middleware::client_and_limits,
+        ))
         .layer(mw::from_fn_with_state(state.clone(), middleware::edge_host))
-        .layer(mw::from_fn(middleware::api_wording))
+        .layer(mw::from_fn(middleware::api_wording));
+    // Outside every other layer but the request id and tracing: the status and code the
+    // client really got, limits and refusals included.
+    let router = if dev {
+        router.layer(mw::from_fn(middleware::request_log))
+    } else {
+        router
+    };
+    router
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(middleware::REQUEST_ID.clone(), MakeRequestUuid))

@@ -9,6 +9,10 @@ use tessera_core::ratelimit::{self, Decision, Quota, RouteClass};
 
 use crate::services::ServiceError;
 
+/// The stable `code` of a problem answer, kept in the response's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ProblemCode(pub &'static str);
+
 /// An error answered to a client.
 #[derive(Debug)]
 pub struct ApiError {
@@ -155,6 +159,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (self.status, body).into_response();
+        // For the request log (development mode): the stable code, without reading the body.
+        response.extensions_mut().insert(ProblemCode(self.code));
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -17,6 +17,9 @@ use crate::store::{DynStore, NewUser, StoreError, User};
 use crate::tenants::Directory;
 use std::sync::Arc;
 
+/// The roles an account can have: `admin` may act on the other accounts of its tenant.
+pub const ROLES: [&str; 2] = ["user", "admin"];
+
 /// Password changes and account switches.
 #[derive(Clone)]
 pub struct Accounts {
@@ -63,7 +66,7 @@ impl Accounts {
         }
     }
 
-    /// An operator creates an account (`tessera user create`): the same name rule and password
+    /// An operator creates an account (`tessera user create`), with one of [`ROLES`]: the same name rule and password
     /// policy as registration, the emailed second factor when asked, and an audit event, in
     /// one commit. An address already in the tenant is `InvalidInput` with code `email_taken`.
     pub async fn create_by_operator(
@@ -71,6 +74,16 @@ impl Accounts {
         tenant: &TenantSlug,
         account: OperatorAccount<'_>,
     ) -> ServiceResult<UserId> {
+        if !ROLES.contains(&account.role) {
+            return Err(ServiceError::InvalidInput {
+                code: "invalid_role",
+                detail: format!(
+                    "no role '{}': a user is one of {}",
+                    account.role,
+                    ROLES.join(", ")
+                ),
+            });
+        }
         let name = super::registration::checked_name(account.name)?;
         self.password_policy
             .check(
