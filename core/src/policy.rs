@@ -126,8 +126,8 @@ impl Credentials {
 /// The request field that names the account charged by per-account limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccountField {
-    /// The body's `email`, in the tenant of the body's `tenant` field (the canonical API, whose
-    /// bodies name their tenant).
+    /// The body's `email`, in the tenant of the body's `tenant` field, or the tenant the
+    /// request names (or the default tenant) when the body names none (the canonical API).
     EmailInBodyTenant,
     /// The body's `email`, in the tenant the request names ([`crate::tenant::named`]) or the
     /// default tenant (the APIs whose bodies name no tenant).
@@ -153,7 +153,10 @@ impl AccountField {
             Self::MfaChallenge(field) => crate::ratelimit::mfa_account_subject(text(field)?),
             Self::EmailInBodyTenant => {
                 let email = Email::parse(text("email")?).ok()?;
-                let tenant = TenantSlug::parse(text("tenant")?).ok()?;
+                let tenant = match text("tenant") {
+                    Some(tenant) => TenantSlug::parse(tenant).ok()?,
+                    None => served.clone(),
+                };
                 Some(crate::ratelimit::account_subject(&tenant, &email))
             }
             Self::EmailInNamedTenant => {
@@ -615,6 +618,12 @@ mod tests {
         );
         assert_eq!(
             EmailInNamedTenant.subject(&body, &served).as_deref(),
+            Some("account:acme:ann@example.com")
+        );
+        // A canonical body that names no tenant is for the tenant the request names.
+        let no_tenant = serde_json::json!({"email": "ann@example.com"});
+        assert_eq!(
+            EmailInBodyTenant.subject(&no_tenant, &served).as_deref(),
             Some("account:acme:ann@example.com")
         );
         // A malformed challenge token names no account.

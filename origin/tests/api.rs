@@ -874,6 +874,50 @@ async fn cors_allows_only_the_tenants_origins(backend: Backend) {
 }
 both!(cors_allows_only_the_tenants_origins);
 
+/// Issue 25, item 5: the canonical API's bodies may leave `tenant` out; the tenant the request
+/// names (`X-Tenant`, as docs/API.md says) is used, else the default tenant.
+async fn a_body_without_a_tenant_is_for_the_tenant_the_request_names(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.create_tenant("acme").await;
+    server
+        .create_user("acme", "ann@example.com", PASSWORD)
+        .await;
+    let login = json!({"email": "ann@example.com", "password": PASSWORD});
+    let signed_in = server
+        .http
+        .post(server.url("/api/auth/login"))
+        .header("x-tenant", "acme")
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    let tokens: Value = signed_in.json().await.unwrap();
+    assert_eq!(
+        claims(tokens["access_token"].as_str().unwrap())["tid"],
+        "acme"
+    );
+    // Without a header, the default tenant, where Ann has no account.
+    assert_problem(
+        server.post("/api/auth/login", &login).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    // A body naming another tenant than the header is still refused.
+    let both = json!({"email": "ann@example.com", "password": PASSWORD, "tenant": "default"});
+    let mismatch = server
+        .http
+        .post(server.url("/api/auth/login"))
+        .header("x-tenant", "acme")
+        .json(&both)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(mismatch, 403, "tenant_mismatch").await;
+}
+both!(a_body_without_a_tenant_is_for_the_tenant_the_request_names);
+
 /// Issue 25, item 4: development mode relaxes every limit a hundredfold, so that a developer
 /// trying things by hand does not meet the credential quota.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

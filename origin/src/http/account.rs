@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::auth::TokenResponse;
 use super::extract::{ApiJson, Auth};
 use super::problem::ApiError;
-use super::tenant::named_by_request;
+use super::tenant::{named_by_request, of_body};
 use crate::services::registration::Registration;
 use crate::services::Client;
 use crate::state::AppState;
@@ -43,8 +43,10 @@ pub struct Message {
 /// Registration request. `Debug` never prints the password.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    /// Tenant slug.
-    pub tenant: String,
+    /// Tenant slug; left out, the tenant the request names (`X-Tenant`, subdomain), else the
+    /// default tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
     /// Email address.
     pub email: String,
     /// Password (the sign-in policy: length, not common, not guessable from the account).
@@ -73,9 +75,10 @@ pub async fn register(
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
     let named = named_by_request(&headers, &state.config)?;
+    let tenant = of_body(body.tenant.as_deref(), named.as_ref(), &state.config);
     let registration = Registration {
         named_tenant: named.as_ref(),
-        tenant: &body.tenant,
+        tenant: &tenant,
         email: &body.email,
         password: body.password,
         name: &body.name,
@@ -178,8 +181,10 @@ pub async fn resend_verification(
 /// A request naming an account by tenant and email.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AccountRequest {
-    /// Tenant slug.
-    pub tenant: String,
+    /// Tenant slug; left out, the tenant the request names (`X-Tenant`, subdomain), else the
+    /// default tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
     /// Email address.
     pub email: String,
 }
@@ -201,10 +206,11 @@ pub async fn forgot_password(
     ApiJson(body): ApiJson<AccountRequest>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
     let named = named_by_request(&headers, &state.config)?;
+    let tenant = of_body(body.tenant.as_deref(), named.as_ref(), &state.config);
     state
         .services
         .password_reset
-        .forgot(named.as_ref(), &body.tenant, &body.email)
+        .forgot(named.as_ref(), &tenant, &body.email)
         .await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -268,10 +274,11 @@ pub async fn email_code(
     ApiJson(body): ApiJson<AccountRequest>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
     let named = named_by_request(&headers, &state.config)?;
+    let tenant = of_body(body.tenant.as_deref(), named.as_ref(), &state.config);
     state
         .services
         .email_codes
-        .request(named.as_ref(), &body.tenant, &body.email)
+        .request(named.as_ref(), &tenant, &body.email)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(Message { message: CODE_SENT })))
 }
@@ -279,8 +286,10 @@ pub async fn email_code(
 /// A code to trade for tokens. `Debug` never prints the code.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CodeRequest {
-    /// Tenant slug.
-    pub tenant: String,
+    /// Tenant slug; left out, the tenant the request names (`X-Tenant`, subdomain), else the
+    /// default tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
     /// Email address.
     pub email: String,
     /// The 6-digit code.
@@ -303,12 +312,13 @@ pub async fn email_code_verify(
 ) -> Result<Json<TokenResponse>, ApiError> {
     use secrecy::ExposeSecret as _;
     let named = named_by_request(&headers, &state.config)?;
+    let tenant = of_body(body.tenant.as_deref(), named.as_ref(), &state.config);
     let issued = state
         .services
         .email_codes
         .verify(
             named.as_ref(),
-            &body.tenant,
+            &tenant,
             &body.email,
             body.code.expose_secret(),
             &client,

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::extract::{ApiJson, Auth, Principal};
 use super::problem::ApiError;
-use super::tenant::named_by_request;
+use super::tenant::{named_by_request, of_body};
 use crate::clock::rfc3339;
 use crate::services::sign_in::Attempt;
 use crate::services::{Challenge, Client, Issued, SignedIn};
@@ -41,8 +41,10 @@ pub struct LoginRequest {
     /// Password.
     #[schema(value_type = String)]
     pub password: SecretString,
-    /// Tenant (company) slug.
-    pub tenant: String,
+    /// Tenant (company) slug; left out, the tenant the request names (`X-Tenant`,
+    /// subdomain), else the default tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
 }
 
 /// Refresh request. `Debug` never prints the token.
@@ -175,9 +177,10 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let named = named_by_request(&headers, &state.config)?;
+    let tenant = of_body(body.tenant.as_deref(), named.as_ref(), &state.config);
     let attempt = Attempt {
         named_tenant: named.as_ref(),
-        tenant: &body.tenant,
+        tenant: &tenant,
         email: &body.email,
         password: body.password,
     };

@@ -34,6 +34,17 @@ pub fn named_by_request(
     )?)
 }
 
+/// The tenant a canonical body is for: its `tenant` field when it has one (the service refuses
+/// it when the headers name another), else the tenant the headers name, else the default
+/// tenant: the order docs/API.md gives.
+#[must_use]
+pub fn of_body(body_tenant: Option<&str>, named: Option<&TenantSlug>, config: &Config) -> String {
+    match body_tenant {
+        Some(tenant) => tenant.to_owned(),
+        None => named.unwrap_or(&config.default_tenant).to_string(),
+    }
+}
+
 /// The tenant an API without a tenant in its bodies serves (VoiceStamp v1, team/vault, Back
 /// Office v2): the one the headers name, else the configured default tenant.
 pub fn served(headers: &HeaderMap, config: &Config) -> Result<TenantSlug, ApiError> {
