@@ -46,6 +46,15 @@ pub enum TokenKind {
 }
 
 impl TokenKind {
+    /// Every kind.
+    pub const ALL: [Self; 5] = [
+        Self::Refresh,
+        Self::Session,
+        Self::MfaChallenge,
+        Self::EmailLink,
+        Self::ServiceApi,
+    ];
+
     /// The prefix that starts every token of this kind.
     #[must_use]
     pub const fn prefix(self) -> &'static str {
@@ -80,6 +89,16 @@ pub struct OpaqueToken {
     kind: TokenKind,
     tenant: TenantSlug,
     text: String,
+}
+
+/// The tenant an opaque token of any kind names (its `tsr_<kind>_<tenant>_` prefix), if the
+/// text is one: what a request carrying it is for, before anything is looked up.
+#[must_use]
+pub fn tenant_of_any(input: &str) -> Option<TenantSlug> {
+    TokenKind::ALL
+        .into_iter()
+        .find_map(|kind| OpaqueToken::parse(kind, input).ok())
+        .map(|token| token.tenant().clone())
 }
 
 impl OpaqueToken {

@@ -33,6 +33,9 @@ pub struct Directory {
     clock: SharedClock,
     cache: Cache<TenantSlug, (u64, Tenant)>,
     unknown: Cache<TenantSlug, u64>,
+    /// Every browser origin some tenant lists, with when it was read: a CORS preflight carries
+    /// no tenant, only its `Origin`.
+    origins: tokio::sync::RwLock<Option<(u64, std::collections::HashSet<String>)>>,
 }
 
 impl Directory {
@@ -44,6 +47,7 @@ impl Directory {
             clock,
             cache: Cache::new(MAX_ENTRIES),
             unknown: Cache::new(MAX_NEGATIVE_ENTRIES),
+            origins: tokio::sync::RwLock::new(None),
         }
     }
 
@@ -71,6 +75,28 @@ impl Directory {
             None => self.unknown.insert(slug.clone(), now),
         }
         Ok(found)
+    }
+
+    /// Whether any tenant lists the browser origin `origin` (read anew every 30 s, as tenant
+    /// settings are).
+    pub async fn origin_listed_anywhere(&self, origin: &str) -> Result<bool, StoreError> {
+        let now = self.clock.now_millis();
+        let ttl = u64::try_from(CACHE_TTL.as_millis()).unwrap_or(u64::MAX);
+        if let Some((at, origins)) = self.origins.read().await.as_ref() {
+            if now.saturating_sub(*at) < ttl {
+                return Ok(origins.contains(origin));
+            }
+        }
+        let origins: std::collections::HashSet<String> = self
+            .store
+            .tenants()
+            .await?
+            .into_iter()
+            .flat_map(|tenant| tenant.cors_origins)
+            .collect();
+        let listed = origins.contains(origin);
+        *self.origins.write().await = Some((now, origins));
+        Ok(listed)
     }
 
     /// Whether the tenant exists. Tenants are never deleted, so an entry past its TTL still

@@ -841,36 +841,112 @@ both!(operations_endpoints_answer);
 
 async fn cors_allows_only_the_tenants_origins(backend: Backend) {
     let server = TestServer::start(backend).await;
+    let acme = server.create_tenant("acme").await;
+    for (tenant, origin) in [
+        ("default", "https://app.example"),
+        ("acme", "https://acme.example"),
+    ] {
+        server
+            .state
+            .store
+            .update_tenant(
+                &tenant.parse_slug(),
+                &TenantChanges {
+                    cors_origins: Some(vec![AllowedOrigin::parse(origin).unwrap()]),
+                    ..TenantChanges::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
     server
-        .state
-        .store
-        .update_tenant(
-            &"default".parse_slug(),
-            &TenantChanges {
-                cors_origins: Some(vec![AllowedOrigin::parse("https://app.example").unwrap()]),
-                ..TenantChanges::default()
-            },
-        )
-        .await
-        .unwrap();
+        .create_user("acme", "ann@example.com", PASSWORD)
+        .await;
     let preflight = |origin: &'static str| {
         server
             .http
-            .request(reqwest::Method::OPTIONS, server.url("/api/auth/login"))
+            .request(reqwest::Method::OPTIONS, server.url("/api/auth/mfa/email"))
             .header("origin", origin)
-            .header("access-control-request-method", "POST")
+            .header("access-control-request-method", "PUT")
             .send()
     };
-    let allowed = preflight("https://app.example").await.unwrap();
-    assert_eq!(allowed.status(), 204);
-    assert_eq!(
-        allowed.headers()["access-control-allow-origin"],
-        "https://app.example"
-    );
+    // A preflight carries no tenant: any tenant's origin is allowed, with every method the
+    // APIs use (PUT and PATCH included), for ten minutes.
+    for origin in ["https://app.example", "https://acme.example"] {
+        let allowed = preflight(origin).await.unwrap();
+        assert_eq!(allowed.status(), 204);
+        assert_eq!(allowed.headers()["access-control-allow-origin"], origin);
+        let methods = allowed.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap();
+        assert!(
+            methods.contains("PUT") && methods.contains("PATCH"),
+            "{methods}"
+        );
+        assert_eq!(allowed.headers()["access-control-max-age"], "600");
+    }
     let refused = preflight("https://evil.example").await.unwrap();
     assert!(!refused
         .headers()
         .contains_key("access-control-allow-origin"));
+
+    // The request itself is readable only by an origin of the tenant it is for: here the
+    // tenant its body names.
+    let sign_in = |origin: &'static str| {
+        server
+            .http
+            .post(server.url("/api/auth/login"))
+            .header("origin", origin)
+            .json(&json!({"tenant": "acme", "email": "ann@example.com", "password": PASSWORD}))
+            .send()
+    };
+    let ours = sign_in("https://acme.example").await.unwrap();
+    assert_eq!(ours.status(), 200);
+    assert_eq!(
+        ours.headers()["access-control-allow-origin"],
+        "https://acme.example"
+    );
+    let tokens: Value = ours.json().await.unwrap();
+    let theirs = sign_in("https://app.example").await.unwrap();
+    assert!(!theirs.headers().contains_key("access-control-allow-origin"));
+    // ...or its bearer token's tenant.
+    let me = server
+        .http
+        .get(server.url("/api/auth/me"))
+        .header("origin", "https://acme.example")
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        me.headers()["access-control-allow-origin"],
+        "https://acme.example"
+    );
+    // ...or the tenant of the opaque token in its body.
+    let refreshed = server
+        .http
+        .post(server.url("/api/auth/refresh"))
+        .header("origin", "https://acme.example")
+        .json(&json!({"refresh_token": tokens["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    assert_eq!(
+        refreshed.headers()["access-control-allow-origin"],
+        "https://acme.example"
+    );
+    // A cross-origin body is read under the same size limit as any other.
+    let huge = server
+        .http
+        .post(server.url("/api/auth/login"))
+        .header("origin", "https://acme.example")
+        .json(&json!({"tenant": "x".repeat(70_000)}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(huge, 413, "payload_too_large").await;
+    assert_eq!(acme.as_str(), "acme");
 }
 both!(cors_allows_only_the_tenants_origins);
 

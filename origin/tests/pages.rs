@@ -265,3 +265,75 @@ async fn an_address_is_confirmed_in_a_browser_from_the_emailed_link() {
     assert_eq!(me["email_verified"], true);
     assert_eq!(me["teams"][0]["name"], "Ann's team");
 }
+
+/// A page of a browser app: served from its own origin, it signs in to Tessera with `fetch`.
+async fn app_page() -> String {
+    let page = r#"<!doctype html><html><head><title>app</title></head><body>app</body></html>"#;
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(page) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// What the page's `fetch` of a sign-in to `tenant` gave: the status, or the browser's refusal.
+async fn sign_in_from_the_page(browser: &Client, tessera: &str, tenant: &str) -> String {
+    let script = r#"
+        const [base, tenant, done] = arguments;
+        fetch(base + "/api/auth/login", {
+            method: "POST",
+            headers: {"content-type": "application/json", "x-tenant": tenant},
+            body: JSON.stringify({email: "ann@example.com", password: "correct horse battery staple"}),
+        }).then(r => done("status " + r.status), e => done("refused: " + e.name));
+    "#;
+    let answer = browser
+        .execute_async(script, vec![json!(tessera), json!(tenant)])
+        .await
+        .unwrap();
+    answer.as_str().unwrap().to_owned()
+}
+
+/// Issue 25, item 2: a browser app on its own origin signs in to a tenant that lists that
+/// origin (the preflight, with its `X-Tenant` and JSON content type, is answered from the
+/// origin alone), and the browser refuses the answer of a tenant that does not list it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_app_signs_in_to_the_tenant_that_lists_its_origin() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let app = app_page().await;
+    for tenant in ["acme", "globex"] {
+        server.create_tenant(tenant).await;
+        server
+            .create_user(tenant, "ann@example.com", PASSWORD)
+            .await;
+    }
+    server
+        .state
+        .store
+        .update_tenant(
+            &tessera_core::model::TenantSlug::parse("acme").unwrap(),
+            &tessera_origin::store::TenantChanges {
+                cors_origins: Some(vec![tessera_origin::allowed_origin::AllowedOrigin::parse(
+                    &app,
+                )
+                .unwrap()]),
+                ..tessera_origin::store::TenantChanges::default()
+            },
+        )
+        .await
+        .unwrap();
+    let driver = Chromedriver::start();
+    let browser = driver.browser().await;
+    browser.goto(&format!("{app}/")).await.unwrap();
+    assert_eq!(
+        sign_in_from_the_page(&browser, &server.base, "acme").await,
+        "status 200"
+    );
+    assert_eq!(
+        sign_in_from_the_page(&browser, &server.base, "globex").await,
+        "refused: TypeError"
+    );
+    browser.close().await.unwrap();
+}

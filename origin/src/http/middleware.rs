@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tessera_core::api::Problem;
@@ -184,61 +184,6 @@ pub async fn client_and_limits(
             if let Ok(value) = HeaderValue::from_str(&value) {
                 response.headers_mut().insert(name, value);
             }
-        }
-    }
-    response
-}
-
-/// CORS with the allowed origins of the tenant the request names (`X-Tenant`, subdomain) or of
-/// the default tenant. Preflights are answered here; tokens travel in headers and bodies, never
-/// cookies, so credentials are not allowed.
-pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
-        return next.run(request).await;
-    };
-    let preflight = request.method() == Method::OPTIONS
-        && request
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let tenant = super::tenant::named_by_request(request.headers(), &state.config)
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| state.config.default_tenant.clone());
-    let allowed = match state.tenants.get(&tenant).await {
-        Ok(Some(t)) => origin
-            .to_str()
-            .is_ok_and(|o| t.cors_origins.iter().any(|a| a == o)),
-        _ => false,
-    };
-    let mut response = if preflight {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        next.run(request).await
-    };
-    let headers = response.headers_mut();
-    headers.append(header::VARY, HeaderValue::from_static("Origin"));
-    if allowed {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        if preflight {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST, DELETE"),
-            );
-            if let Ok(allowed) = HeaderValue::from_str(&format!(
-                "authorization, content-type, {}",
-                tessera_core::api::TENANT_HEADER
-            )) {
-                headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
-            }
-            headers.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("600"),
-            );
-        } else {
-            headers.insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("retry-after, ratelimit, ratelimit-policy, x-request-id"),
-            );
         }
     }
     response

@@ -5,6 +5,7 @@ pub mod account;
 pub mod api_tokens;
 pub mod auth;
 pub mod backoffice;
+pub mod cors;
 pub mod edge_feed;
 pub mod extract;
 pub mod mfa;
@@ -50,12 +51,13 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // CORS inside the limits (a preflight names its tenant in headers anyone can make up:
+        // it is charged before the tenant is looked up) and inside the body's timeout (it may
+        // read a cross-origin body for its tenant, under that timeout).
+        .layer(mw::from_fn_with_state(state.clone(), cors::cors))
         .layer(RequestBodyTimeoutLayer::new(
             std::time::Duration::from_secs(state.config.body_read_timeout_secs),
         ))
-        // CORS inside the limits: a preflight, which names its tenant in headers anyone can
-        // make up, is charged before the tenant is looked up.
-        .layer(mw::from_fn_with_state(state.clone(), middleware::cors))
         .layer(mw::from_fn_with_state(
             state.clone(),
             middleware::client_and_limits,
