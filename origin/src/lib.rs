@@ -2,6 +2,7 @@
 //! state; the rules it applies come from `tessera-core`.
 
 pub mod allowed_origin;
+pub mod app_url;
 pub mod breached_passwords;
 pub mod clock;
 pub mod config;

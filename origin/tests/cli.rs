@@ -154,6 +154,8 @@ fn a_tenant_is_created_with_its_settings_and_changed_later() {
             "--require-mfa",
             "--cors-origin",
             "https://App.Acme.test/",
+            "--app-url",
+            "https://app.acme.test/home",
         ],
         "",
     );
@@ -164,6 +166,7 @@ fn a_tenant_is_created_with_its_settings_and_changed_later() {
             "slug: acme",
             "name: acme",
             "cors origins: https://app.acme.test",
+            "app url: https://app.acme.test/home",
             "registration: closed",
             "require verified email: off",
             "require mfa: on",
@@ -186,6 +189,7 @@ fn a_tenant_is_created_with_its_settings_and_changed_later() {
             "off",
             "--require-verified-email",
             "on",
+            "--no-app-url",
         ],
         "",
     );
@@ -194,6 +198,7 @@ fn a_tenant_is_created_with_its_settings_and_changed_later() {
         "slug: acme",
         "name: Acme Inc",
         "cors origins: https://app.acme.test",
+        "app url: -",
         "registration: open",
         "require verified email: on",
         "require mfa: off",
@@ -234,6 +239,16 @@ fn a_tenant_is_created_with_its_settings_and_changed_later() {
         (
             &["tenant", "update", "acme", "--name", " "][..],
             "cannot be blank",
+        ),
+        (
+            &[
+                "tenant",
+                "update",
+                "acme",
+                "--app-url",
+                "javascript:alert(1)",
+            ][..],
+            "invalid app URL",
         ),
     ] {
         let (ok, out) = tessera(dir.path(), args, "");

@@ -337,3 +337,93 @@ async fn a_browser_app_signs_in_to_the_tenant_that_lists_its_origin() {
     );
     browser.close().await.unwrap();
 }
+
+/// Issue 25, item 5: the pages of a tenant's emailed link show its name, and once done lead
+/// back to its app (`--app-url`); a person rate-limited at a page gets a page with the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_pages_show_its_name_and_lead_back_to_its_app() {
+    let (server, sink) = TestServer::with_sink(Backend::Sqlite, &[]).await;
+    let acme = server.create_tenant("acme").await;
+    server
+        .state
+        .store
+        .update_tenant(
+            &acme,
+            &tessera_origin::store::TenantChanges {
+                name: Some("Acme Inc".into()),
+                app_url: Some(Some(
+                    tessera_origin::app_url::AppUrl::parse("https://app.acme.example/home")
+                        .unwrap(),
+                )),
+                ..tessera_origin::store::TenantChanges::default()
+            },
+        )
+        .await
+        .unwrap();
+    server
+        .create_user("acme", "ann@example.com", PASSWORD)
+        .await;
+    let forgot = json!({"tenant": "acme", "email": "ann@example.com"});
+    server
+        .post_from("/api/auth/forgot-password", &forgot, &unique_ip())
+        .await;
+    let mail = sink.wait_for("ann@example.com", 1).await.remove(0);
+    let form = server
+        .http
+        .get(local(&server, &mail.link()))
+        .send()
+        .await
+        .unwrap();
+    assert!(form.text().await.unwrap().contains("Acme Inc"));
+    let token = mail.token();
+    let done = server
+        .http
+        .post(server.url("/auth/reset-password"))
+        .form(&[
+            ("token", token.as_str()),
+            ("password", NEW_PASSWORD),
+            ("password_confirm", NEW_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let html = done.text().await.unwrap();
+    // Auto-escaped as HTML (`/` as `&#x2f;`), which a browser reads back as the URL.
+    let link = html
+        .split(r#"<a id="continue" href=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no way back: {html}"))
+        .replace("&#x2f;", "/");
+    assert_eq!(link, "https://app.acme.example/home");
+    assert!(html.contains("Continue to Acme Inc"), "{html}");
+
+    // Five reset submissions a minute per address; the sixth is a page, not JSON.
+    let mut last = None;
+    for _ in 0..6 {
+        last = Some(
+            server
+                .http
+                .post(server.url("/auth/reset-password"))
+                .header("x-tessera-edge-secret", common::EDGE_SECRET)
+                .header("x-tessera-client-ip", "192.0.2.66")
+                .form(&[
+                    ("token", "tsr_el_acme_x"),
+                    ("password", "x"),
+                    ("password_confirm", "x"),
+                ])
+                .send()
+                .await
+                .unwrap(),
+        );
+    }
+    let limited = last.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(limited.headers().contains_key("retry-after"));
+    assert!(limited.text().await.unwrap().contains("Please wait"));
+}

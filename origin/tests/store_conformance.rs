@@ -143,6 +143,7 @@ async fn a_tenant_is_registered_with_its_settings_and_changed_in_place(backend: 
     let settings = TenantSettings {
         name: "Acme".into(),
         cors_origins: vec![origin("https://a.example"), origin("https://b.example")],
+        app_url: Some(tessera_origin::app_url::AppUrl::parse("https://a.example/app").unwrap()),
         policy: strict,
     };
     let created = t
@@ -181,7 +182,41 @@ async fn a_tenant_is_registered_with_its_settings_and_changed_in_place(backend: 
         }
     );
     assert_eq!(changed.cors_origins, read.cors_origins);
+    assert_eq!(changed.app_url.as_deref(), Some("https://a.example/app"));
     assert_eq!(changed.created_at, 5);
+
+    // The app URL is replaced, or removed, only when given.
+    for app_url in [
+        Some(tessera_origin::app_url::AppUrl::parse("https://b.example/").unwrap()),
+        None,
+    ] {
+        let changes = TenantChanges {
+            app_url: Some(app_url.clone()),
+            ..TenantChanges::default()
+        };
+        let changed = t
+            .store
+            .update_tenant(&slug("acme"), &changes)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            changed.app_url.as_deref(),
+            app_url.as_ref().map(|u| u.as_str())
+        );
+    }
+    let back = TenantChanges {
+        app_url: Some(Some(
+            tessera_origin::app_url::AppUrl::parse("https://a.example/app").unwrap(),
+        )),
+        ..TenantChanges::default()
+    };
+    let changed = t
+        .store
+        .update_tenant(&slug("acme"), &back)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(t.store.tenant(&slug("acme")).await.unwrap(), Some(changed));
 
     // A list of origins replaces the old one; an empty one allows none.

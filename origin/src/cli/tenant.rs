@@ -3,6 +3,7 @@
 use clap::Subcommand;
 use tessera_core::model::TenantSlug;
 use tessera_origin::allowed_origin::AllowedOrigin;
+use tessera_origin::app_url::AppUrl;
 use tessera_origin::config::Config;
 use tessera_origin::store::{StoreError, Tenant, TenantChanges, TenantPolicy, TenantSettings};
 use tessera_origin::{clock, server};
@@ -19,6 +20,10 @@ pub enum TenantCommand {
         /// A browser origin allowed to call the API, as `https://host[:port]` (repeatable).
         #[arg(long = "cors-origin", value_parser = AllowedOrigin::parse)]
         cors_origins: Vec<AllowedOrigin>,
+        /// The tenant's app: where the hosted pages send the user afterwards ("Continue to
+        /// <tenant name>").
+        #[arg(long, value_parser = AppUrl::parse)]
+        app_url: Option<AppUrl>,
         /// Whether anyone may register (403 `registration_closed` when closed).
         #[arg(long, value_enum, default_value = "open")]
         registration: Registration,
@@ -49,6 +54,12 @@ pub enum TenantCommand {
         /// Allow no browser origin.
         #[arg(long, conflicts_with = "cors_origins", group = "change")]
         no_cors_origins: bool,
+        /// The tenant's app, where the hosted pages send the user afterwards.
+        #[arg(long, value_parser = AppUrl::parse, group = "change")]
+        app_url: Option<AppUrl>,
+        /// No app: the hosted pages end where they are.
+        #[arg(long, conflicts_with = "app_url", group = "change")]
+        no_app_url: bool,
         /// Whether anyone may register.
         #[arg(long, value_enum, group = "change")]
         registration: Option<Registration>,
@@ -102,6 +113,7 @@ pub async fn run(command: TenantCommand, config: &Config) -> anyhow::Result<()> 
             slug,
             name,
             cors_origins,
+            app_url,
             registration,
             require_verified_email,
             require_mfa,
@@ -112,6 +124,7 @@ pub async fn run(command: TenantCommand, config: &Config) -> anyhow::Result<()> 
             let settings = TenantSettings {
                 name: name.unwrap_or_else(|| slug.to_string()),
                 cors_origins,
+                app_url,
                 policy: TenantPolicy {
                     registration_open: registration.is_open(),
                     require_verified_email,
@@ -133,6 +146,8 @@ pub async fn run(command: TenantCommand, config: &Config) -> anyhow::Result<()> 
             name,
             cors_origins,
             no_cors_origins,
+            app_url,
+            no_app_url,
             registration,
             require_verified_email,
             require_mfa,
@@ -143,6 +158,7 @@ pub async fn run(command: TenantCommand, config: &Config) -> anyhow::Result<()> 
             let changes = TenantChanges {
                 name,
                 cors_origins: (no_cors_origins || !cors_origins.is_empty()).then_some(cors_origins),
+                app_url: (no_app_url || app_url.is_some()).then_some(app_url),
                 registration_open: registration.map(Registration::is_open),
                 require_verified_email: require_verified_email.map(Switch::is_on),
                 require_mfa: require_mfa.map(Switch::is_on),
@@ -195,6 +211,7 @@ fn print_tenant(tenant: &Tenant) {
     println!("name: {}", tenant.name);
     println!("created: {}", clock::rfc3339(tenant.created_at));
     println!("cors origins: {}", tenant.cors_origins.join(" "));
+    println!("app url: {}", tenant.app_url.as_deref().unwrap_or("-"));
     println!(
         "registration: {}",
         if policy.registration_open {

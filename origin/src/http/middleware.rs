@@ -176,6 +176,10 @@ pub async fn client_and_limits(
         Err(error) => return ApiError::from(error).into_response(),
     };
     if let Some((decision @ Decision::Limited { .. }, quota)) = charged {
+        // A person at a hosted page reads the wait, not the API's problem+json.
+        if lookup.is_some_and(|l| l.api() == policy::Api::Pages) {
+            return super::pages::too_many(decision.retry_after_secs().unwrap_or(1).max(1));
+        }
         return ApiError::too_many(class, decision, quota).into_response();
     }
     let mut response = next.run(request).await;

@@ -23,6 +23,7 @@ use crate::services::password_reset::RESET_PAGE;
 use crate::services::registration::VERIFY_PAGE;
 use crate::services::{Client, ServiceError};
 use crate::state::AppState;
+use crate::store::Tenant;
 
 /// The pages' routes.
 pub fn router() -> Router<AppState> {
@@ -95,11 +96,57 @@ fn page(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
 }
 
 fn outcome(status: StatusCode, title: &str, message: &str, ok: bool) -> Response {
+    outcome_for(None, status, title, message, ok)
+}
+
+/// An outcome page of `tenant`'s link: its name shown, and on success the way back to its app
+/// (`--app-url`), when it has one.
+fn outcome_for(
+    tenant: Option<&Tenant>,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    ok: bool,
+) -> Response {
+    let app_url = tenant.filter(|_| ok).and_then(|t| t.app_url.clone());
     page(
         status,
         "outcome.html",
-        context! { title, message, class => if ok { "done" } else { "error" } },
+        context! {
+            title,
+            message,
+            class => if ok { "done" } else { "error" },
+            tenant_name => tenant.map(|t| t.name.clone()),
+            app_url,
+        },
     )
+}
+
+/// The tenant an emailed link's token belongs to, for its name and app on the pages.
+async fn tenant_of_link(state: &AppState, token: &str) -> Option<Tenant> {
+    let token =
+        tessera_core::token::OpaqueToken::parse(tessera_core::token::TokenKind::EmailLink, token)
+            .ok()?;
+    state.tenants.get(token.tenant()).await.ok().flatten()
+}
+
+/// The page a rate-limited request for a hosted page gets: the wait, in words and in
+/// `Retry-After`, not the API's problem+json.
+#[must_use]
+pub fn too_many(retry_after_secs: u64) -> Response {
+    let message = format!(
+        "Too many attempts from your network right now. Wait {retry_after_secs} seconds and try again."
+    );
+    let mut response = outcome(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Please wait",
+        &message,
+        false,
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
 }
 
 fn invalid_link() -> Response {
@@ -145,14 +192,15 @@ fn well_formed(token: &str) -> bool {
         .is_ok()
 }
 
-async fn verify_form(Query(query): Query<TokenQuery>) -> Response {
+async fn verify_form(State(state): State<AppState>, Query(query): Query<TokenQuery>) -> Response {
     if !well_formed(&query.token) {
         return invalid_link();
     }
+    let tenant = tenant_of_link(&state, &query.token).await;
     page(
         StatusCode::OK,
         "verify_email.html",
-        context! { token => query.token },
+        context! { token => query.token, tenant_name => tenant.map(|t| t.name) },
     )
 }
 
@@ -170,10 +218,11 @@ async fn verify_submit(
         .verify_email(&form.token, &client)
         .await
     {
-        Ok(_) => outcome(
+        Ok((tenant, _)) => outcome_for(
+            Some(&tenant),
             StatusCode::OK,
             "Email confirmed",
-            "Thank you: your email address is confirmed. You can close this page.",
+            "Thank you: your email address is confirmed.",
             true,
         ),
         Err(error) => failure(&error),
@@ -184,14 +233,25 @@ async fn reset_form(State(state): State<AppState>, Query(query): Query<TokenQuer
     if !well_formed(&query.token) {
         return invalid_link();
     }
-    reset_page(&state, StatusCode::OK, &query.token, None)
+    reset_page(&state, StatusCode::OK, &query.token, None).await
 }
 
-fn reset_page(state: &AppState, status: StatusCode, token: &str, error: Option<&str>) -> Response {
+async fn reset_page(
+    state: &AppState,
+    status: StatusCode,
+    token: &str,
+    error: Option<&str>,
+) -> Response {
+    let tenant = tenant_of_link(state, token).await;
     page(
         status,
         "reset_password.html",
-        context! { token, error, min_length => state.config.password_min_length },
+        context! {
+            token,
+            error,
+            min_length => state.config.password_min_length,
+            tenant_name => tenant.map(|t| t.name),
+        },
     )
 }
 
@@ -219,18 +279,26 @@ async fn reset_submit(
             StatusCode::BAD_REQUEST,
             &form.token,
             Some("The two passwords differ."),
-        );
+        )
+        .await;
     }
     let password = SecretString::from(form.password);
+    let tenant = tenant_of_link(&state, &form.token).await;
     match state
         .services
         .password_reset
         .reset(&form.token, password, &client)
         .await
     {
-        Ok(()) => outcome(StatusCode::OK, "Password changed", RESET_DONE, true),
+        Ok(()) => outcome_for(
+            tenant.as_ref(),
+            StatusCode::OK,
+            "Password changed",
+            RESET_DONE,
+            true,
+        ),
         Err(ServiceError::InvalidInput { detail, .. }) => {
-            reset_page(&state, StatusCode::BAD_REQUEST, &form.token, Some(&detail))
+            reset_page(&state, StatusCode::BAD_REQUEST, &form.token, Some(&detail)).await
         }
         Err(error) => failure(&error),
     }

@@ -7,6 +7,7 @@ use tessera_core::model::TenantSlug;
 use super::migrate::{self, Scope};
 use super::{corrupt, dialect, is_unique_violation, Dialect, Store, StoreError, StoreResult};
 use crate::allowed_origin::AllowedOrigin;
+use crate::app_url::AppUrl;
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub struct Tenant {
     pub name: String,
     /// Browser origins allowed to call the API (CORS).
     pub cors_origins: Vec<String>,
+    /// Where the hosted pages send the user afterwards (`--app-url`), if set.
+    pub app_url: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Sign-up and sign-in rules.
@@ -57,6 +60,8 @@ pub struct TenantSettings {
     pub name: String,
     /// Browser origins allowed to call the API (CORS).
     pub cors_origins: Vec<AllowedOrigin>,
+    /// Where the hosted pages send the user afterwards.
+    pub app_url: Option<AppUrl>,
     /// Sign-up and sign-in rules.
     pub policy: TenantPolicy,
 }
@@ -68,6 +73,7 @@ impl TenantSettings {
         Self {
             name: name.to_owned(),
             cors_origins: Vec::new(),
+            app_url: None,
             policy: TenantPolicy::default(),
         }
     }
@@ -80,6 +86,8 @@ pub struct TenantChanges {
     pub name: Option<String>,
     /// A new list of allowed origins, replacing the old one (empty: none).
     pub cors_origins: Option<Vec<AllowedOrigin>>,
+    /// A new app URL (`Some(None)`: none any more).
+    pub app_url: Option<Option<AppUrl>>,
     /// Whether anyone may register.
     pub registration_open: Option<bool>,
     /// Whether sign-in needs a confirmed email address.
@@ -110,8 +118,8 @@ fn origins_json(origins: &[AllowedOrigin]) -> StoreResult<String> {
 }
 
 const TENANT_COLUMNS: &str =
-    "slug, name, cors_origins, created_at, registration_open, require_verified_email, require_mfa, \
-     email_lookup";
+    "slug, name, cors_origins, app_url, created_at, registration_open, require_verified_email, \
+     require_mfa, email_lookup";
 
 fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
     let slug: String = row.try_get("slug")?;
@@ -121,6 +129,7 @@ fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
         slug: TenantSlug::parse(&slug).map_err(|_| corrupt("tenant slug"))?,
         name: row.try_get("name")?,
         cors_origins: serde_json::from_str(&origins).map_err(|_| corrupt("tenant cors_origins"))?,
+        app_url: row.try_get("app_url")?,
         created_at: row.try_get("created_at")?,
         policy: TenantPolicy {
             registration_open: flag("registration_open")?,
@@ -176,8 +185,8 @@ impl Store {
         }
         let sql = self.global_sql(
             "INSERT INTO {p}tenants (slug, name, cors_origins, created_at, registration_open, \
-             require_verified_email, require_mfa, email_lookup) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             require_verified_email, require_mfa, email_lookup, app_url) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         );
         let origins = origins_json(&settings.cors_origins)?;
         let policy = settings.policy;
@@ -191,6 +200,7 @@ impl Store {
                 .bind(i64::from(policy.require_verified_email))
                 .bind(i64::from(policy.require_mfa))
                 .bind(i64::from(policy.email_lookup))
+                .bind(settings.app_url.as_ref().map(|u| u.as_str().to_owned()))
         };
         let registered = match self.dialect {
             Dialect::Postgres => {
@@ -224,6 +234,7 @@ impl Store {
                         .iter()
                         .map(ToString::to_string)
                         .collect(),
+                    app_url: settings.app_url.as_ref().map(|u| u.as_str().to_owned()),
                     created_at: now,
                     policy,
                 })
@@ -402,7 +413,8 @@ impl Store {
              registration_open = COALESCE($3, registration_open), \
              require_verified_email = COALESCE($4, require_verified_email), \
              require_mfa = COALESCE($5, require_mfa), \
-             email_lookup = COALESCE($6, email_lookup) \
+             email_lookup = COALESCE($6, email_lookup), \
+             app_url = CASE WHEN $8 = 1 THEN $9 ELSE app_url END \
              WHERE slug = $7 RETURNING {TENANT_COLUMNS}"
         ));
         let origins = changes
@@ -419,6 +431,13 @@ impl Store {
             .bind(flag(changes.require_mfa))
             .bind(flag(changes.email_lookup))
             .bind(slug.as_str())
+            .bind(i64::from(changes.app_url.is_some()))
+            .bind(
+                changes
+                    .app_url
+                    .as_ref()
+                    .and_then(|url| url.as_ref().map(|u| u.as_str().to_owned())),
+            )
             .fetch_optional(&self.global)
             .await?
             .as_ref()
