@@ -20,7 +20,7 @@ fn claims() -> AccessClaims {
         sub: "3f2c1a9e-0000-4000-8000-000000000001".into(),
         email: "ann@example.com".into(),
         role: "user".into(),
-        aud: "tessera".into(),
+        aud: tessera_core::jwt::Audience::for_tenant("tessera", "acme"),
         tid: "acme".into(),
         sid: "3f2c1a9e-0000-4000-8000-000000000002".into(),
         iat: NOW,

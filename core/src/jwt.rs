@@ -36,8 +36,9 @@ pub struct AccessClaims {
     pub email: String,
     /// The user's role when the token was issued.
     pub role: String,
-    /// Audience: who the token is for.
-    pub aud: String,
+    /// Audience: who the token is for. Tessera issues the configured audience and
+    /// `<audience>:<tenant>` ([`Audience::for_tenant`]); a single string is read too.
+    pub aud: Audience,
     /// Tenant slug.
     pub tid: String,
     /// Session id: revoking the session revokes the token.
@@ -68,6 +69,41 @@ pub struct AccessClaims {
     /// With `team`: the user's role in it (`owner`, `admin`, `member`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team_role: Option<String>,
+}
+
+/// The `aud` claim: one audience, or several (RFC 7519 allows both forms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience, as tokens of earlier versions carry it.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// What Tessera issues: the configured `audience`, which every existing check keeps
+    /// accepting, and `<audience>:<tenant>`, with which an application pins its tenant by the
+    /// audience alone (every tenant shares the configured one).
+    #[must_use]
+    pub fn for_tenant(audience: &str, tenant: &str) -> Self {
+        Self::Many(vec![audience.to_owned(), format!("{audience}:{tenant}")])
+    }
+
+    /// Whether `audience` is among them.
+    #[must_use]
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Self::One(one) => one == audience,
+            Self::Many(many) => many.iter().any(|a| a == audience),
+        }
+    }
+}
+
+impl From<&str> for Audience {
+    fn from(audience: &str) -> Self {
+        Self::One(audience.to_owned())
+    }
 }
 
 /// The scope of the token a user of a tenant that requires a second factor gets when they
@@ -620,8 +656,19 @@ impl Verifier {
         if claims.iss != self.issuer {
             return Err(VerifyError::WrongIssuer);
         }
-        if claims.aud != self.audience {
+        if !claims.aud.contains(&self.audience) {
             return Err(VerifyError::WrongAudience);
+        }
+        // A tenant audience, where there is one, names the token's own tenant.
+        if let Audience::Many(many) = &claims.aud {
+            let prefix = format!("{}:", self.audience);
+            let foreign = many
+                .iter()
+                .filter_map(|a| a.strip_prefix(&prefix))
+                .any(|tenant| tenant != claims.tid);
+            if foreign {
+                return Err(VerifyError::WrongAudience);
+            }
         }
         if claims
             .exp

@@ -25,7 +25,7 @@ fn claims() -> AccessClaims {
         sub: "3f2c1a9e-0000-4000-8000-000000000001".into(),
         email: "ann@example.com".into(),
         role: "user".into(),
-        aud: AUD.into(),
+        aud: tessera_core::jwt::Audience::for_tenant(AUD, "acme"),
         tid: "acme".into(),
         sid: "3f2c1a9e-0000-4000-8000-000000000002".into(),
         iat: NOW,
@@ -278,6 +278,36 @@ fn a_wrong_audience_is_refused() {
     let token = ed_key().sign(&claims).expect("sign");
     assert_eq!(
         verifier().verify(&token, NOW),
+        Err(VerifyError::WrongAudience)
+    );
+}
+
+/// Issue 25, item 3: tokens carry the audience and `<audience>:<tenant>`; a single-string
+/// audience of an earlier token still verifies, and a tenant audience that names another tenant
+/// than `tid` is refused.
+#[test]
+fn the_audience_is_an_array_with_the_tenant_and_a_string_still_verifies() {
+    use tessera_core::jwt::Audience;
+    let issued = ed_key().sign(&claims()).expect("sign");
+    let payload = issued.split('.').nth(1).expect("payload");
+    let payload: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .expect("base64"),
+    )
+    .expect("json");
+    assert_eq!(payload["aud"], json!([AUD, format!("{AUD}:acme")]));
+    assert!(verifier().verify(&issued, NOW).is_ok());
+
+    let mut earlier = claims();
+    earlier.aud = Audience::One(AUD.into());
+    let earlier = ed_key().sign(&earlier).expect("sign");
+    assert!(verifier().verify(&earlier, NOW).is_ok());
+
+    let mut foreign = claims();
+    foreign.aud = Audience::for_tenant(AUD, "globex");
+    let foreign = ed_key().sign(&foreign).expect("sign");
+    assert_eq!(
+        verifier().verify(&foreign, NOW),
         Err(VerifyError::WrongAudience)
     );
 }

@@ -28,6 +28,6 @@ fuzz_target!(|data: &[u8]| {
         assert!(pending.finish(false).is_err());
     }
     if let Ok(claims) = full {
-        assert_eq!(claims.aud, "tessera");
+        assert!(claims.aud.contains("tessera"));
     }
 });

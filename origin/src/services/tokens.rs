@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tessera_core::jwt::AccessClaims;
+use tessera_core::jwt::{AccessClaims, Audience};
 use tessera_core::lifetimes::{ACCESS_TOKEN_SECS, REFRESH_FAMILY_SECS};
 use tessera_core::model::{SessionId, TenantSlug};
 use tessera_core::token::{OpaqueToken, TokenKind};
@@ -234,7 +234,7 @@ impl TokenIssuer {
             sub: user.id.to_string(),
             email: user.email.to_string(),
             role: user.role.clone(),
-            aud: self.audience.to_string(),
+            aud: Audience::for_tenant(&self.audience, tenant.as_str()),
             tid: tenant.to_string(),
             sid: session.id.to_string(),
             iat: now_u,
