@@ -390,27 +390,40 @@ fn a_taken_address_is_named_with_its_variable() {
     }
 }
 
-#[test]
-fn serve_stops_cleanly_on_sigterm() {
+/// `tessera serve` with `vars`, read up to its "listening on" line: the child, its standard
+/// error from there on, what it printed so far, and its address.
+fn serving(
+    dir: &std::path::Path,
+    vars: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+    String,
+    String,
+) {
     use std::io::{BufRead as _, BufReader};
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
         .arg("serve")
-        .env("TESSERA_DATA_DIR", dir.path())
+        .env("TESSERA_DATA_DIR", dir)
         .env("TESSERA_BIND", "127.0.0.1:0")
         .env("TESSERA_OPS_BIND", "127.0.0.1:0")
         .env("TESSERA_LOG", "warn")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
     let mut line = String::new();
     while !line.contains("listening on") {
         line.clear();
         assert!(
             stderr.read_line(&mut line).unwrap() > 0,
-            "serve exited before listening"
+            "serve exited before listening: {seen}"
         );
+        seen.push_str(&line);
     }
     let address = line
         .trim()
@@ -419,6 +432,13 @@ fn serve_stops_cleanly_on_sigterm() {
         .unwrap()
         .trim_start_matches("http://")
         .to_owned();
+    (child, stderr, seen, address)
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, _stderr, _, address) = serving(dir.path(), &[]);
     assert!(std::net::TcpStream::connect(&address).is_ok());
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -433,34 +453,18 @@ fn serve_stops_cleanly_on_sigterm() {
 /// request (method, path, status, code, time), a refusal included.
 #[test]
 fn development_mode_logs_a_line_per_request() {
-    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::io::{BufRead as _, Write as _};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .arg("serve")
-        .env("TESSERA_DATA_DIR", dir.path())
-        .env("TESSERA_BIND", "127.0.0.1:0")
-        .env("TESSERA_OPS_BIND", "off")
-        .env("TESSERA_DEV", "1")
-        .env("TESSERA_LOG", "info")
-        .env("TESSERA_LOG_FORMAT", "pretty")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
+    let (mut child, mut stderr, mut seen, address) = serving(
+        dir.path(),
+        &[
+            ("TESSERA_OPS_BIND", "off"),
+            ("TESSERA_DEV", "1"),
+            ("TESSERA_LOG", "info"),
+            ("TESSERA_LOG_FORMAT", "pretty"),
+        ],
+    );
     let mut line = String::new();
-    while !line.contains("listening on") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
-        seen.push_str(&line);
-    }
-    let address = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_start_matches("http://")
-        .to_owned();
     let mut stream = std::net::TcpStream::connect(&address).unwrap();
     let body = r#"{"tenant":"default","email":"nobody@example.com","password":"not the password"}"#;
     write!(

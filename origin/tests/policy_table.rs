@@ -78,10 +78,10 @@ async fn the_router_serves_exactly_the_tables_routes() {
     assert_eq!((status, body.get("success")), (404, None));
 }
 
-#[tokio::test]
-async fn the_openapi_document_lists_exactly_the_api_rows() {
+/// The OpenAPI document a fresh server serves.
+async fn served_document() -> Value {
     let server = TestServer::start(Backend::Sqlite).await;
-    let document: Value = server
+    server
         .http
         .get(server.url("/openapi.json"))
         .send()
@@ -89,7 +89,12 @@ async fn the_openapi_document_lists_exactly_the_api_rows() {
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_api_rows() {
+    let document = served_document().await;
     let mut documented = BTreeSet::new();
     for (path, item) in document["paths"].as_object().unwrap() {
         for method in METHODS {
@@ -114,16 +119,7 @@ async fn the_openapi_document_lists_exactly_the_api_rows() {
 /// server. (`scripts/schemathesis` also runs openapi-spec-validator over it.)
 #[tokio::test]
 async fn the_openapi_document_keeps_each_apis_shapes_apart() {
-    let server = TestServer::start(Backend::Sqlite).await;
-    let document: Value = server
-        .http
-        .get(server.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = served_document().await;
     let body_of = |method: &str, path: &str| {
         let reference = document["paths"][path][method]["requestBody"]["content"]
             ["application/json"]["schema"]["$ref"]

@@ -56,6 +56,22 @@ impl Modify for BearerAuth {
 /// bearer token is checked.
 struct CommonResponses;
 
+/// Every operation of the document, with its method (upper case) and path.
+fn operations(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&'static str, &str, &mut utoipa::openapi::path::Operation)> {
+    openapi.paths.paths.iter_mut().flat_map(|(path, item)| {
+        [
+            ("GET", item.get.as_mut()),
+            ("POST", item.post.as_mut()),
+            ("PUT", item.put.as_mut()),
+            ("DELETE", item.delete.as_mut()),
+        ]
+        .into_iter()
+        .filter_map(move |(method, operation)| operation.map(|op| (method, path.as_str(), op)))
+    })
+}
+
 /// A documented problem+json answer.
 fn problem(description: &str) -> utoipa::openapi::Response {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -73,43 +89,34 @@ fn problem(description: &str) -> utoipa::openapi::Response {
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use tessera_core::ratelimit::{classify, RouteClass};
-        for (path, item) in &mut openapi.paths.paths {
-            let methods = [
-                ("GET", item.get.as_mut()),
-                ("POST", item.post.as_mut()),
-                ("PUT", item.put.as_mut()),
-                ("DELETE", item.delete.as_mut()),
-            ];
-            for (method, operation) in methods {
-                let Some(operation) = operation else { continue };
-                let mut add = |status: &str, description: &str| {
-                    operation
-                        .responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| problem(description).into());
-                };
-                let class = classify(method, path);
-                if class != RouteClass::Unmetered {
-                    add("429", "Over the route class's rate limit; see Retry-After");
-                }
-                if !matches!(path.as_str(), "/healthz" | "/openapi.json") {
-                    add(
-                        "503",
-                        "The database is unavailable or the service is busy; see Retry-After",
-                    );
-                }
-                if operation.request_body.is_some() {
-                    add("400", "Malformed JSON or a body of the wrong shape");
-                    add("408", "The body did not arrive in time");
-                    add("413", "The body is larger than 64 KiB");
-                    add("415", "The body is not application/json");
-                }
-                if operation.security.is_some() {
-                    add("400", "The X-Tenant header is not a valid tenant");
-                    add("401", "Missing or invalid token");
-                    add("403", "The request names another tenant than its token's");
-                }
+        for (method, path, operation) in operations(openapi) {
+            let mut add = |status: &str, description: &str| {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description).into());
+            };
+            let class = classify(method, path);
+            if class != RouteClass::Unmetered {
+                add("429", "Over the route class's rate limit; see Retry-After");
+            }
+            if !matches!(path, "/healthz" | "/openapi.json") {
+                add(
+                    "503",
+                    "The database is unavailable or the service is busy; see Retry-After",
+                );
+            }
+            if operation.request_body.is_some() {
+                add("400", "Malformed JSON or a body of the wrong shape");
+                add("408", "The body did not arrive in time");
+                add("413", "The body is larger than 64 KiB");
+                add("415", "The body is not application/json");
+            }
+            if operation.security.is_some() {
+                add("400", "The X-Tenant header is not a valid tenant");
+                add("401", "Missing or invalid token");
+                add("403", "The request names another tenant than its token's");
             }
         }
     }
@@ -141,41 +148,32 @@ impl Modify for OperationsByApi {
                     .pattern(Some("^[A-Za-z][A-Za-z0-9-]{2,55}$")),
             ))
             .build();
-        for (path, item) in &mut openapi.paths.paths {
-            let methods = [
-                ("GET", item.get.as_mut()),
-                ("POST", item.post.as_mut()),
-                ("PUT", item.put.as_mut()),
-                ("DELETE", item.delete.as_mut()),
-            ];
-            for (method, operation) in methods {
-                let Some(operation) = operation else { continue };
-                let api = lookup(method, path).api();
-                if let Some(id) = operation.operation_id.as_mut() {
-                    *id = format!("{}_{id}", api.name());
-                }
-                if !matches!(api, Api::Operations | Api::Internal | Api::Pages) {
+        for (method, path, operation) in operations(openapi) {
+            let api = lookup(method, path).api();
+            if let Some(id) = operation.operation_id.as_mut() {
+                *id = format!("{}_{id}", api.name());
+            }
+            if !matches!(api, Api::Operations | Api::Internal | Api::Pages) {
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(tenant.clone());
+                for (status, description) in [
+                    ("400", "X-Tenant is not a valid tenant (`invalid_tenant`)"),
+                    (
+                        "403",
+                        "The request names two different tenants (`tenant_mismatch`)",
+                    ),
+                    (
+                        "404",
+                        "The named tenant does not exist (`tenant_not_found`)",
+                    ),
+                ] {
                     operation
-                        .parameters
-                        .get_or_insert_with(Vec::new)
-                        .push(tenant.clone());
-                    for (status, description) in [
-                        ("400", "X-Tenant is not a valid tenant (`invalid_tenant`)"),
-                        (
-                            "403",
-                            "The request names two different tenants (`tenant_mismatch`)",
-                        ),
-                        (
-                            "404",
-                            "The named tenant does not exist (`tenant_not_found`)",
-                        ),
-                    ] {
-                        operation
-                            .responses
-                            .responses
-                            .entry(status.to_owned())
-                            .or_insert_with(|| problem(description).into());
-                    }
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem(description).into());
                 }
             }
         }
