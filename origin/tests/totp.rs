@@ -594,6 +594,16 @@ async fn a_stolen_access_token_cannot_change_the_second_factors(backend: Backend
         .await
         .unwrap();
     assert_problem(empty_json, 403, "password_required").await;
+    let null = server
+        .http
+        .post(server.url("/api/auth/mfa/totp/enroll"))
+        .bearer_auth(stolen)
+        .header("content-type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(null, 403, "password_required").await;
     let not_json = server
         .http
         .post(server.url("/api/auth/mfa/totp/enroll"))
@@ -603,6 +613,8 @@ async fn a_stolen_access_token_cannot_change_the_second_factors(backend: Backend
         .await
         .unwrap();
     assert_problem(not_json, 415, "unsupported_media_type").await;
+    // Past the account's minute of credential requests spent on those refusals.
+    server.clock.advance(Duration::from_secs(61));
     let enrolment: Value = server
         .post_auth(
             "/api/auth/mfa/totp/enroll",

@@ -46,14 +46,17 @@ pub struct RegisterRequest {
     /// Tenant slug; left out, the tenant the request names (`X-Tenant`, subdomain), else the
     /// default tenant.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9-]{2,55}$")]
     pub tenant: Option<String>,
     /// Email address.
+    #[schema(format = Email)]
     pub email: String,
     /// Password (the sign-in policy: length, not common, not guessable from the account).
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 12, max_length = 1024)]
     pub password: SecretString,
     /// Display name (at most 100 characters).
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub name: String,
 }
 
@@ -158,12 +161,15 @@ pub async fn resend_verification(
     Auth(auth): Auth,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
+    // No body, or `null`, is the default request.
     let body: ResendRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ResendRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|_| {
-            ApiError::bad_request("malformed_json", "The request body is not valid JSON.")
-        })?
+        serde_json::from_slice::<Option<ResendRequest>>(&body)
+            .map_err(|_| {
+                ApiError::bad_request("malformed_json", "The request body is not valid JSON.")
+            })?
+            .unwrap_or_default()
     };
     state
         .services
@@ -184,8 +190,10 @@ pub struct AccountRequest {
     /// Tenant slug; left out, the tenant the request names (`X-Tenant`, subdomain), else the
     /// default tenant.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9-]{2,55}$")]
     pub tenant: Option<String>,
     /// Email address.
+    #[schema(format = Email)]
     pub email: String,
 }
 
@@ -289,8 +297,10 @@ pub struct CodeRequest {
     /// Tenant slug; left out, the tenant the request names (`X-Tenant`, subdomain), else the
     /// default tenant.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9-]{2,55}$")]
     pub tenant: Option<String>,
     /// Email address.
+    #[schema(format = Email)]
     pub email: String,
     /// The 6-digit code.
     #[schema(value_type = String)]
@@ -365,6 +375,7 @@ pub async fn change_password(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AdminSignOut {
     /// The user's email address, in the admin's own tenant.
+    #[schema(format = Email)]
     pub email: String,
 }
 

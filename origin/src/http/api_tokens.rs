@@ -27,15 +27,28 @@ pub fn router() -> Router<AppState> {
 /// A new service token.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateRequest {
-    /// Unique in the tenant, 1 to 100 characters.
+    /// Unique in the tenant, 1 to 100 printable characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: String,
     /// Scopes (letters, digits and `:._-`; at most 20).
     #[serde(default)]
+    #[schema(value_type = Vec<Scope>, max_items = 20)]
     pub scopes: Vec<String>,
     /// Lifetime in days; absent: the token never expires.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub expires_in_days: Option<u32>,
 }
+
+/// A scope of a service token, as the document describes it.
+#[derive(ToSchema)]
+#[schema(pattern = "^[A-Za-z0-9:._-]{1,64}$")]
+#[allow(dead_code)] // Only the schema is used: scopes travel as strings.
+pub struct Scope(String);
 
 /// A service token as listed (never the token itself).
 #[derive(Debug, Serialize, ToSchema)]

@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// Registered email address.
+    #[schema(format = Email)]
     pub email: String,
     /// Password.
     #[schema(value_type = String)]
@@ -44,6 +45,7 @@ pub struct LoginRequest {
     /// Tenant (company) slug; left out, the tenant the request names (`X-Tenant`,
     /// subdomain), else the default tenant.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9-]{2,55}$")]
     pub tenant: Option<String>,
 }
 
@@ -61,6 +63,7 @@ pub struct UserBody {
     /// User id (UUID).
     pub id: String,
     /// Email address.
+    #[schema(format = Email)]
     pub email: String,
     /// Display name.
     pub name: String,
@@ -279,6 +282,7 @@ pub struct Profile {
     /// User id.
     pub id: String,
     /// Email.
+    #[schema(format = Email)]
     pub email: String,
     /// Display name.
     pub name: String,

@@ -46,8 +46,9 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
             return Ok(Self(T::default()));
         }
         let again = Request::from_parts(parts, axum::body::Body::from(bytes));
-        let ApiJson(value) = ApiJson::<T>::from_request(again, state).await?;
-        Ok(Self(value))
+        // `null` is no body too.
+        let ApiJson(value) = ApiJson::<Option<T>>::from_request(again, state).await?;
+        Ok(Self(value.unwrap_or_default()))
     }
 }
 

@@ -12,6 +12,7 @@ use crate::services::Issued;
 #[schema(as = BackOfficeSignInRequest)]
 pub struct SignInRequest {
     /// The user email.
+    #[schema(format = Email)]
     pub email: String,
     /// The user password.
     #[schema(value_type = String)]

@@ -11,11 +11,13 @@ use crate::services::vault_tokens::VaultPair;
 #[schema(as = TeamVaultRegisterRequest)]
 pub struct RegisterRequest {
     /// Email address.
+    #[schema(format = Email)]
     pub email: String,
     /// Password (the sign-in policy).
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 12, max_length = 1024)]
     pub password: SecretString,
-    /// Display name.
+    /// Display name (at most 100 characters).
+    #[schema(max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub name: String,
 }
 
@@ -24,6 +26,7 @@ pub struct RegisterRequest {
 #[schema(as = TeamVaultLoginRequest)]
 pub struct LoginRequest {
     /// Email address.
+    #[schema(format = Email)]
     pub email: String,
     /// Password.
     #[schema(value_type = String)]
@@ -35,6 +38,7 @@ pub struct LoginRequest {
 #[schema(as = TeamVaultForgotRequest)]
 pub struct ForgotRequest {
     /// Email address.
+    #[schema(format = Email)]
     pub email: String,
 }
 

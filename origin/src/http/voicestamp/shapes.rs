@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 #[schema(as = VoiceStampLoginRequest)]
 pub struct LoginRequest {
     /// The user's email address.
+    #[schema(format = Email)]
     pub email: String,
 }
 
@@ -17,6 +18,7 @@ pub struct LoginRequest {
 #[schema(as = VoiceStampCodeRequest)]
 pub struct CodeRequest {
     /// The user's email address.
+    #[schema(format = Email)]
     pub email: String,
     /// The 6-digit code from the email.
     #[schema(value_type = String)]
@@ -63,6 +65,7 @@ pub struct SessionUser {
     /// User id (UUID).
     pub id: String,
     /// Email address.
+    #[schema(format = Email)]
     pub email: String,
     /// Display name.
     pub name: String,
