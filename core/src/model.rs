@@ -62,6 +62,12 @@ pub const TENANT_SLUG_MIN: usize = 3;
 
 const TENANT_SCHEMA_PREFIX: &str = "tenant_";
 
+/// The shape of a slug as a regular expression (ECMA 262 and Rust's `regex` alike), for
+/// schemas that describe what [`TenantSlug::parse`] accepts: with [`TENANT_SLUG_MIN`] and
+/// [`TENANT_SLUG_MAX`] as length bounds it matches exactly the accepted strings, reserved names
+/// apart. Upper case is allowed, as `parse` folds it.
+pub const TENANT_SLUG_PATTERN: &str = "^[A-Za-z](-?[A-Za-z0-9])*$";
+
 /// A tenant's name: lowercase ASCII letters, digits and inner single hyphens, starting with a
 /// letter, 3 to 56 characters, not reserved. It is valid as a DNS label, and it is the only way
 /// to build a tenant's schema or file name, so no other string ever reaches SQL as a name.
@@ -285,6 +291,19 @@ mod tests {
         );
         assert_eq!(TenantSlug::parse("ACME"), TenantSlug::parse("acme"));
         assert!(TenantSlug::parse("Acmé").is_err());
+    }
+
+    proptest::proptest! {
+        /// The pattern that schemas publish and `parse` agree on every string of slug
+        /// characters (and a few others), reserved names apart.
+        #[test]
+        fn the_published_pattern_is_what_parse_accepts(candidate in "[A-Za-z0-9_.-]{0,60}") {
+            let pattern = regex::Regex::new(TENANT_SLUG_PATTERN).unwrap();
+            let fits = pattern.is_match(&candidate)
+                && (TENANT_SLUG_MIN..=TENANT_SLUG_MAX).contains(&candidate.len());
+            let reserved = RESERVED_SLUGS.contains(&candidate.to_ascii_lowercase().as_str());
+            proptest::prop_assert_eq!(TenantSlug::parse(&candidate).is_ok(), fits && !reserved);
+        }
     }
 
     #[test]

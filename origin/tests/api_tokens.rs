@@ -94,7 +94,7 @@ async fn admins_create_list_and_revoke(backend: Backend) {
     let taken = server
         .post_auth("/api/auth/api-tokens", &admin, &json!({"name": "billing"}))
         .await;
-    assert_problem(taken, 400, "name_taken").await;
+    assert_problem(taken, 409, "name_taken").await;
     let bad = server
         .post_auth(
             "/api/auth/api-tokens",

@@ -192,6 +192,20 @@ async fn the_openapi_document_keeps_each_apis_shapes_apart() {
         }
     }
     assert!(ids.contains("team_vault_login") && ids.contains("canonical_login"));
+    // A tenant slug has core's one shape wherever the document names one.
+    let pattern = tessera_core::model::TENANT_SLUG_PATTERN;
+    assert_eq!(
+        login["tenant"]["pattern"], pattern,
+        "the sign-in body's tenant"
+    );
+    let header = &document["paths"]["/api/auth/me"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "X-Tenant")
+        .unwrap()["schema"];
+    assert_eq!(header["pattern"], pattern);
+    assert_eq!(header["maxLength"], tessera_core::model::TENANT_SLUG_MAX);
     assert_eq!(document["servers"][0]["url"], "/");
     let jwks = &document["paths"]["/.well-known/jwks.json"]["get"]["responses"]["200"]["content"]
         ["application/json"]["schema"]["$ref"];

@@ -46,7 +46,6 @@ pub struct RegisterRequest {
     /// Tenant slug; left out, the tenant the request names (`X-Tenant`, subdomain), else the
     /// default tenant.
     #[serde(default)]
-    #[schema(pattern = "^[A-Za-z][A-Za-z0-9-]{2,55}$")]
     pub tenant: Option<String>,
     /// Email address.
     #[schema(format = Email)]
@@ -190,7 +189,6 @@ pub struct AccountRequest {
     /// Tenant slug; left out, the tenant the request names (`X-Tenant`, subdomain), else the
     /// default tenant.
     #[serde(default)]
-    #[schema(pattern = "^[A-Za-z][A-Za-z0-9-]{2,55}$")]
     pub tenant: Option<String>,
     /// Email address.
     #[schema(format = Email)]
@@ -297,7 +295,6 @@ pub struct CodeRequest {
     /// Tenant slug; left out, the tenant the request names (`X-Tenant`, subdomain), else the
     /// default tenant.
     #[serde(default)]
-    #[schema(pattern = "^[A-Za-z][A-Za-z0-9-]{2,55}$")]
     pub tenant: Option<String>,
     /// Email address.
     #[schema(format = Email)]

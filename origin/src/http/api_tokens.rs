@@ -98,7 +98,8 @@ pub struct CreatedBody {
     request_body = CreateRequest,
     responses(
         (status = 201, description = "Created; the token is in this answer only", body = CreatedBody),
-        (status = 400, description = "Bad name (`invalid_name`, `name_taken`), scope (`invalid_scope`) or lifetime (`invalid_expiry`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad name (`invalid_name`), scope (`invalid_scope`) or lifetime (`invalid_expiry`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A token of the tenant has this name (`name_taken`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin of the tenant (`forbidden`)", body = Problem, content_type = "application/problem+json"),
     ))]

@@ -45,7 +45,6 @@ pub struct LoginRequest {
     /// Tenant (company) slug; left out, the tenant the request names (`X-Tenant`,
     /// subdomain), else the default tenant.
     #[serde(default)]
-    #[schema(pattern = "^[A-Za-z][A-Za-z0-9-]{2,55}$")]
     pub tenant: Option<String>,
 }
 

@@ -28,7 +28,7 @@ use utoipa::{Modify, OpenApi};
         super::ops::healthz, super::ops::readyz, super::ops::metrics, super::ops::jwks, super::ops::openapi,
     ),
     components(schemas(tessera_core::api::Problem)),
-    modifiers(&BearerAuth, &CommonResponses, &OperationsByApi),
+    modifiers(&BearerAuth, &CommonResponses, &OperationsByApi, &TenantSlugs),
 )]
 struct ApiDoc;
 
@@ -66,6 +66,7 @@ fn operations(
             ("POST", item.post.as_mut()),
             ("PUT", item.put.as_mut()),
             ("DELETE", item.delete.as_mut()),
+            ("PATCH", item.patch.as_mut()),
         ]
         .into_iter()
         .filter_map(move |(method, operation)| operation.map(|op| (method, path.as_str(), op)))
@@ -132,7 +133,7 @@ impl Modify for OperationsByApi {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use tessera_core::policy::{lookup, Api};
         use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-        use utoipa::openapi::{ObjectBuilder, Required, Type};
+        use utoipa::openapi::Required;
         let tenant = ParameterBuilder::new()
             // core's TENANT_HEADER, spelled as the documents spell it (header names ignore case).
             .name("X-Tenant")
@@ -142,11 +143,11 @@ impl Modify for OperationsByApi {
                 "The tenant (a slug) the request is for; otherwise a subdomain of the base \
                  domain, then the body's `tenant` where the API has one, then the default tenant.",
             ))
-            .schema(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some("^[A-Za-z][A-Za-z0-9-]{2,55}$")),
-            ))
+            .schema(Some(slug_shape(
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .build(),
+            )))
             .build();
         for (method, path, operation) in operations(openapi) {
             let api = lookup(method, path).api();
@@ -175,6 +176,38 @@ impl Modify for OperationsByApi {
                         .entry(status.to_owned())
                         .or_insert_with(|| problem(description).into());
                 }
+            }
+        }
+    }
+}
+
+/// A tenant slug's shape from core's rule ([`TENANT_SLUG_PATTERN`] and the length bounds), so
+/// that generated requests name tenants the server can parse.
+///
+/// [`TENANT_SLUG_PATTERN`]: tessera_core::model::TENANT_SLUG_PATTERN
+fn slug_shape(mut schema: utoipa::openapi::schema::Object) -> utoipa::openapi::schema::Object {
+    use tessera_core::model::{TENANT_SLUG_MAX, TENANT_SLUG_MIN, TENANT_SLUG_PATTERN};
+    schema.pattern = Some(TENANT_SLUG_PATTERN.to_owned());
+    schema.min_length = Some(TENANT_SLUG_MIN);
+    schema.max_length = Some(TENANT_SLUG_MAX);
+    schema
+}
+
+/// Every body's `tenant` property has the slug's shape: one rule, not a pattern per struct.
+struct TenantSlugs;
+
+impl Modify for TenantSlugs {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for schema in components.schemas.values_mut() {
+            let RefOr::T(Schema::Object(object)) = schema else {
+                continue;
+            };
+            if let Some(RefOr::T(Schema::Object(tenant))) = object.properties.get_mut("tenant") {
+                *tenant = slug_shape(std::mem::take(tenant));
             }
         }
     }

@@ -276,6 +276,9 @@ impl From<ServiceError> for ApiError {
             )
             .detail("This email address is confirmed already."),
             ServiceError::InvalidInput { code, detail } => Self::bad_request(code, detail),
+            ServiceError::Conflict { code, detail } => {
+                Self::new(StatusCode::CONFLICT, code, "Conflict").detail(detail)
+            }
             ServiceError::InvalidLink => Self::bad_request(
                 "invalid_link",
                 "This link is not valid: it was used already, has expired, or was replaced by a newer one.",

@@ -89,7 +89,7 @@ impl ApiTokens {
         let mut tx = self.store.write(tenant).await?;
         match tx.api_tokens().create(&record, &token.digest()).await {
             Err(StoreError::Conflict) => {
-                return Err(ServiceError::InvalidInput {
+                return Err(ServiceError::Conflict {
                     code: "name_taken",
                     detail: "A token of this tenant already has this name.".to_owned(),
                 })

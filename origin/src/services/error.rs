@@ -82,6 +82,14 @@ pub enum ServiceError {
         /// What is wrong, for the user.
         detail: String,
     },
+    /// The request is well formed but clashes with what exists (a name already used).
+    #[error("{detail}")]
+    Conflict {
+        /// Stable code (`name_taken`…).
+        code: &'static str,
+        /// What clashes, for the user.
+        detail: String,
+    },
     /// An emailed link's token that is malformed, unknown, used or expired.
     #[error("invalid or expired link")]
     InvalidLink,
@@ -161,7 +169,7 @@ impl ServiceError {
             Self::RegistrationClosed => "registration_closed",
             Self::EmailNotVerified => "email_not_verified",
             Self::AlreadyVerified => "already_verified",
-            Self::InvalidInput { code, .. } => code,
+            Self::InvalidInput { code, .. } | Self::Conflict { code, .. } => code,
             Self::InvalidLink => "invalid_link",
             Self::InvalidCode => "invalid_code",
             Self::InvalidMfaToken => "invalid_mfa_token",
