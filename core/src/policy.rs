@@ -134,6 +134,8 @@ pub enum AccountField {
     EmailInNamedTenant,
     /// An MFA challenge token in the body field of this name: its tenant and account tag.
     MfaChallenge(&'static str),
+    /// A passkey ceremony token in the body field of this name: its tenant and account tag.
+    Ceremony(&'static str),
     /// The account of the bearer token (its tenant and user), for routes that check a password
     /// or code behind a token: one stolen token spread over many addresses still gets its
     /// class's few guesses a minute. Charged once the token has verified
@@ -151,6 +153,7 @@ impl AccountField {
         match self {
             Self::BearerAccount => None,
             Self::MfaChallenge(field) => crate::ratelimit::mfa_account_subject(text(field)?),
+            Self::Ceremony(field) => crate::ratelimit::ceremony_account_subject(text(field)?),
             Self::EmailInBodyTenant => {
                 let email = Email::parse(text("email")?).ok()?;
                 let tenant = match text("tenant") {
@@ -248,7 +251,7 @@ impl Route {
     }
 }
 
-use AccountField::{BearerAccount, EmailInBodyTenant, EmailInNamedTenant, MfaChallenge};
+use AccountField::{BearerAccount, Ceremony, EmailInBodyTenant, EmailInNamedTenant, MfaChallenge};
 use Api::{BackOffice, Canonical, Internal, Operations, Pages, TeamVault, VoiceStamp};
 use Purpose::{SignOut, Verify};
 use RouteClass::{CodeConfirm, Credential, Public, Refresh, Unmetered};
@@ -316,6 +319,30 @@ pub const ROUTES: &[Route] = &[
         .account(BearerAccount),
     row("POST", "/api/auth/admin/sign-out", Public, Canonical).accepting(ACCESS),
     row("POST", "/api/auth/mfa/verify", CodeConfirm, Canonical).account(MfaChallenge("mfa_token")),
+    row("POST", "/api/auth/mfa/webauthn/options", CodeConfirm, Canonical)
+        .account(MfaChallenge("mfa_token")),
+    // Passkeys. Adding one is a change of factors (the password is checked behind the token,
+    // the enrol-only token of a tenant that requires a second factor may add its first);
+    // signing in with one is a credential like a password, limited per account too.
+    row("GET", "/api/auth/passkeys", Public, Canonical).accepting(ACCESS),
+    row(
+        "POST",
+        "/api/auth/passkeys/register/options",
+        Credential,
+        Canonical,
+    )
+    .accepting(ENROL)
+    .account(BearerAccount),
+    row("POST", "/api/auth/passkeys/register", Credential, Canonical)
+        .accepting(ENROL)
+        .account(BearerAccount),
+    row("POST", "/api/auth/passkeys/login/options", Credential, Canonical)
+        .account(EmailInBodyTenant),
+    row("POST", "/api/auth/passkeys/login", Credential, Canonical).account(Ceremony("ceremony")),
+    row("PATCH", "/api/auth/passkeys/{id}", Public, Canonical).accepting(ACCESS),
+    row("DELETE", "/api/auth/passkeys/{id}", Credential, Canonical)
+        .accepting(ACCESS)
+        .account(BearerAccount),
     // Every change of second factors checks the password (and a code, where it says so) behind
     // the token: limited per account of the token as well as per IP.
     row("PUT", "/api/auth/mfa/email", Credential, Canonical)
@@ -604,7 +631,12 @@ mod tests {
             .collect();
         assert_eq!(
             enrol,
-            ["/api/auth/mfa/totp/enroll", "/api/auth/mfa/totp/confirm"]
+            [
+                "/api/auth/passkeys/register/options",
+                "/api/auth/passkeys/register",
+                "/api/auth/mfa/totp/enroll",
+                "/api/auth/mfa/totp/confirm"
+            ]
         );
     }
 

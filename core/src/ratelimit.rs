@@ -299,6 +299,16 @@ pub fn mfa_account_subject(mfa_token: &str) -> Option<String> {
     Some(format!("mfa:{}:{}", token.tenant(), token.account_tag()))
 }
 
+/// The subject of a per-account limit on finishing a passkey ceremony: the ceremony token's
+/// tenant and account tag. A ceremony begun for a named account carries a keyed hash of that
+/// account, so that its assertions share one budget at the edge as at the origin.
+#[must_use]
+pub fn ceremony_account_subject(ceremony: &str) -> Option<String> {
+    let token =
+        crate::token::OpaqueToken::parse(crate::token::TokenKind::Ceremony, ceremony).ok()?;
+    Some(format!("passkey:{}:{}", token.tenant(), token.account_tag()))
+}
+
 /// The human-readable detail of a 429, identical from edge and origin.
 #[must_use]
 pub fn limited_detail(class: RouteClass, quota: Quota) -> String {

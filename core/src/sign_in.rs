@@ -12,6 +12,22 @@ pub enum Credential {
     /// An emailed code or link: it proves the mailbox, which is not the password, so it never
     /// replaces a second factor, and it confirms the address itself.
     Mailbox,
+    /// A passkey asserted with user verification: something the user has, unlocked by
+    /// something they know or are, so it is multi-factor by itself and no second step follows.
+    Passkey,
+}
+
+impl Credential {
+    /// The `amr` values (RFC 8176) of a session opened by this credential alone.
+    #[must_use]
+    pub const fn amr(self) -> &'static [&'static str] {
+        match self {
+            Self::Password | Self::PasswordInOneStep => &["pwd"],
+            Self::Mailbox => &["email"],
+            // A user-verified passkey: a key held (hwk) and the user verified on it.
+            Self::Passkey => &["webauthn"],
+        }
+    }
 }
 
 /// What is known of the account and its tenant once the credential is correct.
@@ -59,7 +75,7 @@ pub const fn decide(credential: Credential, facts: Facts) -> Verdict {
     }
     let second_factor_due = facts.has_second_factor || facts.require_mfa;
     match (credential, second_factor_due, facts.has_second_factor) {
-        (_, false, _) => Verdict::Open,
+        (_, false, _) | (Credential::Passkey, _, _) => Verdict::Open,
         (Credential::Password, true, true) => Verdict::Challenge,
         (Credential::Password, true, false) => Verdict::EnrolOnly,
         (Credential::PasswordInOneStep | Credential::Mailbox, true, _) => {
@@ -86,6 +102,7 @@ mod tests {
             Credential::Password,
             Credential::PasswordInOneStep,
             Credential::Mailbox,
+            Credential::Passkey,
         ];
         for credential in all {
             assert_eq!(decide(credential, PLAIN), Verdict::Open);
@@ -128,5 +145,25 @@ mod tests {
         );
         // The mailbox is the confirmation.
         assert_eq!(decide(Credential::Mailbox, unconfirmed), Verdict::Open);
+        assert_eq!(
+            decide(Credential::Passkey, unconfirmed),
+            Verdict::EmailNotVerified
+        );
+    }
+
+    #[test]
+    fn a_passkey_is_the_second_factor_itself() {
+        for facts in [
+            Facts {
+                has_second_factor: true,
+                ..PLAIN
+            },
+            Facts {
+                require_mfa: true,
+                ..PLAIN
+            },
+        ] {
+            assert_eq!(decide(Credential::Passkey, facts), Verdict::Open);
+        }
     }
 }

@@ -43,16 +43,20 @@ pub enum TokenKind {
     EmailLink,
     /// A long-lived service API token, scoped to a tenant.
     ServiceApi,
+    /// The link between the two requests of a passkey (WebAuthn) ceremony: single use, five
+    /// minutes.
+    Ceremony,
 }
 
 impl TokenKind {
     /// Every kind.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Refresh,
         Self::Session,
         Self::MfaChallenge,
         Self::EmailLink,
         Self::ServiceApi,
+        Self::Ceremony,
     ];
 
     /// The prefix that starts every token of this kind.
@@ -64,6 +68,7 @@ impl TokenKind {
             Self::MfaChallenge => "tsr_mc_",
             Self::EmailLink => "tsr_el_",
             Self::ServiceApi => "tsr_sk_",
+            Self::Ceremony => "tsr_wc_",
         }
     }
 }

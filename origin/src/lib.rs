@@ -15,6 +15,7 @@ pub mod mail;
 pub mod master_rotation;
 pub mod password;
 pub mod prometheus;
+pub mod relying_party;
 pub mod revocation_index;
 pub mod server;
 pub mod services;

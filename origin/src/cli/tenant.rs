@@ -5,6 +5,7 @@ use tessera_core::model::TenantSlug;
 use tessera_origin::allowed_origin::AllowedOrigin;
 use tessera_origin::app_url::AppUrl;
 use tessera_origin::config::Config;
+use tessera_origin::relying_party::RelyingParty;
 use tessera_origin::store::{StoreError, Tenant, TenantChanges, TenantPolicy, TenantSettings};
 use tessera_origin::{clock, server};
 
@@ -24,6 +25,15 @@ pub enum TenantCommand {
         /// <tenant name>").
         #[arg(long, value_parser = AppUrl::parse)]
         app_url: Option<AppUrl>,
+        /// The WebAuthn RP ID the tenant's passkeys are bound to (a domain, e.g. example.com;
+        /// default: TESSERA_PUBLIC_URL's host). It can never change without losing every
+        /// passkey of the tenant.
+        #[arg(long, requires = "webauthn_origin")]
+        rp_id: Option<String>,
+        /// The browser origin passkey ceremonies run on, the RP ID or under it (e.g.
+        /// https://login.example.com; default: TESSERA_PUBLIC_URL's origin).
+        #[arg(long, requires = "rp_id")]
+        webauthn_origin: Option<String>,
         /// Whether anyone may register (403 `registration_closed` when closed).
         #[arg(long, value_enum, default_value = "open")]
         registration: Registration,
@@ -60,6 +70,12 @@ pub enum TenantCommand {
         /// No app: the hosted pages end where they are.
         #[arg(long, conflicts_with = "app_url", group = "change")]
         no_app_url: bool,
+        /// The WebAuthn RP ID. Changing it makes every passkey of the tenant unusable.
+        #[arg(long, requires = "webauthn_origin", group = "change")]
+        rp_id: Option<String>,
+        /// The browser origin passkey ceremonies run on.
+        #[arg(long, requires = "rp_id")]
+        webauthn_origin: Option<String>,
         /// Whether anyone may register.
         #[arg(long, value_enum, group = "change")]
         registration: Option<Registration>,
@@ -114,17 +130,21 @@ pub async fn run(command: TenantCommand, config: &Config) -> anyhow::Result<()> 
             name,
             cors_origins,
             app_url,
+            rp_id,
+            webauthn_origin,
             registration,
             require_verified_email,
             require_mfa,
             exist_email,
         } => {
             let slug = TenantSlug::parse(&slug)?;
+            let relying_party = relying_party(rp_id, webauthn_origin)?;
             let store = server::open_store(config).await?;
             let settings = TenantSettings {
                 name: name.unwrap_or_else(|| slug.to_string()),
                 cors_origins,
                 app_url,
+                relying_party,
                 policy: TenantPolicy {
                     registration_open: registration.is_open(),
                     require_verified_email,
@@ -148,17 +168,21 @@ pub async fn run(command: TenantCommand, config: &Config) -> anyhow::Result<()> 
             no_cors_origins,
             app_url,
             no_app_url,
+            rp_id,
+            webauthn_origin,
             registration,
             require_verified_email,
             require_mfa,
             exist_email,
         } => {
             let slug = TenantSlug::parse(&slug)?;
+            let relying_party = relying_party(rp_id, webauthn_origin)?;
             let store = server::open_store(config).await?;
             let changes = TenantChanges {
                 name,
                 cors_origins: (no_cors_origins || !cors_origins.is_empty()).then_some(cors_origins),
                 app_url: (no_app_url || app_url.is_some()).then_some(app_url),
+                relying_party: relying_party.map(Some),
                 registration_open: registration.map(Registration::is_open),
                 require_verified_email: require_verified_email.map(Switch::is_on),
                 require_mfa: require_mfa.map(Switch::is_on),
@@ -193,6 +217,18 @@ pub async fn run(command: TenantCommand, config: &Config) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// A tenant's own relying party from `--rp-id` and `--webauthn-origin` (clap requires both or
+/// neither).
+fn relying_party(
+    id: Option<String>,
+    origin: Option<String>,
+) -> anyhow::Result<Option<RelyingParty>> {
+    match (id, origin) {
+        (Some(id), Some(origin)) => Ok(Some(RelyingParty::new(&id, &origin)?)),
+        _ => Ok(None),
+    }
+}
+
 /// A tenant's display name: not blank, and short enough for a page's heading.
 fn display_name(given: &str) -> Result<String, String> {
     let name = given.trim();
@@ -212,6 +248,10 @@ fn print_tenant(tenant: &Tenant) {
     println!("created: {}", clock::rfc3339(tenant.created_at));
     println!("cors origins: {}", tenant.cors_origins.join(" "));
     println!("app url: {}", tenant.app_url.as_deref().unwrap_or("-"));
+    match &tenant.relying_party {
+        Some(party) => println!("webauthn: rp id {}, origin {}", party.id(), party.origin()),
+        None => println!("webauthn: TESSERA_PUBLIC_URL's"),
+    }
     println!(
         "registration: {}",
         if policy.registration_open {

@@ -171,11 +171,10 @@ impl VaultTokens {
                 return Err(ServiceError::SecondFactorRequired)
             }
         }
-        let amr: &[&str] = match credential {
-            Credential::Mailbox => &["email"],
-            Credential::Password | Credential::PasswordInOneStep => &["pwd"],
-        };
-        let (session, _) = self.tokens.open_session(&mut tx, user, amr, client).await?;
+        let (session, _) = self
+            .tokens
+            .open_session(&mut tx, user, credential.amr(), client)
+            .await?;
         tx.commit().await?;
         self.pair(&tenant.slug, user, &session, None).await
     }

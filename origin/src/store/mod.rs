@@ -16,6 +16,7 @@ pub mod limits;
 pub mod migrate;
 mod open_tenants;
 pub mod outbox;
+pub mod passkeys;
 pub mod revocation_log;
 pub mod secrets;
 pub mod sessions;

@@ -8,6 +8,7 @@ use super::migrate::{self, Scope};
 use super::{corrupt, dialect, is_unique_violation, Dialect, Store, StoreError, StoreResult};
 use crate::allowed_origin::AllowedOrigin;
 use crate::app_url::AppUrl;
+use crate::relying_party::RelyingParty;
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub struct Tenant {
     pub cors_origins: Vec<String>,
     /// Where the hosted pages send the user afterwards (`--app-url`), if set.
     pub app_url: Option<String>,
+    /// Its own WebAuthn relying party (`--rp-id`, `--webauthn-origin`), if set.
+    pub relying_party: Option<RelyingParty>,
     /// Unix seconds.
     pub created_at: i64,
     /// Sign-up and sign-in rules.
@@ -62,6 +65,8 @@ pub struct TenantSettings {
     pub cors_origins: Vec<AllowedOrigin>,
     /// Where the hosted pages send the user afterwards.
     pub app_url: Option<AppUrl>,
+    /// Its own WebAuthn relying party; `None`: the one of `TESSERA_PUBLIC_URL`.
+    pub relying_party: Option<RelyingParty>,
     /// Sign-up and sign-in rules.
     pub policy: TenantPolicy,
 }
@@ -74,6 +79,7 @@ impl TenantSettings {
             name: name.to_owned(),
             cors_origins: Vec::new(),
             app_url: None,
+            relying_party: None,
             policy: TenantPolicy::default(),
         }
     }
@@ -88,6 +94,8 @@ pub struct TenantChanges {
     pub cors_origins: Option<Vec<AllowedOrigin>>,
     /// A new app URL (`Some(None)`: none any more).
     pub app_url: Option<Option<AppUrl>>,
+    /// A new WebAuthn relying party (`Some(None)`: the one of `TESSERA_PUBLIC_URL` again).
+    pub relying_party: Option<Option<RelyingParty>>,
     /// Whether anyone may register.
     pub registration_open: Option<bool>,
     /// Whether sign-in needs a confirmed email address.
@@ -119,7 +127,7 @@ fn origins_json(origins: &[AllowedOrigin]) -> StoreResult<String> {
 
 const TENANT_COLUMNS: &str =
     "slug, name, cors_origins, app_url, created_at, registration_open, require_verified_email, \
-     require_mfa, email_lookup";
+     require_mfa, email_lookup, rp_id, webauthn_origin";
 
 fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
     let slug: String = row.try_get("slug")?;
@@ -130,6 +138,15 @@ fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
         name: row.try_get("name")?,
         cors_origins: serde_json::from_str(&origins).map_err(|_| corrupt("tenant cors_origins"))?,
         app_url: row.try_get("app_url")?,
+        relying_party: match (
+            row.try_get::<Option<String>, _>("rp_id")?,
+            row.try_get::<Option<String>, _>("webauthn_origin")?,
+        ) {
+            (Some(id), Some(origin)) => Some(
+                RelyingParty::new(&id, &origin).map_err(|_| corrupt("tenant relying party"))?,
+            ),
+            _ => None,
+        },
         created_at: row.try_get("created_at")?,
         policy: TenantPolicy {
             registration_open: flag("registration_open")?,
@@ -185,8 +202,8 @@ impl Store {
         }
         let sql = self.global_sql(
             "INSERT INTO {p}tenants (slug, name, cors_origins, created_at, registration_open, \
-             require_verified_email, require_mfa, email_lookup, app_url) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             require_verified_email, require_mfa, email_lookup, app_url, rp_id, webauthn_origin) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         );
         let origins = origins_json(&settings.cors_origins)?;
         let policy = settings.policy;
@@ -201,6 +218,8 @@ impl Store {
                 .bind(i64::from(policy.require_mfa))
                 .bind(i64::from(policy.email_lookup))
                 .bind(settings.app_url.as_ref().map(|u| u.as_str().to_owned()))
+                .bind(settings.relying_party.as_ref().map(|p| p.id().to_owned()))
+                .bind(settings.relying_party.as_ref().map(|p| p.origin().to_owned()))
         };
         let registered = match self.dialect {
             Dialect::Postgres => {
@@ -235,6 +254,7 @@ impl Store {
                         .map(ToString::to_string)
                         .collect(),
                     app_url: settings.app_url.as_ref().map(|u| u.as_str().to_owned()),
+                    relying_party: settings.relying_party.clone(),
                     created_at: now,
                     policy,
                 })
@@ -414,7 +434,9 @@ impl Store {
              require_verified_email = COALESCE($4, require_verified_email), \
              require_mfa = COALESCE($5, require_mfa), \
              email_lookup = COALESCE($6, email_lookup), \
-             app_url = CASE WHEN $8 = 1 THEN $9 ELSE app_url END \
+             app_url = CASE WHEN $8 = 1 THEN $9 ELSE app_url END, \
+             rp_id = CASE WHEN $10 = 1 THEN $11 ELSE rp_id END, \
+             webauthn_origin = CASE WHEN $10 = 1 THEN $12 ELSE webauthn_origin END \
              WHERE slug = $7 RETURNING {TENANT_COLUMNS}"
         ));
         let origins = changes
@@ -423,6 +445,7 @@ impl Store {
             .map(origins_json)
             .transpose()?;
         let flag = |value: Option<bool>| value.map(i64::from);
+        let party = changes.relying_party.as_ref().and_then(Option::as_ref);
         sqlx::query(&sql)
             .bind(changes.name.as_deref())
             .bind(origins)
@@ -438,6 +461,9 @@ impl Store {
                     .as_ref()
                     .and_then(|url| url.as_ref().map(|u| u.as_str().to_owned())),
             )
+            .bind(i64::from(changes.relying_party.is_some()))
+            .bind(party.map(|p| p.id().to_owned()))
+            .bind(party.map(|p| p.origin().to_owned()))
             .fetch_optional(&self.global)
             .await?
             .as_ref()

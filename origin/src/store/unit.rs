@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use super::api_tokens::ApiTokens;
 use super::audit::AuditLog;
 use super::outbox::{mark_due_sql, Outbox};
+use super::passkeys::Passkeys;
 use super::revocation_log;
 use super::secrets::Secrets;
 use super::sessions::Sessions;
@@ -116,6 +117,11 @@ impl TenantTx {
     /// The tenant's service API tokens.
     pub fn api_tokens(&mut self) -> ApiTokens<'_> {
         ApiTokens(self)
+    }
+
+    /// The tenant's passkeys and WebAuthn ceremonies.
+    pub fn passkeys(&mut self) -> Passkeys<'_> {
+        Passkeys(self)
     }
 
     /// The tenant's outbox.
