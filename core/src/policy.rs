@@ -319,8 +319,13 @@ pub const ROUTES: &[Route] = &[
         .account(BearerAccount),
     row("POST", "/api/auth/admin/sign-out", Public, Canonical).accepting(ACCESS),
     row("POST", "/api/auth/mfa/verify", CodeConfirm, Canonical).account(MfaChallenge("mfa_token")),
-    row("POST", "/api/auth/mfa/webauthn/options", CodeConfirm, Canonical)
-        .account(MfaChallenge("mfa_token")),
+    row(
+        "POST",
+        "/api/auth/mfa/webauthn/options",
+        CodeConfirm,
+        Canonical,
+    )
+    .account(MfaChallenge("mfa_token")),
     // Passkeys. Adding one is a change of factors (the password is checked behind the token,
     // the enrol-only token of a tenant that requires a second factor may add its first);
     // signing in with one is a credential like a password, limited per account too.
@@ -336,8 +341,13 @@ pub const ROUTES: &[Route] = &[
     row("POST", "/api/auth/passkeys/register", Credential, Canonical)
         .accepting(ENROL)
         .account(BearerAccount),
-    row("POST", "/api/auth/passkeys/login/options", Credential, Canonical)
-        .account(EmailInBodyTenant),
+    row(
+        "POST",
+        "/api/auth/passkeys/login/options",
+        Credential,
+        Canonical,
+    )
+    .account(EmailInBodyTenant),
     row("POST", "/api/auth/passkeys/login", Credential, Canonical).account(Ceremony("ceremony")),
     row("PATCH", "/api/auth/passkeys/{id}", Public, Canonical).accepting(ACCESS),
     row("DELETE", "/api/auth/passkeys/{id}", Credential, Canonical)

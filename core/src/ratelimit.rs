@@ -306,7 +306,11 @@ pub fn mfa_account_subject(mfa_token: &str) -> Option<String> {
 pub fn ceremony_account_subject(ceremony: &str) -> Option<String> {
     let token =
         crate::token::OpaqueToken::parse(crate::token::TokenKind::Ceremony, ceremony).ok()?;
-    Some(format!("passkey:{}:{}", token.tenant(), token.account_tag()))
+    Some(format!(
+        "passkey:{}:{}",
+        token.tenant(),
+        token.account_tag()
+    ))
 }
 
 /// The human-readable detail of a 429, identical from edge and origin.

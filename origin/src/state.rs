@@ -14,9 +14,9 @@ use crate::password::{Hasher, PasswordPolicy};
 use crate::revocation_index::RevocationIndex;
 use crate::services::captcha::CaptchaVerifier;
 use crate::services::{
-    Accounts, ApiTokens, Authenticator, EmailCodes, MailRequests, Mfa, OneTime, PasswordReset,
-    Refresher, Registrar, Revocations, Services, SessionService, SignIn, TokenIssuer, TotpFactor,
-    VaultTokens,
+    Accounts, ApiTokens, Authenticator, EmailCodes, MailRequests, Mfa, OneTime, Passkeys,
+    PasswordReset, Refresher, Registrar, Revocations, Services, SessionService, SignIn,
+    TokenIssuer, TotpFactor, VaultTokens,
 };
 use crate::session_cache::SessionCache;
 use crate::store::DynStore;
@@ -149,6 +149,17 @@ impl AppState {
             revocations.clone(),
             clock.clone(),
         );
+        let passkeys = Passkeys::new(
+            store.clone(),
+            tenants.clone(),
+            hasher.clone(),
+            one_time.clone(),
+            tokens.clone(),
+            limiter.clone(),
+            revocations.clone(),
+            clock.clone(),
+            &config.public_url,
+        );
         let mfa = Mfa::new(
             store.clone(),
             tenants.clone(),
@@ -158,6 +169,7 @@ impl AppState {
             totp.clone(),
             limiter.clone(),
             revocations.clone(),
+            passkeys.clone(),
             clock.clone(),
         );
         let password_reset = PasswordReset::new(
@@ -209,7 +221,7 @@ impl AppState {
             ),
             vault_tokens: VaultTokens::new(
                 store.clone(),
-                tokens,
+                tokens.clone(),
                 authenticate.clone(),
                 revocations.clone(),
                 clock.clone(),
@@ -222,7 +234,7 @@ impl AppState {
                 tenants.clone(),
                 hasher.clone(),
                 limiter.clone(),
-                one_time,
+                one_time.clone(),
                 config.captcha.clone().map(CaptchaVerifier::new),
                 clock.clone(),
                 password_policy.clone(),
@@ -244,6 +256,7 @@ impl AppState {
                 password_policy,
             ),
             api_tokens: ApiTokens::new(store.clone(), tenants.clone(), clock.clone()),
+            passkeys: passkeys.clone(),
             password_reset,
             email_codes,
             mfa,

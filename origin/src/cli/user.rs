@@ -41,7 +41,8 @@ pub enum UserCommand {
     /// Set a user's password, read from standard input (or prompted for); every session of
     /// the user ends.
     SetPassword(UserRef),
-    /// Remove every second factor of a user (authenticator app, recovery codes, emailed code):
+    /// Remove every second factor of a user (authenticator app, recovery codes, emailed code,
+    /// passkeys):
     /// every session ends (the edge is told) and the user is told by email.
     ResetMfa(UserRef),
 }

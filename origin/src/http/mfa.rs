@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use super::auth::TokenResponse;
 use super::extract::{ApiJson, Auth, EnrolAuth, OptionalJson};
 use super::problem::ApiError;
+use crate::services::mfa::Answer;
 use crate::services::Client;
 use crate::state::AppState;
 
@@ -21,6 +22,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/auth/mfa/verify", post(mfa_verify))
+        .route("/api/auth/mfa/webauthn/options", post(mfa_webauthn_options))
         .route("/api/auth/mfa/email", put(mfa_email))
         .route("/api/auth/mfa/totp/enroll", post(totp_enroll))
         .route("/api/auth/mfa/totp/confirm", post(totp_confirm))
@@ -28,23 +30,31 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/mfa/recovery-codes", post(recovery_codes))
 }
 
-/// A second factor's answer. `Debug` prints neither token nor code.
+/// A second factor's answer: a `code`, or a passkey's `credential`. `Debug` prints neither
+/// token nor code.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MfaVerifyRequest {
     /// The `mfa_token` of the sign-in's answer.
     #[schema(value_type = String)]
     pub mfa_token: SecretString,
-    /// The emailed 6-digit code.
-    #[schema(value_type = String)]
-    pub code: SecretString,
+    /// The emailed or authenticator app's 6-digit code, or a recovery code.
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub code: Option<SecretString>,
+    /// A passkey's answer (`credential.toJSON()`) to the options of
+    /// `POST /api/auth/mfa/webauthn/options`.
+    #[schema(value_type = Option<Object>)]
+    #[serde(default)]
+    pub credential: Option<Box<webauthn_rs::prelude::PublicKeyCredential>>,
 }
 
-/// Finish a sign-in with its second factor (`amr: ["pwd", "otp"]`). The challenge lives 5
-/// minutes, is single use, and ends at the fifth wrong code.
+/// Finish a sign-in with its second factor (`amr: ["pwd", "otp"]`, `["pwd", "recovery"]` or
+/// `["pwd", "webauthn"]`). The challenge lives 5 minutes, is single use, and ends at the
+/// fifth wrong answer.
 #[utoipa::path(post, path = "/api/auth/mfa/verify", tag = "mfa", request_body = MfaVerifyRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 400, description = "Wrong code (`invalid_code`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Wrong code or passkey (`invalid_code`), or neither or both sent (`invalid_request`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Unknown, used, expired or exhausted challenge (`invalid_mfa_token`): sign in again", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn mfa_verify(
@@ -52,16 +62,60 @@ pub async fn mfa_verify(
     client: Client,
     ApiJson(body): ApiJson<MfaVerifyRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
+    let answer = match (&body.code, &body.credential) {
+        (Some(code), None) => Answer::Code(code.expose_secret()),
+        (None, Some(credential)) => Answer::Passkey(credential),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "Send either `code` or a passkey's `credential`.",
+            ))
+        }
+    };
     let issued = state
         .services
         .mfa
-        .verify(
-            body.mfa_token.expose_secret(),
-            body.code.expose_secret(),
-            &client,
-        )
+        .verify(body.mfa_token.expose_secret(), answer, &client)
         .await?;
     Ok(Json(issued.into()))
+}
+
+/// The challenge a passkey answers.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MfaWebauthnRequest {
+    /// The `mfa_token` of the sign-in's answer (its `methods` list `webauthn`).
+    #[schema(value_type = String)]
+    pub mfa_token: SecretString,
+}
+
+/// The options of a passkey answer to a challenge.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaWebauthnOptions {
+    /// WebAuthn's `PublicKeyCredentialRequestOptions` (binary fields base64url): pass them to
+    /// `navigator.credentials.get()` and send its answer to `POST /api/auth/mfa/verify` as
+    /// `credential`, within 5 minutes.
+    #[serde(rename = "publicKey")]
+    #[schema(value_type = Object)]
+    pub public_key: serde_json::Value,
+}
+
+/// Answer a sign-in's challenge with a passkey: the options for the account's passkeys.
+#[utoipa::path(post, path = "/api/auth/mfa/webauthn/options", tag = "mfa",
+    request_body = MfaWebauthnRequest,
+    responses(
+        (status = 200, description = "Request options (user verification required)", body = MfaWebauthnOptions),
+        (status = 401, description = "Unknown, used, expired or exhausted challenge, or one without a passkey (`invalid_mfa_token`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn mfa_webauthn_options(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<MfaWebauthnRequest>,
+) -> Result<Json<MfaWebauthnOptions>, ApiError> {
+    let public_key = state
+        .services
+        .mfa
+        .webauthn_options(body.mfa_token.expose_secret())
+        .await?;
+    Ok(Json(MfaWebauthnOptions { public_key }))
 }
 
 /// Turn the emailed second factor on or off. `Debug` never prints the password.

@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
+pub mod passkeys;
 pub mod problem;
 pub mod team_vault;
 pub mod tenant;
@@ -41,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::router())
         .merge(account::router())
         .merge(mfa::router())
+        .merge(passkeys::router())
         .merge(api_tokens::router())
         .merge(voicestamp::router())
         .merge(team_vault::router())

@@ -272,6 +272,7 @@ impl Accounts {
         let mut tx = self.store.write(tenant).await?;
         let user = self.user(&mut tx, email).await?;
         tx.totp().remove(&user.id).await?;
+        tx.passkeys().remove_all(&user.id).await?;
         tx.users().set_mfa_email(&user.id, false, now).await?;
         let ended = tx
             .sessions()

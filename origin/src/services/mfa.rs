@@ -9,6 +9,7 @@ use tessera_core::otp;
 use tessera_core::token::{OpaqueToken, TokenKind};
 
 use super::one_time::{mail_to, OneTime, MFA_SCOPE};
+use super::passkeys::Passkeys;
 use super::totp::{Accepted, TotpFactor};
 use super::{
     audit_event, confirm_factor_change, end_other_sessions, Authenticated, Client, Issued,
@@ -31,6 +32,17 @@ pub const TOTP_METHOD: &str = "totp";
 /// One of the user's recovery codes.
 pub const RECOVERY_METHOD: &str = "recovery_code";
 
+/// One of the user's passkeys.
+pub const WEBAUTHN_METHOD: &str = "webauthn";
+
+/// An answer to a challenge.
+pub enum Answer<'a> {
+    /// An emailed, TOTP or recovery code.
+    Code(&'a str),
+    /// A passkey's assertion, to the options of `POST /api/auth/mfa/webauthn/options`.
+    Passkey(&'a webauthn_rs::prelude::PublicKeyCredential),
+}
+
 /// The second factors `user` has set up, which their sign-in must be completed with: the
 /// authenticator app (with its recovery codes) when one is active, an emailed code when they
 /// turned that on. Empty when none; a tenant that requires a second factor then gives the user
@@ -42,6 +54,9 @@ pub async fn second_factors(tx: &mut TenantTx, user: &User) -> ServiceResult<Vec
     }
     if user.mfa_email {
         methods.push(EMAIL_METHOD);
+    }
+    if Passkeys::any(tx, &user.id).await? {
+        methods.push(WEBAUTHN_METHOD);
     }
     Ok(methods)
 }
@@ -97,6 +112,7 @@ pub struct Mfa {
     totp: TotpFactor,
     limiter: Arc<Limiter>,
     revocations: Revocations,
+    passkeys: Passkeys,
     clock: SharedClock,
 }
 
@@ -113,6 +129,7 @@ impl Mfa {
         totp: TotpFactor,
         limiter: Arc<Limiter>,
         revocations: Revocations,
+        passkeys: Passkeys,
         clock: SharedClock,
     ) -> Self {
         Self {
@@ -124,8 +141,49 @@ impl Mfa {
             totp,
             limiter,
             revocations,
+            passkeys,
             clock,
         }
+    }
+
+    /// Opens a challenge's passkey answer: the options for the user's passkeys (the challenge
+    /// must offer `webauthn`). Charged per account as an answer is.
+    pub async fn webauthn_options(&self, mfa_token: &str) -> ServiceResult<serde_json::Value> {
+        let (tenant, digest) = self.open_challenge(mfa_token).await?;
+        let now = self.clock.now_secs();
+        let mut tx = self.store.write(&tenant.slug).await?;
+        let challenge = tx
+            .secrets()
+            .challenge(&digest)
+            .await?
+            .filter(|c| otp::still_open(c.expires_at, c.attempts, now))
+            .filter(|c| c.methods.iter().any(|m| m == WEBAUTHN_METHOD))
+            .ok_or(ServiceError::InvalidMfaToken)?;
+        let options = self
+            .passkeys
+            .begin_second_factor(&mut tx, &tenant, &challenge.user_id, &digest, now)
+            .await?;
+        tx.commit().await?;
+        Ok(options)
+    }
+
+    /// The tenant and digest of a presented challenge token, once its per-account budget is
+    /// charged.
+    async fn open_challenge(&self, mfa_token: &str) -> ServiceResult<(Tenant, [u8; 32])> {
+        let token = OpaqueToken::parse(TokenKind::MfaChallenge, mfa_token)
+            .map_err(|_| ServiceError::InvalidMfaToken)?;
+        let tenant = self
+            .tenants
+            .get(token.tenant())
+            .await?
+            .ok_or(ServiceError::InvalidMfaToken)?;
+        // Per account as well as per IP, keyed by the token's account tag as at the edge.
+        if let Some(subject) = mfa_account_subject(mfa_token) {
+            self.limiter
+                .enforce(RouteClass::CodeConfirm, &subject)
+                .await?;
+        }
+        Ok((tenant, self.one_time.token_digest(&token)))
     }
 
     /// Opens a challenge for `user` in `tx`, answerable by `methods` (from
@@ -181,30 +239,18 @@ impl Mfa {
         })
     }
 
-    /// Answers a challenge with an emailed code, a TOTP code or a recovery code. A wrong one
-    /// counts against the challenge (the fifth ends it); the right one ends it and signs in
-    /// with `amr: ["pwd", "otp"]` (`["pwd", "recovery"]` for a recovery code).
+    /// Answers a challenge with an emailed code, a TOTP code, a recovery code or a passkey.
+    /// A wrong one counts against the challenge (the fifth ends it); the right one ends it and
+    /// signs in with `amr: ["pwd", "otp"]` (`["pwd", "recovery"]` for a recovery code,
+    /// `["pwd", "webauthn"]` for a passkey).
     pub async fn verify(
         &self,
         mfa_token: &str,
-        code: &str,
+        answer: Answer<'_>,
         client: &Client,
     ) -> ServiceResult<Issued> {
-        let token = OpaqueToken::parse(TokenKind::MfaChallenge, mfa_token)
-            .map_err(|_| ServiceError::InvalidMfaToken)?;
-        let tenant = self
-            .tenants
-            .get(token.tenant())
-            .await?
-            .ok_or(ServiceError::InvalidMfaToken)?;
-        let digest = self.one_time.token_digest(&token);
+        let (tenant, digest) = self.open_challenge(mfa_token).await?;
         let now = self.clock.now_secs();
-        // Per account as well as per IP, keyed by the token's account tag as at the edge.
-        if let Some(subject) = mfa_account_subject(mfa_token) {
-            self.limiter
-                .enforce(RouteClass::CodeConfirm, &subject)
-                .await?;
-        }
         let mut tx = self.store.write(&tenant.slug).await?;
         let challenge = tx
             .secrets()
@@ -216,24 +262,51 @@ impl Mfa {
             tx.commit().await?;
             return Err(ServiceError::InvalidMfaToken);
         }
-        let expected = self
-            .one_time
-            .code_digest(MFA_SCOPE, &challenge.user_id, code);
-        let emailed = otp::is_code_shaped(code)
-            && challenge
-                .code_digest
-                .as_deref()
-                .is_some_and(|stored| tessera_core::secret::ct_eq(&expected, stored));
-        let accepted = if emailed {
-            Some("otp")
-        } else if challenge.methods.iter().any(|m| m == TOTP_METHOD) {
-            match self.totp.check(&mut tx, &challenge.user_id, code).await? {
-                Some(Accepted::Totp) => Some("otp"),
-                Some(Accepted::RecoveryCode) => Some("recovery"),
-                None => None,
+        let offers = |method: &str| challenge.methods.iter().any(|m| m == method);
+        let mut refused = ("mfa_failed", String::new());
+        let accepted = match answer {
+            Answer::Code(code) => {
+                let expected = self
+                    .one_time
+                    .code_digest(MFA_SCOPE, &challenge.user_id, code);
+                let emailed = otp::is_code_shaped(code)
+                    && challenge
+                        .code_digest
+                        .as_deref()
+                        .is_some_and(|stored| tessera_core::secret::ct_eq(&expected, stored));
+                if emailed {
+                    Some("otp")
+                } else if offers(TOTP_METHOD) {
+                    match self.totp.check(&mut tx, &challenge.user_id, code).await? {
+                        Some(Accepted::Totp) => Some("otp"),
+                        Some(Accepted::RecoveryCode) => Some("recovery"),
+                        None => None,
+                    }
+                } else {
+                    None
+                }
             }
-        } else {
-            None
+            Answer::Passkey(credential) if offers(WEBAUTHN_METHOD) => {
+                match self
+                    .passkeys
+                    .finish_second_factor(
+                        &mut tx,
+                        &tenant,
+                        &challenge.user_id,
+                        &digest,
+                        credential,
+                        now,
+                    )
+                    .await?
+                {
+                    Ok(()) => Some("webauthn"),
+                    Err((event, detail)) => {
+                        refused = (event, detail);
+                        None
+                    }
+                }
+            }
+            Answer::Passkey(_) => None,
         };
         let Some(second) = accepted else {
             if otp::after_wrong_try(challenge.attempts) == otp::WrongTry::Counted {
@@ -242,11 +315,11 @@ impl Mfa {
                 tx.secrets().remove_challenge(&digest, now).await?;
             }
             let event = audit_event(
-                "mfa_failed",
+                refused.0,
                 client,
                 Some(&challenge.user_id),
                 None,
-                String::new(),
+                refused.1,
                 now,
             );
             tx.audit().append(&event).await?;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod mail_requests;
 pub mod mfa;
 pub mod one_time;
+pub mod passkeys;
 pub mod password_reset;
 pub mod refresh;
 pub mod registration;
@@ -34,6 +35,7 @@ pub use error::{ServiceError, ServiceResult};
 pub use mail_requests::MailRequests;
 pub use mfa::{Challenge, Mfa};
 pub use one_time::OneTime;
+pub use passkeys::Passkeys;
 pub use password_reset::PasswordReset;
 pub use refresh::Refresher;
 pub use registration::Registrar;
@@ -87,6 +89,8 @@ pub struct Services {
     pub api_tokens: ApiTokens,
     /// The team/vault API's token pairs.
     pub vault_tokens: VaultTokens,
+    /// Passkeys: adding, signing in, the owner's list.
+    pub passkeys: Passkeys,
 }
 
 /// An audit event of `client`'s request at `now`.

@@ -55,6 +55,40 @@ impl OneTime {
         (token, digest)
     }
 
+    /// A new passkey ceremony token of `tenant`, and its digest. A ceremony begun for a named
+    /// account (`account`: the address given, known or not) carries a keyed hash of it as its
+    /// account tag, so that the edge and the origin charge that account's budget from the
+    /// token alone; a discoverable one is all random.
+    #[must_use]
+    pub fn new_ceremony(
+        &self,
+        tenant: &TenantSlug,
+        account: Option<&str>,
+    ) -> (OpaqueToken, [u8; 32]) {
+        let mut random: [u8; 32] = clock::random();
+        if let Some(account) = account {
+            let tag = hmac_sha256(
+                self.key.as_slice(),
+                format!("passkey-account\0{tenant}\0{account}").as_bytes(),
+            );
+            random[..ACCOUNT_TAG_BYTES].copy_from_slice(&tag[..ACCOUNT_TAG_BYTES]);
+        }
+        let token = OpaqueToken::generate(TokenKind::Ceremony, tenant, random);
+        let digest = self.token_digest(&token);
+        (token, digest)
+    }
+
+    /// The credential id offered for an address with no passkey: keyed, so that the same
+    /// address always gets the same one and nobody can tell it from a real credential's.
+    #[must_use]
+    pub fn decoy_credential_id(&self, tenant: &TenantSlug, email: &str) -> Vec<u8> {
+        hmac_sha256(
+            self.key.as_slice(),
+            format!("passkey-decoy\0{tenant}\0{email}").as_bytes(),
+        )
+        .to_vec()
+    }
+
     /// The stored digest of an opaque token (its kind is part of its text).
     #[must_use]
     pub fn token_digest(&self, token: &OpaqueToken) -> [u8; 32] {

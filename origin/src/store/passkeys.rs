@@ -100,7 +100,10 @@ impl Passkeys<'_> {
 
     /// The passkey with this credential id, locked until the unit ends (its counter is about
     /// to be compared and advanced).
-    pub async fn by_credential(&mut self, credential_id: &[u8]) -> StoreResult<Option<StoredPasskey>> {
+    pub async fn by_credential(
+        &mut self,
+        credential_id: &[u8],
+    ) -> StoreResult<Option<StoredPasskey>> {
         let sql = self.0.sql(&format!(
             "SELECT {COLUMNS} FROM {{p}}passkeys WHERE credential_id = $1{}",
             self.0.dialect().lock_rows()

@@ -142,9 +142,9 @@ fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
             row.try_get::<Option<String>, _>("rp_id")?,
             row.try_get::<Option<String>, _>("webauthn_origin")?,
         ) {
-            (Some(id), Some(origin)) => Some(
-                RelyingParty::new(&id, &origin).map_err(|_| corrupt("tenant relying party"))?,
-            ),
+            (Some(id), Some(origin)) => {
+                Some(RelyingParty::new(&id, &origin).map_err(|_| corrupt("tenant relying party"))?)
+            }
             _ => None,
         },
         created_at: row.try_get("created_at")?,
@@ -219,7 +219,12 @@ impl Store {
                 .bind(i64::from(policy.email_lookup))
                 .bind(settings.app_url.as_ref().map(|u| u.as_str().to_owned()))
                 .bind(settings.relying_party.as_ref().map(|p| p.id().to_owned()))
-                .bind(settings.relying_party.as_ref().map(|p| p.origin().to_owned()))
+                .bind(
+                    settings
+                        .relying_party
+                        .as_ref()
+                        .map(|p| p.origin().to_owned()),
+                )
         };
         let registered = match self.dialect {
             Dialect::Postgres => {

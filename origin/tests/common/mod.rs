@@ -315,7 +315,7 @@ impl TestServer {
 
     /// `method` with a JSON body and a bearer token, from a fresh client IP as the edge would
     /// forward it.
-    async fn send_auth(
+    pub async fn send_auth(
         &self,
         method: reqwest::Method,
         path: &str,

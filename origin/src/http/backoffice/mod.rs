@@ -103,7 +103,7 @@ pub async fn confirm(
         .mfa
         .verify(
             body.token.expose_secret(),
-            body.code.expose_secret(),
+            crate::services::mfa::Answer::Code(body.code.expose_secret()),
             &client,
         )
         .await?;
