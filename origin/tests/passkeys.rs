@@ -485,3 +485,146 @@ async fn a_passkey_is_the_second_factor_after_a_password(backend: Backend) {
     assert_eq!(finish(&server, &answer).await.status(), 200);
 }
 both!(a_passkey_is_the_second_factor_after_a_password);
+
+/// 1Password's software authenticator: a platform authenticator that keeps its passkeys
+/// (discoverable credentials, with the account's handle) and verifies its user.
+mod discoverable {
+    use passkey::authenticator::{Authenticator, UiHint, UserCheck, UserValidationMethod};
+    use passkey::client::{Client, DefaultClientData};
+    use passkey::crypto::rust_crypto::RustCryptoBackend;
+    use passkey::types::ctap2::{Aaguid, Ctap2Error};
+    use passkey::types::webauthn::{CredentialCreationOptions, CredentialRequestOptions};
+    use passkey::types::Passkey;
+    use serde_json::{json, Value};
+
+    pub struct VerifiedUser;
+
+    #[async_trait::async_trait]
+    impl UserValidationMethod for VerifiedUser {
+        type PasskeyItem = Passkey;
+
+        async fn check_user<'a>(
+            &self,
+            _hint: UiHint<'a, Self::PasskeyItem>,
+            _presence: bool,
+            _verification: bool,
+        ) -> Result<UserCheck, Ctap2Error> {
+            Ok(UserCheck {
+                presence: true,
+                verification: true,
+            })
+        }
+
+        fn is_verification_enabled(&self) -> Option<bool> {
+            Some(true)
+        }
+
+        fn is_presence_enabled(&self) -> bool {
+            true
+        }
+    }
+
+    pub type Device = Client<
+        Option<Passkey>,
+        VerifiedUser,
+        RustCryptoBackend,
+        public_suffix::PublicSuffixList,
+        (),
+    >;
+
+    /// A device with no passkey yet.
+    pub fn device() -> Device {
+        Client::new(Authenticator::new(
+            Aaguid::new_empty(),
+            None,
+            VerifiedUser,
+            RustCryptoBackend,
+        ))
+    }
+
+    /// The device's answer to creation `options` from `origin`.
+    pub async fn create(device: &mut Device, options: &Value, origin: &str) -> Value {
+        let request: CredentialCreationOptions =
+            serde_json::from_value(json!({ "publicKey": options["publicKey"] })).unwrap();
+        let created = device
+            .register(
+                &url::Url::parse(origin).unwrap(),
+                request,
+                DefaultClientData,
+            )
+            .await
+            .unwrap();
+        serde_json::to_value(created).unwrap()
+    }
+
+    /// The device's answer to request `options` from `origin`.
+    pub async fn get(device: &mut Device, options: &Value, origin: &str) -> Value {
+        let request: CredentialRequestOptions =
+            serde_json::from_value(json!({ "publicKey": options["publicKey"] })).unwrap();
+        let asserted = device
+            .authenticate(
+                &url::Url::parse(origin).unwrap(),
+                request,
+                DefaultClientData,
+            )
+            .await
+            .unwrap();
+        serde_json::to_value(asserted).unwrap()
+    }
+}
+
+async fn a_discoverable_passkey_signs_in_without_an_address(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let access = ann(&server).await;
+    let mut device = discoverable::device();
+    let options: Value = server
+        .post_auth(
+            "/api/auth/passkeys/register/options",
+            &access,
+            &json!({ "password": PASSWORD }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let credential = discoverable::create(&mut device, &options, ORIGIN).await;
+    let added = server
+        .post_auth(
+            "/api/auth/passkeys/register",
+            &access,
+            &json!({ "ceremony": options["ceremony"], "credential": credential }),
+        )
+        .await;
+    assert_eq!(added.status(), 201);
+
+    // No address: the options name no credential and ask for conditional mediation; the
+    // device offers its passkey, whose user handle names Ann.
+    let options = login_options(&server, "default", None).await;
+    assert_eq!(options["publicKey"]["allowCredentials"], json!([]));
+    let credential = discoverable::get(&mut device, &options, ORIGIN).await;
+    let signed_in = finish(
+        &server,
+        &json!({ "ceremony": options["ceremony"], "credential": credential }),
+    )
+    .await;
+    assert_eq!(signed_in.status(), 200);
+    let tokens: Value = signed_in.json().await.unwrap();
+    assert_eq!(tokens["user"]["email"], "ann@example.com");
+
+    // Another tenant's discoverable ceremony: the device's passkey is for the same RP ID, but
+    // the account it names is not of that tenant.
+    server.create_tenant("other").await;
+    let options = login_options(&server, "other", None).await;
+    let credential = discoverable::get(&mut device, &options, ORIGIN).await;
+    assert_problem(
+        finish(
+            &server,
+            &json!({ "ceremony": options["ceremony"], "credential": credential }),
+        )
+        .await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+}
+both!(a_discoverable_passkey_signs_in_without_an_address);

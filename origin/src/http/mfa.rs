@@ -30,22 +30,30 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/mfa/recovery-codes", post(recovery_codes))
 }
 
-/// A second factor's answer: a `code`, or a passkey's `credential`. `Debug` prints neither
-/// token nor code.
+/// A second factor's answer: a `code`, or a passkey's `credential` (one of the two).
+/// `Debug` prints neither token nor code.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct MfaVerifyRequest {
-    /// The `mfa_token` of the sign-in's answer.
-    #[schema(value_type = String)]
-    pub mfa_token: SecretString,
-    /// The emailed or authenticator app's 6-digit code, or a recovery code.
-    #[schema(value_type = Option<String>)]
-    #[serde(default)]
-    pub code: Option<SecretString>,
-    /// A passkey's answer (`credential.toJSON()`) to the options of
-    /// `POST /api/auth/mfa/webauthn/options`.
-    #[schema(value_type = Option<Object>)]
-    #[serde(default)]
-    pub credential: Option<Box<webauthn_rs::prelude::PublicKeyCredential>>,
+#[serde(untagged)]
+pub enum MfaVerifyRequest {
+    /// A code.
+    Code {
+        /// The `mfa_token` of the sign-in's answer.
+        #[schema(value_type = String)]
+        mfa_token: SecretString,
+        /// The emailed or authenticator app's 6-digit code, or a recovery code.
+        #[schema(value_type = String)]
+        code: SecretString,
+    },
+    /// A passkey.
+    Passkey {
+        /// The `mfa_token` of the sign-in's answer.
+        #[schema(value_type = String)]
+        mfa_token: SecretString,
+        /// A passkey's answer (`credential.toJSON()`) to the options of
+        /// `POST /api/auth/mfa/webauthn/options`.
+        #[schema(value_type = super::passkeys::AssertionCredentialShape)]
+        credential: Box<webauthn_rs::prelude::PublicKeyCredential>,
+    },
 }
 
 /// Finish a sign-in with its second factor (`amr: ["pwd", "otp"]`, `["pwd", "recovery"]` or
@@ -54,7 +62,7 @@ pub struct MfaVerifyRequest {
 #[utoipa::path(post, path = "/api/auth/mfa/verify", tag = "mfa", request_body = MfaVerifyRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 400, description = "Wrong code or passkey (`invalid_code`), or neither or both sent (`invalid_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Wrong code or passkey (`invalid_code`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Unknown, used, expired or exhausted challenge (`invalid_mfa_token`): sign in again", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn mfa_verify(
@@ -62,20 +70,19 @@ pub async fn mfa_verify(
     client: Client,
     ApiJson(body): ApiJson<MfaVerifyRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let answer = match (&body.code, &body.credential) {
-        (Some(code), None) => Answer::Code(code.expose_secret()),
-        (None, Some(credential)) => Answer::Passkey(credential),
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "Send either `code` or a passkey's `credential`.",
-            ))
+    let (mfa_token, answer) = match &body {
+        MfaVerifyRequest::Code { mfa_token, code } => {
+            (mfa_token, Answer::Code(code.expose_secret()))
         }
+        MfaVerifyRequest::Passkey {
+            mfa_token,
+            credential,
+        } => (mfa_token, Answer::Passkey(credential)),
     };
     let issued = state
         .services
         .mfa
-        .verify(body.mfa_token.expose_secret(), answer, &client)
+        .verify(mfa_token.expose_secret(), answer, &client)
         .await?;
     Ok(Json(issued.into()))
 }

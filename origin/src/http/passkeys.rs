@@ -89,17 +89,129 @@ impl From<PasskeyInfo> for PasskeyBody {
     }
 }
 
+// The binary fields below are unpadded base64url with canonical last characters (what
+// webauthn-rs decodes): whole quads, then 2 or 3 characters whose unused bits are zero.
+
+/// What `navigator.credentials.create()` answers, as `credential.toJSON()` gives it
+/// (binary fields base64url). Documentation of the shape webauthn-rs reads.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(as = PasskeyCreationCredential)]
+pub struct CreationCredentialShape {
+    /// The credential id, base64url.
+    #[schema(
+        min_length = 2,
+        pattern = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    id: String,
+    /// The same id.
+    #[schema(
+        rename = "rawId",
+        min_length = 2,
+        pattern = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    raw_id: String,
+    /// The authenticator's attestation.
+    response: CreationResponseShape,
+    /// `public-key`.
+    #[schema(rename = "type", pattern = "^public-key$")]
+    type_: String,
+}
+
+/// An `AuthenticatorAttestationResponse`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(as = PasskeyCreationResponse)]
+pub struct CreationResponseShape {
+    /// CBOR, base64url.
+    #[schema(
+        rename = "attestationObject",
+        min_length = 2,
+        pattern = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    attestation_object: String,
+    /// The client data, base64url.
+    #[schema(
+        rename = "clientDataJSON",
+        min_length = 2,
+        pattern = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    client_data_json: String,
+}
+
+/// What `navigator.credentials.get()` answers, as `credential.toJSON()` gives it (binary
+/// fields base64url). Documentation of the shape webauthn-rs reads.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(as = PasskeyAssertionCredential)]
+pub struct AssertionCredentialShape {
+    /// The credential id, base64url.
+    #[schema(
+        min_length = 2,
+        pattern = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    id: String,
+    /// The same id.
+    #[schema(
+        rename = "rawId",
+        min_length = 2,
+        pattern = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    raw_id: String,
+    /// The authenticator's assertion.
+    response: AssertionResponseShape,
+    /// `public-key`.
+    #[schema(rename = "type", pattern = "^public-key$")]
+    type_: String,
+}
+
+/// An `AuthenticatorAssertionResponse`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(as = PasskeyAssertionResponse)]
+pub struct AssertionResponseShape {
+    /// Base64url.
+    #[schema(
+        rename = "authenticatorData",
+        min_length = 2,
+        pattern = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    authenticator_data: String,
+    /// The client data, base64url.
+    #[schema(
+        rename = "clientDataJSON",
+        min_length = 2,
+        pattern = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    client_data_json: String,
+    /// Base64url.
+    #[schema(
+        min_length = 2,
+        pattern = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    signature: String,
+    /// The account's handle, base64url (discoverable credentials).
+    #[schema(
+        rename = "userHandle",
+        pattern = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    user_handle: Option<String>,
+}
+
 /// The authenticator's answer to `navigator.credentials.create()`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterPasskeyRequest {
     /// The `ceremony` of the options.
     pub ceremony: String,
     /// The `PublicKeyCredential` as JSON (`credential.toJSON()`).
-    #[schema(value_type = Object)]
+    #[schema(value_type = CreationCredentialShape)]
     pub credential: RegisterPublicKeyCredential,
     /// A name for it, e.g. "Work laptop" (default "Passkey").
     #[serde(default)]
-    #[schema(max_length = 100)]
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: Option<String>,
 }
 
@@ -123,7 +235,7 @@ pub struct PasskeyLoginRequest {
     /// The `ceremony` of the options.
     pub ceremony: String,
     /// The `PublicKeyCredential` as JSON (`credential.toJSON()`).
-    #[schema(value_type = Object)]
+    #[schema(value_type = AssertionCredentialShape)]
     pub credential: PublicKeyCredential,
 }
 
@@ -131,7 +243,11 @@ pub struct PasskeyLoginRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RenamePasskeyRequest {
     /// 1 to 100 printable characters.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: String,
 }
 
@@ -206,12 +322,11 @@ pub async fn passkey_register(
     request_body = PasskeyLoginOptionsRequest,
     responses(
         (status = 200, description = "Request options (user verification required)", body = CeremonyOptions),
-        (status = 400, description = "A malformed address (`invalid_email`), or passkeys need a domain (`passkeys_unavailable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Passkeys need a domain (`passkeys_unavailable`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant (`tenant_not_found`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn passkey_login_options(
     State(state): State<AppState>,
-    client: Client,
     headers: HeaderMap,
     ApiJson(body): ApiJson<PasskeyLoginOptionsRequest>,
 ) -> Result<Json<CeremonyOptions>, ApiError> {
@@ -220,7 +335,7 @@ pub async fn passkey_login_options(
     let options = state
         .services
         .passkeys
-        .login_options(&tenant, named.as_ref(), body.email.as_deref(), &client)
+        .login_options(&tenant, named.as_ref(), body.email.as_deref())
         .await?;
     Ok(Json(options.into()))
 }

@@ -324,20 +324,15 @@ impl Passkeys {
         tenant: &str,
         named_tenant: Option<&TenantSlug>,
         email: Option<&str>,
-        client: &Client,
     ) -> ServiceResult<Options> {
         let slug = TenantSlug::parse(tenant).map_err(|_| ServiceError::TenantNotFound)?;
         if named_tenant.is_some_and(|named| named != &slug) {
             return Err(ServiceError::TenantMismatch);
         }
-        let email = email
-            .map(|e| {
-                Email::parse(e).map_err(|e| ServiceError::InvalidInput {
-                    code: "invalid_email",
-                    detail: e.to_string(),
-                })
-            })
-            .transpose()?;
+        // A malformed address is treated as an unknown one (decoy options), as a password
+        // sign-in treats it: the answer never tells which addresses could exist.
+        let account = email.map(|given| given.trim().to_lowercase());
+        let email = email.and_then(|given| Email::parse(given).ok());
         if let Some(email) = &email {
             self.limiter
                 .enforce(RouteClass::Credential, &account_subject(&slug, email))
@@ -351,8 +346,8 @@ impl Passkeys {
         let webauthn = self.webauthn(&tenant)?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&slug).await?;
-        let (options, purpose, user, state) = match &email {
-            None => {
+        let (options, purpose, user, state) = match (&account, &email) {
+            (None, _) => {
                 let (options, state): (RequestChallengeResponse, DiscoverableAuthentication) =
                     webauthn
                         .start_discoverable_authentication()
@@ -360,8 +355,11 @@ impl Passkeys {
                 let state = serde_json::to_string(&state).map_err(|_| corrupt_state())?;
                 (options, DISCOVERABLE, None, state)
             }
-            Some(email) => {
-                let user = tx.users().by_email(email).await?.filter(|u| !u.disabled);
+            (Some(account), email) => {
+                let user = match email {
+                    Some(email) => tx.users().by_email(email).await?.filter(|u| !u.disabled),
+                    None => None,
+                };
                 let passkeys = match &user {
                     Some(user) => tx.passkeys().of_user(&user.id).await?,
                     None => Vec::new(),
@@ -375,7 +373,7 @@ impl Passkeys {
                     // conditional mediation. Its state is never finished (no account).
                     options.mediation = None;
                     options.public_key.extensions = None;
-                    let decoy = self.one_time.decoy_credential_id(&slug, email.as_str());
+                    let decoy = self.one_time.decoy_credential_id(&slug, account);
                     options.public_key.allow_credentials =
                         vec![webauthn_rs_proto::AllowCredentials {
                             type_: "public-key".to_owned(),
@@ -394,9 +392,7 @@ impl Passkeys {
                 }
             }
         };
-        let (token, digest) = self
-            .one_time
-            .new_ceremony(&slug, email.as_ref().map(Email::as_str));
+        let (token, digest) = self.one_time.new_ceremony(&slug, account.as_deref());
         tx.passkeys()
             .begin(
                 &digest,
@@ -410,7 +406,6 @@ impl Passkeys {
             )
             .await?;
         tx.commit().await?;
-        let _ = client;
         Ok(Options {
             ceremony: token.expose().to_owned(),
             public_key: serde_json::to_value(&options.public_key).map_err(|_| corrupt_state())?,
