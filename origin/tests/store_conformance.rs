@@ -131,6 +131,10 @@ async fn tenants_are_created_once_and_listed(backend: Backend) {
 }
 both!(tenants_are_created_once_and_listed);
 
+fn party(id: &str, origin: &str) -> tessera_origin::relying_party::RelyingParty {
+    tessera_origin::relying_party::RelyingParty::new(id, origin).unwrap()
+}
+
 async fn a_tenant_is_registered_with_its_settings_and_changed_in_place(backend: Backend) {
     let t = TestStore::new(backend).await;
     let origin = |o: &str| AllowedOrigin::parse(o).unwrap();
@@ -144,6 +148,7 @@ async fn a_tenant_is_registered_with_its_settings_and_changed_in_place(backend: 
         name: "Acme".into(),
         cors_origins: vec![origin("https://a.example"), origin("https://b.example")],
         app_url: Some(tessera_origin::app_url::AppUrl::parse("https://a.example/app").unwrap()),
+        relying_party: Some(party("a.example", "https://login.a.example")),
         policy: strict,
     };
     let created = t
@@ -183,7 +188,26 @@ async fn a_tenant_is_registered_with_its_settings_and_changed_in_place(backend: 
     );
     assert_eq!(changed.cors_origins, read.cors_origins);
     assert_eq!(changed.app_url.as_deref(), Some("https://a.example/app"));
+    assert_eq!(
+        changed.relying_party,
+        Some(party("a.example", "https://login.a.example"))
+    );
     assert_eq!(changed.created_at, 5);
+
+    // The WebAuthn relying party is replaced, or dropped for the public URL's, only when given.
+    for relying_party in [Some(party("b.example", "https://b.example")), None] {
+        let changes = TenantChanges {
+            relying_party: Some(relying_party.clone()),
+            ..TenantChanges::default()
+        };
+        let changed = t
+            .store
+            .update_tenant(&slug("acme"), &changes)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(changed.relying_party, relying_party);
+    }
 
     // The app URL is replaced, or removed, only when given.
     for app_url in [
@@ -566,6 +590,8 @@ async fn a_tenant_behind_on_migrations_is_migrated_on_first_use_not_at_start_up(
         &t,
         "acme",
         &[
+            "DROP TABLE {p}webauthn_ceremonies",
+            "DROP TABLE {p}passkeys",
             "DROP TABLE {p}api_tokens",
             "DROP TABLE {p}recovery_codes",
             "DROP TABLE {p}totp_factors",

@@ -1392,3 +1392,95 @@ async fn a_removed_key_is_refused_at_the_edge() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Issue 26: passkeys through the Worker: adding one behind a bearer token the edge verified,
+/// renaming it (PATCH), signing in with it, and the token verified at the edge. The tenant's
+/// relying party is its own (the stack's public URL is an address, which WebAuthn refuses).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passkey_is_added_and_signs_in_through_the_edge() {
+    use webauthn_authenticator_rs::prelude::Url;
+    use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
+
+    let stack = Stack::start().await;
+    let tenant = tessera_core::model::TenantSlug::parse("default").unwrap();
+    let party =
+        tessera_origin::relying_party::RelyingParty::new("auth.example", "https://auth.example")
+            .unwrap();
+    let changes = tessera_origin::store::TenantChanges {
+        relying_party: Some(Some(party)),
+        ..tessera_origin::store::TenantChanges::default()
+    };
+    stack
+        .state
+        .store
+        .update_tenant(&tenant, &changes)
+        .await
+        .unwrap();
+    stack.create_user("ann@example.com").await;
+    let signed = stack.sign_in("ann@example.com", "198.51.100.120").await;
+    let access = signed["access_token"].as_str().unwrap().to_owned();
+    let mut key = WebauthnAuthenticator::new(SoftPasskey::new(true));
+    let origin = Url::parse("https://auth.example").unwrap();
+
+    let options: Value = post_json(
+        &stack,
+        "/api/auth/passkeys/register/options",
+        Some(&access),
+        &json!({ "password": tessera_tests::PASSWORD }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let creation: CreationChallengeResponse =
+        serde_json::from_value(json!({ "publicKey": options["publicKey"] })).unwrap();
+    let credential = key.do_registration(origin.clone(), creation).unwrap();
+    let added = post_json(
+        &stack,
+        "/api/auth/passkeys/register",
+        Some(&access),
+        &json!({ "ceremony": options["ceremony"], "credential": credential }),
+    )
+    .await;
+    assert_eq!(added.status(), 201, "{}", added.text().await.unwrap());
+    assert_security_headers(&added);
+    let added: Value = added.json().await.unwrap();
+    let renamed = stack
+        .http
+        .patch(stack.edge(&format!(
+            "/api/auth/passkeys/{}",
+            added["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&access)
+        .json(&json!({ "name": "Phone" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), 200);
+
+    let options: Value = post_json(
+        &stack,
+        "/api/auth/passkeys/login/options",
+        None,
+        &json!({ "tenant": "default", "email": "ann@example.com" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let request: RequestChallengeResponse =
+        serde_json::from_value(json!({ "publicKey": options["publicKey"] })).unwrap();
+    let credential = key.do_authentication(origin, request).unwrap();
+    let answer = json!({ "ceremony": options["ceremony"], "credential": credential });
+    let signed = post_json(&stack, "/api/auth/passkeys/login", None, &answer).await;
+    assert_eq!(signed.status(), 200, "{}", signed.text().await.unwrap());
+    let signed: Value = signed.json().await.unwrap();
+    let token = signed["access_token"].as_str().unwrap();
+    assert_eq!(claims_of(token).amr, vec!["webauthn".to_owned()]);
+    assert_eq!(get(&stack, "/api/auth/verify", token).await.status(), 200);
+    // The ceremony is spent, behind the edge as at the origin.
+    let again = post_json(&stack, "/api/auth/passkeys/login", None, &answer).await;
+    assert_eq!(again.status(), 401);
+}
