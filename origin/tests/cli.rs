@@ -156,6 +156,10 @@ fn a_tenant_is_created_with_its_settings_and_changed_later() {
             "https://App.Acme.test/",
             "--app-url",
             "https://app.acme.test/home",
+            "--rp-id",
+            "acme.test",
+            "--webauthn-origin",
+            "https://login.acme.test",
         ],
         "",
     );
@@ -167,6 +171,7 @@ fn a_tenant_is_created_with_its_settings_and_changed_later() {
             "name: acme",
             "cors origins: https://app.acme.test",
             "app url: https://app.acme.test/home",
+            "webauthn: rp id acme.test, origin https://login.acme.test",
             "registration: closed",
             "require verified email: off",
             "require mfa: on",
@@ -199,6 +204,7 @@ fn a_tenant_is_created_with_its_settings_and_changed_later() {
         "name: Acme Inc",
         "cors origins: https://app.acme.test",
         "app url: -",
+        "webauthn: rp id acme.test, origin https://login.acme.test",
         "registration: open",
         "require verified email: on",
         "require mfa: off",
@@ -249,6 +255,22 @@ fn a_tenant_is_created_with_its_settings_and_changed_later() {
                 "javascript:alert(1)",
             ][..],
             "invalid app URL",
+        ),
+        (
+            &[
+                "tenant",
+                "update",
+                "acme",
+                "--rp-id",
+                "acme.test",
+                "--webauthn-origin",
+                "https://acme.example",
+            ][..],
+            "the origin's host must be the RP ID or a subdomain of it",
+        ),
+        (
+            &["tenant", "update", "acme", "--rp-id", "acme.test"][..],
+            "--webauthn-origin",
         ),
     ] {
         let (ok, out) = tessera(dir.path(), args, "");
