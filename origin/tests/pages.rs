@@ -427,3 +427,149 @@ async fn a_tenants_pages_show_its_name_and_lead_back_to_its_app() {
     assert!(limited.headers().contains_key("retry-after"));
     assert!(limited.text().await.unwrap().contains("Please wait"));
 }
+
+/// A browser app's page on `http://localhost:<port>`, with the passkey calls an app makes: its
+/// scripts call Tessera's API with `fetch` and the browser's own `navigator.credentials`.
+async fn passkey_app_page() -> String {
+    let page = r#"<!doctype html><html><head><title>passkeys</title><script>
+async function api(base, path, body, token) {
+  const headers = {"content-type": "application/json"};
+  if (token) headers.authorization = "Bearer " + token;
+  const r = await fetch(base + path, {method: "POST", headers, body: JSON.stringify(body)});
+  const text = await r.text();
+  return {status: r.status, body: text ? JSON.parse(text) : null};
+}
+async function addPasskey(base, token, password) {
+  const options = await api(base, "/api/auth/passkeys/register/options", {password}, token);
+  const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.body.publicKey);
+  const credential = await navigator.credentials.create({publicKey});
+  const added = await api(base, "/api/auth/passkeys/register",
+    {ceremony: options.body.ceremony, credential: credential.toJSON(), name: "This browser"}, token);
+  return added.status;
+}
+async function signInWithPasskey(base, tenant) {
+  const options = await api(base, "/api/auth/passkeys/login/options", {tenant});
+  const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options.body.publicKey);
+  const credential = await navigator.credentials.get({publicKey});
+  return api(base, "/api/auth/passkeys/login",
+    {ceremony: options.body.ceremony, credential: credential.toJSON()});
+}
+</script></head><body>passkeys</body></html>"#;
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(page) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // WebAuthn binds passkeys to a domain: the page is opened as localhost, never 127.0.0.1.
+    let url = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// The W3C WebAuthn WebDriver extension's "Add Virtual Authenticator": a platform (internal)
+/// CTAP2 authenticator that keeps resident keys and verifies its user.
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/authenticator",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let authenticator = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+        });
+        (axum::http::Method::POST, Some(authenticator.to_string()))
+    }
+}
+
+/// Runs `call` (a page function's call, its last argument the WebDriver callback) and answers
+/// what it resolved to, or the error it threw.
+async fn run_on_page(
+    browser: &Client,
+    call: &str,
+    args: Vec<serde_json::Value>,
+) -> serde_json::Value {
+    let script = format!(
+        "const done = arguments[arguments.length - 1];\n\
+         {call}.then(done, e => done({{error: e.name + ': ' + e.message}}));"
+    );
+    browser.execute_async(&script, args).await.unwrap()
+}
+
+/// Issue 26: a browser app adds a passkey with the browser's own WebAuthn (Chromium's virtual
+/// authenticator through WebDriver), signs out, and signs in again with the passkey alone, no
+/// address typed (a discoverable credential). The tenant's relying party is the app's origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_adds_a_passkey_and_signs_in_with_it() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let app = passkey_app_page().await;
+    server.create_tenant("acme").await;
+    server
+        .create_user("acme", "ann@example.com", PASSWORD)
+        .await;
+    server
+        .state
+        .store
+        .update_tenant(
+            &tessera_core::model::TenantSlug::parse("acme").unwrap(),
+            &tessera_origin::store::TenantChanges {
+                cors_origins: Some(vec![tessera_origin::allowed_origin::AllowedOrigin::parse(
+                    &app,
+                )
+                .unwrap()]),
+                relying_party: Some(Some(
+                    tessera_origin::relying_party::RelyingParty::new("localhost", &app).unwrap(),
+                )),
+                ..tessera_origin::store::TenantChanges::default()
+            },
+        )
+        .await
+        .unwrap();
+    let tokens = server.login("acme", "ann@example.com", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+
+    let driver = Chromedriver::start();
+    let browser = driver.browser().await;
+    browser.issue_cmd(AddVirtualAuthenticator).await.unwrap();
+    browser.goto(&format!("{app}/")).await.unwrap();
+    let added = run_on_page(
+        &browser,
+        "addPasskey(arguments[0], arguments[1], arguments[2])",
+        vec![json!(server.base), json!(access), json!(PASSWORD)],
+    )
+    .await;
+    assert_eq!(added, json!(201), "{added}");
+
+    // Signed out: the session that added the passkey ends.
+    let out = server
+        .post_auth("/api/auth/logout", &access, &json!({}))
+        .await;
+    assert_eq!(out.status(), 204);
+
+    let signed_in = run_on_page(
+        &browser,
+        "signInWithPasskey(arguments[0], arguments[1])",
+        vec![json!(server.base), json!("acme")],
+    )
+    .await;
+    assert_eq!(signed_in["status"], 200, "{signed_in}");
+    assert_eq!(signed_in["body"]["user"]["email"], "ann@example.com");
+    let token = signed_in["body"]["access_token"].as_str().unwrap();
+    assert_eq!(common::claims(token)["amr"], json!(["webauthn"]));
+    assert_eq!(server.get_auth("/api/auth/me", token).await.status(), 200);
+    screenshot(&browser, "passkey-signed-in").await;
+    browser.close().await.unwrap();
+}

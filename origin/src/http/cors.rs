@@ -25,7 +25,13 @@ const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE";
 const MAX_AGE_SECS: &str = "600";
 
 /// Body fields that carry an opaque token, whose prefix names its tenant.
-const TOKEN_FIELDS: [&str; 4] = ["refresh_token", "refreshToken", "mfa_token", "token"];
+const TOKEN_FIELDS: [&str; 5] = [
+    "refresh_token",
+    "refreshToken",
+    "mfa_token",
+    "token",
+    "ceremony",
+];
 
 /// The CORS layer (inside the rate limits and the body's timeout: it reads a cross-origin JSON
 /// body itself, under the same time and size limits as the extractors).
