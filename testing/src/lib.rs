@@ -3,6 +3,8 @@
 
 #![allow(clippy::expect_used, clippy::panic)]
 
+pub mod browser;
+
 /// The TOTP code that pyotp, an independent implementation, computes for `secret` (base32) at
 /// Unix time `at` (scripts/setup-test-services installs it).
 pub fn pyotp(secret: &str, at: u64) -> String {

@@ -1484,3 +1484,63 @@ async fn a_passkey_is_added_and_signs_in_through_the_edge() {
     let again = post_json(&stack, "/api/auth/passkeys/login", None, &answer).await;
     assert_eq!(again.status(), 401);
 }
+
+/// Issue 26: the browser test through the Worker: an app's page (the tenant's relying party and
+/// CORS origin) adds a passkey with Chromium's virtual authenticator and signs in with it, every
+/// call through the edge, and the edge verifies the token the passkey got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_adds_a_passkey_and_signs_in_with_it_through_the_edge() {
+    use tessera_testing::browser::{
+        passkey_app_page, run_on_page, AddVirtualAuthenticator, Chromedriver,
+    };
+
+    let stack = Stack::start().await;
+    let app = passkey_app_page().await;
+    let tenant = tessera_core::model::TenantSlug::parse("default").unwrap();
+    let changes = tessera_origin::store::TenantChanges {
+        cors_origins: Some(vec![tessera_origin::allowed_origin::AllowedOrigin::parse(
+            &app,
+        )
+        .unwrap()]),
+        relying_party: Some(Some(
+            tessera_origin::relying_party::RelyingParty::new("localhost", &app).unwrap(),
+        )),
+        ..tessera_origin::store::TenantChanges::default()
+    };
+    stack
+        .state
+        .store
+        .update_tenant(&tenant, &changes)
+        .await
+        .unwrap();
+    stack.create_user("ann@example.com").await;
+    let signed = stack.sign_in("ann@example.com", "198.51.100.130").await;
+    let access = signed["access_token"].as_str().unwrap().to_owned();
+
+    let driver = Chromedriver::start();
+    let browser = driver.browser().await;
+    browser.issue_cmd(AddVirtualAuthenticator).await.unwrap();
+    browser.goto(&format!("{app}/")).await.unwrap();
+    let added = run_on_page(
+        &browser,
+        "addPasskey(arguments[0], arguments[1], arguments[2])",
+        vec![
+            json!(stack.edge_url),
+            json!(access),
+            json!(tessera_tests::PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(added, json!(201), "{added}");
+    let signed_in = run_on_page(
+        &browser,
+        "signInWithPasskey(arguments[0], arguments[1])",
+        vec![json!(stack.edge_url), json!("default")],
+    )
+    .await;
+    assert_eq!(signed_in["status"], 200, "{signed_in}");
+    let token = signed_in["body"]["access_token"].as_str().unwrap();
+    assert_eq!(claims_of(token).amr, vec!["webauthn".to_owned()]);
+    assert_eq!(get(&stack, "/api/auth/verify", token).await.status(), 200);
+    browser.close().await.unwrap();
+}
