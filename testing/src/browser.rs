@@ -108,9 +108,14 @@ async function signInWithPasskey(base, tenant) {
         "/",
         axum::routing::get(move || async move { axum::response::Html(page) }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port for the page");
     // WebAuthn binds passkeys to a domain: the page is opened as localhost, never 127.0.0.1.
-    let url = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+    let url = format!(
+        "http://localhost:{}",
+        listener.local_addr().expect("its address").port()
+    );
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
 }
@@ -155,5 +160,8 @@ pub async fn run_on_page(
         "const done = arguments[arguments.length - 1];\n\
          {call}.then(done, e => done({{error: e.name + ': ' + e.message}}));"
     );
-    browser.execute_async(&script, args).await.unwrap()
+    browser
+        .execute_async(&script, args)
+        .await
+        .expect("the script ran")
 }
