@@ -1525,7 +1525,7 @@ async fn a_browser_adds_a_passkey_and_signs_in_with_it_through_the_edge() {
         &browser,
         "addPasskey(arguments[0], arguments[1], arguments[2])",
         vec![
-            json!(stack.edge_url),
+            json!(stack.edge_url()),
             json!(access),
             json!(tessera_tests::PASSWORD),
         ],
@@ -1535,7 +1535,7 @@ async fn a_browser_adds_a_passkey_and_signs_in_with_it_through_the_edge() {
     let signed_in = run_on_page(
         &browser,
         "signInWithPasskey(arguments[0], arguments[1])",
-        vec![json!(stack.edge_url), json!("default")],
+        vec![json!(stack.edge_url()), json!("default")],
     )
     .await;
     assert_eq!(signed_in["status"], 200, "{signed_in}");
