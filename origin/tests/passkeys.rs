@@ -628,3 +628,39 @@ async fn a_discoverable_passkey_signs_in_without_an_address(backend: Backend) {
     .await;
 }
 both!(a_discoverable_passkey_signs_in_without_an_address);
+
+/// `tessera user reset-mfa` (the operator's service it calls) removes passkeys with every
+/// other factor.
+async fn an_operators_reset_of_the_factors_removes_the_passkeys(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let access = ann(&server).await;
+    let mut key = authenticator();
+    assert_eq!(
+        add_passkey(&server, &access, &mut key, ORIGIN)
+            .await
+            .status(),
+        201
+    );
+    let tenant = tessera_core::model::TenantSlug::parse("default").unwrap();
+    let email = tessera_core::model::Email::parse("ann@example.com").unwrap();
+    server
+        .state
+        .services
+        .accounts
+        .reset_mfa(&tenant, &email)
+        .await
+        .unwrap();
+    server.clock.advance(Duration::from_secs(61));
+    let options = login_options(&server, "default", Some("ann@example.com")).await;
+    let request: RequestChallengeResponse =
+        serde_json::from_value(json!({ "publicKey": options["publicKey"] })).unwrap();
+    assert!(
+        key.do_authentication(Url::parse(ORIGIN).unwrap(), request)
+            .is_err(),
+        "the options name no passkey of Ann's any more"
+    );
+    // And a password sign-in asks for no second factor.
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+}
+both!(an_operators_reset_of_the_factors_removes_the_passkeys);

@@ -32,3 +32,5 @@ CREATE TABLE webauthn_ceremonies (
     state      TEXT NOT NULL,
     expires_at INTEGER NOT NULL
 );
+-- Each new ceremony sweeps the expired ones of its tenant.
+CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies (expires_at);
