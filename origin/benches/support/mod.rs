@@ -90,3 +90,61 @@ pub fn memory_mib(pid: u32) -> (f64, f64) {
 pub fn client_ip(n: u64) -> String {
     format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
 }
+
+/// Runs wrk (one thread, `connections` connections, `seconds`) POSTing to `path` the JSON
+/// bodies of `bodies` in turn (one a line; wrapping round when they run out), each from a new
+/// client address as the edge would send it. Returns (2xx answers per second, other answers).
+pub fn wrk_bodies(
+    base: &str,
+    path: &str,
+    bodies: &[String],
+    connections: u32,
+    seconds: u64,
+) -> (f64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("bodies.jsonl");
+    std::fs::write(&lines, bodies.join("\n")).unwrap();
+    let script = format!(
+        "local bodies = {{}}\n\
+         local n = 0\n\
+         for line in io.lines(\"{lines}\") do bodies[#bodies + 1] = line end\n\
+         request = function()\n\
+           n = n + 1\n\
+           wrk.headers[\"x-tessera-edge-secret\"] = \"{EDGE_SECRET}\"\n\
+           wrk.headers[\"x-tessera-client-ip\"] = \"10.\" .. (math.floor(n / 65536) % 256) .. \".\" .. (math.floor(n / 256) % 256) .. \".\" .. (n % 256)\n\
+           wrk.headers[\"content-type\"] = \"application/json\"\n\
+           return wrk.format(\"POST\", \"{path}\", nil, bodies[((n - 1) % #bodies) + 1])\n\
+         end\n",
+        lines = lines.display()
+    );
+    let file = dir.path().join("script.lua");
+    std::fs::write(&file, script).unwrap();
+    let output = std::process::Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "-s",
+        ])
+        .arg(&file)
+        .arg(base)
+        .output()
+        .expect("wrk (apt-get install wrk; scripts/bench-origin installs it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "12345 requests in 10.00s, …"
+    let (requests, elapsed) = text
+        .lines()
+        .find_map(|l| {
+            let l = l.trim();
+            let (count, rest) = l.split_once(" requests in ")?;
+            let secs = rest.split(['s', ',']).next()?.parse::<f64>().ok()?;
+            Some((count.parse::<f64>().ok()?, secs))
+        })
+        .unwrap_or((0.0, 1.0));
+    let failed = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    ((requests - failed as f64) / elapsed, failed)
+}
