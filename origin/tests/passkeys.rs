@@ -70,6 +70,27 @@ async fn add_passkey(
         .await
 }
 
+/// A server with Ann signed in and a passkey of hers added: the server, her access token and
+/// the authenticator holding the passkey.
+async fn ann_with_a_passkey(
+    backend: Backend,
+) -> (TestServer, String, WebauthnAuthenticator<SoftPasskey>) {
+    let server = TestServer::start(backend).await;
+    let access = ann(&server).await;
+    let mut key = authenticator();
+    let added = add_passkey(&server, &access, &mut key, ORIGIN).await;
+    assert_eq!(added.status(), 201);
+    (server, access, key)
+}
+
+/// Whether sign-in `options` name no passkey that `key` holds (it cannot answer them).
+fn offers_none_of(key: &mut WebauthnAuthenticator<SoftPasskey>, options: &Value) -> bool {
+    let request: RequestChallengeResponse =
+        serde_json::from_value(json!({ "publicKey": options["publicKey"] })).unwrap();
+    key.do_authentication(Url::parse(ORIGIN).unwrap(), request)
+        .is_err()
+}
+
 /// Starts a passkey sign-in for `email` (none: discoverable); the options.
 async fn login_options(server: &TestServer, tenant: &str, email: Option<&str>) -> Value {
     let mut body = json!({ "tenant": tenant });
@@ -169,15 +190,7 @@ async fn passkey_sign_in_replaces_the_password(backend: Backend) {
 both!(passkey_sign_in_replaces_the_password);
 
 async fn an_unknown_address_gets_options_of_the_same_shape(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let access = ann(&server).await;
-    let mut key = authenticator();
-    assert_eq!(
-        add_passkey(&server, &access, &mut key, ORIGIN)
-            .await
-            .status(),
-        201
-    );
+    let (server, _, _) = ann_with_a_passkey(backend).await;
     let known = login_options(&server, "default", Some("ann@example.com")).await;
     let unknown = login_options(&server, "default", Some("nobody@example.com")).await;
     let shape = |options: &Value| {
@@ -212,15 +225,7 @@ async fn an_unknown_address_gets_options_of_the_same_shape(backend: Backend) {
 both!(an_unknown_address_gets_options_of_the_same_shape);
 
 async fn a_counter_that_goes_backwards_is_refused_as_a_clone(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let access = ann(&server).await;
-    let mut key = authenticator();
-    assert_eq!(
-        add_passkey(&server, &access, &mut key, ORIGIN)
-            .await
-            .status(),
-        201
-    );
+    let (server, _, mut key) = ann_with_a_passkey(backend).await;
     // Two ceremonies answered in order (counters 1 and 2), finished in the other order: the
     // second finish presents a counter below the stored one, as a cloned key would.
     let first = login_options(&server, "default", Some("ann@example.com")).await;
@@ -286,11 +291,7 @@ async fn a_wrong_origin_or_another_tenants_ceremony_is_refused(backend: Backend)
         .await;
     let options = login_options(&server, "other", Some("ann@example.com")).await;
     // The decoy is all it offers; the authenticator has no key for it.
-    let request: RequestChallengeResponse =
-        serde_json::from_value(json!({ "publicKey": options["publicKey"] })).unwrap();
-    assert!(key
-        .do_authentication(Url::parse(ORIGIN).unwrap(), request)
-        .is_err());
+    assert!(offers_none_of(&mut key, &options));
     server.clock.advance(Duration::from_secs(61));
     // And an answer to tenant A's ceremony sent with tenant B's name in front is no ceremony
     // of B's.
@@ -343,11 +344,7 @@ async fn a_passkey_can_be_renamed_and_removed_with_the_password(backend: Backend
     assert_eq!(listed, json!([]));
     // Its key signs in no more.
     let options = login_options(&server, "default", Some("ann@example.com")).await;
-    let request: RequestChallengeResponse =
-        serde_json::from_value(json!({ "publicKey": options["publicKey"] })).unwrap();
-    assert!(key
-        .do_authentication(Url::parse(ORIGIN).unwrap(), request)
-        .is_err());
+    assert!(offers_none_of(&mut key, &options));
 }
 both!(a_passkey_can_be_renamed_and_removed_with_the_password);
 
@@ -409,15 +406,7 @@ async fn answer_challenge_with(
 }
 
 async fn a_passkey_is_the_second_factor_after_a_password(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let access = ann(&server).await;
-    let mut key = authenticator();
-    assert_eq!(
-        add_passkey(&server, &access, &mut key, ORIGIN)
-            .await
-            .status(),
-        201
-    );
+    let (server, _, mut key) = ann_with_a_passkey(backend).await;
     server.clock.advance(Duration::from_secs(61));
     let verified = answer_challenge_with(&server, &mut key, "default", "ann@example.com").await;
     assert_eq!(verified.status(), 200);
@@ -632,15 +621,7 @@ both!(a_discoverable_passkey_signs_in_without_an_address);
 /// `tessera user reset-mfa` (the operator's service it calls) removes passkeys with every
 /// other factor.
 async fn an_operators_reset_of_the_factors_removes_the_passkeys(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let access = ann(&server).await;
-    let mut key = authenticator();
-    assert_eq!(
-        add_passkey(&server, &access, &mut key, ORIGIN)
-            .await
-            .status(),
-        201
-    );
+    let (server, _, mut key) = ann_with_a_passkey(backend).await;
     let tenant = tessera_core::model::TenantSlug::parse("default").unwrap();
     let email = tessera_core::model::Email::parse("ann@example.com").unwrap();
     server
@@ -652,11 +633,8 @@ async fn an_operators_reset_of_the_factors_removes_the_passkeys(backend: Backend
         .unwrap();
     server.clock.advance(Duration::from_secs(61));
     let options = login_options(&server, "default", Some("ann@example.com")).await;
-    let request: RequestChallengeResponse =
-        serde_json::from_value(json!({ "publicKey": options["publicKey"] })).unwrap();
     assert!(
-        key.do_authentication(Url::parse(ORIGIN).unwrap(), request)
-            .is_err(),
+        offers_none_of(&mut key, &options),
         "the options name no passkey of Ann's any more"
     );
     // And a password sign-in asks for no second factor.

@@ -209,20 +209,16 @@ impl Passkeys {
         if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
             selection.resident_key = Some(webauthn_rs_proto::ResidentKeyRequirement::Preferred);
         }
-        let state = serde_json::to_string(&state).map_err(|_| corrupt_state())?;
         let (token, digest) = self.one_time.new_ceremony(&caller.tenant, None);
-        tx.passkeys()
-            .begin(
-                &digest,
-                &Ceremony {
-                    purpose: REGISTER.to_owned(),
-                    user_id: Some(caller.user_id),
-                    state,
-                    expires_at: now + CEREMONY_SECS,
-                },
-                now,
-            )
-            .await?;
+        begin(
+            &mut tx,
+            &digest,
+            REGISTER,
+            Some(caller.user_id),
+            &to_json(&state)?,
+            now,
+        )
+        .await?;
         let event = caller_event(
             "passkey_registration_started",
             caller,
@@ -232,10 +228,7 @@ impl Passkeys {
         );
         tx.audit().append(&event).await?;
         tx.commit().await?;
-        Ok(Options {
-            ceremony: token.expose().to_owned(),
-            public_key: serde_json::to_value(&options.public_key).map_err(|_| corrupt_state())?,
-        })
+        to_options(&token, &options.public_key)
     }
 
     /// Finishes adding a passkey: the authenticator's answer to the ceremony the caller began.
@@ -352,8 +345,7 @@ impl Passkeys {
                     webauthn
                         .start_discoverable_authentication()
                         .map_err(|e| invalid_passkey(&e))?;
-                let state = serde_json::to_string(&state).map_err(|_| corrupt_state())?;
-                (options, DISCOVERABLE, None, state)
+                (options, DISCOVERABLE, None, to_json(&state)?)
             }
             (Some(account), email) => {
                 let user = match email {
@@ -380,36 +372,20 @@ impl Passkeys {
                             id: Base64UrlSafeData::from(decoy),
                             transports: None,
                         }];
-                    let state = serde_json::to_string(&state).map_err(|_| corrupt_state())?;
-                    (options, LOGIN, None, state)
+                    (options, LOGIN, None, to_json(&state)?)
                 } else {
                     let (options, state): (RequestChallengeResponse, PasskeyAuthentication) =
                         webauthn
                             .start_passkey_authentication(&passkeys)
                             .map_err(|e| invalid_passkey(&e))?;
-                    let state = serde_json::to_string(&state).map_err(|_| corrupt_state())?;
-                    (options, LOGIN, user.map(|u| u.id), state)
+                    (options, LOGIN, user.map(|u| u.id), to_json(&state)?)
                 }
             }
         };
         let (token, digest) = self.one_time.new_ceremony(&slug, account.as_deref());
-        tx.passkeys()
-            .begin(
-                &digest,
-                &Ceremony {
-                    purpose: purpose.to_owned(),
-                    user_id: user,
-                    state,
-                    expires_at: now + CEREMONY_SECS,
-                },
-                now,
-            )
-            .await?;
+        begin(&mut tx, &digest, purpose, user, &state, now).await?;
         tx.commit().await?;
-        Ok(Options {
-            ceremony: token.expose().to_owned(),
-            public_key: serde_json::to_value(&options.public_key).map_err(|_| corrupt_state())?,
-        })
+        to_options(&token, &options.public_key)
     }
 
     /// Finishes a passkey sign-in: tokens as a password sign-in gives them, with
@@ -644,18 +620,15 @@ impl Passkeys {
             .start_passkey_authentication(&passkeys)
             .map_err(|e| invalid_passkey(&e))?;
         tx.passkeys().take(challenge, now).await?;
-        tx.passkeys()
-            .begin(
-                challenge,
-                &Ceremony {
-                    purpose: SECOND_FACTOR.to_owned(),
-                    user_id: Some(*user),
-                    state: serde_json::to_string(&state).map_err(|_| corrupt_state())?,
-                    expires_at: now + CEREMONY_SECS,
-                },
-                now,
-            )
-            .await?;
+        begin(
+            tx,
+            challenge,
+            SECOND_FACTOR,
+            Some(*user),
+            &to_json(&state)?,
+            now,
+        )
+        .await?;
         serde_json::to_value(&options.public_key).map_err(|_| corrupt_state())
     }
 
@@ -789,6 +762,36 @@ pub(super) enum Assertion {
     Known(PasskeyAuthentication),
     /// The authenticator names the account.
     Discoverable(DiscoverableAuthentication),
+}
+
+fn to_json<T: serde::Serialize>(state: &T) -> ServiceResult<String> {
+    serde_json::to_string(state).map_err(|_| corrupt_state())
+}
+
+/// Stores a ceremony's `state` (as JSON) under `digest`, for `CEREMONY_SECS`.
+async fn begin(
+    tx: &mut TenantTx,
+    digest: &[u8],
+    purpose: &str,
+    user_id: Option<UserId>,
+    state: &str,
+    now: i64,
+) -> ServiceResult<()> {
+    let ceremony = Ceremony {
+        purpose: purpose.to_owned(),
+        user_id,
+        state: state.to_owned(),
+        expires_at: now + CEREMONY_SECS,
+    };
+    Ok(tx.passkeys().begin(digest, &ceremony, now).await?)
+}
+
+/// The answer to an options request: the ceremony's token and WebAuthn's options.
+fn to_options<T: serde::Serialize>(token: &OpaqueToken, public_key: &T) -> ServiceResult<Options> {
+    Ok(Options {
+        ceremony: token.expose().to_owned(),
+        public_key: serde_json::to_value(public_key).map_err(|_| corrupt_state())?,
+    })
 }
 
 fn parse_state<T: serde::de::DeserializeOwned>(state: &str) -> ServiceResult<T> {
