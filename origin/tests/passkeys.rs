@@ -642,3 +642,33 @@ async fn an_operators_reset_of_the_factors_removes_the_passkeys(backend: Backend
     assert!(tokens["access_token"].is_string(), "{tokens}");
 }
 both!(an_operators_reset_of_the_factors_removes_the_passkeys);
+
+/// The passkey routes are credential routes: per account as well as per IP, whichever address
+/// a request comes from. Options and assertions both count against the account.
+async fn passkey_sign_ins_are_limited_per_account(backend: Backend) {
+    let (server, _, mut key) = ann_with_a_passkey(backend).await;
+    server.clock.advance(Duration::from_secs(61));
+    let body = json!({"tenant": "default", "email": "ann@example.com"});
+    let mut options = Vec::new();
+    for _ in 0..3 {
+        options.push(login_options(&server, "default", Some("ann@example.com")).await);
+    }
+    // Two wrong answers (another origin) and a right one: five requests of Ann's this minute.
+    for wrong in &options[..2] {
+        let answer = assertion(&mut key, wrong, SIBLING);
+        assert_problem(finish(&server, &answer).await, 401, "invalid_credentials").await;
+    }
+    // The sixth, from yet another address, is over Ann's budget.
+    let sixth = server
+        .post_from("/api/auth/passkeys/login/options", &body, &unique_ip())
+        .await;
+    assert_problem(sixth, 429, "rate_limited").await;
+    let answer = assertion(&mut key, &options[2], ORIGIN);
+    assert_problem(finish(&server, &answer).await, 429, "rate_limited").await;
+    // A minute later she signs in.
+    server.clock.advance(Duration::from_secs(61));
+    let options = login_options(&server, "default", Some("ann@example.com")).await;
+    let answer = assertion(&mut key, &options, ORIGIN);
+    assert_eq!(finish(&server, &answer).await.status(), 200);
+}
+both!(passkey_sign_ins_are_limited_per_account);
