@@ -57,14 +57,13 @@ impl RelyingParty {
     /// # Errors
     /// [`InvalidRelyingParty`] when the URL has no host WebAuthn accepts.
     pub fn of_public_url(public_url: &str) -> Result<Self, InvalidRelyingParty> {
-        let host = Url::parse(public_url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
-        let origin = Url::parse(public_url)
+        let url = Url::parse(public_url).ok();
+        let host = url.as_ref().and_then(Url::host_str).unwrap_or_default();
+        let origin = url
+            .as_ref()
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
-        Self::new(&host, &origin)
+        Self::new(host, &origin)
     }
 
     /// The RP ID.

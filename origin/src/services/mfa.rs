@@ -12,8 +12,8 @@ use super::one_time::{mail_to, OneTime, MFA_SCOPE};
 use super::passkeys::Passkeys;
 use super::totp::{Accepted, TotpFactor};
 use super::{
-    audit_event, confirm_factor_change, end_other_sessions, Authenticated, Client, Issued,
-    Revocations, ServiceError, ServiceResult, TokenIssuer,
+    audit_event, caller_tenant, confirm_factor_change, end_other_sessions, tell_owner_of_factor,
+    Authenticated, Client, Issued, Revocations, ServiceError, ServiceResult, TokenIssuer,
 };
 use crate::clock::SharedClock;
 use crate::limiter::Limiter;
@@ -363,11 +363,7 @@ impl Mfa {
         if enabled && !caller.user.email_verified() {
             return Err(ServiceError::EmailNotVerified);
         }
-        let tenant = self
-            .tenants
-            .get(&caller.tenant)
-            .await?
-            .ok_or(ServiceError::SessionEnded)?;
+        let tenant = caller_tenant(&self.tenants, caller).await?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
         tx.users()
@@ -379,15 +375,15 @@ impl Mfa {
             } else {
                 MailKind::FactorRemoved
             };
-            let mail = mail_to(
+            tell_owner_of_factor(
+                &mut tx,
                 kind,
                 &tenant,
                 &caller.user,
-                serde_json::json!({ "factor": "an emailed code", "by_operator": false }),
-            );
-            tx.outbox()
-                .enqueue(&mail, self.clock.now_millis_i64())
-                .await?;
+                "an emailed code",
+                self.clock.now_millis_i64(),
+            )
+            .await?;
         }
         let event = if enabled {
             "mfa_email_enabled"

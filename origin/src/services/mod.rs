@@ -174,13 +174,50 @@ fn require_admin(caller: &Authenticated) -> ServiceResult<()> {
 }
 
 /// An audit event of `caller`'s own request, in their session.
-fn caller_event(event: &str, caller: &Authenticated, client: &Client, now: i64) -> AuditEvent {
+fn caller_event(
+    event: &str,
+    caller: &Authenticated,
+    client: &Client,
+    detail: String,
+    now: i64,
+) -> AuditEvent {
     audit_event(
         event,
         client,
         Some(&caller.user_id),
         Some(&caller.session_id),
-        String::new(),
+        detail,
         now,
     )
+}
+
+/// The tenant of `caller`'s token; gone since the token was issued, the session has ended.
+async fn caller_tenant(
+    tenants: &crate::tenants::Directory,
+    caller: &Authenticated,
+) -> ServiceResult<crate::store::Tenant> {
+    tenants
+        .get(&caller.tenant)
+        .await?
+        .ok_or(ServiceError::SessionEnded)
+}
+
+/// Queues the owner's email about a change of their second factors made by themselves
+/// (`kind`: added or removed; `factor` names it, e.g. "a passkey"), at `now_millis`.
+async fn tell_owner_of_factor(
+    tx: &mut TenantTx,
+    kind: crate::mail::MailKind,
+    tenant: &crate::store::Tenant,
+    owner: &crate::store::User,
+    factor: &str,
+    now_millis: i64,
+) -> ServiceResult<()> {
+    let mail = one_time::mail_to(
+        kind,
+        tenant,
+        owner,
+        serde_json::json!({ "factor": factor, "by_operator": false }),
+    );
+    tx.outbox().enqueue(&mail, now_millis).await?;
+    Ok(())
 }

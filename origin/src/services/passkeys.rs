@@ -17,10 +17,11 @@ use webauthn_rs::prelude::{
 };
 
 use super::mfa::sign_in_verdict;
-use super::one_time::{mail_to, OneTime};
+use super::one_time::OneTime;
 use super::{
-    audit_event, confirm_factor_change, end_other_sessions, Authenticated, Client, Issued,
-    Revocations, ServiceError, ServiceResult, TokenIssuer,
+    audit_event, caller_event, caller_tenant, confirm_factor_change, end_other_sessions,
+    tell_owner_of_factor, Authenticated, Client, Issued, Revocations, ServiceError, ServiceResult,
+    TokenIssuer,
 };
 use crate::clock::{self, SharedClock};
 use crate::limiter::Limiter;
@@ -41,6 +42,9 @@ const REGISTER: &str = "register";
 const LOGIN: &str = "login";
 const DISCOVERABLE: &str = "discoverable";
 const SECOND_FACTOR: &str = "mfa";
+
+/// How the owner's emails name the factor.
+const PASSKEY: &str = "a passkey";
 
 /// The options of a ceremony under way: `public_key` goes to `navigator.credentials`, the
 /// `ceremony` comes back with the authenticator's answer.
@@ -163,13 +167,6 @@ impl Passkeys {
             })
     }
 
-    async fn tenant(&self, slug: &TenantSlug) -> ServiceResult<Tenant> {
-        self.tenants
-            .get(slug)
-            .await?
-            .ok_or(ServiceError::SessionEnded)
-    }
-
     /// Starts adding a passkey to the caller's account (an ordinary token needs the current
     /// password, as any change of factors). The options exclude the caller's passkeys, prefer
     /// a discoverable credential and require user verification.
@@ -180,7 +177,7 @@ impl Passkeys {
         client: &Client,
     ) -> ServiceResult<Options> {
         confirm_factor_change(&self.hasher, caller, password).await?;
-        let tenant = self.tenant(&caller.tenant).await?;
+        let tenant = caller_tenant(&self.tenants, caller).await?;
         let webauthn = self.webauthn(&tenant)?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
@@ -247,7 +244,7 @@ impl Passkeys {
         if token.tenant() != &caller.tenant {
             return Err(invalid_ceremony());
         }
-        let tenant = self.tenant(&caller.tenant).await?;
+        let tenant = caller_tenant(&self.tenants, caller).await?;
         let webauthn = self.webauthn(&tenant)?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
@@ -260,8 +257,7 @@ impl Passkeys {
             tx.commit().await?;
             return Err(invalid_ceremony());
         };
-        let state: PasskeyRegistration =
-            serde_json::from_str(&taken.state).map_err(|_| corrupt_state())?;
+        let state: PasskeyRegistration = parse_state(&taken.state)?;
         let passkey = match webauthn.finish_passkey_registration(credential, &state) {
             Ok(passkey) => passkey,
             Err(error) => {
@@ -277,15 +273,17 @@ impl Passkeys {
                 return Err(invalid_passkey(&error));
             }
         };
-        let (backup_eligible, backed_up) = flags(&passkey);
+        // Its public record, stored whole; its backup flags stored beside it for listings.
+        let record = serde_json::to_value(&passkey).map_err(|_| corrupt_state())?;
+        let flag = |name: &str| record["cred"][name].as_bool().unwrap_or(false);
         let stored = StoredPasskey {
             id: Uuid::from_bytes(clock::random()).to_string(),
             user_id: caller.user_id,
             credential_id: passkey.cred_id().as_ref().to_vec(),
             name,
-            passkey: serde_json::to_string(&passkey).map_err(|_| corrupt_state())?,
-            backup_eligible,
-            backed_up,
+            passkey: record.to_string(),
+            backup_eligible: flag("backup_eligible"),
+            backed_up: flag("backup_state"),
             created_at: now,
             last_used_at: None,
         };
@@ -300,8 +298,15 @@ impl Passkeys {
         }
         let event = caller_event("passkey_added", caller, client, stored.id.clone(), now);
         tx.audit().append(&event).await?;
-        self.tell_owner(&mut tx, MailKind::FactorAdded, &tenant, &caller.user)
-            .await?;
+        tell_owner_of_factor(
+            &mut tx,
+            MailKind::FactorAdded,
+            &tenant,
+            &caller.user,
+            PASSKEY,
+            self.clock.now_millis_i64(),
+        )
+        .await?;
         let ended = end_other_sessions(&mut tx, "passkey_added", caller, client, now).await?;
         tx.commit().await?;
         self.revocations.sessions_ended(&caller.tenant, &ended);
@@ -668,7 +673,7 @@ impl Passkeys {
 
     /// Whether `user` has a passkey: then a sign-in's challenge offers it.
     pub(super) async fn any(tx: &mut TenantTx, user: &UserId) -> ServiceResult<bool> {
-        Ok(!tx.passkeys().of_user(user).await?.is_empty())
+        Ok(tx.passkeys().any(user).await?)
     }
 
     /// The caller's passkeys, oldest first.
@@ -720,7 +725,7 @@ impl Passkeys {
         client: &Client,
     ) -> ServiceResult<()> {
         confirm_factor_change(&self.hasher, caller, password).await?;
-        let tenant = self.tenant(&caller.tenant).await?;
+        let tenant = caller_tenant(&self.tenants, caller).await?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
         if !tx.passkeys().remove(&caller.user_id, id).await? {
@@ -728,30 +733,18 @@ impl Passkeys {
         }
         let event = caller_event("passkey_removed", caller, client, id.to_owned(), now);
         tx.audit().append(&event).await?;
-        self.tell_owner(&mut tx, MailKind::FactorRemoved, &tenant, &caller.user)
-            .await?;
+        tell_owner_of_factor(
+            &mut tx,
+            MailKind::FactorRemoved,
+            &tenant,
+            &caller.user,
+            PASSKEY,
+            self.clock.now_millis_i64(),
+        )
+        .await?;
         let ended = end_other_sessions(&mut tx, "passkey_removed", caller, client, now).await?;
         tx.commit().await?;
         self.revocations.sessions_ended(&caller.tenant, &ended);
-        Ok(())
-    }
-
-    async fn tell_owner(
-        &self,
-        tx: &mut TenantTx,
-        kind: MailKind,
-        tenant: &Tenant,
-        user: &User,
-    ) -> ServiceResult<()> {
-        let mail = mail_to(
-            kind,
-            tenant,
-            user,
-            serde_json::json!({ "factor": "a passkey", "by_operator": false }),
-        );
-        tx.outbox()
-            .enqueue(&mail, self.clock.now_millis_i64())
-            .await?;
         Ok(())
     }
 }
@@ -820,29 +813,4 @@ fn passkey_name(name: Option<&str>) -> ServiceResult<String> {
         });
     }
     Ok(name.to_owned())
-}
-
-/// A new passkey's backup flags (eligible, backed up now), from its public record.
-fn flags(passkey: &Passkey) -> (bool, bool) {
-    let record = serde_json::to_value(passkey).unwrap_or_default();
-    let flag = |name: &str| record["cred"][name].as_bool().unwrap_or(false);
-    (flag("backup_eligible"), flag("backup_state"))
-}
-
-/// An audit event of `caller`'s own request.
-fn caller_event(
-    event: &str,
-    caller: &Authenticated,
-    client: &Client,
-    detail: String,
-    now: i64,
-) -> crate::store::AuditEvent {
-    audit_event(
-        event,
-        client,
-        Some(&caller.user_id),
-        Some(&caller.session_id),
-        detail,
-        now,
-    )
 }

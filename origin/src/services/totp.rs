@@ -13,8 +13,8 @@ use tessera_core::totp::{self, TotpParams, TotpSecret};
 
 use super::one_time::mail_to;
 use super::{
-    caller_event, confirm_factor_change, end_other_sessions, Authenticated, Client, Revocations,
-    ServiceError, ServiceResult,
+    caller_event, caller_tenant, confirm_factor_change, end_other_sessions, tell_owner_of_factor,
+    Authenticated, Client, Revocations, ServiceError, ServiceResult,
 };
 use crate::clock::{self, SharedClock};
 use crate::keys::{hmac_sha256, MasterKey};
@@ -113,7 +113,7 @@ impl TotpFactor {
         client: &Client,
     ) -> ServiceResult<Enrolment> {
         confirm_factor_change(&self.hasher, caller, password).await?;
-        let tenant = self.tenant_of(caller).await?;
+        let tenant = caller_tenant(&self.tenants, caller).await?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
         if tx.totp().active(&caller.user_id).await? {
@@ -125,7 +125,7 @@ impl TotpFactor {
             secret.expose(),
         );
         tx.totp().put_pending(&caller.user_id, &sealed, now).await?;
-        let event = caller_event("totp_enrolment_started", caller, client, now);
+        let event = caller_event("totp_enrolment_started", caller, client, String::new(), now);
         tx.audit().append(&event).await?;
         tx.commit().await?;
         let otpauth_uri = totp::otpauth_uri(
@@ -162,7 +162,7 @@ impl TotpFactor {
         client: &Client,
     ) -> ServiceResult<Vec<String>> {
         confirm_factor_change(&self.hasher, caller, password).await?;
-        let tenant = self.tenant_of(caller).await?;
+        let tenant = caller_tenant(&self.tenants, caller).await?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
         let factor = tx
@@ -181,12 +181,13 @@ impl TotpFactor {
         .await?;
         tx.totp().confirm(&caller.user_id, now).await?;
         let codes = self.new_recovery_codes(&mut tx, &caller.user_id).await?;
-        self.tell_owner(
+        tell_owner_of_factor(
             &mut tx,
             MailKind::FactorAdded,
             &tenant,
-            caller,
+            &caller.user,
             "an authenticator app",
+            self.clock.now_millis_i64(),
         )
         .await?;
         let ended = end_other_sessions(&mut tx, "totp_enabled", caller, client, now).await?;
@@ -205,7 +206,7 @@ impl TotpFactor {
         client: &Client,
     ) -> ServiceResult<Vec<String>> {
         confirm_factor_change(&self.hasher, caller, password).await?;
-        let tenant = self.tenant_of(caller).await?;
+        let tenant = caller_tenant(&self.tenants, caller).await?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
         let factor = tx
@@ -223,15 +224,16 @@ impl TotpFactor {
         )
         .await?;
         let codes = self.new_recovery_codes(&mut tx, &caller.user_id).await?;
-        self.tell_owner(
+        tell_owner_of_factor(
             &mut tx,
             MailKind::FactorAdded,
             &tenant,
-            caller,
+            &caller.user,
             "a new set of recovery codes",
+            self.clock.now_millis_i64(),
         )
         .await?;
-        let event = caller_event("recovery_codes_renewed", caller, client, now);
+        let event = caller_event("recovery_codes_renewed", caller, client, String::new(), now);
         tx.audit().append(&event).await?;
         tx.commit().await?;
         Ok(codes)
@@ -246,7 +248,7 @@ impl TotpFactor {
         client: &Client,
     ) -> ServiceResult<()> {
         confirm_factor_change(&self.hasher, caller, password).await?;
-        let tenant = self.tenant_of(caller).await?;
+        let tenant = caller_tenant(&self.tenants, caller).await?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
         let factor = tx
@@ -269,34 +271,6 @@ impl TotpFactor {
         let ended = end_other_sessions(&mut tx, "totp_disabled", caller, client, now).await?;
         tx.commit().await?;
         self.revocations.sessions_ended(&caller.tenant, &ended);
-        Ok(())
-    }
-
-    async fn tenant_of(&self, caller: &Authenticated) -> ServiceResult<crate::store::Tenant> {
-        self.tenants
-            .get(&caller.tenant)
-            .await?
-            .ok_or(ServiceError::SessionEnded)
-    }
-
-    /// Queues the owner's email about a change of their factors (`factor` names what changed).
-    async fn tell_owner(
-        &self,
-        tx: &mut TenantTx,
-        kind: MailKind,
-        tenant: &crate::store::Tenant,
-        caller: &Authenticated,
-        factor: &str,
-    ) -> ServiceResult<()> {
-        let mail = mail_to(
-            kind,
-            tenant,
-            &caller.user,
-            serde_json::json!({ "factor": factor, "by_operator": false }),
-        );
-        tx.outbox()
-            .enqueue(&mail, self.clock.now_millis_i64())
-            .await?;
         Ok(())
     }
 

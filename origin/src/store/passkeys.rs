@@ -98,6 +98,19 @@ impl Passkeys<'_> {
         rows.iter().map(from_row).collect()
     }
 
+    /// Whether the user has a passkey (one count, no rows read: asked at every password
+    /// sign-in).
+    pub async fn any(&mut self, user: &UserId) -> StoreResult<bool> {
+        let sql = self
+            .0
+            .sql("SELECT COUNT(*) AS n FROM {p}passkeys WHERE user_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(user.to_string())
+            .fetch_one(self.0.conn())
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
     /// The passkey with this credential id, locked until the unit ends (its counter is about
     /// to be compared and advanced).
     pub async fn by_credential(
