@@ -252,11 +252,9 @@ async fn a_browser_app_signs_in_to_the_tenant_that_lists_its_origin() {
             .await;
     }
     server
-        .state
-        .store
-        .update_tenant(
-            &tessera_core::model::TenantSlug::parse("acme").unwrap(),
-            &tessera_origin::store::TenantChanges {
+        .change_tenant(
+            "acme",
+            tessera_origin::store::TenantChanges {
                 cors_origins: Some(vec![tessera_origin::allowed_origin::AllowedOrigin::parse(
                     &app,
                 )
@@ -264,8 +262,7 @@ async fn a_browser_app_signs_in_to_the_tenant_that_lists_its_origin() {
                 ..tessera_origin::store::TenantChanges::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     let driver = Chromedriver::start();
     let browser = driver.browser().await;
     browser.goto(&format!("{app}/")).await.unwrap();
@@ -382,11 +379,9 @@ async fn a_browser_adds_a_passkey_and_signs_in_with_it() {
         .create_user("acme", "ann@example.com", PASSWORD)
         .await;
     server
-        .state
-        .store
-        .update_tenant(
-            &tessera_core::model::TenantSlug::parse("acme").unwrap(),
-            &tessera_origin::store::TenantChanges {
+        .change_tenant(
+            "acme",
+            tessera_origin::store::TenantChanges {
                 cors_origins: Some(vec![tessera_origin::allowed_origin::AllowedOrigin::parse(
                     &app,
                 )
@@ -397,8 +392,7 @@ async fn a_browser_adds_a_passkey_and_signs_in_with_it() {
                 ..tessera_origin::store::TenantChanges::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     let tokens = server.login("acme", "ann@example.com", PASSWORD).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
 

@@ -419,17 +419,11 @@ async fn a_passkey_is_the_second_factor_after_a_password(backend: Backend) {
     // A tenant that requires a second factor: the enrol-only token adds a passkey (no
     // password asked: it was given a moment ago), and the passkey is that factor from then on.
     server.create_tenant("secure").await;
-    let slug = tessera_core::model::TenantSlug::parse("secure").unwrap();
     let policy = tessera_origin::store::TenantPolicy {
         require_mfa: true,
         ..tessera_origin::store::TenantPolicy::default()
     };
-    server
-        .state
-        .store
-        .update_tenant(&slug, &policy.into())
-        .await
-        .unwrap();
+    server.change_tenant("secure", policy).await;
     server
         .create_user("secure", "bob@example.com", PASSWORD)
         .await;

@@ -421,17 +421,11 @@ async fn a_code_is_accepted_once_across_two_nodes() {
 async fn a_tenant_that_requires_a_second_factor_gives_an_enrol_only_token(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.create_tenant("secure").await;
-    let slug = tessera_core::model::TenantSlug::parse("secure").unwrap();
     let policy = tessera_origin::store::TenantPolicy {
         require_mfa: true,
         ..tessera_origin::store::TenantPolicy::default()
     };
-    server
-        .state
-        .store
-        .update_tenant(&slug, &policy.into())
-        .await
-        .unwrap();
+    server.change_tenant("secure", policy).await;
     server
         .create_user("secure", "bob@example.com", PASSWORD)
         .await;

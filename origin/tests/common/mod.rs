@@ -13,7 +13,7 @@ use tessera_core::model::{Email, TenantSlug, UserId};
 use tessera_origin::clock::ManualClock;
 use tessera_origin::config::{Argon2Params, Config};
 use tessera_origin::state::AppState;
-use tessera_origin::store::{DynStore, NewUser, Store};
+use tessera_origin::store::{DynStore, NewUser, Store, TenantChanges};
 use tessera_origin::{clock, keys::MasterKey, server};
 
 /// The claims of a JWT (not verified: the tests read what the origin issued).
@@ -221,6 +221,17 @@ impl TestServer {
             .await
             .expect("create tenant");
         slug
+    }
+
+    /// Applies `changes` to `tenant`'s settings (the store's update, as `tenant update` does).
+    pub async fn change_tenant(&self, tenant: &str, changes: impl Into<TenantChanges>) {
+        let slug = TenantSlug::parse(tenant).expect("slug");
+        self.state
+            .store
+            .update_tenant(&slug, &changes.into())
+            .await
+            .expect("update tenant")
+            .expect("the tenant exists");
     }
 
     pub async fn create_user(&self, tenant: &str, email: &str, password: &str) -> UserId {
