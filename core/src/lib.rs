@@ -29,6 +29,7 @@ pub mod identity;
 pub mod jwt;
 pub mod lifetimes;
 pub mod model;
+pub mod oidc;
 pub mod otp;
 pub mod policy;
 pub mod ratelimit;

@@ -24,6 +24,9 @@ pub enum Api {
     BackOffice,
     /// The hosted pages behind emailed links (`/auth/*`): HTML.
     Pages,
+    /// Each tenant's OpenID provider (`/oidc/{tenant}/*`): OAuth 2.0 errors (`error`,
+    /// `error_description`) and the hosted sign-in page.
+    OpenId,
     /// Probes, keys and the API document.
     Operations,
     /// The contract between the two halves, opened only by the edge secret (the edge's
@@ -41,6 +44,7 @@ impl Api {
             Self::TeamVault => "team_vault",
             Self::BackOffice => "back_office",
             Self::Pages => "pages",
+            Self::OpenId => "oidc",
             Self::Operations => "operations",
             Self::Internal => "internal",
         }
@@ -136,6 +140,12 @@ pub enum AccountField {
     MfaChallenge(&'static str),
     /// A passkey ceremony token in the body field of this name: its tenant and account tag.
     Ceremony(&'static str),
+    /// The form's `email`, in the tenant of the path (`/oidc/{tenant}/…`): the hosted sign-in
+    /// page.
+    EmailInPathTenant,
+    /// The OpenID client named by the form's `client_id`, in the tenant of the path: the token
+    /// endpoint. A client that authenticates with HTTP Basic is charged by the origin only.
+    ClientInPathTenant,
     /// The account of the bearer token (its tenant and user), for routes that check a password
     /// or code behind a token: one stolen token spread over many addresses still gets its
     /// class's few guesses a minute. Charged once the token has verified
@@ -144,13 +154,22 @@ pub enum AccountField {
 }
 
 impl AccountField {
-    /// The per-account limit subject a JSON body names under this field, if it names one.
-    /// `served` is the tenant the request names outside its body, or the default tenant.
+    /// The per-account limit subject a body (JSON, or a form read by [`body_fields`]) names
+    /// under this field, if it names one. `served` is the tenant the request names outside its
+    /// body (for `/oidc/{tenant}/…`, its path: [`path_tenant`]), or the default tenant.
     /// [`Self::BearerAccount`] is named by the token, not the body: `None` here.
     #[must_use]
     pub fn subject(self, body: &serde_json::Value, served: &TenantSlug) -> Option<String> {
         let text = |name: &str| body.get(name).and_then(serde_json::Value::as_str);
         match self {
+            Self::EmailInPathTenant => {
+                let email = Email::parse(text("email")?).ok()?;
+                Some(crate::ratelimit::account_subject(served, &email))
+            }
+            Self::ClientInPathTenant => Some(crate::ratelimit::client_subject(
+                served,
+                text("client_id").filter(|id| !id.is_empty() && id.len() <= 128)?,
+            )),
             Self::BearerAccount => None,
             Self::MfaChallenge(field) => crate::ratelimit::mfa_account_subject(text(field)?),
             Self::Ceremony(field) => crate::ratelimit::ceremony_account_subject(text(field)?),
@@ -198,6 +217,34 @@ pub struct Route {
     pub account: Option<AccountField>,
     /// Verification, sign-out or neither.
     pub purpose: Purpose,
+}
+
+/// A request body's fields: a JSON document as it is, or an `application/x-www-form-urlencoded`
+/// form as an object of strings (the OpenID provider's forms), so that one [`AccountField`]
+/// reads either.
+#[must_use]
+pub fn body_fields(body: &[u8]) -> serde_json::Value {
+    if let Ok(json) = serde_json::from_slice(body) {
+        return json;
+    }
+    let fields = url::form_urlencoded::parse(body)
+        .map(|(name, value)| {
+            (
+                name.into_owned(),
+                serde_json::Value::String(value.into_owned()),
+            )
+        })
+        .collect();
+    serde_json::Value::Object(fields)
+}
+
+/// The tenant a provider path names (`/oidc/{tenant}/…`), if it is a valid slug.
+#[must_use]
+pub fn path_tenant(path: &str) -> Option<TenantSlug> {
+    let rest = path
+        .strip_prefix(crate::oidc::PATH_PREFIX)?
+        .strip_prefix('/')?;
+    TenantSlug::parse(rest.split('/').next()?).ok()
 }
 
 const fn row(method: &'static str, path: &'static str, class: RouteClass, api: Api) -> Route {
@@ -251,8 +298,11 @@ impl Route {
     }
 }
 
-use AccountField::{BearerAccount, Ceremony, EmailInBodyTenant, EmailInNamedTenant, MfaChallenge};
-use Api::{BackOffice, Canonical, Internal, Operations, Pages, TeamVault, VoiceStamp};
+use AccountField::{
+    BearerAccount, Ceremony, ClientInPathTenant, EmailInBodyTenant, EmailInNamedTenant,
+    EmailInPathTenant, MfaChallenge,
+};
+use Api::{BackOffice, Canonical, Internal, OpenId, Operations, Pages, TeamVault, VoiceStamp};
 use Purpose::{SignOut, Verify};
 use RouteClass::{CodeConfirm, Credential, Public, Refresh, Unmetered};
 
@@ -384,6 +434,38 @@ pub const ROUTES: &[Route] = &[
     row("POST", "/auth/verify-email", CodeConfirm, Pages),
     row("GET", "/auth/reset-password", Public, Pages),
     row("POST", "/auth/reset-password", Credential, Pages),
+    // Each tenant's OpenID provider. Discovery and keys are read by every relying party's
+    // library, often: the verification quota. The sign-in form is a credential like any other;
+    // its second step a code; the token endpoint is charged per client and per IP.
+    row(
+        "GET",
+        "/oidc/{tenant}/.well-known/openid-configuration",
+        RouteClass::Verify,
+        OpenId,
+    ),
+    row("GET", "/oidc/{tenant}/jwks", RouteClass::Verify, OpenId),
+    row("GET", "/oidc/{tenant}/authorize", Public, OpenId),
+    row("POST", "/oidc/{tenant}/authorize", Credential, OpenId).account(EmailInPathTenant),
+    row(
+        "POST",
+        "/oidc/{tenant}/authorize/second-factor",
+        CodeConfirm,
+        OpenId,
+    )
+    .account(MfaChallenge("mfa_token")),
+    row("POST", "/oidc/{tenant}/token", RouteClass::Token, OpenId).account(ClientInPathTenant),
+    row("GET", "/oidc/{tenant}/userinfo", Public, OpenId).accepting(ACCESS),
+    row("POST", "/oidc/{tenant}/userinfo", Public, OpenId).accepting(ACCESS),
+    row("POST", "/oidc/{tenant}/revoke", RouteClass::Token, OpenId).account(ClientInPathTenant),
+    row(
+        "POST",
+        "/oidc/{tenant}/introspect",
+        RouteClass::Token,
+        OpenId,
+    )
+    .account(ClientInPathTenant),
+    row("GET", "/oidc/{tenant}/end-session", Public, OpenId),
+    row("POST", "/oidc/{tenant}/end-session", Public, OpenId),
     // VoiceStamp v1.
     row("POST", "/api/v1/auth/login", Credential, VoiceStamp).account(EmailInNamedTenant),
     row("POST", "/api/v1/auth/verify-code", CodeConfirm, VoiceStamp).account(EmailInNamedTenant),

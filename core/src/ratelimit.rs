@@ -188,6 +188,9 @@ pub enum RouteClass {
     CodeConfirm,
     /// Refresh-token exchange.
     Refresh,
+    /// The OpenID provider's token endpoint: relying parties' servers exchange every user's
+    /// code from a few addresses, so its quota is per client as much as per IP.
+    Token,
     /// Token verification and the JWKS document: called by services on every request.
     Verify,
     /// Everything else, including the public endpoints of every API.
@@ -204,6 +207,7 @@ impl RouteClass {
             Self::Credential => "credential",
             Self::CodeConfirm => "code-confirm",
             Self::Refresh => "refresh",
+            Self::Token => "token",
             Self::Verify => "verify",
             Self::Public => "public",
             Self::Unmetered => "unmetered",
@@ -220,6 +224,9 @@ impl RouteClass {
             Self::CodeConfirm => Some(Quota::per_minute(3)),
             // Refresh 5 a minute (Back Office v2).
             Self::Refresh => Some(Quota::per_minute(5)),
+            // Ten exchanges a second per client and per server address: an application's
+            // sign-ins pass here, and a code or a client secret is too long to guess anyway.
+            Self::Token => Some(Quota::per_minute(600)),
             // Verification may back every API call of a customer's service: generous.
             Self::Verify => Some(Quota::per_minute(6_000)),
             // Public API 30 a minute (the canonical API).
@@ -232,7 +239,7 @@ impl RouteClass {
     /// so that an attacker spread over many addresses still gets 5 guesses a minute per account.
     #[must_use]
     pub const fn per_account(self) -> bool {
-        matches!(self, Self::Credential | Self::CodeConfirm)
+        matches!(self, Self::Credential | Self::CodeConfirm | Self::Token)
     }
 }
 
@@ -287,6 +294,12 @@ pub fn account_subject(tenant: &crate::model::TenantSlug, email: &crate::model::
 #[must_use]
 pub fn bearer_subject(tenant: &str, user: &str) -> String {
     format!("user:{tenant}:{user}")
+}
+
+/// The subject of an OpenID client's limit on the token endpoint: its tenant and client id.
+#[must_use]
+pub fn client_subject(tenant: &crate::model::TenantSlug, client_id: &str) -> String {
+    format!("client:{tenant}:{client_id}")
 }
 
 /// The subject of a per-account limit on answering an MFA challenge: the challenge token's

@@ -46,17 +46,26 @@ pub enum TokenKind {
     /// The link between the two requests of a passkey (WebAuthn) ceremony: single use, five
     /// minutes.
     Ceremony,
+    /// An OpenID client's secret.
+    ClientSecret,
+    /// An OpenID authorization code: single use, a minute.
+    AuthorizationCode,
+    /// The OpenID provider's browser session (its `__Host-` cookie).
+    ProviderSession,
 }
 
 impl TokenKind {
     /// Every kind.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 9] = [
         Self::Refresh,
         Self::Session,
         Self::MfaChallenge,
         Self::EmailLink,
         Self::ServiceApi,
         Self::Ceremony,
+        Self::ClientSecret,
+        Self::AuthorizationCode,
+        Self::ProviderSession,
     ];
 
     /// The prefix that starts every token of this kind.
@@ -69,6 +78,9 @@ impl TokenKind {
             Self::EmailLink => "tsr_el_",
             Self::ServiceApi => "tsr_sk_",
             Self::Ceremony => "tsr_wc_",
+            Self::ClientSecret => "tsr_cs_",
+            Self::AuthorizationCode => "tsr_ac_",
+            Self::ProviderSession => "tsr_ps_",
         }
     }
 }

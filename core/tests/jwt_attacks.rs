@@ -134,7 +134,8 @@ fn key_confusion_hs256_with_the_public_key_as_secret_is_refused() {
         .verification_key()
         .to_jwk()
         .expect("ed key has a jwk")
-        .x;
+        .x
+        .expect("an Ed25519 jwk has x");
     let public = URL_SAFE_NO_PAD.decode(public).expect("base64url");
     let token = forge_hs(
         json!({"alg": "HS256", "typ": "at+jwt", "kid": "ed-1"}),

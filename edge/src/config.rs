@@ -22,7 +22,7 @@ pub struct AppRoute {
     pub prefix: String,
     /// Token policy.
     pub auth: RouteAuth,
-    /// Rate-limit class: `credential`, `code-confirm`, `refresh`, `verify`, `public`,
+    /// Rate-limit class: `credential`, `code-confirm`, `refresh`, `token`, `verify`, `public`,
     /// `unmetered` (default `public`).
     #[serde(default = "default_class", deserialize_with = "class_from_name")]
     pub class: RouteClass,
@@ -40,6 +40,7 @@ fn class_from_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RouteClass,
         RouteClass::Credential,
         RouteClass::CodeConfirm,
         RouteClass::Refresh,
+        RouteClass::Token,
         RouteClass::Verify,
         RouteClass::Public,
         RouteClass::Unmetered,

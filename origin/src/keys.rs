@@ -10,7 +10,7 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tessera_core::jwt::{KeySet, SigningKey, VerificationKey, Verifier};
+use tessera_core::jwt::{KeyAlgorithm, KeySet, SigningKey, VerificationKey, Verifier};
 use tessera_core::lifetimes::LONGEST_JWT_SECS;
 use tokio::sync::RwLock;
 
@@ -59,6 +59,9 @@ pub enum KeyringError {
     /// Reading or writing the master key file failed.
     #[error("master key file {0}: {1}")]
     File(String, String),
+    /// OpenSSL could not make or read an RSA key.
+    #[error("RSA key: {0}")]
+    Rsa(String),
     /// A key could not be built.
     #[error("invalid key: {0}")]
     Key(#[from] tessera_core::jwt::KeyError),
@@ -252,7 +255,9 @@ pub struct Keyring {
 
 struct Loaded {
     signer: Arc<SigningKey>,
+    id_token_rs256: Arc<SigningKey>,
     verifier: Arc<Verifier>,
+    published: Arc<KeySet>,
 }
 
 /// How often a running origin re-reads its keys, to pick up a rotation made by the CLI or by
@@ -274,8 +279,18 @@ impl Keyring {
         audience: &str,
         clock: SharedClock,
     ) -> Result<Self, KeyringError> {
-        if store.keys().await?.iter().all(|k| k.retired_at.is_some()) {
-            rotate(&store, &master, clock.now_secs()).await?;
+        let stored = store.keys().await?;
+        let current = |algorithm: &str| {
+            stored
+                .iter()
+                .any(|k| k.retired_at.is_none() && k.algorithm == algorithm)
+        };
+        if !current(ED25519) {
+            rotate_in(&store, &master, ED25519, clock.now_secs()).await?;
+        }
+        // Versions before the OpenID provider had no RS256 key: the first start makes one.
+        if !current(RS256) {
+            rotate_in(&store, &master, RS256, clock.now_secs()).await?;
         }
         let loaded = load_keys(&store, &master, issuer, audience, clock.now_secs()).await?;
         Ok(Self {
@@ -313,9 +328,24 @@ impl Keyring {
         self.inner.read().await.signer.clone()
     }
 
-    /// The verifier over every published key.
+    /// The current key that signs ID tokens with `algorithm` (RS256, or EdDSA: the access
+    /// tokens' key).
+    pub async fn id_token_signer(&self, algorithm: KeyAlgorithm) -> Arc<SigningKey> {
+        let loaded = self.inner.read().await;
+        match algorithm {
+            KeyAlgorithm::RS256 => loaded.id_token_rs256.clone(),
+            KeyAlgorithm::EdDSA | KeyAlgorithm::HS256 => loaded.signer.clone(),
+        }
+    }
+
+    /// The verifier of access tokens: every published Ed25519 key.
     pub async fn verifier(&self) -> Arc<Verifier> {
         self.inner.read().await.verifier.clone()
+    }
+
+    /// Every published key (the access tokens' and the ID tokens'), for JWKS documents.
+    pub async fn published(&self) -> Arc<KeySet> {
+        self.inner.read().await.published.clone()
     }
 
     /// The master key.
@@ -325,44 +355,101 @@ impl Keyring {
     }
 }
 
-/// Generates a new Ed25519 key, makes it current and retires the previous one. Tokens signed
-/// by the previous key keep verifying while it stays published.
+/// The stored algorithm names of the two keys in use.
+const ED25519: &str = "EdDSA";
+const RS256: &str = "RS256";
+
+/// The size of the RS256 keys Tessera generates.
+const RSA_BITS: u32 = 2048;
+
+/// Generates a new Ed25519 key and a new RS256 key, makes them current and retires the
+/// previous ones. Tokens signed by the previous keys keep verifying while they stay published.
+/// Answers the new Ed25519 key's id.
 pub async fn rotate(
     store: &DynStore,
     master: &MasterKey,
     now: i64,
 ) -> Result<String, KeyringError> {
-    let seed = clock::random::<32>();
+    let kid = rotate_in(store, master, ED25519, now).await?;
+    rotate_in(store, master, RS256, now).await?;
+    Ok(kid)
+}
+
+/// Generates a key of one algorithm and makes it that algorithm's current key.
+async fn rotate_in(
+    store: &DynStore,
+    master: &MasterKey,
+    algorithm: &str,
+    now: i64,
+) -> Result<String, KeyringError> {
     let kid = format!(
-        "k{}-{}",
+        "{}{}-{}",
+        if algorithm == RS256 { "r" } else { "k" },
         now,
         tessera_core::secret::hex(&clock::random::<4>())
     );
-    let key = SigningKey::ed25519(&kid, seed)?;
-    let public = key
-        .verification_key()
-        .to_jwk()
-        .and_then(|jwk| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(jwk.x)
-                .ok()
-        })
-        .unwrap_or_default();
+    let (public_key, private) = if algorithm == RS256 {
+        let rsa = openssl::rsa::Rsa::generate(RSA_BITS).map_err(rsa_error)?;
+        (
+            rsa.public_key_to_der_pkcs1().map_err(rsa_error)?,
+            rsa.private_key_to_der().map_err(rsa_error)?,
+        )
+    } else {
+        let seed = clock::random::<32>();
+        let key = SigningKey::ed25519(&kid, seed)?;
+        let public = key.verification_key().ed25519_public().map(Vec::from);
+        (public.unwrap_or_default(), seed.to_vec())
+    };
     store
         .rotate_in_key(
             &StoredKey {
                 kid: kid.clone(),
-                algorithm: "EdDSA".into(),
-                public_key: public,
-                private_key_sealed: master.seal(&kid, &seed),
+                algorithm: algorithm.to_owned(),
+                public_key,
+                private_key_sealed: master.seal(&kid, &private),
                 created_at: now,
                 retired_at: None,
             },
             now,
         )
         .await?;
-    tracing::info!(kid, "signing key rotated in");
+    tracing::info!(kid, algorithm, "signing key rotated in");
     Ok(kid)
+}
+
+fn rsa_error(error: openssl::error::ErrorStack) -> KeyringError {
+    KeyringError::Rsa(error.to_string())
+}
+
+/// The public key of a stored key, whatever its algorithm.
+fn verification_key(stored: &StoredKey) -> Option<VerificationKey> {
+    if stored.algorithm == RS256 {
+        let rsa = openssl::rsa::Rsa::public_key_from_der_pkcs1(&stored.public_key).ok()?;
+        VerificationKey::rs256(&stored.kid, &rsa.n().to_vec(), &rsa.e().to_vec()).ok()
+    } else {
+        let public = <[u8; 32]>::try_from(stored.public_key.as_slice()).ok()?;
+        VerificationKey::ed25519(&stored.kid, public).ok()
+    }
+}
+
+/// The signing key of a stored current key.
+fn signing_key(master: &MasterKey, stored: &StoredKey) -> Result<SigningKey, KeyringError> {
+    let unseal = || KeyringError::Unseal(format!("signing key {}", stored.kid));
+    let private = master
+        .open(&stored.kid, &stored.private_key_sealed)
+        .ok_or_else(unseal)?;
+    if stored.algorithm == RS256 {
+        let rsa = openssl::rsa::Rsa::private_key_from_der(&private).map_err(rsa_error)?;
+        Ok(SigningKey::rs256(
+            &stored.kid,
+            &private,
+            &rsa.n().to_vec(),
+            &rsa.e().to_vec(),
+        )?)
+    } else {
+        let seed = <[u8; 32]>::try_from(private).map_err(|_| unseal())?;
+        Ok(SigningKey::ed25519(&stored.kid, seed)?)
+    }
 }
 
 async fn load_keys(
@@ -373,28 +460,31 @@ async fn load_keys(
     now: i64,
 ) -> Result<Loaded, KeyringError> {
     let stored = store.keys().await?;
-    let current = stored
-        .iter()
-        .find(|k| k.retired_at.is_none())
-        .ok_or_else(|| KeyringError::Unseal("(no current key)".into()))?;
-    let seed = master
-        .open(&current.kid, &current.private_key_sealed)
-        .and_then(|s| <[u8; 32]>::try_from(s).ok())
-        .ok_or_else(|| KeyringError::Unseal(format!("signing key {}", current.kid)))?;
-    let signer = SigningKey::ed25519(&current.kid, seed)?;
-    let published = stored
+    let current = |algorithm: &str| {
+        stored
+            .iter()
+            .find(|k| k.retired_at.is_none() && k.algorithm == algorithm)
+            .ok_or_else(|| KeyringError::Unseal(format!("(no current {algorithm} key)")))
+    };
+    let signer = signing_key(master, current(ED25519)?)?;
+    let id_token_rs256 = signing_key(master, current(RS256)?)?;
+    let published: Vec<VerificationKey> = stored
         .iter()
         .filter(|k| {
             k.retired_at
                 .is_none_or(|at| now - at < RETIRED_KEY_PUBLISHED_SECS)
         })
-        .filter_map(|k| {
-            let public = <[u8; 32]>::try_from(k.public_key.as_slice()).ok()?;
-            VerificationKey::ed25519(&k.kid, public).ok()
-        });
-    let verifier = Verifier::new(KeySet::new(published), issuer, audience);
+        .filter_map(verification_key)
+        .collect();
+    let access_keys = published
+        .iter()
+        .filter(|k| k.algorithm() == KeyAlgorithm::EdDSA)
+        .cloned();
+    let verifier = Verifier::new(KeySet::new(access_keys), issuer, audience);
     Ok(Loaded {
         signer: Arc::new(signer),
+        id_token_rs256: Arc::new(id_token_rs256),
         verifier: Arc::new(verifier),
+        published: Arc::new(KeySet::new(published)),
     })
 }

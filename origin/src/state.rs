@@ -14,9 +14,9 @@ use crate::password::{Hasher, PasswordPolicy};
 use crate::revocation_index::RevocationIndex;
 use crate::services::captcha::CaptchaVerifier;
 use crate::services::{
-    Accounts, ApiTokens, Authenticator, EmailCodes, MailRequests, Mfa, OneTime, Passkeys,
-    PasswordReset, Refresher, Registrar, Revocations, Services, SessionService, SignIn,
-    TokenIssuer, TotpFactor, VaultTokens,
+    Accounts, ApiTokens, Authenticator, EmailCodes, MailRequests, Mfa, OidcClients, OneTime,
+    Passkeys, PasswordReset, Provider, Refresher, Registrar, Revocations, Services, SessionService,
+    SignIn, TokenIssuer, TotpFactor, VaultTokens,
 };
 use crate::session_cache::SessionCache;
 use crate::store::DynStore;
@@ -200,6 +200,34 @@ impl AppState {
             config.token_cache_entries,
             clock.clone(),
         );
+        let refresh = Refresher::new(
+            store.clone(),
+            tenants.clone(),
+            tokens.clone(),
+            revocations.clone(),
+            clock.clone(),
+            config.refresh_grace_secs,
+            config.session_idle_secs,
+        );
+        let oidc_clients = OidcClients::new(
+            store.clone(),
+            tenants.clone(),
+            revocations.clone(),
+            clock.clone(),
+        );
+        let provider = Provider::new(
+            store.clone(),
+            tenants.clone(),
+            oidc_clients.clone(),
+            tokens.clone(),
+            keys.clone(),
+            authenticate.clone(),
+            refresh.clone(),
+            limiter.clone(),
+            revocations.clone(),
+            clock.clone(),
+            &config.public_url,
+        );
         let services = Services {
             sign_in: SignIn::new(
                 store.clone(),
@@ -210,15 +238,9 @@ impl AppState {
                 mfa.clone(),
                 clock.clone(),
             ),
-            refresh: Refresher::new(
-                store.clone(),
-                tenants.clone(),
-                tokens.clone(),
-                revocations.clone(),
-                clock.clone(),
-                config.refresh_grace_secs,
-                config.session_idle_secs,
-            ),
+            refresh,
+            oidc_clients,
+            provider,
             vault_tokens: VaultTokens::new(
                 store.clone(),
                 tokens.clone(),

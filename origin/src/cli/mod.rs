@@ -1,5 +1,6 @@
 //! The `tessera` command line: one module per command group, over the library's services.
 
+mod client;
 mod keys;
 mod operator;
 mod tenant;
@@ -39,6 +40,9 @@ pub enum Command {
     /// Manage service API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Manage OpenID clients (relying parties) of a tenant's provider.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
 }
 
 /// Binds `address`; a failure names the address and the variable that set it (a second server
@@ -121,6 +125,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Tenant(command) => tenant::run(command, &config).await?,
         Command::User(command) => user::run(command, &config).await?,
         Command::Token(command) => token::run(command, &config).await?,
+        Command::Client(command) => client::run(command, &config).await?,
         Command::Keys(command) => keys::run(command, &config).await?,
     }
     Ok(())

@@ -10,6 +10,7 @@ pub mod edge_feed;
 pub mod extract;
 pub mod mfa;
 pub mod middleware;
+pub mod oidc;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
@@ -48,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .merge(team_vault::router())
         .merge(backoffice::router())
         .merge(pages::router())
+        .merge(oidc::router())
         .merge(ops::router())
         .merge(edge_feed::router())
         .fallback(not_found)

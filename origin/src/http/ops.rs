@@ -95,7 +95,7 @@ async fn scrape(State(state): State<AppState>) -> Response {
 /// The public signing keys: the current one and retired ones whose tokens may still be live.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "keys", responses((status = 200, description = "JWK set (RFC 7517)", body = tessera_core::jwt::Jwks)))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let jwks = state.keys.verifier().await.keys().to_jwks();
+    let jwks = state.keys.published().await.to_jwks();
     (
         [(
             header::CACHE_CONTROL,

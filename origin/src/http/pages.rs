@@ -63,6 +63,14 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "outcome.html",
             include_str!("../../templates/pages/outcome.html"),
         ),
+        (
+            "oidc_sign_in.html",
+            include_str!("../../templates/pages/oidc_sign_in.html"),
+        ),
+        (
+            "oidc_second_factor.html",
+            include_str!("../../templates/pages/oidc_second_factor.html"),
+        ),
     ] {
         // Checked by the pages' tests; a broken one renders the error page, never a panic.
         if let Err(error) = env.add_template(name, source) {
@@ -74,6 +82,17 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 /// A rendered page with the pages' headers.
 fn page(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+    page_posting_to(status, name, ctx, None)
+}
+
+/// A rendered page whose form's answer may redirect to `redirect_origin` (the sign-in page of
+/// the OpenID provider: browsers hold the redirect after a POST to the CSP's `form-action`).
+pub(super) fn page_posting_to(
+    status: StatusCode,
+    name: &str,
+    ctx: minijinja::Value,
+    redirect_origin: Option<&str>,
+) -> Response {
     let ctx = context! { style => STYLE, ..ctx };
     let html = PAGES
         .get_template(name)
@@ -84,7 +103,14 @@ fn page(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
         });
     let mut response = (status, Html(html)).into_response();
     let headers = response.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&CSP) {
+    let csp = match redirect_origin {
+        Some(origin) => CSP.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+        ),
+        None => CSP.clone(),
+    };
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     headers.insert(
@@ -95,7 +121,7 @@ fn page(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
     response
 }
 
-fn outcome(status: StatusCode, title: &str, message: &str, ok: bool) -> Response {
+pub(super) fn outcome(status: StatusCode, title: &str, message: &str, ok: bool) -> Response {
     outcome_for(None, status, title, message, ok)
 }
 

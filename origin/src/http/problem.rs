@@ -279,6 +279,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict { code, detail } => {
                 Self::new(StatusCode::CONFLICT, code, "Conflict").detail(detail)
             }
+            ServiceError::InvalidClient => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "Invalid client",
+            )
+            .detail("The client is unknown or did not prove itself."),
+            ServiceError::InvalidGrant(detail) => Self::bad_request("invalid_grant", detail),
             ServiceError::InvalidLink => Self::bad_request(
                 "invalid_link",
                 "This link is not valid: it was used already, has expired, or was replaced by a newer one.",

@@ -117,6 +117,13 @@ pub enum ServiceError {
     /// The user has no authenticator.
     #[error("no authenticator")]
     NoTotp,
+    /// An OpenID client that is unknown or did not prove itself (RFC 6749 §5.2).
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// An authorization code or refresh token that is unknown, used, expired, of another
+    /// client or redirect URI, or whose PKCE verifier does not match (RFC 6749 §5.2).
+    #[error("invalid grant: {0}")]
+    InvalidGrant(&'static str),
     /// The captcha was missing or did not verify.
     #[error("captcha failed")]
     CaptchaFailed,
@@ -177,6 +184,8 @@ impl ServiceError {
             Self::PasswordRequired => "password_required",
             Self::SecondFactorRequired => "mfa_required",
             Self::CaptchaFailed => "captcha_failed",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
             Self::TotpActive => "totp_active",
             Self::NoPendingTotp => "no_pending_totp",
             Self::NoTotp => "no_totp",

@@ -11,6 +11,9 @@ pub mod email_code;
 pub mod error;
 pub mod mail_requests;
 pub mod mfa;
+/// Each tenant's OpenID provider.
+pub mod oidc;
+pub mod oidc_clients;
 pub mod one_time;
 pub mod passkeys;
 pub mod password_reset;
@@ -34,6 +37,8 @@ pub use email_code::EmailCodes;
 pub use error::{ServiceError, ServiceResult};
 pub use mail_requests::MailRequests;
 pub use mfa::{Challenge, Mfa};
+pub use oidc::Provider;
+pub use oidc_clients::OidcClients;
 pub use one_time::OneTime;
 pub use passkeys::Passkeys;
 pub use password_reset::PasswordReset;
@@ -91,6 +96,10 @@ pub struct Services {
     pub vault_tokens: VaultTokens,
     /// Passkeys: adding, signing in, the owner's list.
     pub passkeys: Passkeys,
+    /// The tenants' OpenID clients.
+    pub oidc_clients: OidcClients,
+    /// The tenants' OpenID providers.
+    pub provider: Provider,
 }
 
 /// An audit event of `client`'s request at `now`.

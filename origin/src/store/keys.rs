@@ -10,7 +10,7 @@ use super::{Store, StoreResult};
 pub struct StoredKey {
     /// Key id.
     pub kid: String,
-    /// `EdDSA`.
+    /// `EdDSA` (access tokens) or `RS256` (ID tokens).
     pub algorithm: String,
     /// Public key bytes.
     pub public_key: Vec<u8>,
@@ -45,13 +45,16 @@ fn key_from_row(row: &AnyRow) -> StoreResult<StoredKey> {
 }
 
 impl Store {
-    /// Adds a signing key and retires every other current key, atomically.
+    /// Adds a signing key and retires every other current key of its algorithm, atomically.
     pub async fn rotate_in_key(&self, key: &StoredKey, now: i64) -> StoreResult<()> {
         let mut tx = self.dialect.begin_write(&self.global).await?;
         sqlx::query(
-            &self.global_sql("UPDATE {p}signing_keys SET retired_at = $1 WHERE retired_at IS NULL"),
+            &self.global_sql(
+                "UPDATE {p}signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND algorithm = $2",
+            ),
         )
         .bind(now)
+        .bind(&key.algorithm)
         .execute(&mut *tx)
         .await?;
         sqlx::query(&self.global_sql(

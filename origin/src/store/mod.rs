@@ -14,6 +14,7 @@ pub mod dialect;
 pub mod keys;
 pub mod limits;
 pub mod migrate;
+pub mod oidc;
 mod open_tenants;
 pub mod outbox;
 pub mod passkeys;

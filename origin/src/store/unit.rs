@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 
 use super::api_tokens::ApiTokens;
 use super::audit::AuditLog;
+use super::oidc::Oidc;
 use super::outbox::{mark_due_sql, Outbox};
 use super::passkeys::Passkeys;
 use super::revocation_log;
@@ -122,6 +123,11 @@ impl TenantTx {
     /// The tenant's passkeys and WebAuthn ceremonies.
     pub fn passkeys(&mut self) -> Passkeys<'_> {
         Passkeys(self)
+    }
+
+    /// The tenant's OpenID provider: clients, codes, browser sessions, grants.
+    pub fn oidc(&mut self) -> Oidc<'_> {
+        Oidc(self)
     }
 
     /// The tenant's outbox.

@@ -85,6 +85,10 @@ pub struct TestServer {
     pub storage: TestStore,
 }
 
+/// An override value that stands for the test server's own address (`http://127.0.0.1:<port>`):
+/// `("TESSERA_PUBLIC_URL", SELF_URL)` makes the issuers of the OpenID provider reachable.
+pub const SELF_URL: &str = "{self}";
+
 pub fn config(storage: &TestStore, overrides: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<String, String> = HashMap::new();
     vars.insert(
@@ -160,7 +164,16 @@ impl TestServer {
         overrides: &[(&str, &str)],
         master: MasterKey,
     ) -> Self {
-        let config = config(&storage, overrides);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let own = format!("http://{addr}");
+        let overrides: Vec<(&str, &str)> = overrides
+            .iter()
+            .map(|&(k, v)| (k, if v == SELF_URL { own.as_str() } else { v }))
+            .collect();
+        let config = config(&storage, &overrides);
         server::ensure_default_tenant(&storage.store, &config)
             .await
             .expect("default tenant");
@@ -168,10 +181,6 @@ impl TestServer {
         let state = AppState::with_clock(config, storage.store.clone(), master, clock.clone())
             .await
             .expect("state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let ops = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind ops");

@@ -1,0 +1,793 @@
+//! Each tenant's OpenID provider over HTTP (`/oidc/{tenant}/*`): discovery, keys, the hosted
+//! sign-in page at the authorization endpoint, and the token, userinfo, revocation,
+//! introspection and logout endpoints. Errors are OAuth's (`error`, `error_description`), sent
+//! back to the client's redirect URI where the spec says so, and shown as a page where a
+//! redirect would go to an address the client never registered.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64::Engine as _;
+use minijinja::context;
+use secrecy::SecretString;
+use serde::Deserialize;
+use tessera_core::oidc::Discovery;
+
+use super::pages::{outcome, page_posting_to, too_many};
+use crate::services::mfa::Answer;
+use crate::services::oidc::{
+    Authorization, AuthorizeParams, EndSession, NotRedirectable, Redirected, TokenForm,
+};
+use crate::services::oidc_clients::ClientAuth;
+use crate::services::sign_in::Attempt;
+use crate::services::{Client, Issued, ServiceError, SignedIn};
+use crate::state::AppState;
+
+/// The provider's routes (rows of core's policy table).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/oidc/{tenant}/.well-known/openid-configuration",
+            get(discovery),
+        )
+        .route("/oidc/{tenant}/jwks", get(provider_jwks))
+        .route("/oidc/{tenant}/authorize", get(authorize).post(sign_in))
+        .route(
+            "/oidc/{tenant}/authorize/second-factor",
+            post(second_factor),
+        )
+        .route("/oidc/{tenant}/token", post(token))
+        .route("/oidc/{tenant}/userinfo", get(userinfo).post(userinfo))
+        .route("/oidc/{tenant}/revoke", post(revoke))
+        .route("/oidc/{tenant}/introspect", post(introspect))
+        .route(
+            "/oidc/{tenant}/end-session",
+            get(end_session).post(end_session_form),
+        )
+}
+
+/// How long relying parties (and the edge) may cache discovery and keys: a new key signs at
+/// once, but a client refetches the keys when it meets an unknown `kid`.
+const CACHE_SECS: u32 = 300;
+
+fn cached(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={CACHE_SECS}")) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
+    response
+}
+
+/// An OAuth error document (RFC 6749 §5.2), never cached.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    no_store((status, Json(body)).into_response())
+}
+
+fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A service error as OAuth words it at the token, revocation and introspection endpoints.
+fn oauth_failure(error: &ServiceError, basic: bool) -> Response {
+    match error {
+        ServiceError::InvalidClient => {
+            let mut response = oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "The client is unknown or did not prove itself.",
+            );
+            if basic {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"tessera\""),
+                );
+            }
+            response
+        }
+        ServiceError::InvalidGrant(detail) => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", detail)
+        }
+        ServiceError::InvalidInput { code, detail } => {
+            oauth_error(StatusCode::BAD_REQUEST, code, detail)
+        }
+        ServiceError::RateLimited { decision, .. } => {
+            let mut response = oauth_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "slow_down",
+                "Too many requests for this client; retry later.",
+            );
+            let wait = decision.retry_after_secs().unwrap_or(1).max(1);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            response
+        }
+        other => {
+            tracing::error!(error = %other, "provider request failed");
+            oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "Something went wrong; try again.",
+            )
+        }
+    }
+}
+
+async fn discovery(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+    match state.services.provider.tenant(&tenant).await {
+        Ok(tenant) => cached(Json(Discovery::of(
+            &state.services.provider.issuer(&tenant.slug),
+        ))),
+        Err(_) => oauth_error(StatusCode::NOT_FOUND, "not_found", "No such tenant."),
+    }
+}
+
+async fn provider_jwks(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+    match state.services.provider.tenant(&tenant).await {
+        Ok(_) => cached(Json(state.keys.published().await.to_jwks())),
+        Err(_) => oauth_error(StatusCode::NOT_FOUND, "not_found", "No such tenant."),
+    }
+}
+
+// ----- The hosted sign-in page -----
+
+/// The name of the browser-session cookie of a tenant's provider: `__Host-` so that only this
+/// host, over a secure channel, sets it, for every path.
+fn session_cookie_name(tenant: &str) -> String {
+    format!("__Host-tessera-oidc-{tenant}")
+}
+
+/// The double-submit CSRF cookie of the sign-in forms.
+const CSRF_COOKIE: &str = "__Host-tessera-csrf";
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
+}
+
+fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: i64) {
+    let text = format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}");
+    if let Ok(value) = HeaderValue::from_str(&text) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// The CSRF value of this browser: its cookie's, or a new one.
+fn csrf_of(headers: &HeaderMap) -> (String, bool) {
+    match cookie(headers, CSRF_COOKIE).filter(|v| v.len() == 43) {
+        Some(value) => (value.to_owned(), false),
+        None => (
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::clock::random::<32>()),
+            true,
+        ),
+    }
+}
+
+/// Whether a form's CSRF field is this browser's cookie: another site can make a browser post
+/// the form but can neither read nor set the `__Host-` cookie.
+fn csrf_ok(headers: &HeaderMap, field: &str) -> bool {
+    cookie(headers, CSRF_COOKIE).is_some_and(|c| {
+        !field.is_empty() && tessera_core::secret::ct_eq(c.as_bytes(), field.as_bytes())
+    })
+}
+
+fn not_redirectable(refusal: &NotRedirectable) -> Response {
+    outcome(
+        StatusCode::BAD_REQUEST,
+        "This sign-in link does not work",
+        refusal.0,
+        false,
+    )
+}
+
+fn redirect_to(location: &str) -> Response {
+    Redirect::to(location).into_response()
+}
+
+fn redirect_error(state: &AppState, auth: &Authorization, refusal: &Redirected) -> Response {
+    redirect_to(&state.services.provider.redirect(
+        auth,
+        &[
+            ("error", refusal.error),
+            ("error_description", refusal.description),
+        ],
+    ))
+}
+
+/// What a form on the page needs to post back to the same request.
+struct Form_<'a> {
+    tenant: &'a str,
+    query: &'a str,
+    csrf: String,
+    new_csrf: bool,
+}
+
+impl Form_<'_> {
+    fn action(&self, step: &str) -> String {
+        format!("/oidc/{}/authorize{step}?{}", self.tenant, self.query)
+    }
+
+    fn render(
+        self,
+        auth: &Authorization,
+        status: StatusCode,
+        name: &str,
+        ctx: minijinja::Value,
+    ) -> Response {
+        let origin = tessera_core::oidc::origin_of(&auth.redirect_uri);
+        let ctx = context! {
+            tenant_name => auth.tenant.name.clone(),
+            client_name => auth.client.name.clone(),
+            csrf => self.csrf.clone(),
+            ..ctx
+        };
+        let mut response = page_posting_to(status, name, ctx, origin.as_deref());
+        if self.new_csrf {
+            set_cookie(&mut response, CSRF_COOKIE, &self.csrf, 3600);
+        }
+        response
+    }
+
+    fn sign_in_page(
+        self,
+        auth: &Authorization,
+        status: StatusCode,
+        email: &str,
+        error: Option<&str>,
+    ) -> Response {
+        let action = self.action("");
+        self.render(
+            auth,
+            status,
+            "oidc_sign_in.html",
+            context! { action, email, error },
+        )
+    }
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    Query(params): Query<AuthorizeParams>,
+    headers: HeaderMap,
+) -> Response {
+    let provider = &state.services.provider;
+    let auth = match provider.check_client(&tenant, params).await {
+        Ok(auth) => auth,
+        Err(refusal) => return not_redirectable(&refusal),
+    };
+    let prompt = match provider.check_request(&auth) {
+        Ok(prompt) => prompt,
+        Err(refusal) => return redirect_error(&state, &auth, &refusal),
+    };
+    let max_age = auth.params.max_age.as_deref().and_then(|m| m.parse().ok());
+    if !prompt.login {
+        let cookie_value = cookie(&headers, &session_cookie_name(&tenant));
+        match provider
+            .browser_session(&auth.tenant.slug, cookie_value, max_age)
+            .await
+        {
+            Ok(Some(browser)) => {
+                return match provider.issue_code(&auth, &browser).await {
+                    Ok(location) => redirect_to(&location),
+                    Err(error) => server_error_redirect(&state, &auth, &error),
+                }
+            }
+            Ok(None) => {}
+            Err(error) => return server_error_redirect(&state, &auth, &error),
+        }
+    }
+    if prompt.none {
+        return redirect_error(
+            &state,
+            &auth,
+            &Redirected {
+                error: "login_required",
+                description: "The user is not signed in.",
+            },
+        );
+    }
+    let (csrf, new_csrf) = csrf_of(&headers);
+    let query = query.unwrap_or_default();
+    let email = auth.params.login_hint.clone().unwrap_or_default();
+    Form_ {
+        tenant: &tenant,
+        query: &query,
+        csrf,
+        new_csrf,
+    }
+    .sign_in_page(&auth, StatusCode::OK, &email, None)
+}
+
+fn server_error_redirect(state: &AppState, auth: &Authorization, error: &ServiceError) -> Response {
+    tracing::error!(%error, "authorization failed");
+    redirect_error(
+        state,
+        auth,
+        &Redirected {
+            error: "server_error",
+            description: "Something went wrong; try again.",
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct SecondFactorForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    mfa_token: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// The checked request of a form's POST (its parameters ride in the form's action URL).
+async fn posted_request(
+    state: &AppState,
+    tenant: &str,
+    params: AuthorizeParams,
+) -> Result<Authorization, Response> {
+    let provider = &state.services.provider;
+    let auth = provider
+        .check_client(tenant, params)
+        .await
+        .map_err(|refusal| not_redirectable(&refusal))?;
+    provider
+        .check_request(&auth)
+        .map_err(|refusal| redirect_error(state, &auth, &refusal))?;
+    Ok(auth)
+}
+
+const FORM_EXPIRED: &str = "The form had expired. Please try again.";
+
+#[allow(clippy::too_many_arguments)]
+async fn sign_in(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    Query(params): Query<AuthorizeParams>,
+    headers: HeaderMap,
+    client: Client,
+    form: Result<Form<SignInForm>, FormRejection>,
+) -> Response {
+    let auth = match posted_request(&state, &tenant, params).await {
+        Ok(auth) => auth,
+        Err(response) => return response,
+    };
+    let query = query.unwrap_or_default();
+    let (csrf, new_csrf) = csrf_of(&headers);
+    let page = Form_ {
+        tenant: &tenant,
+        query: &query,
+        csrf,
+        new_csrf,
+    };
+    let form = match form {
+        Ok(Form(form)) if csrf_ok(&headers, &form.csrf) => form,
+        Ok(Form(form)) => {
+            return page.sign_in_page(
+                &auth,
+                StatusCode::FORBIDDEN,
+                &form.email,
+                Some(FORM_EXPIRED),
+            )
+        }
+        Err(_) => return page.sign_in_page(&auth, StatusCode::BAD_REQUEST, "", Some(FORM_EXPIRED)),
+    };
+    let attempt = Attempt {
+        named_tenant: Some(&auth.tenant.slug),
+        tenant: auth.tenant.slug.as_str(),
+        email: &form.email,
+        password: SecretString::from(form.password),
+    };
+    match state.services.sign_in.login(attempt, &client).await {
+        Ok(SignedIn::Tokens(issued)) => signed_in(&state, &auth, &tenant, &issued).await,
+        Ok(SignedIn::SecondFactor(challenge)) => {
+            let action = page.action("/second-factor");
+            page.render(
+                &auth,
+                StatusCode::OK,
+                "oidc_second_factor.html",
+                context! {
+                    action,
+                    mfa_token => challenge.mfa_token,
+                    email_code => challenge.methods.contains(&"email"),
+                    totp => challenge.methods.contains(&"totp"),
+                },
+            )
+        }
+        Ok(SignedIn::EnrolmentRequired { .. }) => outcome(
+            StatusCode::FORBIDDEN,
+            "Set up a second factor first",
+            "Your organisation requires a second factor. Set up an authenticator app in your account, then sign in again.",
+            false,
+        ),
+        Err(error) => {
+            let message = match &error {
+                ServiceError::InvalidCredentials => "Wrong email or password.",
+                ServiceError::EmailNotVerified => {
+                    "Confirm your email address with the link we sent, then sign in."
+                }
+                ServiceError::SecondFactorRequired => {
+                    "This account needs its second factor, which this page cannot take yet."
+                }
+                ServiceError::RateLimited { decision, .. } => {
+                    return too_many(decision.retry_after_secs().unwrap_or(1).max(1))
+                }
+                ServiceError::Busy => return too_many(1),
+                other => {
+                    tracing::error!(error = %other, "hosted sign-in failed");
+                    "Something went wrong; try again."
+                }
+            };
+            let status = match error {
+                ServiceError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+                ServiceError::EmailNotVerified | ServiceError::SecondFactorRequired => {
+                    StatusCode::FORBIDDEN
+                }
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            page.sign_in_page(&auth, status, &form.email, Some(message))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn second_factor(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    Query(params): Query<AuthorizeParams>,
+    headers: HeaderMap,
+    client: Client,
+    form: Result<Form<SecondFactorForm>, FormRejection>,
+) -> Response {
+    let auth = match posted_request(&state, &tenant, params).await {
+        Ok(auth) => auth,
+        Err(response) => return response,
+    };
+    let query = query.unwrap_or_default();
+    let (csrf, new_csrf) = csrf_of(&headers);
+    let page = Form_ {
+        tenant: &tenant,
+        query: &query,
+        csrf,
+        new_csrf,
+    };
+    let form = match form {
+        Ok(Form(form)) if csrf_ok(&headers, &form.csrf) => form,
+        _ => return page.sign_in_page(&auth, StatusCode::FORBIDDEN, "", Some(FORM_EXPIRED)),
+    };
+    let answer = Answer::Code(form.code.trim());
+    match state
+        .services
+        .mfa
+        .verify(&form.mfa_token, answer, &client)
+        .await
+    {
+        Ok(issued) if issued.tenant == auth.tenant.slug => {
+            signed_in(&state, &auth, &tenant, &issued).await
+        }
+        Ok(_) | Err(ServiceError::InvalidMfaToken) => page.sign_in_page(
+            &auth,
+            StatusCode::UNAUTHORIZED,
+            "",
+            Some("That sign-in step has expired or had too many wrong codes. Sign in again."),
+        ),
+        Err(ServiceError::InvalidCode) => {
+            let action = page.action("/second-factor");
+            page.render(
+                &auth,
+                StatusCode::UNAUTHORIZED,
+                "oidc_second_factor.html",
+                context! {
+                    action,
+                    mfa_token => form.mfa_token,
+                    error => "That code is not correct.",
+                    totp => true,
+                },
+            )
+        }
+        Err(ServiceError::RateLimited { decision, .. }) => {
+            too_many(decision.retry_after_secs().unwrap_or(1).max(1))
+        }
+        Err(error) => server_error_redirect(&state, &auth, &error),
+    }
+}
+
+/// A finished sign-in: the browser session's cookie, and the code on its way to the client.
+async fn signed_in(
+    state: &AppState,
+    auth: &Authorization,
+    tenant: &str,
+    issued: &Issued,
+) -> Response {
+    let provider = &state.services.provider;
+    let cookie_value = match provider.start_browser_session(issued).await {
+        Ok(value) => value,
+        Err(error) => return server_error_redirect(state, auth, &error),
+    };
+    let browser = crate::services::oidc::BrowserSession {
+        session: issued.session.clone(),
+        user: issued.user.clone(),
+    };
+    let mut response = match provider.issue_code(auth, &browser).await {
+        Ok(location) => redirect_to(&location),
+        Err(error) => return server_error_redirect(state, auth, &error),
+    };
+    set_cookie(
+        &mut response,
+        &session_cookie_name(tenant),
+        &cookie_value,
+        tessera_core::oidc::BROWSER_SESSION_SECS,
+    );
+    response
+}
+
+// ----- The back channel -----
+
+/// The client's credentials: HTTP Basic (RFC 6749 §2.3.1, form-encoded parts) or the form's
+/// `client_id` and `client_secret`. Answers whether Basic was used.
+fn client_auth(
+    headers: &HeaderMap,
+    client_id: Option<&str>,
+    secret: Option<&str>,
+) -> (ClientAuth, bool) {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+        })
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| {
+            let (id, secret) = text.split_once(':')?;
+            let decode = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+            };
+            Some((decode(id)?, decode(secret)?))
+        });
+    match basic {
+        Some((client_id, secret)) => (
+            ClientAuth {
+                client_id,
+                secret: Some(secret),
+            },
+            true,
+        ),
+        None => (
+            ClientAuth {
+                client_id: client_id.unwrap_or_default().to_owned(),
+                secret: secret.filter(|s| !s.is_empty()).map(str::to_owned),
+            },
+            false,
+        ),
+    }
+}
+
+async fn token(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    client: Client,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The body must be an application/x-www-form-urlencoded form.",
+        );
+    };
+    let (auth, basic) = client_auth(
+        &headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    );
+    match state
+        .services
+        .provider
+        .token(&tenant, &auth, &form, &client)
+        .await
+    {
+        Ok(tokens) => no_store(Json(tokens).into_response()),
+        Err(error) => oauth_failure(&error, basic),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TokenOfClient {
+    token: String,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    client: Client,
+    form: Result<Form<TokenOfClient>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is missing.",
+        );
+    };
+    let (auth, basic) = client_auth(
+        &headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    );
+    match state
+        .services
+        .provider
+        .revoke(&tenant, &auth, &form.token, &client)
+        .await
+    {
+        Ok(()) => no_store(StatusCode::OK.into_response()),
+        Err(error) => oauth_failure(&error, basic),
+    }
+}
+
+async fn introspect(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<TokenOfClient>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is missing.",
+        );
+    };
+    let (auth, basic) = client_auth(
+        &headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    );
+    match state
+        .services
+        .provider
+        .introspect(&tenant, &auth, &form.token)
+        .await
+    {
+        Ok(answer) => no_store(Json(answer).into_response()),
+        Err(error) => oauth_failure(&error, basic),
+    }
+}
+
+async fn userinfo(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(tessera_core::api::bearer_token);
+    let refused = |error: &str| {
+        let mut response = oauth_error(
+            StatusCode::UNAUTHORIZED,
+            error,
+            "A valid access token is required.",
+        );
+        let challenge = format!("Bearer error=\"{error}\"");
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    };
+    let Some(bearer) = bearer else {
+        return refused("invalid_request");
+    };
+    match state.services.provider.userinfo(&tenant, bearer).await {
+        Ok(claims) => no_store(Json(claims).into_response()),
+        Err(
+            ServiceError::InvalidToken(_)
+            | ServiceError::SessionEnded
+            | ServiceError::RestrictedToken
+            | ServiceError::TenantMismatch,
+        ) => refused("invalid_token"),
+        Err(error) => oauth_failure(&error, false),
+    }
+}
+
+async fn end_session(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(request): Query<EndSession>,
+    headers: HeaderMap,
+    client: Client,
+) -> Response {
+    logout(&state, &tenant, &request, &headers, &client).await
+}
+
+async fn end_session_form(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    client: Client,
+    form: Result<Form<EndSession>, FormRejection>,
+) -> Response {
+    let request = form.map(|Form(f)| f).unwrap_or_default();
+    logout(&state, &tenant, &request, &headers, &client).await
+}
+
+async fn logout(
+    state: &AppState,
+    tenant: &str,
+    request: &EndSession,
+    headers: &HeaderMap,
+    client: &Client,
+) -> Response {
+    let cookie_name = session_cookie_name(tenant);
+    let cookie_value = cookie(headers, &cookie_name);
+    let mut response = match state
+        .services
+        .provider
+        .end_session(tenant, request, cookie_value, client)
+        .await
+    {
+        Ok(Some(location)) => redirect_to(&location),
+        Ok(None) => outcome(
+            StatusCode::OK,
+            "Signed out",
+            "You are signed out. You can close this window.",
+            true,
+        ),
+        Err(ServiceError::TenantNotFound) => outcome(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "This sign-out address names no organisation.",
+            false,
+        ),
+        Err(error) => {
+            tracing::error!(%error, "sign-out failed");
+            outcome(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again in a moment.",
+                false,
+            )
+        }
+    };
+    set_cookie(&mut response, &cookie_name, "", 0);
+    response
+}

@@ -1,0 +1,823 @@
+//! Each tenant's OpenID provider, on SQLite and PostgreSQL, with a stock relying party: the
+//! `openidconnect` crate discovers the issuer, builds the authorization URL with PKCE and a
+//! nonce, exchanges the code, verifies the ID token with its own verifier (signature, issuer,
+//! audience, nonce, `at_hash`), reads userinfo and refreshes. The user's side is a browser
+//! without JavaScript: it follows the hosted page's forms, keeping its cookies.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{unique_ip, Backend, TestServer, EDGE_SECRET, PASSWORD, SELF_URL};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
+    TokenResponse,
+};
+use tessera_core::jwt::KeyAlgorithm;
+use tessera_core::model::TenantSlug;
+use tessera_core::oidc::Grant;
+use tessera_origin::services::oidc_clients::ClientSettings;
+
+const CALLBACK: &str = "https://app.example.com/callback";
+const LOGGED_OUT: &str = "https://app.example.com/bye";
+
+async fn provider(backend: Backend) -> TestServer {
+    TestServer::start_with(backend, &[("TESSERA_PUBLIC_URL", SELF_URL)]).await
+}
+
+/// Registers a client in `tenant`: its id and, unless public, its secret.
+async fn register(
+    server: &TestServer,
+    tenant: &str,
+    public: bool,
+    alg: KeyAlgorithm,
+) -> (String, Option<String>) {
+    let settings = ClientSettings {
+        name: "Example App".into(),
+        redirect_uris: vec![CALLBACK.into()],
+        post_logout_redirect_uris: vec![LOGGED_OUT.into()],
+        grants: vec![Grant::AuthorizationCode, Grant::RefreshToken],
+        id_token_alg: alg,
+    };
+    let registered = server
+        .state
+        .services
+        .oidc_clients
+        .create(&TenantSlug::parse(tenant).unwrap(), settings, public)
+        .await
+        .expect("client");
+    (registered.client.id, registered.secret)
+}
+
+fn http() -> openidconnect::reqwest::Client {
+    openidconnect::reqwest::Client::builder()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+type Rp = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// The relying party of `client` at `tenant`'s issuer, by discovery.
+async fn relying_party(server: &TestServer, tenant: &str, id: &str, secret: Option<&str>) -> Rp {
+    let issuer = IssuerUrl::new(server.url(&format!("/oidc/{tenant}"))).unwrap();
+    let metadata = CoreProviderMetadata::discover_async(issuer, &http())
+        .await
+        .expect("discovery");
+    CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(id.to_owned()),
+        secret.map(|s| ClientSecret::new(s.to_owned())),
+    )
+    .set_redirect_uri(RedirectUrl::new(CALLBACK.to_owned()).unwrap())
+}
+
+/// A browser without JavaScript: it keeps cookies, follows nothing by itself, and comes from
+/// one address of its own (so that per-IP limits of one test do not meet another's).
+struct Browser {
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+    ip: String,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    html: String,
+}
+
+impl Browser {
+    fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+            ip: unique_ip(),
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let response = request
+            .header("cookie", cookie)
+            .header("x-tessera-edge-secret", EDGE_SECRET)
+            .header("x-tessera-client-ip", &self.ip)
+            .send()
+            .await
+            .unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            assert!(set.contains("; Secure; HttpOnly; SameSite=Lax"), "{set}");
+            assert!(set.contains("Path=/"), "{set}");
+            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
+            assert!(name.starts_with("__Host-"), "{set}");
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        Page {
+            status,
+            location,
+            html: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, url: &str) -> Page {
+        let request = self.http.get(url);
+        self.send(request).await
+    }
+
+    /// Submits the page's form with `fields` (its hidden fields are kept).
+    async fn submit(&mut self, server: &TestServer, page: &Page, fields: &[(&str, &str)]) -> Page {
+        let action = unescape(&attribute(&page.html, "action=\""));
+        let mut form: Vec<(String, String)> = hidden_fields(&page.html);
+        for (name, value) in fields {
+            form.push(((*name).to_owned(), (*value).to_owned()));
+        }
+        let request = self.http.post(server.url(&action)).form(&form);
+        self.send(request).await
+    }
+}
+
+fn attribute(html: &str, start: &str) -> String {
+    let from = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} in {html}"))
+        + start.len();
+    html[from..].split('"').next().unwrap().to_owned()
+}
+
+/// Reverses the page templates' HTML escaping of an attribute value.
+fn unescape(text: &str) -> String {
+    text.replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|tag| {
+            (
+                attribute(tag, "name=\""),
+                unescape(&attribute(tag, "value=\"")),
+            )
+        })
+        .collect()
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+struct Started {
+    url: String,
+    state: CsrfToken,
+    nonce: Nonce,
+    verifier: PkceCodeVerifier,
+}
+
+fn start(rp: &Rp, scopes: &[&str]) -> Started {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = rp.authorize_url(
+        CoreAuthenticationFlow::AuthorizationCode,
+        CsrfToken::new_random,
+        Nonce::new_random,
+    );
+    for scope in scopes {
+        request = request.add_scope(Scope::new((*scope).to_owned()));
+    }
+    let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
+    Started {
+        url: url.to_string(),
+        state,
+        nonce,
+        verifier,
+    }
+}
+
+/// Signs in at the hosted page with a password: answers the code the browser is sent back
+/// with, after checking `state` and `iss`.
+async fn sign_in(
+    server: &TestServer,
+    browser: &mut Browser,
+    started: &Started,
+    tenant: &str,
+) -> String {
+    let form = browser.get(&started.url).await;
+    assert_eq!(form.status, 200, "{}", form.html);
+    assert!(form.html.contains("Example App"), "{}", form.html);
+    let done = browser
+        .submit(
+            server,
+            &form,
+            &[("email", "ann@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    code_of(server, &done, started, tenant)
+}
+
+fn code_of(server: &TestServer, page: &Page, started: &Started, tenant: &str) -> String {
+    let location = page.location.clone().expect("a redirect");
+    assert!(location.starts_with(CALLBACK), "{location}");
+    assert_eq!(
+        query_param(&location, "state").as_deref(),
+        Some(started.state.secret().as_str())
+    );
+    assert_eq!(
+        query_param(&location, "iss"),
+        Some(server.url(&format!("/oidc/{tenant}")))
+    );
+    query_param(&location, "code").unwrap_or_else(|| panic!("no code in {location}"))
+}
+
+async fn a_stock_client_signs_in_refreshes_and_revokes(backend: Backend) {
+    let server = provider(backend).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let (id, secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
+    let rp = relying_party(&server, "default", &id, secret.as_deref()).await;
+    let started = start(&rp, &["email", "offline_access"]);
+    let mut browser = Browser::new();
+    let code = sign_in(&server, &mut browser, &started, "default").await;
+
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(started.verifier)
+        .request_async(&http())
+        .await
+        .expect("code exchange");
+    let id_token = tokens.id_token().expect("an ID token");
+    let verifier = rp.id_token_verifier();
+    let claims = id_token
+        .claims(&verifier, &started.nonce)
+        .expect("ID token verifies");
+    assert_eq!(claims.email().map(|e| e.as_str()), Some("ann@example.com"));
+    assert_eq!(claims.issuer().as_str(), server.url("/oidc/default"),);
+    let amr: Vec<String> = claims
+        .auth_method_refs()
+        .unwrap()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    assert_eq!(amr, vec!["pwd"]);
+    assert!(claims.auth_time().is_some());
+    let at_hash = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&at_hash));
+    assert_eq!(
+        id_token.signing_alg().unwrap(),
+        &openidconnect::core::CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256
+    );
+
+    let info: CoreUserInfoClaims = rp
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http())
+        .await
+        .expect("userinfo");
+    assert_eq!(info.subject(), claims.subject());
+    assert_eq!(info.email().map(|e| e.as_str()), Some("ann@example.com"));
+
+    // The provider's access token is an access token like any other.
+    let access = tokens.access_token().secret().clone();
+    let verified = server.get_auth("/api/auth/verify", &access).await;
+    assert_eq!(verified.status(), 200);
+
+    let refresh = tokens
+        .refresh_token()
+        .expect("offline_access gives a refresh token");
+    let renewed = rp
+        .exchange_refresh_token(refresh)
+        .unwrap()
+        .request_async(&http())
+        .await
+        .expect("refresh");
+    assert_ne!(renewed.access_token().secret(), &access);
+    // Past the grace window for concurrent presentations, the rotated-out token is a reuse:
+    // the family ends.
+    server.clock.advance(std::time::Duration::from_secs(120));
+    let reused = rp
+        .exchange_refresh_token(refresh)
+        .unwrap()
+        .request_async(&http())
+        .await;
+    assert!(reused.is_err());
+    let after = server
+        .get_auth("/api/auth/me", renewed.access_token().secret())
+        .await;
+    assert_eq!(after.status(), 401, "reuse ended the session");
+}
+both!(a_stock_client_signs_in_refreshes_and_revokes);
+
+async fn revocation_ends_the_session_everywhere(backend: Backend) {
+    let server = provider(backend).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let (id, secret) = register(&server, "default", false, KeyAlgorithm::EdDSA).await;
+    let rp = relying_party(&server, "default", &id, secret.as_deref()).await;
+    let started = start(&rp, &["offline_access"]);
+    let code = sign_in(&server, &mut Browser::new(), &started, "default").await;
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(started.verifier)
+        .request_async(&http())
+        .await
+        .unwrap();
+    // EdDSA ID tokens verify with the stock client too.
+    tokens
+        .id_token()
+        .unwrap()
+        .claims(&rp.id_token_verifier(), &started.nonce)
+        .expect("EdDSA ID token verifies");
+    let refresh: RefreshToken = tokens.refresh_token().unwrap().clone();
+
+    let introspected: serde_json::Value = server
+        .http
+        .post(server.url("/oidc/default/introspect"))
+        .basic_auth(&id, secret.as_deref())
+        .form(&[("token", refresh.secret().as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true, "{introspected}");
+    assert_eq!(introspected["client_id"], id.as_str());
+
+    let revoked = server
+        .http
+        .post(server.url("/oidc/default/revoke"))
+        .basic_auth(&id, secret.as_deref())
+        .form(&[("token", refresh.secret().as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let me = server
+        .get_auth("/api/auth/me", tokens.access_token().secret())
+        .await;
+    assert_eq!(me.status(), 401, "the access token's session ended with it");
+    let introspected: serde_json::Value = server
+        .http
+        .post(server.url("/oidc/default/introspect"))
+        .basic_auth(&id, secret.as_deref())
+        .form(&[("token", tokens.access_token().secret().as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected, serde_json::json!({ "active": false }));
+}
+both!(revocation_ends_the_session_everywhere);
+
+/// A token request by hand, for the refusals a stock client would never make.
+async fn exchange(
+    server: &TestServer,
+    id: &str,
+    secret: Option<&str>,
+    code: &str,
+    verifier: &str,
+) -> (u16, serde_json::Value) {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", verifier),
+        ("client_id", id),
+    ];
+    if let Some(secret) = secret {
+        form.push(("client_secret", secret));
+    }
+    let response = server
+        .http
+        .post(server.url("/oidc/default/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers().get("cache-control").unwrap(), "no-store");
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn codes_are_single_use_bound_and_short_lived(backend: Backend) {
+    let server = provider(backend).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let (id, secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
+    let (other, other_secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
+    let rp = relying_party(&server, "default", &id, secret.as_deref()).await;
+    let mut browser = Browser::new();
+
+    // PKCE: a verifier that is not the challenge's is refused.
+    let started = start(&rp, &[]);
+    let code = sign_in(&server, &mut browser, &started, "default").await;
+    let wrong = PkceCodeChallenge::new_random_sha256().1;
+    let (status, body) = exchange(&server, &id, secret.as_deref(), &code, wrong.secret()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+
+    // Another client cannot redeem this client's code.
+    let started = start(&rp, &[]);
+    let code = code_of(
+        &server,
+        &browser.get(&started.url).await,
+        &started,
+        "default",
+    );
+    let (status, body) = exchange(
+        &server,
+        &other,
+        other_secret.as_deref(),
+        &code,
+        started.verifier.secret(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+
+    // A wrong secret is invalid_client.
+    let (status, body) = exchange(
+        &server,
+        &id,
+        Some("tsr_cs_wrong"),
+        &code,
+        started.verifier.secret(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+
+    // Used once, a code is spent; used twice, the tokens of its first use are revoked.
+    let started = start(&rp, &[]);
+    let code = code_of(
+        &server,
+        &browser.get(&started.url).await,
+        &started,
+        "default",
+    );
+    let (status, first) = exchange(
+        &server,
+        &id,
+        secret.as_deref(),
+        &code,
+        started.verifier.secret(),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(server.get_auth("/api/auth/me", access).await.status(), 200);
+    let (status, body) = exchange(
+        &server,
+        &id,
+        secret.as_deref(),
+        &code,
+        started.verifier.secret(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert_eq!(server.get_auth("/api/auth/me", access).await.status(), 401);
+
+    // A code lives a minute.
+    let started = start(&rp, &[]);
+    let code = code_of(
+        &server,
+        &browser.get(&started.url).await,
+        &started,
+        "default",
+    );
+    server.clock.advance(std::time::Duration::from_secs(61));
+    let (status, body) = exchange(
+        &server,
+        &id,
+        secret.as_deref(),
+        &code,
+        started.verifier.secret(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+}
+both!(codes_are_single_use_bound_and_short_lived);
+
+async fn requests_are_refused_where_the_spec_says(backend: Backend) {
+    let server = provider(backend).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let (id, secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
+    let (public, _) = register(&server, "default", true, KeyAlgorithm::RS256).await;
+    let rp = relying_party(&server, "default", &id, secret.as_deref()).await;
+    let mut browser = Browser::new();
+
+    // An unregistered redirect URI: an error page, never a redirect.
+    let started = start(&rp, &[]);
+    let evil = started.url.replace(
+        &url::form_urlencoded::byte_serialize(CALLBACK.as_bytes()).collect::<String>(),
+        "https%3A%2F%2Fevil.example.com%2Fcallback",
+    );
+    let page = browser.get(&evil).await;
+    assert_eq!(page.status, 400);
+    assert!(page.location.is_none());
+    assert!(page.html.contains("has not registered"), "{}", page.html);
+
+    // prompt=none without a session: login_required, back at the client.
+    let page = browser.get(&format!("{}&prompt=none", started.url)).await;
+    assert_eq!(page.status, 303);
+    let location = page.location.unwrap();
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("login_required")
+    );
+    assert_eq!(
+        query_param(&location, "state").as_deref(),
+        Some(started.state.secret().as_str())
+    );
+
+    // A public client must use PKCE.
+    let no_pkce = server.url(&format!(
+        "/oidc/default/authorize?response_type=code&scope=openid&client_id={public}&redirect_uri={}&state=s1",
+        url::form_urlencoded::byte_serialize(CALLBACK.as_bytes()).collect::<String>()
+    ));
+    let page = browser.get(&no_pkce).await;
+    let location = page.location.expect("redirected");
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(query_param(&location, "state").as_deref(), Some("s1"));
+
+    // The form without its CSRF token is refused, and nothing signs in.
+    let form = browser.get(&started.url).await;
+    let action = unescape(&attribute(&form.html, "action=\""));
+    let forged = browser
+        .send(
+            browser
+                .http
+                .post(server.url(&action))
+                .form(&[("email", "ann@example.com"), ("password", PASSWORD)]),
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.location.is_none());
+    assert!(forged.html.contains("The form had expired"));
+
+    // The nonce comes back in the ID token (the stock client checks it), and a wrong nonce is
+    // refused by it.
+    let code = sign_in(&server, &mut Browser::new(), &started, "default").await;
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(started.verifier)
+        .request_async(&http())
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().unwrap();
+    assert_eq!(
+        id_token
+            .claims(&rp.id_token_verifier(), &started.nonce)
+            .unwrap()
+            .nonce()
+            .map(|n| n.secret().clone()),
+        Some(started.nonce.secret().clone())
+    );
+    assert!(id_token
+        .claims(&rp.id_token_verifier(), &Nonce::new("another".into()))
+        .is_err());
+
+    // An RP of tenant B refuses tenant A's ID token.
+    server.create_tenant("bravo").await;
+    let rp_b = relying_party(&server, "bravo", &id, secret.as_deref()).await;
+    assert!(id_token
+        .claims(&rp_b.id_token_verifier(), &started.nonce)
+        .is_err());
+}
+both!(requests_are_refused_where_the_spec_says);
+
+async fn single_sign_on_second_factor_and_logout(backend: Backend) {
+    let server = provider(backend).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let (_, recovery) = server
+        .enrol_totp(tokens["access_token"].as_str().unwrap(), PASSWORD)
+        .await;
+    let (first, first_secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
+    let (second, second_secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
+    let rp1 = relying_party(&server, "default", &first, first_secret.as_deref()).await;
+    let rp2 = relying_party(&server, "default", &second, second_secret.as_deref()).await;
+    let mut browser = Browser::new();
+
+    // Password, then the second factor on its own form.
+    let started = start(&rp1, &[]);
+    let form = browser.get(&started.url).await;
+    let step = browser
+        .submit(
+            &server,
+            &form,
+            &[("email", "ann@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(step.status, 200, "{}", step.html);
+    assert!(step.html.contains("Confirm it is you"));
+    let wrong = browser.submit(&server, &step, &[("code", "000000")]).await;
+    assert_eq!(wrong.status, 401);
+    let done = browser
+        .submit(&server, &wrong, &[("code", &recovery[0])])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    let code = code_of(&server, &done, &started, "default");
+    let tokens = rp1
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(started.verifier)
+        .request_async(&http())
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().unwrap().clone();
+    let claims = id_token
+        .claims(&rp1.id_token_verifier(), &started.nonce)
+        .unwrap();
+    let amr: Vec<String> = claims
+        .auth_method_refs()
+        .unwrap()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    assert_eq!(amr, vec!["pwd", "recovery"]);
+
+    // A second client: no form at all.
+    let started2 = start(&rp2, &[]);
+    let page = browser.get(&started2.url).await;
+    assert_eq!(page.status, 303, "single sign-on: {}", page.html);
+    let code2 = code_of(&server, &page, &started2, "default");
+    let tokens2 = rp2
+        .exchange_code(AuthorizationCode::new(code2))
+        .unwrap()
+        .set_pkce_verifier(started2.verifier)
+        .request_async(&http())
+        .await
+        .unwrap();
+
+    // prompt=login shows the form again; max_age=0 does once time has passed.
+    let page = browser.get(&format!("{}&prompt=login", started2.url)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("Sign in"));
+    server.clock.advance(std::time::Duration::from_secs(5));
+    let page = browser.get(&format!("{}&max_age=0", started2.url)).await;
+    assert_eq!(page.status, 200);
+
+    // RP-initiated logout ends the browser session and both clients' sessions.
+    let logout = format!(
+        "{}?id_token_hint={}&post_logout_redirect_uri={}&state=bye",
+        server.url("/oidc/default/end-session"),
+        id_token.to_string(),
+        url::form_urlencoded::byte_serialize(LOGGED_OUT.as_bytes()).collect::<String>()
+    );
+    let page = browser.get(&logout).await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    assert_eq!(
+        page.location.as_deref(),
+        Some(&*format!("{LOGGED_OUT}?state=bye"))
+    );
+    for access in [tokens.access_token(), tokens2.access_token()] {
+        let me = server.get_auth("/api/auth/me", access.secret()).await;
+        assert_eq!(me.status(), 401);
+    }
+    let page = browser.get(&start(&rp1, &[]).url).await;
+    assert_eq!(page.status, 200, "signed out: the form again");
+}
+both!(single_sign_on_second_factor_and_logout);
+
+async fn the_form_has_a_per_account_limit(backend: Backend) {
+    let server = provider(backend).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let (id, secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
+    let rp = relying_party(&server, "default", &id, secret.as_deref()).await;
+    let started = start(&rp, &[]);
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        // A new address each time: only the account's own quota can stop the sixth.
+        let mut browser = Browser::new();
+        let form = browser.get(&started.url).await;
+        let page = browser
+            .submit(
+                &server,
+                &form,
+                &[("email", "ann@example.com"), ("password", "wrong")],
+            )
+            .await;
+        statuses.push(page.status);
+    }
+    assert_eq!(statuses, vec![401, 401, 401, 401, 401, 429]);
+}
+both!(the_form_has_a_per_account_limit);
+
+async fn discovery_describes_the_issuer(backend: Backend) {
+    let server = provider(backend).await;
+    let doc: serde_json::Value = server
+        .http
+        .get(server.url("/oidc/default/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["issuer"], server.url("/oidc/default"));
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(doc["jwks_uri"], server.url("/oidc/default/jwks"));
+    let jwks: serde_json::Value = server
+        .http
+        .get(server.url("/oidc/default/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let types: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kty"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"RSA") && types.contains(&"OKP"), "{jwks}");
+    let unknown = server
+        .http
+        .get(server.url("/oidc/nobody/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+both!(discovery_describes_the_issuer);
