@@ -145,10 +145,12 @@ async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         host.as_deref(),
         config.base_domain.as_deref(),
     );
-    let served = match &named {
-        Ok(Some(slug)) => Some(slug.clone()),
-        Ok(None) => Some(config.default_tenant.clone()),
-        Err(_) => None,
+    // A provider route names its tenant in its path (`/oidc/{tenant}/…`).
+    let served = match (&named, lookup.api()) {
+        (_, tessera_core::policy::Api::OpenId) => tessera_core::policy::path_tenant(&path),
+        (Ok(Some(slug)), _) => Some(slug.clone()),
+        (Ok(None), _) => Some(config.default_tenant.clone()),
+        (Err(_), _) => None,
     };
     let account = row.and_then(|r| r.account).zip(served.as_ref());
     let voicestamp = lookup.api().voicestamp_wording();

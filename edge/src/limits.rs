@@ -151,10 +151,10 @@ pub async fn charge(env: &Env, key: &str, quota: Quota) -> Result<Decision> {
 }
 
 /// The account a credential or code request names, read from the one field its row in core's
-/// table says names it (`served`: the tenant the request names, or the default tenant).
+/// table says names it, in a JSON body or a form (`served`: the tenant the request names, or
+/// the default tenant).
 fn account_of(field: AccountField, served: &TenantSlug, incoming: &Incoming) -> Option<String> {
-    let body: serde_json::Value = serde_json::from_slice(&incoming.body).ok()?;
-    field.subject(&body, served)
+    field.subject(&tessera_core::policy::body_fields(&incoming.body), served)
 }
 
 /// Charges the request to its IP (and account, for credential classes). Returns the 429 or

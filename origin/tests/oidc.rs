@@ -735,7 +735,7 @@ async fn single_sign_on_second_factor_and_logout(backend: Backend) {
     let logout = format!(
         "{}?id_token_hint={}&post_logout_redirect_uri={}&state=bye",
         server.url("/oidc/default/end-session"),
-        id_token.to_string(),
+        id_token,
         url::form_urlencoded::byte_serialize(LOGGED_OUT.as_bytes()).collect::<String>()
     );
     let page = browser.get(&logout).await;
