@@ -821,3 +821,84 @@ async fn discovery_describes_the_issuer(backend: Backend) {
     assert_eq!(unknown.status(), 404);
 }
 both!(discovery_describes_the_issuer);
+
+async fn a_service_signs_in_as_itself(backend: Backend) {
+    let server = provider(backend).await;
+    let settings = ClientSettings {
+        name: "Billing worker".into(),
+        redirect_uris: vec![CALLBACK.into()],
+        post_logout_redirect_uris: vec![],
+        grants: vec![Grant::ClientCredentials],
+        id_token_alg: KeyAlgorithm::RS256,
+    };
+    let tenant = TenantSlug::parse("default").unwrap();
+    let clients = &server.state.services.oidc_clients;
+    let registered = clients
+        .create(&tenant, settings.clone(), false)
+        .await
+        .unwrap();
+    let (id, secret) = (registered.client.id, registered.secret.unwrap());
+    assert!(
+        clients.create(&tenant, settings, true).await.is_err(),
+        "a public client has no secret to prove itself with"
+    );
+
+    let answer: serde_json::Value = server
+        .http
+        .post(server.url("/oidc/default/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = answer["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert!(answer.get("refresh_token").is_none() && answer.get("id_token").is_none());
+    let verified: serde_json::Value = server
+        .get_auth("/api/auth/verify", access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["user"]["id"], id.as_str(), "{verified}");
+    assert_eq!(verified["user"]["role"], "client");
+    let introspected: serde_json::Value = server
+        .http
+        .post(server.url("/oidc/default/introspect"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["client_id"], id.as_str());
+
+    // A grant the client is not registered for.
+    let refused: serde_json::Value = server
+        .http
+        .post(server.url("/oidc/default/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["error"], "unauthorized_client");
+
+    // Deleting the client ends its tokens.
+    clients.delete(&tenant, &id).await.unwrap();
+    assert_eq!(
+        server.get_auth("/api/auth/verify", access).await.status(),
+        401
+    );
+}
+both!(a_service_signs_in_as_itself);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tessera_core::jwt::KeyAlgorithm;
-use tessera_core::model::TenantSlug;
+use tessera_core::model::{SessionId, TenantSlug};
 use tessera_core::oidc::{check_redirect_uri, Grant};
 use tessera_core::token::{OpaqueToken, TokenKind};
 
@@ -222,6 +222,9 @@ impl OidcClients {
         if !tx.oidc().remove_client(id).await? {
             return Err(ServiceError::NotFound);
         }
+        let own = client_session(id);
+        tx.sessions().note_ended(&own, now);
+        ended.push(own);
         tx.commit().await?;
         for session in &ended {
             self.revocations.session_ended(tenant, session);
@@ -261,6 +264,16 @@ impl OidcClients {
             Err(ServiceError::InvalidClient)
         }
     }
+}
+
+/// The session id of the tokens a client holds as itself (`client_credentials`): one per
+/// client, derived from its id, so that deleting the client ends them.
+#[must_use]
+pub fn client_session(client_id: &str) -> SessionId {
+    let digest = tessera_core::secret::sha256(format!("oidc-client:{client_id}").as_bytes());
+    let mut bytes = [0; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    SessionId::from_random_bytes(bytes)
 }
 
 fn secret_digest(secret: &str) -> Vec<u8> {

@@ -220,6 +220,37 @@ impl TokenIssuer {
         self.sign(tenant, user, session, extra).await
     }
 
+    /// Signs an access token an OpenID client holds as itself (`client_credentials`): its
+    /// subject is the client, its session `sid` the client's own ([`client_session`]), which
+    /// deleting the client ends. It names no user (`email` empty, `role` `client`).
+    pub async fn issue_client_token(
+        &self,
+        tenant: &TenantSlug,
+        client_id: &str,
+        sid: &SessionId,
+    ) -> ServiceResult<String> {
+        let now = u64::try_from(self.clock.now_secs()).unwrap_or(0);
+        let claims = AccessClaims {
+            iss: self.issuer.to_string(),
+            sub: client_id.to_owned(),
+            email: String::new(),
+            role: "client".to_owned(),
+            aud: Audience::for_tenant(&self.audience, tenant.as_str()),
+            tid: tenant.to_string(),
+            sid: sid.to_string(),
+            iat: now,
+            nbf: now,
+            exp: now + ACCESS_TOKEN_SECS,
+            jti: uuid::Uuid::new_v4().to_string(),
+            amr: Vec::new(),
+            email_verified: false,
+            scope: None,
+            team: None,
+            team_role: None,
+        };
+        Ok(self.keys.signer().await.sign(&claims)?)
+    }
+
     async fn sign(
         &self,
         tenant: &TenantSlug,

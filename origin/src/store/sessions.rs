@@ -209,6 +209,12 @@ impl Sessions<'_> {
     }
 
     /// Notes a session's end for the revocation log of this unit's commit.
+    /// Notes for the revocation log the end of a session that has no row: the tokens an
+    /// OpenID client holds as itself (`client_credentials`), which name no user.
+    pub fn note_ended(&mut self, id: &SessionId, now: i64) {
+        self.log_ended(id, now);
+    }
+
     fn log_ended(&mut self, id: &SessionId, now: i64) {
         let revocation = Revocation::ended_at(
             self.0.tenant().as_str(),
