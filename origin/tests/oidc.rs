@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::collections::HashMap;
-
 use common::{unique_ip, Backend, TestServer, EDGE_SECRET, PASSWORD, SELF_URL};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
@@ -23,6 +21,7 @@ use tessera_core::jwt::KeyAlgorithm;
 use tessera_core::model::TenantSlug;
 use tessera_core::oidc::Grant;
 use tessera_origin::services::oidc_clients::ClientSettings;
+use tessera_testing::form_browser::{form_action, query_param, FormBrowser, Page};
 
 const CALLBACK: &str = "https://app.example.com/callback";
 const LOGGED_OUT: &str = "https://app.example.com/bye";
@@ -85,123 +84,12 @@ async fn relying_party(server: &TestServer, tenant: &str, id: &str, secret: Opti
     .set_redirect_uri(RedirectUrl::new(CALLBACK.to_owned()).unwrap())
 }
 
-/// A browser without JavaScript: it keeps cookies, follows nothing by itself, and comes from
-/// one address of its own (so that per-IP limits of one test do not meet another's).
-struct Browser {
-    http: reqwest::Client,
-    cookies: HashMap<String, String>,
-    ip: String,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    html: String,
-}
-
-impl Browser {
-    fn new() -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookies: HashMap::new(),
-            ip: unique_ip(),
-        }
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let response = request
-            .header("cookie", cookie)
-            .header("x-tessera-edge-secret", EDGE_SECRET)
-            .header("x-tessera-client-ip", &self.ip)
-            .send()
-            .await
-            .unwrap();
-        for set in response.headers().get_all("set-cookie") {
-            let set = set.to_str().unwrap();
-            assert!(set.contains("; Secure; HttpOnly; SameSite=Lax"), "{set}");
-            assert!(set.contains("Path=/"), "{set}");
-            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
-            assert!(name.starts_with("__Host-"), "{set}");
-            if value.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned());
-        Page {
-            status,
-            location,
-            html: response.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&mut self, url: &str) -> Page {
-        let request = self.http.get(url);
-        self.send(request).await
-    }
-
-    /// Submits the page's form with `fields` (its hidden fields are kept).
-    async fn submit(&mut self, server: &TestServer, page: &Page, fields: &[(&str, &str)]) -> Page {
-        let action = unescape(&attribute(&page.html, "action=\""));
-        let mut form: Vec<(String, String)> = hidden_fields(&page.html);
-        for (name, value) in fields {
-            form.push(((*name).to_owned(), (*value).to_owned()));
-        }
-        let request = self.http.post(server.url(&action)).form(&form);
-        self.send(request).await
-    }
-}
-
-fn attribute(html: &str, start: &str) -> String {
-    let from = html
-        .find(start)
-        .unwrap_or_else(|| panic!("{start} in {html}"))
-        + start.len();
-    html[from..].split('"').next().unwrap().to_owned()
-}
-
-/// Reverses the page templates' HTML escaping of an attribute value.
-fn unescape(text: &str) -> String {
-    text.replace("&#x2f;", "/")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    html.split("<input type=\"hidden\" ")
-        .skip(1)
-        .map(|tag| {
-            (
-                attribute(tag, "name=\""),
-                unescape(&attribute(tag, "value=\"")),
-            )
-        })
-        .collect()
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+/// A browser of its own address (so that per-IP limits of one test do not meet another's),
+/// which the test origin believes as the edge's.
+fn new_browser() -> FormBrowser {
+    FormBrowser::new()
+        .with_header("x-tessera-edge-secret", EDGE_SECRET)
+        .with_header("x-tessera-client-ip", &unique_ip())
 }
 
 struct Started {
@@ -234,7 +122,7 @@ fn start(rp: &Rp, scopes: &[&str]) -> Started {
 /// with, after checking `state` and `iss`.
 async fn sign_in(
     server: &TestServer,
-    browser: &mut Browser,
+    browser: &mut FormBrowser,
     started: &Started,
     tenant: &str,
 ) -> String {
@@ -243,7 +131,7 @@ async fn sign_in(
     assert!(form.html.contains("Example App"), "{}", form.html);
     let done = browser
         .submit(
-            server,
+            &server.base,
             &form,
             &[("email", "ann@example.com"), ("password", PASSWORD)],
         )
@@ -274,7 +162,7 @@ async fn a_stock_client_signs_in_refreshes_and_revokes(backend: Backend) {
     let (id, secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
     let rp = relying_party(&server, "default", &id, secret.as_deref()).await;
     let started = start(&rp, &["email", "offline_access"]);
-    let mut browser = Browser::new();
+    let mut browser = new_browser();
     let code = sign_in(&server, &mut browser, &started, "default").await;
 
     let tokens = rp
@@ -359,7 +247,7 @@ async fn revocation_ends_the_session_everywhere(backend: Backend) {
     let (id, secret) = register(&server, "default", false, KeyAlgorithm::EdDSA).await;
     let rp = relying_party(&server, "default", &id, secret.as_deref()).await;
     let started = start(&rp, &["offline_access"]);
-    let code = sign_in(&server, &mut Browser::new(), &started, "default").await;
+    let code = sign_in(&server, &mut new_browser(), &started, "default").await;
     let tokens = rp
         .exchange_code(AuthorizationCode::new(code))
         .unwrap()
@@ -454,7 +342,7 @@ async fn codes_are_single_use_bound_and_short_lived(backend: Backend) {
     let (id, secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
     let (other, other_secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
     let rp = relying_party(&server, "default", &id, secret.as_deref()).await;
-    let mut browser = Browser::new();
+    let mut browser = new_browser();
 
     // PKCE: a verifier that is not the challenge's is refused.
     let started = start(&rp, &[]);
@@ -571,7 +459,7 @@ async fn requests_are_refused_where_the_spec_says(backend: Backend) {
     let (id, secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
     let (public, _) = register(&server, "default", true, KeyAlgorithm::RS256).await;
     let rp = relying_party(&server, "default", &id, secret.as_deref()).await;
-    let mut browser = Browser::new();
+    let mut browser = new_browser();
 
     // An unregistered redirect URI: an error page, never a redirect.
     let started = start(&rp, &[]);
@@ -612,7 +500,7 @@ async fn requests_are_refused_where_the_spec_says(backend: Backend) {
 
     // The form without its CSRF token is refused, and nothing signs in.
     let form = browser.get(&started.url).await;
-    let action = unescape(&attribute(&form.html, "action=\""));
+    let action = form_action(&form.html);
     let forged = browser
         .send(
             browser
@@ -627,7 +515,7 @@ async fn requests_are_refused_where_the_spec_says(backend: Backend) {
 
     // The nonce comes back in the ID token (the stock client checks it), and a wrong nonce is
     // refused by it.
-    let code = sign_in(&server, &mut Browser::new(), &started, "default").await;
+    let code = sign_in(&server, &mut new_browser(), &started, "default").await;
     let tokens = rp
         .exchange_code(AuthorizationCode::new(code))
         .unwrap()
@@ -670,24 +558,26 @@ async fn single_sign_on_second_factor_and_logout(backend: Backend) {
     let (second, second_secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
     let rp1 = relying_party(&server, "default", &first, first_secret.as_deref()).await;
     let rp2 = relying_party(&server, "default", &second, second_secret.as_deref()).await;
-    let mut browser = Browser::new();
+    let mut browser = new_browser();
 
     // Password, then the second factor on its own form.
     let started = start(&rp1, &[]);
     let form = browser.get(&started.url).await;
     let step = browser
         .submit(
-            &server,
+            &server.base,
             &form,
             &[("email", "ann@example.com"), ("password", PASSWORD)],
         )
         .await;
     assert_eq!(step.status, 200, "{}", step.html);
     assert!(step.html.contains("Confirm it is you"));
-    let wrong = browser.submit(&server, &step, &[("code", "000000")]).await;
+    let wrong = browser
+        .submit(&server.base, &step, &[("code", "000000")])
+        .await;
     assert_eq!(wrong.status, 401);
     let done = browser
-        .submit(&server, &wrong, &[("code", &recovery[0])])
+        .submit(&server.base, &wrong, &[("code", &recovery[0])])
         .await;
     assert_eq!(done.status, 303, "{}", done.html);
     let code = code_of(&server, &done, &started, "default");
@@ -764,11 +654,11 @@ async fn the_form_has_a_per_account_limit(backend: Backend) {
     let mut statuses = Vec::new();
     for _ in 0..6 {
         // A new address each time: only the account's own quota can stop the sixth.
-        let mut browser = Browser::new();
+        let mut browser = new_browser();
         let form = browser.get(&started.url).await;
         let page = browser
             .submit(
-                &server,
+                &server.base,
                 &form,
                 &[("email", "ann@example.com"), ("password", "wrong")],
             )

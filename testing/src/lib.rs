@@ -4,6 +4,7 @@
 #![allow(clippy::expect_used, clippy::panic)]
 
 pub mod browser;
+pub mod form_browser;
 
 /// The TOTP code that pyotp, an independent implementation, computes for `secret` (base32) at
 /// Unix time `at` (scripts/setup-test-services installs it).
