@@ -792,3 +792,43 @@ async fn a_service_signs_in_as_itself(backend: Backend) {
     );
 }
 both!(a_service_signs_in_as_itself);
+
+/// A second, independent relying party: Authlib (Python), which validates the ID token by its
+/// own reading of the spec (tests/oidc/authlib_rp.py).
+async fn authlib_signs_in_too(backend: Backend) {
+    let server = provider(backend).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let (id, secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/oidc/authlib_rp.py");
+    let issuer = server.url("/oidc/default");
+    let secret = secret.unwrap();
+    // Off the runtime's threads: the server answers the script meanwhile.
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .args([&issuer, &id, &secret, CALLBACK, "ann@example.com", PASSWORD])
+            .output()
+            .expect("python3")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("No module named"),
+        "Authlib is needed (scripts/setup-test-services installs it): {stderr}"
+    );
+    assert!(
+        output.status.success(),
+        "the Authlib relying party failed: {stderr}"
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["email"], "ann@example.com", "{seen}");
+    assert_eq!(seen["userinfo_sub"], seen["sub"]);
+    assert_eq!(seen["userinfo_email"], "ann@example.com");
+    assert_eq!(seen["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(seen["refreshed"], true);
+}
+both!(authlib_signs_in_too);

@@ -253,6 +253,8 @@ impl Stack {
             ("TESSERA_METRICS_TOKEN", METRICS_TOKEN.to_owned()),
             ("TESSERA_EDGE_URL", edge.url.clone()),
             ("TESSERA_ISSUER", ISSUER.to_owned()),
+            // Clients reach Tessera through the edge: its links and OpenID issuers are there.
+            ("TESSERA_PUBLIC_URL", edge.url.clone()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -1544,3 +1544,124 @@ async fn a_browser_adds_a_passkey_and_signs_in_with_it_through_the_edge() {
     assert_eq!(get(&stack, "/api/auth/verify", token).await.status(), 200);
     browser.close().await.unwrap();
 }
+
+/// A stock relying party (the `openidconnect` crate) signs a user in through the Worker: the
+/// issuer, the hosted page, the token endpoint and userinfo are all at the edge; the provider's
+/// access token verifies there like any other, and RP-initiated logout revokes it there.
+async fn a_stock_client_signs_in_through_the_edge(postgres: bool) {
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+    use openidconnect::{
+        AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+        OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, TokenResponse,
+    };
+    use tessera_testing::form_browser::{query_param, FormBrowser};
+
+    const CALLBACK: &str = "https://app.example.com/callback";
+    let stack = Stack::start_with(tessera_tests::Options {
+        postgres,
+        ..tessera_tests::Options::default()
+    })
+    .await;
+    stack.create_user("ann@example.com").await;
+    let settings = tessera_origin::services::oidc_clients::ClientSettings {
+        name: "Example App".into(),
+        redirect_uris: vec![CALLBACK.into()],
+        post_logout_redirect_uris: vec!["https://app.example.com/bye".into()],
+        grants: vec![],
+        id_token_alg: tessera_core::jwt::KeyAlgorithm::RS256,
+    };
+    let registered = stack
+        .state
+        .services
+        .oidc_clients
+        .create(
+            &tessera_core::model::TenantSlug::parse("default").unwrap(),
+            settings,
+            false,
+        )
+        .await
+        .unwrap();
+    let http = openidconnect::reqwest::Client::builder()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let issuer = IssuerUrl::new(stack.edge("/oidc/default")).unwrap();
+    let metadata = CoreProviderMetadata::discover_async(issuer, &http)
+        .await
+        .expect("discovery through the edge");
+    let rp = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(registered.client.id.clone()),
+        registered.secret.map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(CALLBACK.to_owned()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let mut browser = FormBrowser::new().with_header("cf-connecting-ip", "198.51.100.140");
+    let form = browser.get(url.as_str()).await;
+    assert_eq!(form.status, 200, "{}", form.html);
+    let done = browser
+        .submit(
+            stack.edge_url(),
+            &form,
+            &[("email", "ann@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    let location = done.location.unwrap();
+    assert_eq!(
+        query_param(&location, "state").as_deref(),
+        Some(state.secret().as_str())
+    );
+    let code = query_param(&location, "code").unwrap();
+
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("code exchange through the edge");
+    let id_token = tokens.id_token().unwrap().clone();
+    id_token
+        .claims(&rp.id_token_verifier(), &nonce)
+        .expect("the ID token verifies");
+    let access = tokens.access_token().secret().clone();
+    let info: openidconnect::core::CoreUserInfoClaims = rp
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("userinfo through the edge");
+    assert_eq!(
+        info.subject().as_str(),
+        claims_of(&access).sub,
+        "userinfo names the token's user"
+    );
+    assert_eq!(get(&stack, "/api/auth/verify", &access).await.status(), 200);
+
+    // RP-initiated logout at the edge: the provider's sessions end, and the edge refuses the
+    // access token from then on.
+    let logout = format!(
+        "{}?id_token_hint={id_token}",
+        stack.edge("/oidc/default/end-session")
+    );
+    assert_eq!(browser.get(&logout).await.status, 200);
+    let started = std::time::Instant::now();
+    while get(&stack, "/api/auth/verify", &access).await.status() != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "still accepted at the edge"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+on_sqlite_and_postgres!(a_stock_client_signs_in_through_the_edge);
