@@ -224,9 +224,10 @@ impl RouteClass {
             Self::CodeConfirm => Some(Quota::per_minute(3)),
             // Refresh 5 a minute (Back Office v2).
             Self::Refresh => Some(Quota::per_minute(5)),
-            // Ten exchanges a second per client and per server address: an application's
-            // sign-ins pass here, and a code or a client secret is too long to guess anyway.
-            Self::Token => Some(Quota::per_minute(600)),
+            // A hundred exchanges a second per client and per server address: every sign-in of
+            // an application passes here, from its few servers, and a code or a client secret
+            // is too long to guess anyway. The quota bounds a runaway client, not guessing.
+            Self::Token => Some(Quota::per_minute(6_000)),
             // Verification may back every API call of a customer's service: generous.
             Self::Verify => Some(Quota::per_minute(6_000)),
             // Public API 30 a minute (the canonical API).

@@ -101,6 +101,18 @@ pub fn wrk_bodies(
     connections: u32,
     seconds: u64,
 ) -> (f64, u64) {
+    wrk_bodies_of_type(base, path, "application/json", bodies, connections, seconds)
+}
+
+/// [`wrk_bodies`] with bodies of `content_type` (a form, say).
+pub fn wrk_bodies_of_type(
+    base: &str,
+    path: &str,
+    content_type: &str,
+    bodies: &[String],
+    connections: u32,
+    seconds: u64,
+) -> (f64, u64) {
     let dir = tempfile::tempdir().unwrap();
     let lines = dir.path().join("bodies.jsonl");
     std::fs::write(&lines, bodies.join("\n")).unwrap();
@@ -112,7 +124,7 @@ pub fn wrk_bodies(
            n = n + 1\n\
            wrk.headers[\"x-tessera-edge-secret\"] = \"{EDGE_SECRET}\"\n\
            wrk.headers[\"x-tessera-client-ip\"] = \"10.\" .. (math.floor(n / 65536) % 256) .. \".\" .. (math.floor(n / 256) % 256) .. \".\" .. (n % 256)\n\
-           wrk.headers[\"content-type\"] = \"application/json\"\n\
+           wrk.headers[\"content-type\"] = \"{content_type}\"\n\
            return wrk.format(\"POST\", \"{path}\", nil, bodies[((n - 1) % #bodies) + 1])\n\
          end\n",
         lines = lines.display()
