@@ -428,6 +428,12 @@ pub const ROUTES: &[Route] = &[
     row("GET", "/api/auth/api-tokens", Public, Canonical).accepting(ACCESS),
     row("POST", "/api/auth/api-tokens", Public, Canonical).accepting(ACCESS),
     row("DELETE", "/api/auth/api-tokens/{id}", Public, Canonical).accepting(ACCESS),
+    // A tenant's admins manage its OpenID clients.
+    row("GET", "/api/auth/clients", Public, Canonical).accepting(ACCESS),
+    row("POST", "/api/auth/clients", Public, Canonical).accepting(ACCESS),
+    row("GET", "/api/auth/clients/{id}", Public, Canonical).accepting(ACCESS),
+    row("PUT", "/api/auth/clients/{id}", Public, Canonical).accepting(ACCESS),
+    row("DELETE", "/api/auth/clients/{id}", Public, Canonical).accepting(ACCESS),
     // The hosted pages behind emailed links: a GET shows a form and checks nothing; only the
     // form's POST spends the emailed token.
     row("GET", "/auth/verify-email", Public, Pages),

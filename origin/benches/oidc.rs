@@ -68,8 +68,12 @@ async fn seed(store: &DynStore, alg: &str) -> Vec<String> {
         })
         .await
         .unwrap();
-    let family = OpaqueToken::generate(TokenKind::Refresh, &tenant, tessera_origin::clock::random());
-    tx.sessions().create(&browser, &family.digest()).await.unwrap();
+    let family =
+        OpaqueToken::generate(TokenKind::Refresh, &tenant, tessera_origin::clock::random());
+    tx.sessions()
+        .create(&browser, &family.digest())
+        .await
+        .unwrap();
     for i in 0..CLIENTS {
         let secret = format!("tsr_cs_bench_{alg}_{i}");
         let client = OidcClient {
@@ -110,7 +114,10 @@ async fn seed(store: &DynStore, alg: &str) -> Vec<String> {
                 expires_at: now + 3_600,
                 session_id: None,
             };
-            tx.oidc().add_code(&code.digest(), &stored, now).await.unwrap();
+            tx.oidc()
+                .add_code(&code.digest(), &stored, now)
+                .await
+                .unwrap();
             bodies.push(
                 url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("grant_type", "authorization_code")

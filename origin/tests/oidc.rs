@@ -832,3 +832,106 @@ async fn authlib_signs_in_too(backend: Backend) {
     assert_eq!(seen["refreshed"], true);
 }
 both!(authlib_signs_in_too);
+
+/// A tenant's admins manage its clients over the canonical API, as the operator does with
+/// `tessera client`; nobody else may.
+async fn admins_manage_clients_over_the_api(backend: Backend) {
+    use reqwest::Method;
+    let server = provider(backend).await;
+    server
+        .create_user_as("default", "admin@example.com", PASSWORD, "admin")
+        .await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let admin = server.login("default", "admin@example.com", PASSWORD).await;
+    let admin = admin["access_token"].as_str().unwrap();
+    let ann = server.login("default", "ann@example.com", PASSWORD).await;
+    let ann = ann["access_token"].as_str().unwrap();
+    let body = serde_json::json!({
+        "name": "Example App",
+        "redirect_uris": [CALLBACK],
+        "post_logout_redirect_uris": [LOGGED_OUT],
+    });
+
+    let refused = server
+        .send_auth(Method::POST, "/api/auth/clients", ann, &body)
+        .await;
+    common::assert_problem(refused, 403, "forbidden").await;
+    let created = server
+        .send_auth(Method::POST, "/api/auth/clients", admin, &body)
+        .await;
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(created["type"], "confidential");
+    assert_eq!(
+        created["grants"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+
+    // The registered client works with a stock relying party.
+    let rp = relying_party(&server, "default", &id, Some(&secret)).await;
+    let started = start(&rp, &[]);
+    let code = sign_in(&server, &mut new_browser(), &started, "default").await;
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(started.verifier)
+        .request_async(&http())
+        .await
+        .expect("code exchange");
+
+    let listed: serde_json::Value = server
+        .send_auth(
+            Method::GET,
+            "/api/auth/clients",
+            admin,
+            &serde_json::json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(listed[0].get("client_secret").is_none(), "never the secret");
+    let path = format!("/api/auth/clients/{id}");
+    let changed = server
+        .send_auth(
+            Method::PUT,
+            &path,
+            admin,
+            &serde_json::json!({"name": "Renamed", "redirect_uris": [CALLBACK], "id_token_alg": "EdDSA"}),
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+    let changed: serde_json::Value = changed.json().await.unwrap();
+    assert_eq!(
+        (changed["name"].as_str(), changed["id_token_alg"].as_str()),
+        (Some("Renamed"), Some("EdDSA"))
+    );
+    let bad = server
+        .send_auth(
+            Method::PUT,
+            &path,
+            admin,
+            &serde_json::json!({"name": "x", "redirect_uris": ["http://app.example.com/cb"]}),
+        )
+        .await;
+    common::assert_problem(bad, 400, "invalid_client_settings").await;
+
+    let deleted = server
+        .send_auth(Method::DELETE, &path, admin, &serde_json::json!({}))
+        .await;
+    assert_eq!(deleted.status(), 204);
+    let gone = server
+        .send_auth(Method::GET, &path, admin, &serde_json::json!({}))
+        .await;
+    common::assert_problem(gone, 404, "not_found").await;
+    let me = server
+        .get_auth("/api/auth/me", tokens.access_token().secret())
+        .await;
+    assert_eq!(me.status(), 401, "deleting the client ended its sessions");
+}
+both!(admins_manage_clients_over_the_api);

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod mfa;
 pub mod middleware;
 pub mod oidc;
+pub mod oidc_clients;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .merge(backoffice::router())
         .merge(pages::router())
         .merge(oidc::router())
+        .merge(oidc_clients::router())
         .merge(ops::router())
         .merge(edge_feed::router())
         .fallback(not_found)

@@ -8,7 +8,9 @@ use tessera_core::model::{SessionId, TenantSlug};
 use tessera_core::oidc::{check_redirect_uri, Grant};
 use tessera_core::token::{OpaqueToken, TokenKind};
 
-use super::{Revocations, ServiceError, ServiceResult};
+use super::{
+    caller_event, require_admin, Authenticated, Client, Revocations, ServiceError, ServiceResult,
+};
 use crate::clock::{self, SharedClock};
 use crate::store::oidc::OidcClient;
 use crate::store::DynStore;
@@ -229,6 +231,80 @@ impl OidcClients {
         for session in &ended {
             self.revocations.session_ended(tenant, session);
         }
+        Ok(())
+    }
+
+    /// [`OidcClients::create`] by an admin of the caller's tenant.
+    pub async fn create_by(
+        &self,
+        caller: &Authenticated,
+        settings: ClientSettings,
+        public: bool,
+        client: &Client,
+    ) -> ServiceResult<Registered> {
+        require_admin(caller)?;
+        let registered = self.create(&caller.tenant, settings, public).await?;
+        self.audit(caller, "oidc_client_created", &registered.client.id, client)
+            .await?;
+        Ok(registered)
+    }
+
+    /// [`OidcClients::list`] for an admin of the caller's tenant.
+    pub async fn list_by(&self, caller: &Authenticated) -> ServiceResult<Vec<OidcClient>> {
+        require_admin(caller)?;
+        self.list(&caller.tenant).await
+    }
+
+    /// [`OidcClients::get`] for an admin of the caller's tenant.
+    pub async fn get_by(&self, caller: &Authenticated, id: &str) -> ServiceResult<OidcClient> {
+        require_admin(caller)?;
+        self.get(&caller.tenant, id).await
+    }
+
+    /// [`OidcClients::update`] by an admin of the caller's tenant.
+    pub async fn update_by(
+        &self,
+        caller: &Authenticated,
+        id: &str,
+        settings: ClientSettings,
+        client: &Client,
+    ) -> ServiceResult<OidcClient> {
+        require_admin(caller)?;
+        let updated = self.update(&caller.tenant, id, settings).await?;
+        self.audit(caller, "oidc_client_updated", id, client)
+            .await?;
+        Ok(updated)
+    }
+
+    /// [`OidcClients::delete`] by an admin of the caller's tenant.
+    pub async fn delete_by(
+        &self,
+        caller: &Authenticated,
+        id: &str,
+        client: &Client,
+    ) -> ServiceResult<()> {
+        require_admin(caller)?;
+        self.delete(&caller.tenant, id).await?;
+        self.audit(caller, "oidc_client_deleted", id, client).await
+    }
+
+    async fn audit(
+        &self,
+        caller: &Authenticated,
+        event: &str,
+        id: &str,
+        client: &Client,
+    ) -> ServiceResult<()> {
+        let event = caller_event(
+            event,
+            caller,
+            client,
+            format!("client={id}"),
+            self.clock.now_secs(),
+        );
+        let mut tx = self.store.write(&caller.tenant).await?;
+        tx.audit().append(&event).await?;
+        tx.commit().await?;
         Ok(())
     }
 
