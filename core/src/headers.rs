@@ -33,9 +33,14 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
 
 /// Headers of the policy for which an answer may carry a value of its own, kept by the origin
 /// and by the edge: the origin's hosted pages need a CSP that allows their one stylesheet and
-/// their forms, and send no Referer at all (their URL holds a token). Every other header of
-/// the policy is always the policy's value.
-pub const ANSWER_MAY_SET: &[&str] = &["content-security-policy", "referrer-policy"];
+/// their forms, and send no Referer at all (their URL holds a token); the OpenID sign-in page
+/// may ask the browser for a passkey (`publickey-credentials-get=(self)`). Every other header
+/// of the policy is always the policy's value.
+pub const ANSWER_MAY_SET: &[&str] = &[
+    "content-security-policy",
+    "referrer-policy",
+    "permissions-policy",
+];
 
 /// Headers that a response carrying a token or other secret adds (RFC 6749 §5.1), so that no
 /// cache, shared or private, keeps it.

@@ -459,6 +459,13 @@ pub const ROUTES: &[Route] = &[
         OpenId,
     )
     .account(MfaChallenge("mfa_token")),
+    row(
+        "POST",
+        "/oidc/{tenant}/authorize/passkey",
+        Credential,
+        OpenId,
+    )
+    .account(Ceremony("ceremony")),
     row("POST", "/oidc/{tenant}/token", RouteClass::Token, OpenId).account(ClientInPathTenant),
     row("GET", "/oidc/{tenant}/userinfo", Public, OpenId).accepting(ACCESS),
     row("POST", "/oidc/{tenant}/userinfo", Public, OpenId).accepting(ACCESS),

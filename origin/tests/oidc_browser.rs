@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, TestServer, PASSWORD, SELF_URL};
+use common::{Backend, TestServer, PASSWORD, SELF_LOCALHOST_URL, SELF_URL};
 use fantoccini::{Client, Locator};
 use tessera_core::jwt::KeyAlgorithm;
 use tessera_core::model::TenantSlug;
@@ -93,13 +93,17 @@ async fn press(browser: &Client, id: &str) {
 
 /// Waits until the browser is at the app's callback; answers its URL.
 async fn at_callback(browser: &Client) -> String {
-    browser
+    let reached = browser
         .wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Id("app"))
-        .await
-        .expect("the browser reached the app's callback");
-    browser.current_url().await.unwrap().to_string()
+        .await;
+    let url = browser.current_url().await.unwrap().to_string();
+    if reached.is_err() {
+        let source = browser.source().await.unwrap_or_default();
+        panic!("the browser did not reach the app's callback: at {url}: {source}");
+    }
+    url
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,6 +142,8 @@ async fn a_person_signs_in_with_password_and_code_then_single_sign_on() {
     fill(&browser, "password", PASSWORD).await;
     screenshot(&browser, "oidc-sign-in").await;
     press(&browser, "submit").await;
+    // The next time step: the enrolment's own code may not be used again.
+    server.clock.advance(Duration::from_secs(30));
     let now = u64::try_from(server.clock.now_secs()).unwrap();
     fill(&browser, "code", &tessera_testing::pyotp(&secret, now)).await;
     screenshot(&browser, "oidc-second-factor").await;
@@ -165,5 +171,67 @@ async fn a_person_signs_in_with_password_and_code_then_single_sign_on() {
         .for_element(Locator::Id("password"))
         .await
         .expect("prompt=login shows the form");
+    browser.close().await.unwrap();
+}
+
+/// A person with a passkey signs in at the hosted page with it alone: the page's one script
+/// runs the ceremony with the browser's own WebAuthn (Chromium's virtual authenticator).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_with_a_passkey_at_the_hosted_page() {
+    use tessera_testing::browser::{run_on_page, AddVirtualAuthenticator};
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        &[("TESSERA_PUBLIC_URL", SELF_LOCALHOST_URL)],
+    )
+    .await;
+    let public = format!("http://localhost:{}", server.addr.port());
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let callback = callback_page().await;
+    let client = register(&server, &callback, "First App").await;
+    let driver = Chromedriver::start();
+    let browser = driver.browser().await;
+    browser.issue_cmd(AddVirtualAuthenticator).await.unwrap();
+    let page = authorize_url(&server, &client, &callback, "").replace(&server.base, &public);
+    browser.goto(&page).await.unwrap();
+
+    // Ann adds a passkey from this origin (as her account page would).
+    let added = run_on_page(
+        &browser,
+        r#"(async (token, password) => {
+            const post = (path, body) => fetch(path, {method: "POST",
+                headers: {"content-type": "application/json", authorization: "Bearer " + token},
+                body: JSON.stringify(body)});
+            const options = await (await post("/api/auth/passkeys/register/options", {password})).json();
+            const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey);
+            const credential = await navigator.credentials.create({publicKey});
+            const added = await post("/api/auth/passkeys/register",
+                {ceremony: options.ceremony, credential: credential.toJSON(), name: "This browser"});
+            return added.status;
+        })(arguments[0], arguments[1])"#,
+        vec![serde_json::json!(access), serde_json::json!(PASSWORD)],
+    )
+    .await;
+    assert_eq!(added, serde_json::json!(201), "{added}");
+
+    browser.goto(&page).await.unwrap();
+    let button = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("passkey"))
+        .await
+        .unwrap();
+    assert!(
+        button.is_displayed().await.unwrap(),
+        "the script shows the button"
+    );
+    screenshot(&browser, "oidc-passkey").await;
+    button.click().await.unwrap();
+    let back = at_callback(&browser).await;
+    assert_eq!(query_param(&back, "state").as_deref(), Some("st4te"));
+    assert!(query_param(&back, "code").is_some(), "{back}");
     browser.close().await.unwrap();
 }

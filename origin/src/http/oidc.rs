@@ -25,6 +25,7 @@ use crate::services::oidc_clients::ClientAuth;
 use crate::services::sign_in::Attempt;
 use crate::services::{Client, Issued, ServiceError, SignedIn};
 use crate::state::AppState;
+use webauthn_rs::prelude::PublicKeyCredential;
 
 /// The provider's routes (rows of core's policy table).
 pub fn router() -> Router<AppState> {
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
             "/oidc/{tenant}/authorize/second-factor",
             post(second_factor),
         )
+        .route("/oidc/{tenant}/authorize/passkey", post(passkey_sign_in))
         .route("/oidc/{tenant}/token", post(token))
         .route("/oidc/{tenant}/userinfo", get(userinfo).post(userinfo))
         .route("/oidc/{tenant}/revoke", post(revoke))
@@ -213,6 +215,28 @@ struct Form_<'a> {
     query: &'a str,
     csrf: String,
     new_csrf: bool,
+    /// Whether passkey ceremonies can run on this page (the tenant's relying party is the
+    /// provider's own origin).
+    passkeys: bool,
+}
+
+/// What the pages of a request need: its form's parameters and whether passkeys work here.
+fn form_for<'a>(
+    state: &AppState,
+    auth: &Authorization,
+    tenant: &'a str,
+    query: &'a str,
+    headers: &HeaderMap,
+) -> Form_<'a> {
+    let (csrf, new_csrf) = csrf_of(headers);
+    let origin = tessera_core::oidc::origin_of(&state.config.public_url).unwrap_or_default();
+    Form_ {
+        tenant,
+        query,
+        csrf,
+        new_csrf,
+        passkeys: state.services.passkeys.available_at(&auth.tenant, &origin),
+    }
 }
 
 impl Form_<'_> {
@@ -249,11 +273,41 @@ impl Form_<'_> {
         error: Option<&str>,
     ) -> Response {
         let action = self.action("");
+        let passkey_action = self.passkeys.then(|| self.action("/passkey"));
+        let passkey_body = serde_json::json!({ "tenant": self.tenant }).to_string();
         self.render(
             auth,
             status,
             "oidc_sign_in.html",
-            context! { action, email, error },
+            context! { action, email, error, passkey_action, passkey_body },
+        )
+    }
+
+    fn second_factor_page(
+        self,
+        auth: &Authorization,
+        status: StatusCode,
+        mfa_token: &str,
+        methods: &[&str],
+        error: Option<&str>,
+    ) -> Response {
+        let action = self.action("/second-factor");
+        let passkey = self.passkeys && methods.contains(&crate::services::mfa::WEBAUTHN_METHOD);
+        let passkey_body = serde_json::json!({ "mfa_token": mfa_token }).to_string();
+        self.render(
+            auth,
+            status,
+            "oidc_second_factor.html",
+            context! {
+                action,
+                mfa_token,
+                error,
+                passkey,
+                passkey_body,
+                methods => methods.join(" "),
+                email_code => methods.contains(&"email"),
+                totp => methods.contains(&"totp"),
+            },
         )
     }
 }
@@ -301,16 +355,14 @@ async fn authorize(
             },
         );
     }
-    let (csrf, new_csrf) = csrf_of(&headers);
     let query = query.unwrap_or_default();
     let email = auth.params.login_hint.clone().unwrap_or_default();
-    Form_ {
-        tenant: &tenant,
-        query: &query,
-        csrf,
-        new_csrf,
-    }
-    .sign_in_page(&auth, StatusCode::OK, &email, None)
+    form_for(&state, &auth, &tenant, &query, &headers).sign_in_page(
+        &auth,
+        StatusCode::OK,
+        &email,
+        None,
+    )
 }
 
 fn server_error_redirect(state: &AppState, auth: &Authorization, error: &ServiceError) -> Response {
@@ -342,7 +394,22 @@ struct SecondFactorForm {
     #[serde(default)]
     mfa_token: String,
     #[serde(default)]
+    methods: String,
+    #[serde(default)]
     code: String,
+    /// A passkey's answer (`credential.toJSON()`), instead of a code.
+    #[serde(default)]
+    credential: String,
+}
+
+#[derive(Deserialize)]
+struct PasskeyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    ceremony: String,
+    #[serde(default)]
+    credential: String,
 }
 
 /// The checked request of a form's POST (its parameters ride in the form's action URL).
@@ -379,13 +446,7 @@ async fn sign_in(
         Err(response) => return response,
     };
     let query = query.unwrap_or_default();
-    let (csrf, new_csrf) = csrf_of(&headers);
-    let page = Form_ {
-        tenant: &tenant,
-        query: &query,
-        csrf,
-        new_csrf,
-    };
+    let page = form_for(&state, &auth, &tenant, &query, &headers);
     let form = match form {
         Ok(Form(form)) if csrf_ok(&headers, &form.csrf) => form,
         Ok(Form(form)) => {
@@ -406,20 +467,13 @@ async fn sign_in(
     };
     match state.services.sign_in.login(attempt, &client).await {
         Ok(SignedIn::Tokens(issued)) => signed_in(&state, &auth, &tenant, &issued).await,
-        Ok(SignedIn::SecondFactor(challenge)) => {
-            let action = page.action("/second-factor");
-            page.render(
-                &auth,
-                StatusCode::OK,
-                "oidc_second_factor.html",
-                context! {
-                    action,
-                    mfa_token => challenge.mfa_token,
-                    email_code => challenge.methods.contains(&"email"),
-                    totp => challenge.methods.contains(&"totp"),
-                },
-            )
-        }
+        Ok(SignedIn::SecondFactor(challenge)) => page.second_factor_page(
+            &auth,
+            StatusCode::OK,
+            &challenge.mfa_token,
+            &challenge.methods,
+            None,
+        ),
         Ok(SignedIn::EnrolmentRequired { .. }) => outcome(
             StatusCode::FORBIDDEN,
             "Set up a second factor first",
@@ -471,18 +525,16 @@ async fn second_factor(
         Err(response) => return response,
     };
     let query = query.unwrap_or_default();
-    let (csrf, new_csrf) = csrf_of(&headers);
-    let page = Form_ {
-        tenant: &tenant,
-        query: &query,
-        csrf,
-        new_csrf,
-    };
+    let page = form_for(&state, &auth, &tenant, &query, &headers);
     let form = match form {
         Ok(Form(form)) if csrf_ok(&headers, &form.csrf) => form,
         _ => return page.sign_in_page(&auth, StatusCode::FORBIDDEN, "", Some(FORM_EXPIRED)),
     };
-    let answer = Answer::Code(form.code.trim());
+    let credential = serde_json::from_str::<PublicKeyCredential>(&form.credential).ok();
+    let answer = match &credential {
+        Some(credential) => Answer::Passkey(credential),
+        None => Answer::Code(form.code.trim()),
+    };
     match state
         .services
         .mfa
@@ -499,17 +551,14 @@ async fn second_factor(
             Some("That sign-in step has expired or had too many wrong codes. Sign in again."),
         ),
         Err(ServiceError::InvalidCode) => {
-            let action = page.action("/second-factor");
-            page.render(
+            // The challenge's methods ride in the form, for the page's wording only.
+            let methods: Vec<&str> = form.methods.split(' ').collect();
+            page.second_factor_page(
                 &auth,
                 StatusCode::UNAUTHORIZED,
-                "oidc_second_factor.html",
-                context! {
-                    action,
-                    mfa_token => form.mfa_token,
-                    error => "That code is not correct.",
-                    totp => true,
-                },
+                &form.mfa_token,
+                &methods,
+                Some("That code is not correct."),
             )
         }
         Err(ServiceError::RateLimited { decision, .. }) => {
@@ -518,6 +567,50 @@ async fn second_factor(
         Err(error) => server_error_redirect(&state, &auth, &error),
     }
 }
+
+/// A sign-in with a passkey alone (a discoverable credential, no address typed).
+#[allow(clippy::too_many_arguments)]
+async fn passkey_sign_in(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    Query(params): Query<AuthorizeParams>,
+    headers: HeaderMap,
+    client: Client,
+    form: Result<Form<PasskeyForm>, FormRejection>,
+) -> Response {
+    let auth = match posted_request(&state, &tenant, params).await {
+        Ok(auth) => auth,
+        Err(response) => return response,
+    };
+    let query = query.unwrap_or_default();
+    let page = form_for(&state, &auth, &tenant, &query, &headers);
+    let form = match form {
+        Ok(Form(form)) if csrf_ok(&headers, &form.csrf) => form,
+        _ => return page.sign_in_page(&auth, StatusCode::FORBIDDEN, "", Some(FORM_EXPIRED)),
+    };
+    let Ok(credential) = serde_json::from_str::<PublicKeyCredential>(&form.credential) else {
+        return page.sign_in_page(&auth, StatusCode::BAD_REQUEST, "", Some(PASSKEY_REFUSED));
+    };
+    match state
+        .services
+        .passkeys
+        .login(&form.ceremony, &credential, &client)
+        .await
+    {
+        Ok(issued) if issued.tenant == auth.tenant.slug => {
+            signed_in(&state, &auth, &tenant, &issued).await
+        }
+        Err(ServiceError::RateLimited { decision, .. }) => {
+            too_many(decision.retry_after_secs().unwrap_or(1).max(1))
+        }
+        Ok(_) | Err(_) => {
+            page.sign_in_page(&auth, StatusCode::UNAUTHORIZED, "", Some(PASSKEY_REFUSED))
+        }
+    }
+}
+
+const PASSKEY_REFUSED: &str = "The passkey did not sign you in. Try again, or use your password.";
 
 /// A finished sign-in: the browser session's cookie, and the code on its way to the client.
 async fn signed_in(

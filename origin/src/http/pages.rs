@@ -34,6 +34,30 @@ pub fn router() -> Router<AppState> {
 
 const STYLE: &str = include_str!("../../templates/pages/style.css");
 
+/// The OpenID sign-in pages' one script: the passkey button (password sign-in needs none).
+pub(super) const PASSKEY_SCRIPT: &str = include_str!("../../templates/pages/oidc_passkey.js");
+
+/// The permissions policy of the pages that run [`PASSKEY_SCRIPT`]: core's, but the page
+/// itself may ask for a passkey.
+static PASSKEY_PERMISSIONS: LazyLock<String> = LazyLock::new(|| {
+    tessera_core::headers::SECURITY_HEADERS
+        .iter()
+        .find(|(name, _)| *name == "permissions-policy")
+        .map(|(_, value)| {
+            value.replace(
+                "publickey-credentials-get=()",
+                "publickey-credentials-get=(self)",
+            )
+        })
+        .unwrap_or_default()
+});
+
+/// The CSP source of [`PASSKEY_SCRIPT`], by its hash.
+static PASSKEY_SCRIPT_SOURCE: LazyLock<String> = LazyLock::new(|| {
+    let hash = STANDARD.encode(tessera_core::secret::sha256(PASSKEY_SCRIPT.as_bytes()));
+    format!("'sha256-{hash}'")
+});
+
 /// The pages' Content-Security-Policy: nothing but the inline stylesheet (by hash), and forms
 /// that post to this origin only.
 static CSP: LazyLock<String> = LazyLock::new(|| {
@@ -86,13 +110,15 @@ fn page(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
 }
 
 /// A rendered page whose form's answer may redirect to `redirect_origin` (the sign-in page of
-/// the OpenID provider: browsers hold the redirect after a POST to the CSP's `form-action`).
+/// the OpenID provider: browsers hold the redirect after a POST to the CSP's `form-action`),
+/// and which may run [`PASSKEY_SCRIPT`] (by its hash; it fetches from this origin only).
 pub(super) fn page_posting_to(
     status: StatusCode,
     name: &str,
     ctx: minijinja::Value,
     redirect_origin: Option<&str>,
 ) -> Response {
+    let ctx = context! { script => PASSKEY_SCRIPT, ..ctx };
     let ctx = context! { style => STYLE, ..ctx };
     let html = PAGES
         .get_template(name)
@@ -104,14 +130,27 @@ pub(super) fn page_posting_to(
     let mut response = (status, Html(html)).into_response();
     let headers = response.headers_mut();
     let csp = match redirect_origin {
-        Some(origin) => CSP.replace(
-            "form-action 'self'",
-            &format!("form-action 'self' {origin}"),
-        ),
+        Some(origin) => CSP
+            .replace(
+                "form-action 'self'",
+                &format!("form-action 'self' {origin}"),
+            )
+            .replace(
+                "default-src 'none';",
+                &format!(
+                    "default-src 'none'; script-src {}; connect-src 'self';",
+                    *PASSKEY_SCRIPT_SOURCE
+                ),
+            ),
         None => CSP.clone(),
     };
     if let Ok(csp) = HeaderValue::from_str(&csp) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    if redirect_origin.is_some() {
+        if let Ok(policy) = HeaderValue::from_str(&PASSKEY_PERMISSIONS) {
+            headers.insert("permissions-policy", policy);
+        }
     }
     headers.insert(
         header::REFERRER_POLICY,

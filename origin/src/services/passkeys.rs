@@ -146,6 +146,17 @@ impl Passkeys {
         }
     }
 
+    /// Whether a page served at `origin` can run `tenant`'s passkey ceremonies: the browser
+    /// binds each assertion to the page's origin, which must be the relying party's.
+    #[must_use]
+    pub fn available_at(&self, tenant: &Tenant, origin: &str) -> bool {
+        tenant
+            .relying_party
+            .as_ref()
+            .or(self.default_party.as_ref())
+            .is_some_and(|party| party.origin() == origin)
+    }
+
     /// The verifier of `tenant`'s relying party: its own, else `TESSERA_PUBLIC_URL`'s; 400
     /// `passkeys_unavailable` when neither is set (a public URL on an IP address).
     fn webauthn(&self, tenant: &Tenant) -> ServiceResult<Webauthn> {

@@ -89,6 +89,10 @@ pub struct TestServer {
 /// `("TESSERA_PUBLIC_URL", SELF_URL)` makes the issuers of the OpenID provider reachable.
 pub const SELF_URL: &str = "{self}";
 
+/// As [`SELF_URL`], by the name `localhost` (`http://localhost:<port>`): a domain, which
+/// passkeys need, that browsers treat as a secure context.
+pub const SELF_LOCALHOST_URL: &str = "{self-localhost}";
+
 pub fn config(storage: &TestStore, overrides: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<String, String> = HashMap::new();
     vars.insert(
@@ -169,9 +173,14 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let own = format!("http://{addr}");
+        let own_name = format!("http://localhost:{}", addr.port());
         let overrides: Vec<(&str, &str)> = overrides
             .iter()
-            .map(|&(k, v)| (k, if v == SELF_URL { own.as_str() } else { v }))
+            .map(|&(k, v)| match v {
+                SELF_URL => (k, own.as_str()),
+                SELF_LOCALHOST_URL => (k, own_name.as_str()),
+                _ => (k, v),
+            })
             .collect();
         let config = config(&storage, &overrides);
         server::ensure_default_tenant(&storage.store, &config)
