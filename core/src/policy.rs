@@ -22,10 +22,12 @@ pub enum Api {
     TeamVault,
     /// Back Office v2 (`/api/v2/*`): problem+json.
     BackOffice,
-    /// The hosted pages behind emailed links (`/auth/*`): HTML.
+    /// The hosted pages for people: behind emailed links (`/auth/*`), and the OpenID
+    /// provider's sign-in and logout (`/oidc/{tenant}/authorize…`, `…/end-session`): HTML.
     Pages,
-    /// Each tenant's OpenID provider (`/oidc/{tenant}/*`): OAuth 2.0 errors (`error`,
-    /// `error_description`) and the hosted sign-in page.
+    /// Each tenant's OpenID provider's endpoints for relying parties (`/oidc/{tenant}/*`):
+    /// JSON, with OAuth 2.0 errors (`error`, `error_description`). Its sign-in page and logout
+    /// are [`Api::Pages`].
     OpenId,
     /// Probes, keys and the API document.
     Operations,
@@ -441,8 +443,9 @@ pub const ROUTES: &[Route] = &[
     row("GET", "/auth/reset-password", Public, Pages),
     row("POST", "/auth/reset-password", Credential, Pages),
     // Each tenant's OpenID provider. Discovery and keys are read by every relying party's
-    // library, often: the verification quota. The sign-in form is a credential like any other;
-    // its second step a code; the token endpoint is charged per client and per IP.
+    // library, often: the verification quota. The token endpoint and its kin are charged per
+    // client and per address. The hosted sign-in page and logout are pages for people: a
+    // credential like any other sign-in (per account too), its second step a code.
     row(
         "GET",
         "/oidc/{tenant}/.well-known/openid-configuration",
@@ -450,22 +453,6 @@ pub const ROUTES: &[Route] = &[
         OpenId,
     ),
     row("GET", "/oidc/{tenant}/jwks", RouteClass::Verify, OpenId),
-    row("GET", "/oidc/{tenant}/authorize", Public, OpenId),
-    row("POST", "/oidc/{tenant}/authorize", Credential, OpenId).account(EmailInPathTenant),
-    row(
-        "POST",
-        "/oidc/{tenant}/authorize/second-factor",
-        CodeConfirm,
-        OpenId,
-    )
-    .account(MfaChallenge("mfa_token")),
-    row(
-        "POST",
-        "/oidc/{tenant}/authorize/passkey",
-        Credential,
-        OpenId,
-    )
-    .account(Ceremony("ceremony")),
     row("POST", "/oidc/{tenant}/token", RouteClass::Token, OpenId).account(ClientInPathTenant),
     row("GET", "/oidc/{tenant}/userinfo", Public, OpenId).accepting(ACCESS),
     row("POST", "/oidc/{tenant}/userinfo", Public, OpenId).accepting(ACCESS),
@@ -477,8 +464,24 @@ pub const ROUTES: &[Route] = &[
         OpenId,
     )
     .account(ClientInPathTenant),
-    row("GET", "/oidc/{tenant}/end-session", Public, OpenId),
-    row("POST", "/oidc/{tenant}/end-session", Public, OpenId),
+    row("GET", "/oidc/{tenant}/authorize", Public, Pages),
+    row("POST", "/oidc/{tenant}/authorize", Credential, Pages).account(EmailInPathTenant),
+    row(
+        "POST",
+        "/oidc/{tenant}/authorize/second-factor",
+        CodeConfirm,
+        Pages,
+    )
+    .account(MfaChallenge("mfa_token")),
+    row(
+        "POST",
+        "/oidc/{tenant}/authorize/passkey",
+        Credential,
+        Pages,
+    )
+    .account(Ceremony("ceremony")),
+    row("GET", "/oidc/{tenant}/end-session", Public, Pages),
+    row("POST", "/oidc/{tenant}/end-session", Public, Pages),
     // VoiceStamp v1.
     row("POST", "/api/v1/auth/login", Credential, VoiceStamp).account(EmailInNamedTenant),
     row("POST", "/api/v1/auth/verify-code", CodeConfirm, VoiceStamp).account(EmailInNamedTenant),

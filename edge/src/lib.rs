@@ -146,11 +146,11 @@ async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         config.base_domain.as_deref(),
     );
     // A provider route names its tenant in its path (`/oidc/{tenant}/…`).
-    let served = match (&named, lookup.api()) {
-        (_, tessera_core::policy::Api::OpenId) => tessera_core::policy::path_tenant(&path),
-        (Ok(Some(slug)), _) => Some(slug.clone()),
-        (Ok(None), _) => Some(config.default_tenant.clone()),
-        (Err(_), _) => None,
+    let served = match (tessera_core::policy::path_tenant(&path), &named) {
+        (Some(slug), _) => Some(slug),
+        (None, Ok(Some(slug))) => Some(slug.clone()),
+        (None, Ok(None)) => Some(config.default_tenant.clone()),
+        (None, Err(_)) => None,
     };
     let account = row.and_then(|r| r.account).zip(served.as_ref());
     let voicestamp = lookup.api().voicestamp_wording();

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use tessera_core::oidc::Discovery;
 
 use super::pages::{outcome, page_posting_to, too_many};
+use super::problem::ApiError;
 use crate::services::mfa::Answer;
 use crate::services::oidc::{
     Authorization, AuthorizeParams, EndSession, NotRedirectable, Redirected, TokenForm,
@@ -42,7 +43,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/oidc/{tenant}/authorize/passkey", post(passkey_sign_in))
         .route("/oidc/{tenant}/token", post(token))
-        .route("/oidc/{tenant}/userinfo", get(userinfo).post(userinfo))
+        .route("/oidc/{tenant}/userinfo", get(userinfo).post(userinfo_post))
         .route("/oidc/{tenant}/revoke", post(revoke))
         .route("/oidc/{tenant}/introspect", post(introspect))
         .route(
@@ -77,7 +78,7 @@ fn no_store(mut response: Response) -> Response {
 }
 
 /// A service error as OAuth words it at the token, revocation and introspection endpoints.
-fn oauth_failure(error: &ServiceError, basic: bool) -> Response {
+fn oauth_failure(error: ServiceError, basic: bool) -> Response {
     match error {
         ServiceError::InvalidClient => {
             let mut response = oauth_error(
@@ -97,32 +98,32 @@ fn oauth_failure(error: &ServiceError, basic: bool) -> Response {
             oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", detail)
         }
         ServiceError::InvalidInput { code, detail } => {
-            oauth_error(StatusCode::BAD_REQUEST, code, detail)
+            oauth_error(StatusCode::BAD_REQUEST, code, &detail)
         }
-        ServiceError::RateLimited { decision, .. } => {
-            let mut response = oauth_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "slow_down",
-                "Too many requests for this client; retry later.",
-            );
-            let wait = decision.retry_after_secs().unwrap_or(1).max(1);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-            response
-        }
-        other => {
-            tracing::error!(error = %other, "provider request failed");
-            oauth_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "Something went wrong; try again.",
-            )
-        }
+        // A limit, a busy server or a failure: answered as every Tessera API answers them
+        // (problem+json, with `Retry-After` where a retry helps), at the edge too.
+        other => ApiError::from(other).into_response(),
     }
 }
 
-async fn discovery(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+/// An OAuth 2.0 error (RFC 6749 §5.2).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_token`, `not_found`…
+    pub error: String,
+    /// For people.
+    pub error_description: String,
+}
+
+/// The issuer's discovery document (OpenID Connect Discovery 1.0).
+#[utoipa::path(get, path = "/oidc/{tenant}/.well-known/openid-configuration", tag = "oidc",
+    params(("tenant" = String, Path, description = "The tenant (its slug): the issuer is `{public URL}/oidc/{tenant}`", example = "default")),
+    responses(
+        (status = 200, description = "The discovery document", body = tessera_core::oidc::Discovery),
+        (status = 404, description = "No such tenant", body = OAuthErrorBody, content_type = "application/json"),
+    ))]
+pub async fn discovery(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
     match state.services.provider.tenant(&tenant).await {
         Ok(tenant) => cached(Json(Discovery::of(
             &state.services.provider.issuer(&tenant.slug),
@@ -131,7 +132,14 @@ async fn discovery(State(state): State<AppState>, Path(tenant): Path<String>) ->
     }
 }
 
-async fn provider_jwks(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+/// The issuer's keys: the access tokens' Ed25519 keys and the ID tokens' RS256 keys.
+#[utoipa::path(get, path = "/oidc/{tenant}/jwks", tag = "oidc",
+    params(("tenant" = String, Path, description = "The tenant (its slug): the issuer is `{public URL}/oidc/{tenant}`", example = "default")),
+    responses(
+        (status = 200, description = "The JWK set", body = tessera_core::jwt::Jwks),
+        (status = 404, description = "No such tenant", body = OAuthErrorBody, content_type = "application/json"),
+    ))]
+pub async fn provider_jwks(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
     match state.services.provider.tenant(&tenant).await {
         Ok(_) => cached(Json(state.keys.published().await.to_jwks())),
         Err(_) => oauth_error(StatusCode::NOT_FOUND, "not_found", "No such tenant."),
@@ -445,6 +453,11 @@ async fn sign_in(
         Ok(auth) => auth,
         Err(response) => return response,
     };
+    // The session a sign-in here opens is the provider's.
+    let client = Client {
+        api: tessera_core::policy::Api::OpenId,
+        ..client
+    };
     let query = query.unwrap_or_default();
     let page = form_for(&state, &auth, &tenant, &query, &headers);
     let form = match form {
@@ -524,6 +537,11 @@ async fn second_factor(
         Ok(auth) => auth,
         Err(response) => return response,
     };
+    // The session a sign-in here opens is the provider's.
+    let client = Client {
+        api: tessera_core::policy::Api::OpenId,
+        ..client
+    };
     let query = query.unwrap_or_default();
     let page = form_for(&state, &auth, &tenant, &query, &headers);
     let form = match form {
@@ -582,6 +600,11 @@ async fn passkey_sign_in(
     let auth = match posted_request(&state, &tenant, params).await {
         Ok(auth) => auth,
         Err(response) => return response,
+    };
+    // The session a sign-in here opens is the provider's.
+    let client = Client {
+        api: tessera_core::policy::Api::OpenId,
+        ..client
     };
     let query = query.unwrap_or_default();
     let page = form_for(&state, &auth, &tenant, &query, &headers);
@@ -687,7 +710,18 @@ fn client_auth(
     }
 }
 
-async fn token(
+/// The token endpoint: a code (with PKCE), a refresh token, or the client's own credentials
+/// for tokens. The client authenticates by HTTP Basic, by the form, or (public clients) by
+/// its id and the PKCE verifier.
+#[utoipa::path(post, path = "/oidc/{tenant}/token", tag = "oidc",
+    params(("tenant" = String, Path, description = "The tenant (its slug): the issuer is `{public URL}/oidc/{tenant}`", example = "default")),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Tokens", body = crate::services::oidc::TokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type`, `unauthorized_client`", body = OAuthErrorBody, content_type = "application/json"),
+        (status = 401, description = "`invalid_client`", body = OAuthErrorBody, content_type = "application/json"),
+    ))]
+pub async fn token(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
@@ -713,19 +747,31 @@ async fn token(
         .await
     {
         Ok(tokens) => no_store(Json(tokens).into_response()),
-        Err(error) => oauth_failure(&error, basic),
+        Err(error) => oauth_failure(error, basic),
     }
 }
 
-#[derive(Deserialize, Default)]
+/// A token a client presents to revoke or introspect, with the client's credentials when they
+/// are not in HTTP Basic.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
-struct TokenOfClient {
+pub struct TokenOfClient {
     token: String,
     client_id: Option<String>,
     client_secret: Option<String>,
 }
 
-async fn revoke(
+/// Revocation (RFC 7009): ends the session of a refresh or access token of this client; any
+/// other token is answered the same.
+#[utoipa::path(post, path = "/oidc/{tenant}/revoke", tag = "oidc",
+    params(("tenant" = String, Path, description = "The tenant (its slug): the issuer is `{public URL}/oidc/{tenant}`", example = "default")),
+    request_body(content = TokenOfClient, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, description = "`invalid_request`", body = OAuthErrorBody, content_type = "application/json"),
+        (status = 401, description = "`invalid_client`", body = OAuthErrorBody, content_type = "application/json"),
+    ))]
+pub async fn revoke(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
@@ -751,11 +797,20 @@ async fn revoke(
         .await
     {
         Ok(()) => no_store(StatusCode::OK.into_response()),
-        Err(error) => oauth_failure(&error, basic),
+        Err(error) => oauth_failure(error, basic),
     }
 }
 
-async fn introspect(
+/// Introspection (RFC 7662), for confidential clients.
+#[utoipa::path(post, path = "/oidc/{tenant}/introspect", tag = "oidc",
+    params(("tenant" = String, Path, description = "The tenant (its slug): the issuer is `{public URL}/oidc/{tenant}`", example = "default")),
+    request_body(content = TokenOfClient, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Whether the token is active, and what it carries", body = crate::services::oidc::Introspection),
+        (status = 400, description = "`invalid_request`", body = OAuthErrorBody, content_type = "application/json"),
+        (status = 401, description = "`invalid_client`", body = OAuthErrorBody, content_type = "application/json"),
+    ))]
+pub async fn introspect(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
@@ -780,11 +835,18 @@ async fn introspect(
         .await
     {
         Ok(answer) => no_store(Json(answer).into_response()),
-        Err(error) => oauth_failure(&error, basic),
+        Err(error) => oauth_failure(error, basic),
     }
 }
 
-async fn userinfo(
+/// Userinfo: `sub`, and by the grant's scopes `email`, `email_verified`, `name`.
+#[utoipa::path(get, path = "/oidc/{tenant}/userinfo", tag = "oidc", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "The tenant (its slug): the issuer is `{public URL}/oidc/{tenant}`", example = "default")),
+    responses(
+        (status = 200, description = "The user's claims", body = Object),
+        (status = 401, description = "`invalid_request` (no token) or `invalid_token`; see WWW-Authenticate", body = OAuthErrorBody, content_type = "application/json"),
+    ))]
+pub async fn userinfo(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
@@ -818,8 +880,23 @@ async fn userinfo(
             | ServiceError::RestrictedToken
             | ServiceError::TenantMismatch,
         ) => refused("invalid_token"),
-        Err(error) => oauth_failure(&error, false),
+        Err(error) => oauth_failure(error, false),
     }
+}
+
+/// Userinfo by POST (Core §5.3.1): the same answer.
+#[utoipa::path(post, path = "/oidc/{tenant}/userinfo", tag = "oidc", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "The tenant (its slug)", example = "default")),
+    responses(
+        (status = 200, description = "The user's claims", body = Object),
+        (status = 401, description = "`invalid_request` (no token) or `invalid_token`; see WWW-Authenticate", body = OAuthErrorBody, content_type = "application/json"),
+    ))]
+pub async fn userinfo_post(
+    state: State<AppState>,
+    tenant: Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    userinfo(state, tenant, headers).await
 }
 
 async fn end_session(

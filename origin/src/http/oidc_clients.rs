@@ -169,7 +169,7 @@ pub struct CreatedClientBody {
     request_body = CreateClientRequest,
     responses(
         (status = 201, description = "Registered; a confidential client's secret is in this answer only", body = CreatedClientBody),
-        (status = 400, description = "A bad name or URI, or a public client with client_credentials (`invalid_client_settings`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad name or URI (`invalid_client_settings`), or a public client with client_credentials (`public_client_credentials`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin of the tenant (`forbidden`)", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -233,7 +233,7 @@ pub async fn show_client(
     request_body = ClientSettingsBody,
     responses(
         (status = 200, description = "The client as changed", body = ClientBody),
-        (status = 400, description = "A bad name or URI, or a public client with client_credentials (`invalid_client_settings`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad name or URI (`invalid_client_settings`), or a public client with client_credentials (`public_client_credentials`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin of the tenant (`forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such client in the tenant", body = Problem, content_type = "application/problem+json"),

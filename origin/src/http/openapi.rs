@@ -23,6 +23,9 @@ use utoipa::{Modify, OpenApi};
         super::oidc_clients::create_client, super::oidc_clients::list_clients,
         super::oidc_clients::show_client, super::oidc_clients::update_client,
         super::oidc_clients::delete_client,
+        super::oidc::discovery, super::oidc::provider_jwks, super::oidc::token,
+        super::oidc::userinfo, super::oidc::userinfo_post, super::oidc::revoke,
+        super::oidc::introspect,
         super::voicestamp::login, super::voicestamp::verify_code, super::voicestamp::verify,
         super::voicestamp::logout,
         super::team_vault::register, super::team_vault::login, super::team_vault::verify_email,
@@ -161,7 +164,11 @@ impl Modify for OperationsByApi {
             if let Some(id) = operation.operation_id.as_mut() {
                 *id = format!("{}_{id}", api.name());
             }
-            if !matches!(api, Api::Operations | Api::Internal | Api::Pages) {
+            // A provider's path names its tenant.
+            if !matches!(
+                api,
+                Api::Operations | Api::Internal | Api::Pages | Api::OpenId
+            ) {
                 operation
                     .parameters
                     .get_or_insert_with(Vec::new)

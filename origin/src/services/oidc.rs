@@ -94,7 +94,7 @@ pub struct BrowserSession {
 }
 
 /// The token endpoint's answer (RFC 6749 §5.1, Core §3.1.3.3). `Debug` prints no token.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// The access token (a JWT the edge verifies like any other).
     pub access_token: String,
@@ -121,7 +121,7 @@ impl std::fmt::Debug for TokenResponse {
 }
 
 /// An introspection answer (RFC 7662 §2.2).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Introspection {
     /// Whether the token is active.
     pub active: bool,
@@ -931,10 +931,11 @@ impl Provider {
 }
 
 /// The token endpoint's form (RFC 6749 §4.1.3, §6).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct TokenForm {
-    /// `authorization_code` or `refresh_token`.
+    /// `authorization_code`, `refresh_token` or `client_credentials`.
+    #[schema(value_type = Grant)]
     pub grant_type: String,
     /// The code.
     pub code: Option<String>,

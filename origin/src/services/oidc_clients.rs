@@ -64,6 +64,14 @@ fn invalid(detail: impl Into<String>) -> ServiceError {
     }
 }
 
+/// A public client asked for `client_credentials`: a rule across two fields, with its own code.
+fn public_client_credentials() -> ServiceError {
+    ServiceError::InvalidInput {
+        code: "public_client_credentials",
+        detail: "A public client has no secret, so it cannot use client_credentials.".into(),
+    }
+}
+
 /// The longest client name.
 const MAX_NAME_CHARS: usize = 100;
 
@@ -87,7 +95,13 @@ impl ClientSettings {
         if self.grants.is_empty() {
             self.grants = vec![Grant::AuthorizationCode, Grant::RefreshToken];
         }
-        self.grants.dedup();
+        let mut grants = Vec::with_capacity(self.grants.len());
+        for grant in self.grants {
+            if !grants.contains(&grant) {
+                grants.push(grant);
+            }
+        }
+        self.grants = grants;
         if self.id_token_alg == KeyAlgorithm::HS256 {
             return Err(invalid("ID tokens are signed with RS256 or EdDSA."));
         }
@@ -132,9 +146,7 @@ impl OidcClients {
         self.tenant(tenant).await?;
         let settings = settings.checked()?;
         if public && settings.grants.contains(&Grant::ClientCredentials) {
-            return Err(invalid(
-                "A public client has no secret, so it cannot use client_credentials.",
-            ));
+            return Err(public_client_credentials());
         }
         let secret = (!public).then(|| {
             OpaqueToken::generate(TokenKind::ClientSecret, tenant, clock::random())
@@ -189,9 +201,7 @@ impl OidcClients {
         let mut tx = self.store.write(tenant).await?;
         let mut client = tx.oidc().client(id).await?.ok_or(ServiceError::NotFound)?;
         if !client.is_confidential() && settings.grants.contains(&Grant::ClientCredentials) {
-            return Err(invalid(
-                "A public client has no secret, so it cannot use client_credentials.",
-            ));
+            return Err(public_client_credentials());
         }
         client.name = settings.name;
         client.redirect_uris = settings.redirect_uris;
