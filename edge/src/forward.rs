@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use tessera_core::edge::is_owned_header;
-use worker::{Delay, Fetch, Headers, Method, Request, RequestInit, Response, Result};
+use worker::{
+    Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result,
+};
 
 use crate::problem::problem;
 
@@ -63,8 +65,11 @@ pub async fn send(base: &str, incoming: &Incoming, extra: &[(&str, String)]) -> 
         headers.set(name, value)?;
     }
     let mut init = RequestInit::new();
+    // A redirect is the client's to follow (the provider's answer to a sign-in is a redirect to
+    // the application), never the edge's.
     init.with_method(incoming.method.clone())
-        .with_headers(headers);
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
     let body = forwarded_body(incoming);
     if !body.is_empty() {
         init.with_body(Some(js_sys::Uint8Array::from(body).into()));
