@@ -95,6 +95,7 @@ pub struct BrowserSession {
 
 /// The token endpoint's answer (RFC 6749 §5.1, Core §3.1.3.3). `Debug` prints no token.
 #[derive(Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = OidcTokenResponse)]
 pub struct TokenResponse {
     /// The access token (a JWT the edge verifies like any other).
     pub access_token: String,
@@ -122,6 +123,7 @@ impl std::fmt::Debug for TokenResponse {
 
 /// An introspection answer (RFC 7662 §2.2).
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = OidcIntrospection)]
 pub struct Introspection {
     /// Whether the token is active.
     pub active: bool,
@@ -932,7 +934,6 @@ impl Provider {
 
 /// The token endpoint's form (RFC 6749 §4.1.3, §6).
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
-#[serde(default)]
 pub struct TokenForm {
     /// `authorization_code`, `refresh_token` or `client_credentials`.
     #[schema(value_type = Grant)]
