@@ -480,6 +480,34 @@ pub const ROUTES: &[Route] = &[
         Pages,
     )
     .account(Ceremony("ceremony")),
+    row("GET", "/oidc/{tenant}/authorize/email-code", Public, Pages),
+    row(
+        "POST",
+        "/oidc/{tenant}/authorize/email-code",
+        Credential,
+        Pages,
+    )
+    .account(EmailInPathTenant),
+    row(
+        "POST",
+        "/oidc/{tenant}/authorize/email-code/verify",
+        CodeConfirm,
+        Pages,
+    )
+    .account(EmailInPathTenant),
+    row(
+        "GET",
+        "/oidc/{tenant}/authorize/forgot-password",
+        Public,
+        Pages,
+    ),
+    row(
+        "POST",
+        "/oidc/{tenant}/authorize/forgot-password",
+        Credential,
+        Pages,
+    )
+    .account(EmailInPathTenant),
     row("GET", "/oidc/{tenant}/end-session", Public, Pages),
     row("POST", "/oidc/{tenant}/end-session", Public, Pages),
     // VoiceStamp v1.

@@ -935,3 +935,78 @@ async fn admins_manage_clients_over_the_api(backend: Backend) {
     assert_eq!(me.status(), 401, "deleting the client ended its sessions");
 }
 both!(admins_manage_clients_over_the_api);
+
+/// The page's other ways in: a code by email instead of the password, and the reset link for a
+/// forgotten one (whose own page then leads back to sign in with the new password).
+async fn the_page_offers_an_emailed_code_and_a_reset_link(backend: Backend) {
+    let (server, sink) = TestServer::with_sink(backend, &[("TESSERA_PUBLIC_URL", SELF_URL)]).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let (id, secret) = register(&server, "default", false, KeyAlgorithm::RS256).await;
+    let rp = relying_party(&server, "default", &id, secret.as_deref()).await;
+    let mut browser = new_browser();
+
+    // An emailed code instead of the password.
+    let started = start(&rp, &[]);
+    let form = browser.get(&started.url).await;
+    let link = tessera_testing::form_browser::link(&form.html, "email-code");
+    let ask = browser.get(&server.url(&link)).await;
+    assert_eq!(ask.status, 200, "{}", ask.html);
+    let sent = browser
+        .submit(&server.base, &ask, &[("email", "ann@example.com")])
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.html);
+    assert!(sent.html.contains("is on its way"));
+    let code = sink.next_to("ann@example.com", 0).await.code();
+    let wrong = browser
+        .submit(&server.base, &sent, &[("code", "000000")])
+        .await;
+    assert_eq!(wrong.status, 401);
+    let done = browser
+        .submit(&server.base, &wrong, &[("code", &code)])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    let code = code_of(&server, &done, &started, "default");
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(started.verifier)
+        .request_async(&http())
+        .await
+        .unwrap();
+    let claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&rp.id_token_verifier(), &started.nonce)
+        .unwrap();
+    let amr: Vec<String> = claims
+        .auth_method_refs()
+        .unwrap()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    assert_eq!(amr, vec!["otp"]);
+
+    // The reset link for a forgotten password, from the page.
+    let mut other = new_browser();
+    let started = start(&rp, &[]);
+    let form = other.get(&started.url).await;
+    let link = tessera_testing::form_browser::link(&form.html, "forgot");
+    let ask = other.get(&server.url(&link)).await;
+    assert_eq!(ask.status, 200, "{}", ask.html);
+    let sent = other
+        .submit(&server.base, &ask, &[("email", "ann@example.com")])
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.html);
+    // (The second message told Ann that her first emailed code cleared the password someone
+    // could have set before her: the account-takeover defence of an unconfirmed address.)
+    let mail = sink.next_to("ann@example.com", 2).await;
+    assert!(
+        mail.text
+            .contains(&server.url("/auth/reset-password?token=")),
+        "{}",
+        mail.text
+    );
+}
+both!(the_page_offers_an_emailed_code_and_a_reset_link);

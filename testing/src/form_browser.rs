@@ -159,3 +159,13 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
+
+/// The `href` of the link with this `id`, unescaped.
+#[must_use]
+pub fn link(html: &str, id: &str) -> String {
+    let tag = html
+        .split("<a ")
+        .find(|tag| tag.starts_with(&format!("id=\"{id}\"")))
+        .unwrap_or_else(|| panic!("a link #{id} in {html}"));
+    unescape(&attribute(tag, "href=\""))
+}

@@ -42,6 +42,18 @@ pub fn router() -> Router<AppState> {
             post(second_factor),
         )
         .route("/oidc/{tenant}/authorize/passkey", post(passkey_sign_in))
+        .route(
+            "/oidc/{tenant}/authorize/email-code",
+            get(email_code_form).post(email_code_request),
+        )
+        .route(
+            "/oidc/{tenant}/authorize/email-code/verify",
+            post(email_code_verify),
+        )
+        .route(
+            "/oidc/{tenant}/authorize/forgot-password",
+            get(forgot_password_form).post(forgot_password_request),
+        )
         .route("/oidc/{tenant}/token", post(token))
         .route("/oidc/{tenant}/userinfo", get(userinfo).post(userinfo_post))
         .route("/oidc/{tenant}/revoke", post(revoke))
@@ -283,11 +295,54 @@ impl Form_<'_> {
         let action = self.action("");
         let passkey_action = self.passkeys.then(|| self.action("/passkey"));
         let passkey_body = serde_json::json!({ "tenant": self.tenant }).to_string();
+        let email_code_link = self.action("/email-code");
+        let forgot_link = self.action("/forgot-password");
         self.render(
             auth,
             status,
             "oidc_sign_in.html",
-            context! { action, email, error, passkey_action, passkey_body },
+            context! {
+                action, email, error, passkey_action, passkey_body, email_code_link, forgot_link
+            },
+        )
+    }
+
+    /// The emailed-code sign-in: the address form, or (`sent`) the code form.
+    fn email_code_page(
+        self,
+        auth: &Authorization,
+        status: StatusCode,
+        email: &str,
+        sent: bool,
+        error: Option<&str>,
+    ) -> Response {
+        let request_action = self.action("/email-code");
+        let verify_action = self.action("/email-code/verify");
+        let back = self.action("");
+        self.render(
+            auth,
+            status,
+            "oidc_email_code.html",
+            context! { request_action, verify_action, back, email, sent, error },
+        )
+    }
+
+    /// The forgotten-password form, or (`sent`) what happens next.
+    fn forgot_password_page(
+        self,
+        auth: &Authorization,
+        status: StatusCode,
+        email: &str,
+        sent: bool,
+        error: Option<&str>,
+    ) -> Response {
+        let action = self.action("/forgot-password");
+        let back = self.action("");
+        self.render(
+            auth,
+            status,
+            "oidc_forgot_password.html",
+            context! { action, back, email, sent, error },
         )
     }
 
@@ -631,6 +686,276 @@ async fn passkey_sign_in(
             page.sign_in_page(&auth, StatusCode::UNAUTHORIZED, "", Some(PASSKEY_REFUSED))
         }
     }
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// Which of the page's side flows a request is for.
+#[derive(Clone, Copy)]
+enum SideFlow {
+    EmailCode,
+    ForgotPassword,
+}
+
+impl Form_<'_> {
+    fn side_page(
+        self,
+        flow: SideFlow,
+        auth: &Authorization,
+        status: StatusCode,
+        email: &str,
+        sent: bool,
+        error: Option<&str>,
+    ) -> Response {
+        match flow {
+            SideFlow::EmailCode => self.email_code_page(auth, status, email, sent, error),
+            SideFlow::ForgotPassword => self.forgot_password_page(auth, status, email, sent, error),
+        }
+    }
+}
+
+async fn side_form(
+    state: &AppState,
+    flow: SideFlow,
+    tenant: &str,
+    query: Option<String>,
+    params: AuthorizeParams,
+    headers: &HeaderMap,
+) -> Response {
+    let auth = match posted_request(state, tenant, params).await {
+        Ok(auth) => auth,
+        Err(response) => return response,
+    };
+    let query = query.unwrap_or_default();
+    let email = auth.params.login_hint.clone().unwrap_or_default();
+    form_for(state, &auth, tenant, &query, headers).side_page(
+        flow,
+        &auth,
+        StatusCode::OK,
+        &email,
+        false,
+        None,
+    )
+}
+
+/// The address form of the emailed-code sign-in.
+async fn email_code_form(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    Query(params): Query<AuthorizeParams>,
+    headers: HeaderMap,
+) -> Response {
+    side_form(
+        &state,
+        SideFlow::EmailCode,
+        &tenant,
+        query,
+        params,
+        &headers,
+    )
+    .await
+}
+
+/// The forgotten-password form.
+async fn forgot_password_form(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    Query(params): Query<AuthorizeParams>,
+    headers: HeaderMap,
+) -> Response {
+    side_form(
+        &state,
+        SideFlow::ForgotPassword,
+        &tenant,
+        query,
+        params,
+        &headers,
+    )
+    .await
+}
+
+/// Sends a sign-in code or a reset link, as the canonical API does (the same answer whether
+/// or not the address has an account).
+async fn side_request(
+    state: &AppState,
+    flow: SideFlow,
+    tenant: &str,
+    query: Option<String>,
+    params: AuthorizeParams,
+    headers: &HeaderMap,
+    form: Result<Form<EmailForm>, FormRejection>,
+) -> Response {
+    let auth = match posted_request(state, tenant, params).await {
+        Ok(auth) => auth,
+        Err(response) => return response,
+    };
+    let query = query.unwrap_or_default();
+    let page = form_for(state, &auth, tenant, &query, headers);
+    let form = match form {
+        Ok(Form(form)) if csrf_ok(headers, &form.csrf) => form,
+        _ => {
+            return page.side_page(
+                flow,
+                &auth,
+                StatusCode::FORBIDDEN,
+                "",
+                false,
+                Some(FORM_EXPIRED),
+            )
+        }
+    };
+    let slug = &auth.tenant.slug;
+    let sent = match flow {
+        SideFlow::EmailCode => {
+            state
+                .services
+                .email_codes
+                .request(Some(slug), slug.as_str(), &form.email)
+                .await
+        }
+        SideFlow::ForgotPassword => {
+            state
+                .services
+                .password_reset
+                .forgot(Some(slug), slug.as_str(), &form.email)
+                .await
+        }
+    };
+    match sent {
+        Ok(()) => page.side_page(flow, &auth, StatusCode::OK, &form.email, true, None),
+        Err(ServiceError::InvalidInput { detail, .. }) => page.side_page(
+            flow,
+            &auth,
+            StatusCode::BAD_REQUEST,
+            &form.email,
+            false,
+            Some(&detail),
+        ),
+        Err(ServiceError::RateLimited { decision, .. }) => too_many(decision_wait(decision)),
+        Err(ServiceError::TooSoon { retry_after_secs }) => too_many(retry_after_secs.max(1)),
+        Err(error) => server_error_redirect(state, &auth, &error),
+    }
+}
+
+async fn email_code_request(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    Query(params): Query<AuthorizeParams>,
+    headers: HeaderMap,
+    form: Result<Form<EmailForm>, FormRejection>,
+) -> Response {
+    side_request(
+        &state,
+        SideFlow::EmailCode,
+        &tenant,
+        query,
+        params,
+        &headers,
+        form,
+    )
+    .await
+}
+
+async fn forgot_password_request(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    Query(params): Query<AuthorizeParams>,
+    headers: HeaderMap,
+    form: Result<Form<EmailForm>, FormRejection>,
+) -> Response {
+    side_request(
+        &state,
+        SideFlow::ForgotPassword,
+        &tenant,
+        query,
+        params,
+        &headers,
+        form,
+    )
+    .await
+}
+
+/// Signs in with the emailed code.
+#[allow(clippy::too_many_arguments)]
+async fn email_code_verify(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    Query(params): Query<AuthorizeParams>,
+    headers: HeaderMap,
+    client: Client,
+    form: Result<Form<EmailForm>, FormRejection>,
+) -> Response {
+    let auth = match posted_request(&state, &tenant, params).await {
+        Ok(auth) => auth,
+        Err(response) => return response,
+    };
+    let client = Client {
+        api: tessera_core::policy::Api::OpenId,
+        ..client
+    };
+    let query = query.unwrap_or_default();
+    let page = form_for(&state, &auth, &tenant, &query, &headers);
+    let form = match form {
+        Ok(Form(form)) if csrf_ok(&headers, &form.csrf) => form,
+        _ => {
+            return page.email_code_page(
+                &auth,
+                StatusCode::FORBIDDEN,
+                "",
+                false,
+                Some(FORM_EXPIRED),
+            )
+        }
+    };
+    let slug = &auth.tenant.slug;
+    match state
+        .services
+        .email_codes
+        .verify(
+            Some(slug),
+            slug.as_str(),
+            &form.email,
+            form.code.trim(),
+            &client,
+        )
+        .await
+    {
+        Ok(issued) => signed_in(&state, &auth, &tenant, &issued).await,
+        Err(ServiceError::RateLimited { decision, .. }) => too_many(decision_wait(decision)),
+        Err(ServiceError::InvalidCode | ServiceError::InvalidCredentials) => page.email_code_page(
+            &auth,
+            StatusCode::UNAUTHORIZED,
+            &form.email,
+            true,
+            Some("That code is not correct, or has expired. Ask for a new one."),
+        ),
+        Err(ServiceError::EmailNotVerified) => page.email_code_page(
+            &auth,
+            StatusCode::FORBIDDEN,
+            &form.email,
+            false,
+            Some("Confirm your email address with the link we sent, then sign in."),
+        ),
+        Err(error) => server_error_redirect(&state, &auth, &error),
+    }
+}
+
+/// Seconds until a limited request may be retried, at least one.
+fn decision_wait(decision: tessera_core::ratelimit::Decision) -> u64 {
+    decision.retry_after_secs().unwrap_or(1).max(1)
 }
 
 const PASSKEY_REFUSED: &str = "The passkey did not sign you in. Try again, or use your password.";

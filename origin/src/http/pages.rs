@@ -95,6 +95,14 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "oidc_second_factor.html",
             include_str!("../../templates/pages/oidc_second_factor.html"),
         ),
+        (
+            "oidc_email_code.html",
+            include_str!("../../templates/pages/oidc_email_code.html"),
+        ),
+        (
+            "oidc_forgot_password.html",
+            include_str!("../../templates/pages/oidc_forgot_password.html"),
+        ),
     ] {
         // Checked by the pages' tests; a broken one renders the error page, never a panic.
         if let Err(error) = env.add_template(name, source) {
