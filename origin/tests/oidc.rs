@@ -10,7 +10,7 @@ mod common;
 
 use common::{unique_ip, Backend, TestServer, EDGE_SECRET, PASSWORD, SELF_URL};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreTokenResponse, CoreUserInfoClaims,
 };
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
@@ -92,6 +92,26 @@ fn new_browser() -> FormBrowser {
         .with_header("x-tessera-client-ip", &unique_ip())
 }
 
+/// Exchanges `code` with the stock client, PKCE verifier and all.
+async fn redeem(rp: &Rp, code: String, verifier: PkceCodeVerifier) -> CoreTokenResponse {
+    rp.exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http())
+        .await
+        .expect("code exchange")
+}
+
+/// The ID token's `amr`, as strings.
+fn amr_of(claims: &openidconnect::core::CoreIdTokenClaims) -> Vec<String> {
+    claims
+        .auth_method_refs()
+        .unwrap()
+        .iter()
+        .map(|m| m.to_string())
+        .collect()
+}
+
 struct Started {
     url: String,
     state: CsrfToken,
@@ -165,13 +185,7 @@ async fn a_stock_client_signs_in_refreshes_and_revokes(backend: Backend) {
     let mut browser = new_browser();
     let code = sign_in(&server, &mut browser, &started, "default").await;
 
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(started.verifier)
-        .request_async(&http())
-        .await
-        .expect("code exchange");
+    let tokens = redeem(&rp, code, started.verifier).await;
     let id_token = tokens.id_token().expect("an ID token");
     let verifier = rp.id_token_verifier();
     let claims = id_token
@@ -179,13 +193,7 @@ async fn a_stock_client_signs_in_refreshes_and_revokes(backend: Backend) {
         .expect("ID token verifies");
     assert_eq!(claims.email().map(|e| e.as_str()), Some("ann@example.com"));
     assert_eq!(claims.issuer().as_str(), server.url("/oidc/default"),);
-    let amr: Vec<String> = claims
-        .auth_method_refs()
-        .unwrap()
-        .iter()
-        .map(|m| m.to_string())
-        .collect();
-    assert_eq!(amr, vec!["pwd"]);
+    assert_eq!(amr_of(claims), vec!["pwd"]);
     assert!(claims.auth_time().is_some());
     let at_hash = AccessTokenHash::from_token(
         tokens.access_token(),
@@ -248,13 +256,7 @@ async fn revocation_ends_the_session_everywhere(backend: Backend) {
     let rp = relying_party(&server, "default", &id, secret.as_deref()).await;
     let started = start(&rp, &["offline_access"]);
     let code = sign_in(&server, &mut new_browser(), &started, "default").await;
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(started.verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
+    let tokens = redeem(&rp, code, started.verifier).await;
     // EdDSA ID tokens verify with the stock client too.
     tokens
         .id_token()
@@ -516,13 +518,7 @@ async fn requests_are_refused_where_the_spec_says(backend: Backend) {
     // The nonce comes back in the ID token (the stock client checks it), and a wrong nonce is
     // refused by it.
     let code = sign_in(&server, &mut new_browser(), &started, "default").await;
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(started.verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
+    let tokens = redeem(&rp, code, started.verifier).await;
     let id_token = tokens.id_token().unwrap();
     assert_eq!(
         id_token
@@ -581,37 +577,19 @@ async fn single_sign_on_second_factor_and_logout(backend: Backend) {
         .await;
     assert_eq!(done.status, 303, "{}", done.html);
     let code = code_of(&server, &done, &started, "default");
-    let tokens = rp1
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(started.verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
+    let tokens = redeem(&rp1, code, started.verifier).await;
     let id_token = tokens.id_token().unwrap().clone();
     let claims = id_token
         .claims(&rp1.id_token_verifier(), &started.nonce)
         .unwrap();
-    let amr: Vec<String> = claims
-        .auth_method_refs()
-        .unwrap()
-        .iter()
-        .map(|m| m.to_string())
-        .collect();
-    assert_eq!(amr, vec!["pwd", "recovery"]);
+    assert_eq!(amr_of(claims), vec!["pwd", "recovery"]);
 
     // A second client: no form at all.
     let started2 = start(&rp2, &[]);
     let page = browser.get(&started2.url).await;
     assert_eq!(page.status, 303, "single sign-on: {}", page.html);
     let code2 = code_of(&server, &page, &started2, "default");
-    let tokens2 = rp2
-        .exchange_code(AuthorizationCode::new(code2))
-        .unwrap()
-        .set_pkce_verifier(started2.verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
+    let tokens2 = redeem(&rp2, code2, started2.verifier).await;
 
     // prompt=login shows the form again; max_age=0 does once time has passed.
     let page = browser.get(&format!("{}&prompt=login", started2.url)).await;
@@ -875,13 +853,7 @@ async fn admins_manage_clients_over_the_api(backend: Backend) {
     let rp = relying_party(&server, "default", &id, Some(&secret)).await;
     let started = start(&rp, &[]);
     let code = sign_in(&server, &mut new_browser(), &started, "default").await;
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(started.verifier)
-        .request_async(&http())
-        .await
-        .expect("code exchange");
+    let tokens = redeem(&rp, code, started.verifier).await;
 
     let listed: serde_json::Value = server
         .send_auth(
@@ -968,25 +940,13 @@ async fn the_page_offers_an_emailed_code_and_a_reset_link(backend: Backend) {
         .await;
     assert_eq!(done.status, 303, "{}", done.html);
     let code = code_of(&server, &done, &started, "default");
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(started.verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
+    let tokens = redeem(&rp, code, started.verifier).await;
     let claims = tokens
         .id_token()
         .unwrap()
         .claims(&rp.id_token_verifier(), &started.nonce)
         .unwrap();
-    let amr: Vec<String> = claims
-        .auth_method_refs()
-        .unwrap()
-        .iter()
-        .map(|m| m.to_string())
-        .collect();
-    assert_eq!(amr, vec!["otp"]);
+    assert_eq!(amr_of(claims), vec!["otp"]);
 
     // The reset link for a forgotten password, from the page.
     let mut other = new_browser();
