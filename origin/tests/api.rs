@@ -566,7 +566,21 @@ async fn key_rotation_keeps_issued_tokens_valid(backend: Backend) {
         .json()
         .await
         .unwrap();
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    // Both access-token keys (the new and the retired one), and both ID-token keys.
+    let algorithms: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (
+            algorithms.iter().filter(|a| **a == "EdDSA").count(),
+            algorithms.iter().filter(|a| **a == "RS256").count()
+        ),
+        (2, 2),
+        "{jwks}"
+    );
     for tokens in [&before, &after] {
         let verified = server
             .get_auth("/api/auth/verify", tokens["access_token"].as_str().unwrap())

@@ -90,11 +90,12 @@ async fn the_master_key_rotates_without_losing_a_secret(backend: Backend) {
     let code = pyotp(&secret, now(&during) + 30);
     assert_eq!(sign_in_with(&during, &code).await.status(), 200);
     let first = rotate_master(&storage);
-    // The signing key, the three derived keys and Ann's TOTP secret.
-    assert!(first.contains("re-sealed 5 secret(s)"), "{first}");
+    // The two signing keys (EdDSA for access tokens, RS256 for ID tokens), the three derived
+    // keys and Ann's TOTP secret.
+    assert!(first.contains("re-sealed 6 secret(s)"), "{first}");
     let again = rotate_master(&storage);
     assert!(
-        again.contains("re-sealed 0 secret(s) under the new master key (5 already were"),
+        again.contains("re-sealed 0 secret(s) under the new master key (6 already were"),
         "{again}"
     );
     during.stop();

@@ -590,6 +590,10 @@ async fn a_tenant_behind_on_migrations_is_migrated_on_first_use_not_at_start_up(
         &t,
         "acme",
         &[
+            "DROP TABLE {p}oidc_grants",
+            "DROP TABLE {p}oidc_browser_sessions",
+            "DROP TABLE {p}oidc_codes",
+            "DROP TABLE {p}oidc_clients",
             "DROP TABLE {p}webauthn_ceremonies",
             "DROP TABLE {p}passkeys",
             "DROP TABLE {p}api_tokens",
