@@ -15,6 +15,7 @@ use tessera_core::lifetimes::LONGEST_JWT_SECS;
 use tokio::sync::RwLock;
 
 use crate::clock::{self, SharedClock};
+use crate::id_token_signer::IdTokenSigner;
 use crate::store::{DynStore, StoreError, StoredKey};
 
 /// The 32-byte key that seals signing keys, TOTP secrets and the derived keys, and, while a
@@ -255,7 +256,7 @@ pub struct Keyring {
 
 struct Loaded {
     signer: Arc<SigningKey>,
-    id_token_rs256: Arc<SigningKey>,
+    id_token_rs256: IdTokenSigner,
     verifier: Arc<Verifier>,
     published: Arc<KeySet>,
 }
@@ -330,11 +331,13 @@ impl Keyring {
 
     /// The current key that signs ID tokens with `algorithm` (RS256, or EdDSA: the access
     /// tokens' key).
-    pub async fn id_token_signer(&self, algorithm: KeyAlgorithm) -> Arc<SigningKey> {
+    pub async fn id_token_signer(&self, algorithm: KeyAlgorithm) -> IdTokenSigner {
         let loaded = self.inner.read().await;
         match algorithm {
             KeyAlgorithm::RS256 => loaded.id_token_rs256.clone(),
-            KeyAlgorithm::EdDSA | KeyAlgorithm::HS256 => loaded.signer.clone(),
+            KeyAlgorithm::EdDSA | KeyAlgorithm::HS256 => {
+                IdTokenSigner::EdDSA(loaded.signer.clone())
+            }
         }
     }
 
@@ -432,24 +435,23 @@ fn verification_key(stored: &StoredKey) -> Option<VerificationKey> {
     }
 }
 
-/// The signing key of a stored current key.
-fn signing_key(master: &MasterKey, stored: &StoredKey) -> Result<SigningKey, KeyringError> {
-    let unseal = || KeyringError::Unseal(format!("signing key {}", stored.kid));
-    let private = master
+/// The private half of a stored key, unsealed.
+fn unsealed(master: &MasterKey, stored: &StoredKey) -> Result<Vec<u8>, KeyringError> {
+    master
         .open(&stored.kid, &stored.private_key_sealed)
-        .ok_or_else(unseal)?;
-    if stored.algorithm == RS256 {
-        let rsa = openssl::rsa::Rsa::private_key_from_der(&private).map_err(rsa_error)?;
-        Ok(SigningKey::rs256(
-            &stored.kid,
-            &private,
-            &rsa.n().to_vec(),
-            &rsa.e().to_vec(),
-        )?)
-    } else {
-        let seed = <[u8; 32]>::try_from(private).map_err(|_| unseal())?;
-        Ok(SigningKey::ed25519(&stored.kid, seed)?)
-    }
+        .ok_or_else(|| KeyringError::Unseal(format!("signing key {}", stored.kid)))
+}
+
+/// The access tokens' signing key: a stored current Ed25519 key.
+fn signing_key(master: &MasterKey, stored: &StoredKey) -> Result<SigningKey, KeyringError> {
+    let seed = <[u8; 32]>::try_from(unsealed(master, stored)?)
+        .map_err(|_| KeyringError::Unseal(format!("signing key {}", stored.kid)))?;
+    Ok(SigningKey::ed25519(&stored.kid, seed)?)
+}
+
+/// The ID tokens' RS256 key: a stored current RSA key.
+fn id_token_key(master: &MasterKey, stored: &StoredKey) -> Result<IdTokenSigner, KeyringError> {
+    IdTokenSigner::rs256(&stored.kid, &unsealed(master, stored)?).map_err(rsa_error)
 }
 
 async fn load_keys(
@@ -467,7 +469,7 @@ async fn load_keys(
             .ok_or_else(|| KeyringError::Unseal(format!("(no current {algorithm} key)")))
     };
     let signer = signing_key(master, current(ED25519)?)?;
-    let id_token_rs256 = signing_key(master, current(RS256)?)?;
+    let id_token_rs256 = id_token_key(master, current(RS256)?)?;
     let published: Vec<VerificationKey> = stored
         .iter()
         .filter(|k| {
@@ -483,7 +485,7 @@ async fn load_keys(
     let verifier = Verifier::new(KeySet::new(access_keys), issuer, audience);
     Ok(Loaded {
         signer: Arc::new(signer),
-        id_token_rs256: Arc::new(id_token_rs256),
+        id_token_rs256,
         verifier: Arc::new(verifier),
         published: Arc::new(KeySet::new(published)),
     })

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod edge_push;
 pub mod http;
+pub mod id_token_signer;
 pub mod jobs;
 pub mod keys;
 pub mod limiter;

@@ -646,7 +646,7 @@ impl Provider {
             email: email.then(|| issued.user.email.to_string()),
             email_verified: email.then(|| issued.user.email_verified()),
         };
-        Ok(signer.sign_jwt(&claims)?)
+        Ok(signer.sign(&claims)?)
     }
 
     /// The userinfo endpoint: the claims the access token's grant allows.
