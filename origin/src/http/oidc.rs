@@ -207,12 +207,20 @@ fn csrf_ok(headers: &HeaderMap, field: &str) -> bool {
 }
 
 fn not_redirectable(refusal: &NotRedirectable) -> Response {
-    outcome(
-        StatusCode::BAD_REQUEST,
-        "This sign-in link does not work",
-        refusal.0,
-        false,
-    )
+    match refusal {
+        NotRedirectable::Refused(message) => outcome(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link does not work",
+            message,
+            false,
+        ),
+        NotRedirectable::Unavailable => outcome(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is unavailable",
+            "Please try again in a moment.",
+            false,
+        ),
+    }
 }
 
 fn redirect_to(location: &str) -> Response {

@@ -55,9 +55,14 @@ pub struct AuthorizeParams {
 }
 
 /// Why an authorization request cannot even be answered to its client: shown as a page,
-/// never redirected (an unknown client, an unregistered redirect URI).
+/// never redirected.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotRedirectable(pub &'static str);
+pub enum NotRedirectable {
+    /// An unknown tenant or client, or an unregistered redirect URI: what the page says.
+    Refused(&'static str),
+    /// The client could not be looked up (the database is unavailable): try again.
+    Unavailable,
+}
 
 /// An error sent back to the client's redirect URI (RFC 6749 §4.1.2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,20 +224,28 @@ impl Provider {
         tenant: &str,
         params: AuthorizeParams,
     ) -> Result<Authorization, NotRedirectable> {
-        let tenant = self
-            .tenant(tenant)
-            .await
-            .map_err(|_| NotRedirectable("This sign-in address names no organisation."))?;
-        let client = match self.store.read(&tenant.slug).await {
-            Ok(mut unit) => unit.oidc().client(&params.client_id).await.ok().flatten(),
-            Err(_) => None,
+        let tenant = match self.tenant(tenant).await {
+            Ok(tenant) => tenant,
+            Err(ServiceError::TenantNotFound) => {
+                return Err(NotRedirectable::Refused(
+                    "This sign-in address names no organisation.",
+                ))
+            }
+            Err(_) => return Err(NotRedirectable::Unavailable),
         };
-        let client = client.ok_or(NotRedirectable(
-            "The application that sent you here is not registered.",
-        ))?;
+        let lookup = async {
+            let mut unit = self.store.read(&tenant.slug).await?;
+            unit.oidc().client(&params.client_id).await
+        };
+        let client = lookup
+            .await
+            .map_err(|_| NotRedirectable::Unavailable)?
+            .ok_or(NotRedirectable::Refused(
+                "The application that sent you here is not registered.",
+            ))?;
         // Exact match (RFC 9700 §4.1.3): no prefix, no wildcard, no normalisation.
         if !client.redirect_uris.contains(&params.redirect_uri) {
-            return Err(NotRedirectable(
+            return Err(NotRedirectable::Refused(
                 "The application asked to send you to an address it has not registered.",
             ));
         }
