@@ -421,12 +421,7 @@ impl Provider {
             .tenant(tenant)
             .await
             .map_err(|_| ServiceError::InvalidClient)?;
-        self.limiter
-            .enforce(
-                tessera_core::ratelimit::RouteClass::Token,
-                &tessera_core::ratelimit::client_subject(&tenant.slug, &auth.client_id),
-            )
-            .await?;
+        self.charge(&tenant.slug, auth).await?;
         let oidc_client = self.clients.authenticate(&tenant.slug, auth).await?;
         match Grant::parse(&form.grant_type) {
             Some(Grant::AuthorizationCode) if oidc_client.allows(Grant::AuthorizationCode) => {

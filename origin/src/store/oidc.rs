@@ -126,6 +126,15 @@ fn session_id(row: &AnyRow, column: &str) -> StoreResult<SessionId> {
     SessionId::parse(&text).map_err(|_| corrupt("provider session id"))
 }
 
+fn grant_from_row(row: &AnyRow) -> StoreResult<OidcGrant> {
+    Ok(OidcGrant {
+        session_id: session_id(row, "session_id")?,
+        client_id: row.try_get("client_id")?,
+        scope: row.try_get("scope")?,
+        browser_session: session_id(row, "browser_session")?,
+    })
+}
+
 /// The provider's rows of the unit's tenant.
 pub struct Oidc<'a>(pub(super) &'a mut TenantTx);
 
@@ -319,15 +328,7 @@ impl Oidc<'_> {
             .bind(session.to_string())
             .fetch_optional(self.0.conn())
             .await?;
-        row.map(|row| {
-            Ok(OidcGrant {
-                session_id: session_id(&row, "session_id")?,
-                client_id: row.try_get("client_id")?,
-                scope: row.try_get("scope")?,
-                browser_session: session_id(&row, "browser_session")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(grant_from_row).transpose()
     }
 
     /// The grant of the session a refresh token belongs to, if a code exchange opened it.
@@ -344,15 +345,7 @@ impl Oidc<'_> {
             .bind(refresh.as_bytes().to_vec())
             .fetch_optional(self.0.conn())
             .await?;
-        row.map(|row| {
-            Ok(OidcGrant {
-                session_id: session_id(&row, "session_id")?,
-                client_id: row.try_get("client_id")?,
-                scope: row.try_get("scope")?,
-                browser_session: session_id(&row, "browser_session")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(grant_from_row).transpose()
     }
 
     /// The sessions opened from a browser session (ended with it at logout).
