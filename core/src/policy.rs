@@ -219,7 +219,12 @@ pub struct Route {
     pub account: Option<AccountField>,
     /// Verification, sign-out or neither.
     pub purpose: Purpose,
+    /// The largest request body either half reads for it, in bytes.
+    pub max_body: usize,
 }
+
+/// The body limit of the bulk routes (a user import): 8 MiB, some 30,000 users a request.
+pub const BULK_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// A request body's fields: a JSON document as it is, or an `application/x-www-form-urlencoded`
 /// form as an object of strings (the OpenID provider's forms), so that one [`AccountField`]
@@ -258,6 +263,7 @@ const fn row(method: &'static str, path: &'static str, class: RouteClass, api: A
         api,
         account: None,
         purpose: Purpose::Other,
+        max_body: crate::api::MAX_BODY_BYTES,
     }
 }
 
@@ -274,6 +280,11 @@ impl Route {
 
     const fn purpose(mut self, purpose: Purpose) -> Self {
         self.purpose = purpose;
+        self
+    }
+
+    const fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
         self
     }
 
@@ -430,6 +441,15 @@ pub const ROUTES: &[Route] = &[
     row("GET", "/api/auth/api-tokens", Public, Canonical).accepting(ACCESS),
     row("POST", "/api/auth/api-tokens", Public, Canonical).accepting(ACCESS),
     row("DELETE", "/api/auth/api-tokens/{id}", Public, Canonical).accepting(ACCESS),
+    // Moving users in and out: an admin imports accounts with their password hashes (a bulk
+    // body), and erases one; a user erases their own account behind their password.
+    row("POST", "/api/auth/admin/users/import", Public, Canonical)
+        .accepting(ACCESS)
+        .max_body(BULK_BODY_BYTES),
+    row("DELETE", "/api/auth/admin/users/{id}", Public, Canonical).accepting(ACCESS),
+    row("DELETE", "/api/auth/me", Credential, Canonical)
+        .accepting(ACCESS)
+        .account(BearerAccount),
     // A tenant's admins manage its OpenID clients.
     row("GET", "/api/auth/clients", Public, Canonical).accepting(ACCESS),
     row("POST", "/api/auth/clients", Public, Canonical).accepting(ACCESS),
@@ -638,6 +658,15 @@ impl Lookup {
         match self {
             Self::Route(route) => route.api,
             Self::MethodNotAllowed(api) | Self::NotFound(api) => api,
+        }
+    }
+
+    /// The largest body read for the request: its route's limit, or the default.
+    #[must_use]
+    pub const fn max_body(self) -> usize {
+        match self {
+            Self::Route(route) => route.max_body,
+            Self::MethodNotAllowed(_) | Self::NotFound(_) => crate::api::MAX_BODY_BYTES,
         }
     }
 

@@ -101,6 +101,20 @@ impl TotpSecret {
         Ok(Self(bytes.to_vec()))
     }
 
+    /// Reads the RFC 4648 base32 form an `otpauth://` URI carries (case, spaces and `=`
+    /// padding ignored, as authenticator apps do); `None` if it is not base32 or shorter
+    /// than [`SECRET_MIN_BYTES`].
+    #[must_use]
+    pub fn from_base32(text: &str) -> Option<Self> {
+        let bare: String = text
+            .chars()
+            .filter(|c| *c != ' ' && *c != '=')
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        let bytes = data_encoding::BASE32_NOPAD.decode(bare.as_bytes()).ok()?;
+        Self::from_bytes(&bytes).ok()
+    }
+
     /// The raw bytes, for encrypted storage.
     #[must_use]
     pub fn expose(&self) -> &[u8] {
@@ -218,6 +232,21 @@ fn base32_encode(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base32_secrets_read_back_as_apps_type_them() {
+        let secret = TotpSecret::from_random([7; 20]);
+        let text = secret.to_base32();
+        assert_eq!(TotpSecret::from_base32(&text), Some(secret.clone()));
+        let typed = text.to_ascii_lowercase().replace("", " ");
+        assert_eq!(
+            TotpSecret::from_base32(&format!("{typed}====")),
+            Some(secret)
+        );
+        // 80 bits (16 base32 characters) is under RFC 4226's 128.
+        assert_eq!(TotpSecret::from_base32("JBSWY3DPEHPK3PXP"), None);
+        assert_eq!(TotpSecret::from_base32("not base32!"), None);
+    }
 
     fn secret() -> TotpSecret {
         TotpSecret::from_random(*b"12345678901234567890")

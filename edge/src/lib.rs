@@ -34,7 +34,7 @@ mod webcrypto;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use tessera_core::api::{MAX_BODY_BYTES, TENANT_HEADER};
+use tessera_core::api::TENANT_HEADER;
 use tessera_core::edge;
 use tessera_core::policy::{self, classify, Credentials, Purpose};
 use tessera_core::tenant;
@@ -97,13 +97,11 @@ async fn handle(mut req: Request, env: &Env) -> Result<Response> {
     } else {
         req.bytes().await?
     };
-    if body.len() > MAX_BODY_BYTES {
-        return problem(
-            413,
-            "payload_too_large",
-            "Payload too large",
-            Some("The request body is larger than 64 KiB."),
-        );
+    // The route's own limit (core's table): 64 KiB but for the bulk routes.
+    let max_body = policy::lookup(method.as_ref(), &path).max_body();
+    if body.len() > max_body {
+        let detail = format!("The request body is larger than {} KiB.", max_body / 1024);
+        return problem(413, "payload_too_large", "Payload too large", Some(&detail));
     }
     // Only Cloudflare sets CF-Connecting-IP; X-Forwarded-For and the like are never believed.
     let client_ip = req

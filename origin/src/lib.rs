@@ -9,6 +9,7 @@ pub mod config;
 pub mod edge_push;
 pub mod http;
 pub mod id_token_signer;
+pub mod imported_hash;
 pub mod jobs;
 pub mod keys;
 pub mod limiter;

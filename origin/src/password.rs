@@ -214,14 +214,22 @@ impl Hasher {
         self.run(move |workspace| {
             let real = stored.is_some();
             let text = stored.unwrap_or_else(|| dummy.to_string());
-            let Some((matched, params)) =
-                verify_phc(password.expose_secret().as_bytes(), &text, workspace)
-            else {
+            let password = password.expose_secret();
+            // An imported hash (bcrypt, scrypt, …) is verified at its own cost, here on the
+            // hashing threads like argon2id, and replaced by argon2id once it matches.
+            let checked = match verify_phc(password.as_bytes(), &text, workspace) {
+                Some((matched, algorithm, params)) => Some((
+                    matched,
+                    algorithm != Algorithm::Argon2id
+                        || params.m_cost() != current.m_cost()
+                        || params.t_cost() != current.t_cost()
+                        || params.p_cost() != current.p_cost(),
+                )),
+                None => crate::imported_hash::verify(password, &text).map(|m| (m, true)),
+            };
+            let Some((matched, outdated)) = checked else {
                 return Verified::default();
             };
-            let outdated = params.m_cost() != current.m_cost()
-                || params.t_cost() != current.t_cost()
-                || params.p_cost() != current.p_cost();
             Verified {
                 matched: real && matched,
                 needs_rehash: real && matched && outdated,
@@ -253,11 +261,17 @@ impl Hasher {
     }
 }
 
-/// Verifies an argon2id PHC string in the thread's reused memory. Returns whether it matched
-/// and the hash's parameters; `None` if the string is not a usable argon2id hash.
-fn verify_phc(password: &[u8], phc: &str, workspace: &mut Workspace) -> Option<(bool, Params)> {
+/// Verifies an argon2id (or imported argon2i) PHC string in the thread's reused memory.
+/// Returns whether it matched, the variant and the parameters; `None` if the string is not a
+/// usable argon2 hash.
+fn verify_phc(
+    password: &[u8],
+    phc: &str,
+    workspace: &mut Workspace,
+) -> Option<(bool, Algorithm, Params)> {
     let parsed = PasswordHash::new(phc).ok()?;
-    if parsed.algorithm.as_str() != "argon2id" {
+    let algorithm: Algorithm = parsed.algorithm.as_str().parse().ok()?;
+    if algorithm == Algorithm::Argon2d {
         return None;
     }
     let params = Params::try_from(&parsed).ok()?;
@@ -274,10 +288,10 @@ fn verify_phc(password: &[u8], phc: &str, workspace: &mut Workspace) -> Option<(
     }
     let mut out = [0u8; 64];
     let out = out.get_mut(..expected.len())?;
-    Argon2::new(Algorithm::Argon2id, version, params.clone())
+    Argon2::new(algorithm, version, params.clone())
         .hash_password_into_with_memory(password, salt, &mut *out, &mut workspace.blocks[..needed])
         .ok()?;
-    Some((ct_eq(out, expected.as_bytes()), params))
+    Some((ct_eq(out, expected.as_bytes()), algorithm, params))
 }
 
 /// Releases a queue slot however the work ends.

@@ -16,7 +16,7 @@ use crate::services::captcha::CaptchaVerifier;
 use crate::services::{
     Accounts, ApiTokens, Authenticator, EmailCodes, MailRequests, Mfa, OidcClients, OneTime,
     Passkeys, PasswordReset, Provider, Refresher, Registrar, Revocations, Services, SessionService,
-    SignIn, TokenIssuer, TotpFactor, VaultTokens,
+    SignIn, TokenIssuer, TotpFactor, UserTransfer, VaultTokens,
 };
 use crate::session_cache::SessionCache;
 use crate::store::DynStore;
@@ -279,6 +279,12 @@ impl AppState {
             ),
             api_tokens: ApiTokens::new(store.clone(), tenants.clone(), clock.clone()),
             passkeys: passkeys.clone(),
+            user_transfer: UserTransfer::new(
+                store.clone(),
+                tenants.clone(),
+                master.clone(),
+                clock.clone(),
+            ),
             password_reset,
             email_codes,
             mfa,

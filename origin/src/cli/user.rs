@@ -2,12 +2,17 @@
 //! factors, end its sessions.
 
 use clap::Subcommand;
-use std::io::{IsTerminal as _, Read as _};
+use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
 
 use tessera_core::model::{Email, TenantSlug};
+use tessera_origin::clock;
 use tessera_origin::config::Config;
+use tessera_origin::imported_hash::FirebaseParams;
 use tessera_origin::server;
 use tessera_origin::services::account::OperatorAccount;
+use tessera_origin::services::user_transfer::Importer;
+use tessera_origin::services::UserTransfer;
+use tessera_origin::tenants::Directory;
 
 use super::operator::{accounts, operator_accounts, tell_edge};
 
@@ -41,6 +46,32 @@ pub enum UserCommand {
     /// Set a user's password, read from standard input (or prompted for); every session of
     /// the user ends.
     SetPassword(UserRef),
+    /// Erase a user: every session ends (the edge is told), and the account, its factors,
+    /// tokens and pending email go; the audit log keeps the event under a pseudonymous id, and
+    /// the address may register again.
+    Delete(UserRef),
+    /// Import users from a JSON Lines file (one user a line; docs/API.md, "Importing users"),
+    /// with their password hashes: idempotent (an address already in the tenant is skipped),
+    /// all-or-nothing per batch of 1,000 users. Prints a summary and every line skipped or
+    /// refused, with why.
+    Import {
+        /// Tenant slug (default: the configured default tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The Firebase project's password hash parameters (the JSON the console shows), for
+        /// lines with Firebase's `password_hash` and `password_salt`.
+        #[arg(long, value_name = "FILE")]
+        firebase_params: Option<std::path::PathBuf>,
+        /// The JSON Lines file (`-` for standard input).
+        file: std::path::PathBuf,
+    },
+    /// Write every user of a tenant to standard output in the import format, password hashes
+    /// and authenticator secrets included: keep the output as secret as a database dump.
+    Export {
+        /// Tenant slug (default: the configured default tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Remove every second factor of a user (authenticator app, recovery codes, emailed code,
     /// passkeys):
     /// every session ends (the edge is told) and the user is told by email.
@@ -138,6 +169,93 @@ pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
             );
             tell_edge(config).await?;
         }
+        UserCommand::Delete(user) => {
+            let (accounts, tenant, email) = accounts(config, &user).await?;
+            accounts
+                .delete_by_operator(&tenant, &email)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("deleted {email} from tenant {tenant}");
+            tell_edge(config).await?;
+        }
+        UserCommand::Import {
+            tenant,
+            firebase_params,
+            file,
+        } => {
+            let transfer = user_transfer(config).await?;
+            let tenant = tenant_or_default(config, tenant)?;
+            let firebase = firebase_params
+                .map(|path| -> anyhow::Result<FirebaseParams> {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                    serde_json::from_str(&text).map_err(|e| {
+                        anyhow::anyhow!("{} is not Firebase's hash parameters: {e}", path.display())
+                    })
+                })
+                .transpose()?;
+            let input: Box<dyn std::io::BufRead + Send> = if file.as_os_str() == "-" {
+                Box::new(std::io::BufReader::new(std::io::stdin()))
+            } else {
+                let opened = std::fs::File::open(&file)
+                    .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
+                Box::new(std::io::BufReader::new(opened))
+            };
+            // A bar on a terminal only (indicatif draws nothing elsewhere); its length is the
+            // file's lines when the file can be counted first.
+            let total = if file.as_os_str() == "-" {
+                None
+            } else {
+                Some(count_lines(&file)?)
+            };
+            let bar = match total {
+                Some(total) => indicatif::ProgressBar::new(total),
+                None => indicatif::ProgressBar::no_length(),
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} lines ({per_sec}, {eta} left)",
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            );
+            let summary = transfer
+                .import(
+                    &tenant,
+                    input.lines(),
+                    firebase.as_ref(),
+                    Importer::Operator,
+                    |read| bar.set_position(read as u64),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            bar.finish_and_clear();
+            for line in &summary.lines {
+                println!(
+                    "line {}: {} ({}): {}",
+                    line.line, line.outcome, line.code, line.detail
+                );
+            }
+            println!("{summary}");
+        }
+        UserCommand::Export { tenant } => {
+            let transfer = user_transfer(config).await?;
+            let tenant = tenant_or_default(config, tenant)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut after: Option<Email> = None;
+            loop {
+                let page = transfer
+                    .export_page(&tenant, after.as_ref(), 1_000)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let Some(last) = page.last() else { break };
+                after = Some(Email::parse(&last.email)?);
+                for line in &page {
+                    serde_json::to_writer(&mut out, line)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            out.flush()?;
+        }
         UserCommand::SetPassword(user) => {
             let (accounts, tenant, email) = accounts(config, &user).await?;
             let secret = read_password()?;
@@ -150,6 +268,38 @@ pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The import and export service, over the configured store and master key.
+async fn user_transfer(config: &Config) -> anyhow::Result<UserTransfer> {
+    let store = server::open_store(config).await?;
+    server::ensure_default_tenant(&store, config).await?;
+    let master = server::master_key(config)?;
+    let clock: clock::SharedClock = std::sync::Arc::new(clock::SystemClock);
+    let directory = std::sync::Arc::new(Directory::new(store.clone(), clock.clone()));
+    Ok(UserTransfer::new(store, directory, master, clock))
+}
+
+fn tenant_or_default(config: &Config, tenant: Option<String>) -> anyhow::Result<TenantSlug> {
+    Ok(match tenant {
+        Some(t) => TenantSlug::parse(&t)?,
+        None => config.default_tenant.clone(),
+    })
+}
+
+/// The lines of a file, for the progress bar's length.
+fn count_lines(path: &std::path::Path) -> anyhow::Result<u64> {
+    let mut reader = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut lines = 0;
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(lines);
+        }
+        lines += buffer.iter().filter(|b| **b == b'\n').count() as u64;
+        let consumed = buffer.len();
+        reader.consume(consumed);
+    }
 }
 
 /// Reads the password: a prompt on a terminal, otherwise standard input (one trailing newline

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use tessera_core::model::TenantSlug;
+use tessera_core::policy;
 
 use super::problem::ApiError;
 use crate::state::AppState;
@@ -115,7 +116,8 @@ async fn tenant_of(request: Request, state: &AppState) -> Result<(TenantSlug, Re
     let (parts, body) = request.into_parts();
     // The body is already under the request-body timeout here; its size is bounded as the
     // extractors bound it, with the same answers.
-    let bytes = match axum::body::to_bytes(body, super::MAX_BODY_BYTES).await {
+    let max_body = policy::lookup(parts.method.as_str(), parts.uri.path()).max_body();
+    let bytes = match axum::body::to_bytes(body, max_body).await {
         Ok(bytes) => bytes,
         Err(error) => return Err(body_refusal(&error)),
     };

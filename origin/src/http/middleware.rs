@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,7 @@ use tessera_core::headers::{ANSWER_MAY_SET, SECURITY_HEADERS, TOKEN_RESPONSE_HEA
 use tessera_core::policy;
 use tessera_core::ratelimit::{classify, ip_subject, Decision};
 use tessera_core::secret::ct_eq;
+use tower::{Layer as _, ServiceExt as _};
 
 use super::problem::ApiError;
 use crate::config::Config;
@@ -128,6 +129,23 @@ pub async fn api_wording(mut request: Request, next: Next) -> Response {
     let body = worded.unwrap_or_else(|| bytes.to_vec());
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// Bounds the body the extractors read by the route's limit in core's table (64 KiB but for the
+/// bulk routes), as the edge does.
+pub async fn body_limit(request: Request, next: Next) -> Response {
+    let max_body = request
+        .extensions()
+        .get::<policy::Lookup>()
+        .map_or(super::MAX_BODY_BYTES, |lookup| lookup.max_body());
+    match DefaultBodyLimit::max(max_body)
+        .layer(next)
+        .oneshot(request)
+        .await
+    {
+        Ok(response) => response,
+        Err(infallible) => match infallible {},
+    }
 }
 
 /// Works out who the client is, charges the request to its IP under the route's class, and

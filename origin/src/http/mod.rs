@@ -19,9 +19,9 @@ pub mod passkeys;
 pub mod problem;
 pub mod team_vault;
 pub mod tenant;
+pub mod users;
 pub mod voicestamp;
 
-use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{middleware as mw, Router};
@@ -52,11 +52,12 @@ pub fn app(state: AppState) -> Router {
         .merge(pages::router())
         .merge(oidc::router())
         .merge(oidc_clients::router())
+        .merge(users::router())
         .merge(ops::router())
         .merge(edge_feed::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(mw::from_fn(middleware::body_limit))
         // CORS inside the limits (a preflight names its tenant in headers anyone can make up:
         // it is charged before the tenant is looked up) and inside the body's timeout (it may
         // read a cross-origin body for its tenant, under that timeout).

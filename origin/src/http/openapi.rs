@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         super::oidc_clients::create_client, super::oidc_clients::list_clients,
         super::oidc_clients::show_client, super::oidc_clients::update_client,
         super::oidc_clients::delete_client,
+        super::users::import_users, super::users::delete_user, super::users::delete_me,
         super::oidc::discovery, super::oidc::provider_jwks, super::oidc::token,
         super::oidc::userinfo, super::oidc::userinfo_post, super::oidc::revoke,
         super::oidc::introspect,

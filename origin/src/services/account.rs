@@ -23,11 +23,11 @@ pub const ROLES: [&str; 2] = ["user", "admin"];
 /// Password changes and account switches.
 #[derive(Clone)]
 pub struct Accounts {
-    store: DynStore,
+    pub(super) store: DynStore,
     tenants: Arc<Directory>,
-    hasher: Hasher,
-    revocations: Revocations,
-    clock: SharedClock,
+    pub(super) hasher: Hasher,
+    pub(super) revocations: Revocations,
+    pub(super) clock: SharedClock,
     password_policy: PasswordPolicy,
 }
 
@@ -322,7 +322,11 @@ impl Accounts {
         Ok(ended.len())
     }
 
-    async fn user(&self, tx: &mut crate::store::TenantTx, email: &Email) -> ServiceResult<User> {
+    pub(super) async fn user(
+        &self,
+        tx: &mut crate::store::TenantTx,
+        email: &Email,
+    ) -> ServiceResult<User> {
         tx.users()
             .by_email(email)
             .await?
@@ -337,7 +341,7 @@ impl Accounts {
     }
 }
 
-fn operator_event(event: &str, user: &User, now: i64) -> crate::store::AuditEvent {
+pub(super) fn operator_event(event: &str, user: &User, now: i64) -> crate::store::AuditEvent {
     crate::store::AuditEvent {
         at: now,
         event: event.to_owned(),

@@ -4,6 +4,7 @@
 //! work. The canonical API and the other APIs call these and only translate shapes.
 
 pub mod account;
+pub mod account_deletion;
 pub mod api_tokens;
 pub mod authenticate;
 pub mod captcha;
@@ -24,6 +25,7 @@ pub mod sessions;
 pub mod sign_in;
 pub mod tokens;
 pub mod totp;
+pub mod user_transfer;
 pub mod vault_tokens;
 
 use std::net::IpAddr;
@@ -49,6 +51,7 @@ pub use sessions::SessionService;
 pub use sign_in::{SignIn, SignedIn};
 pub use tokens::{Issued, TokenIssuer};
 pub use totp::TotpFactor;
+pub use user_transfer::UserTransfer;
 pub use vault_tokens::VaultTokens;
 
 use crate::store::{AuditEvent, TenantTx};
@@ -100,6 +103,8 @@ pub struct Services {
     pub oidc_clients: OidcClients,
     /// The tenants' OpenID providers.
     pub provider: Provider,
+    /// Imports and exports of users.
+    pub user_transfer: UserTransfer,
 }
 
 /// An audit event of `client`'s request at `now`.

@@ -115,6 +115,26 @@ impl Factors<'_> {
             .collect()
     }
 
+    /// Stores a factor confirmed elsewhere (an imported account's authenticator).
+    pub async fn put_confirmed(
+        &mut self,
+        user: &UserId,
+        sealed: &[u8],
+        now: i64,
+    ) -> StoreResult<()> {
+        let sql = self.0.sql(
+            "INSERT INTO {p}totp_factors (user_id, secret_sealed, created_at, confirmed_at) \
+             VALUES ($1, $2, $3, $3)",
+        );
+        sqlx::query(&sql)
+            .bind(user.to_string())
+            .bind(sealed.to_vec())
+            .bind(now)
+            .execute(self.0.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Replaces a factor's sealed secret (the same secret, re-sealed under a new master key).
     pub async fn reseal(&mut self, user: &UserId, sealed: &[u8]) -> StoreResult<()> {
         let sql = self

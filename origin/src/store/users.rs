@@ -80,6 +80,41 @@ impl std::fmt::Debug for NewUser {
     }
 }
 
+/// An account moved in from another system (`tessera user import`).
+#[derive(Clone)]
+pub struct ImportedUser {
+    /// Id.
+    pub id: UserId,
+    /// Normalised email.
+    pub email: Email,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// The hash as it will be stored (argon2id, or an imported format until the first
+    /// sign-in).
+    pub password_hash: Option<String>,
+    /// A disabled account cannot sign in.
+    pub disabled: bool,
+    /// When the address was confirmed, Unix seconds.
+    pub email_verified_at: Option<i64>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for ImportedUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportedUser")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Rows of one multi-row insert: Postgres takes 65,535 parameters a statement and SQLite
+/// 32,766, and a row has 9.
+const IMPORT_ROWS_PER_STATEMENT: usize = 1_000;
+
 pub(super) const USER_COLUMNS: &str =
     "id, email, name, role, password_hash, disabled, email_verified_at, mfa_email, created_at";
 
@@ -146,6 +181,84 @@ impl Users<'_> {
         }
     }
 
+    /// Inserts the users whose address is not in the tenant yet, in multi-row statements;
+    /// answers the addresses inserted. The others are left as they are.
+    pub async fn import(&mut self, users: &[ImportedUser], now: i64) -> StoreResult<Vec<Email>> {
+        let mut inserted = Vec::with_capacity(users.len());
+        for chunk in users.chunks(IMPORT_ROWS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let n = i * 9;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 7,
+                        n + 8,
+                        n + 9
+                    )
+                })
+                .collect();
+            let sql = self.0.sql(&format!(
+                "INSERT INTO {{p}}users (id, email, name, role, password_hash, disabled, \
+                 email_verified_at, created_at, updated_at) VALUES {} \
+                 ON CONFLICT (email) DO NOTHING RETURNING email",
+                rows.join(", ")
+            ));
+            let mut query = sqlx::query(&sql);
+            for user in chunk {
+                query = query
+                    .bind(user.id.to_string())
+                    .bind(user.email.as_str())
+                    .bind(&user.name)
+                    .bind(&user.role)
+                    .bind(user.password_hash.clone())
+                    .bind(i64::from(user.disabled))
+                    .bind(user.email_verified_at)
+                    .bind(user.created_at)
+                    .bind(now);
+            }
+            for row in query.fetch_all(self.0.conn()).await? {
+                let email: String = row.try_get("email")?;
+                inserted.push(Email::parse(&email).map_err(|_| corrupt("user email"))?);
+            }
+        }
+        Ok(inserted)
+    }
+
+    /// How many users the tenant has.
+    pub async fn count(&mut self) -> StoreResult<i64> {
+        let sql = self.0.sql("SELECT COUNT(*) AS n FROM {p}users");
+        let row = sqlx::query(&sql).fetch_one(self.0.conn()).await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Up to `limit` users in address order after `after`, each with the sealed secret of its
+    /// confirmed authenticator (an export's pages).
+    pub async fn export_page(
+        &mut self,
+        after: Option<&Email>,
+        limit: i64,
+    ) -> StoreResult<Vec<(User, Option<Vec<u8>>)>> {
+        let sql = self.0.sql(&format!(
+            "SELECT {JOINED_USER_COLUMNS}, t.secret_sealed FROM {{p}}users u \
+             LEFT JOIN {{p}}totp_factors t ON t.user_id = u.id AND t.confirmed_at IS NOT NULL \
+             WHERE u.email > $1 ORDER BY u.email LIMIT $2"
+        ));
+        sqlx::query(&sql)
+            .bind(after.map_or("", Email::as_str))
+            .bind(limit)
+            .fetch_all(self.0.conn())
+            .await?
+            .iter()
+            .map(|row| Ok((user_from_row(row, "u_")?, row.try_get("secret_sealed")?)))
+            .collect()
+    }
+
     /// A user by normalised email.
     pub async fn by_email(&mut self, email: &Email) -> StoreResult<Option<User>> {
         let sql = self.0.sql(&format!(
@@ -172,6 +285,42 @@ impl Users<'_> {
             .as_ref()
             .map(|row| user_from_row(row, ""))
             .transpose()
+    }
+
+    /// Erases a user: the row and all that hangs on it (sessions and refresh tokens, second
+    /// factors, passkeys, emailed secrets, team memberships, OpenID codes by cascade; the
+    /// provider's browser sessions and grants of its sessions, its passkey ceremonies and every
+    /// email to its address here), and its id in the audit log replaced by `pseudonym`. The
+    /// caller ends its sessions first, so that their revocation reaches the edge. `true` if
+    /// the user existed.
+    pub async fn erase(&mut self, user: &User, pseudonym: &str) -> StoreResult<bool> {
+        let id = user.id.to_string();
+        for statement in [
+            "DELETE FROM {p}oidc_browser_sessions WHERE session_id IN \
+             (SELECT id FROM {p}sessions WHERE user_id = $1)",
+            "DELETE FROM {p}oidc_grants WHERE session_id IN \
+             (SELECT id FROM {p}sessions WHERE user_id = $1)",
+            "DELETE FROM {p}webauthn_ceremonies WHERE user_id = $1",
+        ] {
+            let sql = self.0.sql(statement);
+            sqlx::query(&sql).bind(&id).execute(self.0.conn()).await?;
+        }
+        let sql = self.0.sql("DELETE FROM {p}outbox WHERE recipient = $1");
+        sqlx::query(&sql)
+            .bind(user.email.as_str())
+            .execute(self.0.conn())
+            .await?;
+        let sql = self
+            .0
+            .sql("UPDATE {p}audit_log SET user_id = $1 WHERE user_id = $2");
+        sqlx::query(&sql)
+            .bind(pseudonym)
+            .bind(&id)
+            .execute(self.0.conn())
+            .await?;
+        let sql = self.0.sql("DELETE FROM {p}users WHERE id = $1");
+        let done = sqlx::query(&sql).bind(&id).execute(self.0.conn()).await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Removes the user's password: only an emailed code or a reset link signs them in (and a
