@@ -360,3 +360,41 @@ async fn with_the_edge_down_a_sign_out_says_delivery_is_pending_and_is_delivered
     let sids = delivered_sessions(&pushed);
     assert_eq!(sids, [sid]);
 }
+
+/// `tessera user delete`: the account goes, its sessions end and the edge hears before the
+/// command exits; the address is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_deletes_a_user_and_the_edge_hears() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+    let tokens = server.login("default", "ann@example.com", PASSWORD).await;
+    let (edge, pushed) = edge_recorder().await;
+    let who = ["--tenant", "default", "--email", "ann@example.com"];
+    let out = tessera(
+        &server,
+        &edge,
+        &[&["user", "delete"][..], &who].concat(),
+        "",
+    );
+    assert!(
+        out.contains("deleted ann@example.com from tenant default"),
+        "{out}"
+    );
+    assert!(out.contains("the edge has been told"), "{out}");
+    assert_eq!(delivered_sessions(&pushed).len(), 1);
+    server.clock.advance(Duration::from_secs(2));
+    let me = server
+        .get_auth("/api/auth/me", tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(me.status(), 401);
+    let events = server.audit_events("default").await;
+    assert!(
+        events[0].starts_with("user_deleted by=operator sessions_ended=1"),
+        "{events:?}"
+    );
+    server
+        .create_user("default", "ann@example.com", PASSWORD)
+        .await;
+}
