@@ -16,7 +16,7 @@ use crate::services::captcha::CaptchaVerifier;
 use crate::services::{
     Accounts, ApiTokens, Authenticator, EmailCodes, MailRequests, Mfa, OidcClients, OneTime,
     Passkeys, PasswordReset, Provider, Refresher, Registrar, Revocations, Services, SessionService,
-    SignIn, TokenIssuer, TotpFactor, UserTransfer, VaultTokens,
+    SignIn, TokenIssuer, TotpFactor, UserTransfer, VaultTokens, Webhooks,
 };
 use crate::session_cache::SessionCache;
 use crate::store::DynStore;
@@ -280,6 +280,12 @@ impl AppState {
             api_tokens: ApiTokens::new(store.clone(), tenants.clone(), clock.clone()),
             passkeys: passkeys.clone(),
             user_transfer: UserTransfer::new(
+                store.clone(),
+                tenants.clone(),
+                master.clone(),
+                clock.clone(),
+            ),
+            webhooks: Webhooks::new(
                 store.clone(),
                 tenants.clone(),
                 master.clone(),

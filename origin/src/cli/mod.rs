@@ -6,6 +6,7 @@ mod operator;
 mod tenant;
 mod token;
 mod user;
+mod webhook;
 
 use clap::{Parser, Subcommand};
 use tessera_origin::config::Config;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Manage OpenID clients (relying parties) of a tenant's provider.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Manage a tenant's webhook endpoints, and see their deliveries.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
 }
 
 /// Binds `address`; a failure names the address and the variable that set it (a second server
@@ -126,6 +130,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::User(command) => user::run(command, &config).await?,
         Command::Token(command) => token::run(command, &config).await?,
         Command::Client(command) => client::run(command, &config).await?,
+        Command::Webhook(command) => webhook::run(command, &config).await?,
         Command::Keys(command) => keys::run(command, &config).await?,
     }
     Ok(())

@@ -1,4 +1,5 @@
-//! Delivers the outbox. Woken at once when this node queues mail, and every
+//! Delivers the outbox: email, and with each tenant's mail its webhook deliveries
+//! ([`super::webhooks`]), which share the index of tenants with work due. Woken at once when this node queues mail, and every
 //! `TESSERA_MAIL_POLL_MS` for mail queued by other nodes and retries that came due, it reads
 //! the global index of tenants with mail due (never every tenant), claims each tenant's due
 //! rows under a lease, resolves requests into emails, sends, and marks each row sent. A failure
@@ -13,6 +14,7 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use tessera_core::model::TenantSlug;
 
+use super::webhooks::WebhookSender;
 use super::Jobs;
 use crate::clock::{self, SharedClock};
 use crate::mail::{DeliveryError, MailKind, Mailer};
@@ -64,6 +66,7 @@ pub struct MailWorker {
     store: DynStore,
     mailer: Arc<Mailer>,
     requests: MailRequests,
+    webhooks: WebhookSender,
     clock: SharedClock,
 }
 
@@ -75,6 +78,7 @@ impl MailWorker {
             store: state.store.clone(),
             mailer: state.mailer.clone(),
             requests: state.services.mail_requests.clone(),
+            webhooks: WebhookSender::new(state),
             clock: state.clock.clone(),
         }
     }
@@ -126,10 +130,16 @@ impl MailWorker {
                 .for_each_concurrent(BATCH, |row| self.deliver(tenant, row))
                 .await;
         }
+        settled += self.webhooks.tenant(tenant).await?;
         let now = self.clock.now_millis_i64();
         let mut tx = self.store.write(tenant).await?;
         tx.outbox().purge(now - KEEP_DONE_MS).await?;
-        let next = tx.outbox().next_due().await?;
+        let mail_next = tx.outbox().next_due().await?;
+        let webhooks_next = self.webhooks.tidy(&mut tx, now).await?;
+        let next = match (mail_next, webhooks_next) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tx.commit().await?;
         self.store.settle_mail_due(tenant, version, next).await?;
         Ok(settled)

@@ -3,7 +3,7 @@
 //!
 //! - `key_reload`: picks up signing keys rotated by another node or the CLI.
 //! - `limits_sweep`: deletes idle shared rate-limit rows (database limits only).
-//! - `mail`: delivers the transactional outbox.
+//! - `mail`: delivers the transactional outbox: email, and webhooks (`webhooks`).
 //! - `cache_sweep`: forgets expired entries of the session and verified-token caches.
 //! - `spare_schemas`: keeps tenant schemas made ahead on PostgreSQL.
 //! - `revocations`: feeds this node's revocation index and the edge from the revocation log.
@@ -14,6 +14,7 @@ mod limits_sweep;
 pub mod mail;
 mod revocations;
 mod spare_schemas;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -271,8 +271,8 @@ impl Accounts {
         let now = self.clock.now_secs();
         let mut tx = self.store.write(tenant).await?;
         let user = self.user(&mut tx, email).await?;
-        tx.totp().remove(&user.id).await?;
-        tx.passkeys().remove_all(&user.id).await?;
+        tx.totp().remove(&user.id, now).await?;
+        tx.passkeys().remove_all(&user.id, now).await?;
         tx.users().set_mfa_email(&user.id, false, now).await?;
         let ended = tx
             .sessions()

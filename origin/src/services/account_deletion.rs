@@ -103,7 +103,7 @@ impl Accounts {
             .revoke_all_of_user(&user.id, None, "deleted", now)
             .await?;
         let pseudonym = pseudonym(&user.id);
-        tx.users().erase(user, &pseudonym).await?;
+        tx.users().erase(user, &pseudonym, now).await?;
         event.user_id = Some(pseudonym);
         event.session_id = None;
         event.detail = format!("{} sessions_ended={}", event.detail, ended.len());

@@ -27,6 +27,7 @@ pub mod tokens;
 pub mod totp;
 pub mod user_transfer;
 pub mod vault_tokens;
+pub mod webhooks;
 
 use std::net::IpAddr;
 
@@ -53,6 +54,7 @@ pub use tokens::{Issued, TokenIssuer};
 pub use totp::TotpFactor;
 pub use user_transfer::UserTransfer;
 pub use vault_tokens::VaultTokens;
+pub use webhooks::Webhooks;
 
 use crate::store::{AuditEvent, TenantTx};
 
@@ -105,6 +107,8 @@ pub struct Services {
     pub provider: Provider,
     /// Imports and exports of users.
     pub user_transfer: UserTransfer,
+    /// Webhook endpoints.
+    pub webhooks: Webhooks,
 }
 
 /// An audit event of `client`'s request at `now`.

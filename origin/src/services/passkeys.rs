@@ -739,7 +739,7 @@ impl Passkeys {
         let tenant = caller_tenant(&self.tenants, caller).await?;
         let now = self.clock.now_secs();
         let mut tx = self.store.write(&caller.tenant).await?;
-        if !tx.passkeys().remove(&caller.user_id, id).await? {
+        if !tx.passkeys().remove(&caller.user_id, id, now).await? {
             return Err(ServiceError::NotFound);
         }
         let event = caller_event("passkey_removed", caller, client, id.to_owned(), now);

@@ -403,7 +403,7 @@ pub(super) async fn confirm_address(
     if proof != Proof::ConfirmationLink {
         let had_app = tx.totp().get(&user.id).await?.is_some();
         if had_app {
-            tx.totp().remove(&user.id).await?;
+            tx.totp().remove(&user.id, now).await?;
         }
         if proof == Proof::EmailCode && (user.password_hash.is_some() || had_app) {
             tx.users().clear_password(&user.id, now).await?;

@@ -201,7 +201,7 @@ impl SignIn {
         };
         if let Some(hash) = rehashed {
             tx.users()
-                .set_password_hash(&user.id, &hash, self.clock.now_secs())
+                .rehash(&user.id, &hash, self.clock.now_secs())
                 .await?;
         }
         // A refusal drops the unit, and the new hash with it.

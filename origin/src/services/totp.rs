@@ -256,7 +256,7 @@ impl TotpFactor {
             .get(&caller.user_id)
             .await?
             .ok_or(ServiceError::NoTotp)?;
-        tx.totp().remove(&caller.user_id).await?;
+        tx.totp().remove(&caller.user_id, now).await?;
         if factor.confirmed_at.is_some() {
             let mail = mail_to(
                 MailKind::TotpDisabled,

@@ -28,6 +28,7 @@ pub mod tenants;
 pub mod totp;
 pub mod unit;
 pub mod users;
+pub mod webhooks;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 use sqlx::Row as _;
 use tessera_core::model::UserId;
 
+use super::webhooks::emit;
 use super::{corrupt, is_unique_violation, StoreError, StoreResult, TenantTx};
 
 /// A passkey as stored: public material only.
@@ -81,9 +82,20 @@ impl Passkeys<'_> {
             .execute(self.0.conn())
             .await;
         match inserted {
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
-            other => other.map(|_| ()).map_err(Into::into),
-        }
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict),
+            other => other?,
+        };
+        let data =
+            serde_json::json!({ "factor": "passkey", "enabled": true, "passkey_id": passkey.id });
+        emit(
+            self.0,
+            "mfa.changed",
+            &passkey.user_id,
+            data,
+            passkey.created_at,
+        )
+        .await?;
+        Ok(())
     }
 
     /// The user's passkeys, oldest first.
@@ -164,7 +176,7 @@ impl Passkeys<'_> {
     }
 
     /// Removes one of the user's passkeys: `false` when the user has none with this id.
-    pub async fn remove(&mut self, user: &UserId, id: &str) -> StoreResult<bool> {
+    pub async fn remove(&mut self, user: &UserId, id: &str, now: i64) -> StoreResult<bool> {
         let sql = self
             .0
             .sql("DELETE FROM {p}passkeys WHERE user_id = $1 AND id = $2");
@@ -173,16 +185,26 @@ impl Passkeys<'_> {
             .bind(id)
             .execute(self.0.conn())
             .await?;
-        Ok(done.rows_affected() == 1)
+        let removed = done.rows_affected() == 1;
+        if removed {
+            let data =
+                serde_json::json!({ "factor": "passkey", "enabled": false, "passkey_id": id });
+            emit(self.0, "mfa.changed", user, data, now).await?;
+        }
+        Ok(removed)
     }
 
     /// Removes every passkey of the user (an operator's reset of the factors): how many.
-    pub async fn remove_all(&mut self, user: &UserId) -> StoreResult<u64> {
+    pub async fn remove_all(&mut self, user: &UserId, now: i64) -> StoreResult<u64> {
         let sql = self.0.sql("DELETE FROM {p}passkeys WHERE user_id = $1");
         let done = sqlx::query(&sql)
             .bind(user.to_string())
             .execute(self.0.conn())
             .await?;
+        if done.rows_affected() > 0 {
+            let data = serde_json::json!({ "factor": "passkey", "enabled": false });
+            emit(self.0, "mfa.changed", user, data, now).await?;
+        }
         Ok(done.rows_affected())
     }
 

@@ -7,6 +7,7 @@ use tessera_core::model::{SessionId, UserId};
 use tessera_core::token::TokenDigest;
 
 use super::users::{user_from_row, User, JOINED_USER_COLUMNS};
+use super::webhooks::emit;
 use super::{corrupt, StoreResult, TenantTx};
 
 /// A session: one sign-in and its refresh family.
@@ -103,7 +104,17 @@ impl Sessions<'_> {
             .execute(self.0.conn())
             .await?;
         self.add_refresh_token(refresh, &session.id, session.created_at)
-            .await
+            .await?;
+        let data = serde_json::json!({ "session_id": session.id.to_string() });
+        emit(
+            self.0,
+            "session.created",
+            &session.user_id,
+            data,
+            session.created_at,
+        )
+        .await?;
+        Ok(())
     }
 
     async fn add_refresh_token(
@@ -175,19 +186,22 @@ impl Sessions<'_> {
     pub async fn revoke(&mut self, id: &SessionId, reason: &str, now: i64) -> StoreResult<bool> {
         let sql = self.0.sql(
             "UPDATE {p}sessions SET revoked_at = $1, revoked_reason = $2 \
-             WHERE id = $3 AND revoked_at IS NULL",
+             WHERE id = $3 AND revoked_at IS NULL RETURNING user_id",
         );
-        let done = sqlx::query(&sql)
+        let ended = sqlx::query(&sql)
             .bind(now)
             .bind(reason)
             .bind(id.to_string())
-            .execute(self.0.conn())
+            .fetch_optional(self.0.conn())
             .await?;
-        let ended = done.rows_affected() == 1;
-        if ended {
-            self.log_ended(id, now);
-        }
-        Ok(ended)
+        let Some(row) = ended else {
+            return Ok(false);
+        };
+        let user: String = row.try_get("user_id")?;
+        let user = UserId::parse(&user).map_err(|_| corrupt("session user id"))?;
+        self.log_ended(id, now);
+        self.emit_ended(&user, id, reason, now).await?;
+        Ok(true)
     }
 
     /// Notes for the revocation log every session ended at or after `since` (the log's
@@ -213,6 +227,18 @@ impl Sessions<'_> {
     /// OpenID client holds as itself (`client_credentials`), which name no user.
     pub fn note_ended(&mut self, id: &SessionId, now: i64) {
         self.log_ended(id, now);
+    }
+
+    async fn emit_ended(
+        &mut self,
+        user: &UserId,
+        id: &SessionId,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let data = serde_json::json!({ "session_id": id.to_string(), "reason": reason });
+        emit(self.0, "session.ended", user, data, now).await?;
+        Ok(())
     }
 
     fn log_ended(&mut self, id: &SessionId, now: i64) {
@@ -254,6 +280,7 @@ impl Sessions<'_> {
             .collect::<StoreResult<Vec<_>>>()?;
         for id in &ended {
             self.log_ended(id, now);
+            self.emit_ended(user, id, reason, now).await?;
         }
         Ok(ended)
     }

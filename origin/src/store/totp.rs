@@ -3,6 +3,7 @@
 use sqlx::Row as _;
 use tessera_core::model::UserId;
 
+use super::webhooks::emit;
 use super::{StoreResult, TenantTx};
 
 /// A user's authenticator, as stored.
@@ -158,11 +159,15 @@ impl Factors<'_> {
             .bind(now)
             .execute(self.0.conn())
             .await?;
+        let data = serde_json::json!({ "factor": "totp", "enabled": true });
+        emit(self.0, "mfa.changed", user, data, now).await?;
         Ok(())
     }
 
-    /// Removes the user's factor and recovery codes.
-    pub async fn remove(&mut self, user: &UserId) -> StoreResult<()> {
+    /// Removes the user's factor and recovery codes (`mfa.changed` if a confirmed factor
+    /// went).
+    pub async fn remove(&mut self, user: &UserId, now: i64) -> StoreResult<()> {
+        let was_active = self.active(user).await?;
         for table in ["totp_factors", "recovery_codes"] {
             let sql = self
                 .0
@@ -171,6 +176,10 @@ impl Factors<'_> {
                 .bind(user.to_string())
                 .execute(self.0.conn())
                 .await?;
+        }
+        if was_active {
+            let data = serde_json::json!({ "factor": "totp", "enabled": false });
+            emit(self.0, "mfa.changed", user, data, now).await?;
         }
         Ok(())
     }

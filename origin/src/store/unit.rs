@@ -19,6 +19,7 @@ use super::sessions::Sessions;
 use super::teams::Teams;
 use super::totp::Factors;
 use super::users::Users;
+use super::webhooks::Webhooks;
 use super::{Dialect, StoreResult};
 
 enum Conn {
@@ -133,6 +134,11 @@ impl TenantTx {
     /// The tenant's outbox.
     pub fn outbox(&mut self) -> Outbox<'_> {
         Outbox(self)
+    }
+
+    /// The tenant's webhook endpoints and deliveries.
+    pub fn webhooks(&mut self) -> Webhooks<'_> {
+        Webhooks(self)
     }
 
     /// Makes every change of this unit visible at once. A unit that queued mail first enters

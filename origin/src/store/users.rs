@@ -4,6 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 use tessera_core::model::{Email, UserId};
 
+use super::webhooks::emit;
 use super::{corrupt, is_unique_violation, StoreError, StoreResult, TenantTx};
 
 /// A user of a tenant.
@@ -165,20 +166,23 @@ impl Users<'_> {
             .execute(self.0.conn())
             .await;
         match inserted {
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
-            Err(e) => Err(e.into()),
-            Ok(_) => Ok(User {
-                id: user.id,
-                email: user.email.clone(),
-                name: user.name.clone(),
-                role: user.role.clone(),
-                password_hash: user.password_hash.clone(),
-                disabled: false,
-                email_verified_at: None,
-                mfa_email: false,
-                created_at: user.now,
-            }),
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict),
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
         }
+        let data = serde_json::json!({ "email": user.email.as_str() });
+        emit(self.0, "user.created", &user.id, data, user.now).await?;
+        Ok(User {
+            id: user.id,
+            email: user.email.clone(),
+            name: user.name.clone(),
+            role: user.role.clone(),
+            password_hash: user.password_hash.clone(),
+            disabled: false,
+            email_verified_at: None,
+            mfa_email: false,
+            created_at: user.now,
+        })
     }
 
     /// Inserts the users whose address is not in the tenant yet, in multi-row statements;
@@ -293,7 +297,7 @@ impl Users<'_> {
     /// email to its address here), and its id in the audit log replaced by `pseudonym`. The
     /// caller ends its sessions first, so that their revocation reaches the edge. `true` if
     /// the user existed.
-    pub async fn erase(&mut self, user: &User, pseudonym: &str) -> StoreResult<bool> {
+    pub async fn erase(&mut self, user: &User, pseudonym: &str, now: i64) -> StoreResult<bool> {
         let id = user.id.to_string();
         for statement in [
             "DELETE FROM {p}oidc_browser_sessions WHERE session_id IN \
@@ -320,6 +324,7 @@ impl Users<'_> {
             .await?;
         let sql = self.0.sql("DELETE FROM {p}users WHERE id = $1");
         let done = sqlx::query(&sql).bind(&id).execute(self.0.conn()).await?;
+        emit(self.0, "user.deleted", &user.id, serde_json::json!({}), now).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -334,16 +339,27 @@ impl Users<'_> {
             .bind(id.to_string())
             .execute(self.0.conn())
             .await?;
+        let data = serde_json::json!({ "password": "removed" });
+        emit(self.0, "password.changed", id, data, now).await?;
         Ok(())
     }
 
-    /// Replaces a user's password hash (rehash on sign-in, password change).
+    /// Sets a user's new password (a change, a reset, the operator's): `password.changed`.
     pub async fn set_password_hash(
         &mut self,
         id: &UserId,
         hash: &str,
         now: i64,
     ) -> StoreResult<()> {
+        self.rehash(id, hash, now).await?;
+        let data = serde_json::json!({ "password": "set" });
+        emit(self.0, "password.changed", id, data, now).await?;
+        Ok(())
+    }
+
+    /// Replaces the hash of the same password (new argon2 parameters, or an imported format
+    /// replaced at sign-in): no change the user made.
+    pub async fn rehash(&mut self, id: &UserId, hash: &str, now: i64) -> StoreResult<()> {
         let sql = self
             .0
             .sql("UPDATE {p}users SET password_hash = $1, updated_at = $2 WHERE id = $3");
@@ -367,6 +383,9 @@ impl Users<'_> {
             .bind(id.to_string())
             .execute(self.0.conn())
             .await?;
+        if disabled {
+            emit(self.0, "user.disabled", id, serde_json::json!({}), now).await?;
+        }
         Ok(())
     }
 
@@ -381,7 +400,18 @@ impl Users<'_> {
             .bind(id.to_string())
             .execute(self.0.conn())
             .await?;
-        Ok(done.rows_affected() == 1)
+        let first = done.rows_affected() == 1;
+        if first {
+            emit(
+                self.0,
+                "user.email_verified",
+                id,
+                serde_json::json!({}),
+                now,
+            )
+            .await?;
+        }
+        Ok(first)
     }
 
     /// Turns the emailed second factor on or off.
@@ -395,6 +425,8 @@ impl Users<'_> {
             .bind(id.to_string())
             .execute(self.0.conn())
             .await?;
+        let data = serde_json::json!({ "factor": "email", "enabled": enabled });
+        emit(self.0, "mfa.changed", id, data, now).await?;
         Ok(())
     }
 }
