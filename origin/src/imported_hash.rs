@@ -200,7 +200,9 @@ fn check_argon2(hash: &str) -> Result<(), Refused> {
     let malformed = Refused::Malformed("argon2");
     let parsed = PasswordHash::new(hash).map_err(|_| malformed.clone())?;
     let params = argon2::Params::try_from(&parsed).map_err(|_| malformed.clone())?;
-    if parsed.salt.is_none() || parsed.hash.is_none() {
+    // Without `v=` the version is ambiguous (the reference implementation reads 0x10, the
+    // argon2 crate 0x13): the exporter must say.
+    if parsed.salt.is_none() || parsed.hash.is_none() || parsed.version.is_none() {
         return Err(malformed);
     }
     if u64::from(params.m_cost()) * 1024 > MAX_MEMORY_BYTES {

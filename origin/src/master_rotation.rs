@@ -1,5 +1,5 @@
 //! Rotating the master key without downtime: every sealed secret (signing keys, derived keys,
-//! every tenant's TOTP secrets) that only the accepted key opens is re-sealed under the current
+//! every tenant's TOTP secrets and webhook secrets) that only the accepted key opens is re-sealed under the current
 //! one, while every node opens with both (`TESSERA_MASTER_KEY` and
 //! `TESSERA_MASTER_KEY_ACCEPTED`). Each value is re-sealed in a write of its own (a tenant's
 //! secrets in one transaction), so an interrupted run leaves nothing half-written and running
@@ -12,11 +12,11 @@ use crate::store::DynStore;
 /// What a rotation re-sealed, and what was under the current key already.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rotation {
-    /// Signing keys, derived keys and TOTP secrets re-sealed under the current key.
+    /// Signing keys, derived keys, TOTP and webhook secrets re-sealed under the current key.
     pub resealed: usize,
     /// Those that opened with the current key already.
     pub current: usize,
-    /// Tenants whose TOTP secrets were looked at.
+    /// Tenants whose TOTP and webhook secrets were looked at.
     pub tenants: usize,
 }
 
@@ -66,6 +66,20 @@ pub async fn rotate_master(store: &DynStore, master: &MasterKey) -> Result<Rotat
             })?;
             if let Reseal::Resealed(sealed) = &outcome {
                 tx.totp().reseal(&user, sealed).await?;
+            }
+            done.count(&outcome);
+        }
+        for endpoint in tx.webhooks().endpoints().await? {
+            let context = crate::services::webhooks::seal_context(&tenant.slug, &endpoint.id);
+            let outcome = master.reseal(&context, &endpoint.secret_sealed);
+            refuse_unopenable(&outcome, || {
+                format!(
+                    "the secret of webhook endpoint {} in tenant {}",
+                    endpoint.id, tenant.slug
+                )
+            })?;
+            if let Reseal::Resealed(sealed) = &outcome {
+                tx.webhooks().reseal(&endpoint.id, sealed).await?;
             }
             done.count(&outcome);
         }

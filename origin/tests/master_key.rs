@@ -78,6 +78,18 @@ async fn the_master_key_rotates_without_losing_a_secret(backend: Backend) {
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let (secret, recovery) = old.enrol_totp(&access, PASSWORD).await;
     let recovery = recovery[0].clone();
+    let slug = tessera_core::model::TenantSlug::parse("default").unwrap();
+    let hook = old
+        .state
+        .services
+        .webhooks
+        .create(
+            &slug,
+            "https://hooks.example.com/",
+            &["user.created".into()],
+        )
+        .await
+        .unwrap();
     old.stop();
 
     // The new key alone opens nothing sealed so far: no server starts on it.
@@ -91,11 +103,11 @@ async fn the_master_key_rotates_without_losing_a_secret(backend: Backend) {
     assert_eq!(sign_in_with(&during, &code).await.status(), 200);
     let first = rotate_master(&storage);
     // The two signing keys (EdDSA for access tokens, RS256 for ID tokens), the three derived
-    // keys and Ann's TOTP secret.
-    assert!(first.contains("re-sealed 6 secret(s)"), "{first}");
+    // keys, Ann's TOTP secret and the webhook endpoint's secret.
+    assert!(first.contains("re-sealed 7 secret(s)"), "{first}");
     let again = rotate_master(&storage);
     assert!(
-        again.contains("re-sealed 0 secret(s) under the new master key (6 already were"),
+        again.contains("re-sealed 0 secret(s) under the new master key (7 already were"),
         "{again}"
     );
     during.stop();
@@ -108,5 +120,15 @@ async fn the_master_key_rotates_without_losing_a_secret(backend: Backend) {
     let code = pyotp(&secret, now(&after) + 30);
     assert_eq!(sign_in_with(&after, &code).await.status(), 200);
     assert_eq!(sign_in_with(&after, &recovery).await.status(), 200);
+    // The webhook secret still signs: it opens under the new key alone.
+    let mut tx = after.state.store.read(&slug).await.unwrap();
+    let endpoints = tx.webhooks().endpoints().await.unwrap();
+    drop(tx);
+    let context = tessera_origin::services::webhooks::seal_context(&slug, &hook.endpoint.id);
+    let key = MasterKey::new(NEW).open(&context, &endpoints[0].secret_sealed);
+    assert_eq!(
+        key.map(|k| format!("whsec_{}", STANDARD.encode(k))),
+        Some(hook.secret)
+    );
 }
 both!(the_master_key_rotates_without_losing_a_secret);

@@ -8,7 +8,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 

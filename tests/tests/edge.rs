@@ -1665,3 +1665,42 @@ async fn a_stock_client_signs_in_through_the_edge(postgres: bool) {
     }
 }
 on_sqlite_and_postgres!(a_stock_client_signs_in_through_the_edge);
+
+/// A bulk route takes its own body limit from core's table at the edge as at the origin: an
+/// admin's import of 1,000 users (past 64 KiB) goes through, while any other route still
+/// refuses a body over 64 KiB at the edge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_past_64_kib_goes_through_the_edge_and_other_routes_keep_their_limit() {
+    use tessera_core::model::{Email, TenantSlug, UserId};
+    let stack = Stack::start().await;
+    let admin = tessera_origin::store::NewUser {
+        id: UserId::from_random_bytes(tessera_origin::clock::random()),
+        email: Email::parse("root@example.com").unwrap(),
+        name: String::new(),
+        role: "admin".into(),
+        password_hash: Some(stack.state.hasher.hash(PASSWORD.into()).await.unwrap()),
+        now: tessera_origin::clock::system_now_secs(),
+    };
+    let tenant = TenantSlug::parse("default").unwrap();
+    let mut tx = stack.state.store.write(&tenant).await.unwrap();
+    tx.users().create(&admin).await.unwrap();
+    tx.commit().await.unwrap();
+    let signed = stack.sign_in("root@example.com", "198.51.100.130").await;
+    let token = signed["access_token"].as_str().unwrap();
+
+    let users: Vec<Value> = (0..1_000)
+        .map(|i| json!({"email": format!("user{i}@example.com"), "name": "n".repeat(90)}))
+        .collect();
+    let body = json!({ "users": users });
+    assert!(body.to_string().len() > 100 * 1024);
+    let response = post_json(&stack, "/api/auth/admin/users/import", Some(token), &body).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let summary: Value = response.json().await.unwrap();
+    assert_eq!(summary["imported"], 1_000, "{summary}");
+
+    let large = json!({"email": "ann@example.com", "password": "p".repeat(100 * 1024)});
+    let response = post_json(&stack, "/api/auth/register", None, &large).await;
+    assert_eq!(response.status(), 413);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "payload_too_large");
+}

@@ -16,7 +16,7 @@ use crate::store::DynStore;
 use crate::tenants::Directory;
 
 /// The context an endpoint's secret is sealed under: bound to its tenant and endpoint.
-pub(crate) fn seal_context(tenant: &TenantSlug, endpoint: &str) -> String {
+pub fn seal_context(tenant: &TenantSlug, endpoint: &str) -> String {
     format!("webhook:{tenant}:{endpoint}")
 }
 

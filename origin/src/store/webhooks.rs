@@ -175,6 +175,19 @@ impl Webhooks<'_> {
             .collect()
     }
 
+    /// Replaces an endpoint's sealed secret (the same secret, re-sealed under a new master key).
+    pub async fn reseal(&mut self, id: &str, sealed: &[u8]) -> StoreResult<()> {
+        let sql = self
+            .0
+            .sql("UPDATE {p}webhook_endpoints SET secret_sealed = $1 WHERE id = $2");
+        sqlx::query(&sql)
+            .bind(sealed.to_vec())
+            .bind(id)
+            .execute(self.0.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Removes an endpoint and its deliveries; `true` if it existed.
     pub async fn remove_endpoint(&mut self, id: &str) -> StoreResult<bool> {
         let sql = self
