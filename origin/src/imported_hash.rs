@@ -22,7 +22,7 @@ pub const MAX_PARALLELISM: u32 = 16;
 
 /// The parameters of a Firebase project's modified scrypt, as the Firebase console shows them
 /// ("Password hash parameters"). They come once per import.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FirebaseParams {
     /// The project's signer key, standard base64.
@@ -241,7 +241,9 @@ fn check_scrypt(hash: &str) -> Result<(), Refused> {
 }
 
 fn scrypt_bounds(format: &'static str, log_n: u8, r: u32, p: u32) -> Result<(), Refused> {
-    let memory = 128u64 * u64::from(r) * (1u64 << log_n.min(63));
+    let memory = 128u64
+        .saturating_mul(u64::from(r))
+        .saturating_mul(1u64 << log_n.min(63));
     if memory > MAX_MEMORY_BYTES || p > MAX_PARALLELISM {
         return Err(too_costly(format, format!("ln={log_n}, r={r}, p={p}")));
     }
@@ -423,6 +425,16 @@ mod tests {
                 None
             )
             .map_err(|e| e.code()),
+            Err("hash_too_costly")
+        );
+        // Parameters that would overflow are refused, not wrapped.
+        let huge = FirebaseParams {
+            rounds: u32::MAX,
+            mem_cost: 63,
+            ..firebase()
+        };
+        assert_eq!(
+            accept("aGFzaA==", Some("c2FsdA=="), Some(&huge)).map_err(|e| e.code()),
             Err("hash_too_costly")
         );
     }

@@ -590,6 +590,8 @@ async fn a_tenant_behind_on_migrations_is_migrated_on_first_use_not_at_start_up(
         &t,
         "acme",
         &[
+            "DROP TABLE {p}webhook_deliveries",
+            "DROP TABLE {p}webhook_endpoints",
             "DROP TABLE {p}oidc_grants",
             "DROP TABLE {p}oidc_browser_sessions",
             "DROP TABLE {p}oidc_codes",

@@ -262,6 +262,7 @@ const HASH: &str = "$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$k5Thxh7
 
 async fn an_interrupted_import_lands_every_user_exactly_once(backend: Backend) {
     const USERS: usize = 100_000;
+    const ALL: i64 = 100_000;
     let server = TestServer::start(backend).await;
     let tenant = server.create_tenant("big").await;
     let mut lines = String::with_capacity(USERS * 120);
@@ -284,7 +285,7 @@ async fn an_interrupted_import_lands_every_user_exactly_once(backend: Backend) {
     let mut before_kill;
     loop {
         before_kill = count().await;
-        if before_kill >= USERS as i64 / 2 {
+        if before_kill >= ALL / 2 {
             break;
         }
         assert!(
@@ -297,21 +298,21 @@ async fn an_interrupted_import_lands_every_user_exactly_once(backend: Backend) {
     child.wait().unwrap();
     let landed = count().await;
     assert!(
-        landed < USERS as i64,
+        landed < ALL,
         "the import finished before it was killed"
     );
     assert_eq!(landed % 1_000, 0, "a batch is all or nothing: {landed}");
 
     let (ok, out, err) = tessera(&server, &args, "");
     assert!(ok, "{err}");
-    let imported = USERS as i64 - landed;
+    let imported = ALL - landed;
     assert!(
         out.ends_with(&format!(
             "imported {imported}, skipped {landed}, refused 0\n"
         )),
         "{out}"
     );
-    assert_eq!(count().await, USERS as i64);
+    assert_eq!(count().await, ALL);
 }
 both!(an_interrupted_import_lands_every_user_exactly_once);
 

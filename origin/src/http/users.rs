@@ -25,8 +25,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/me", delete(delete_me))
 }
 
-/// An import: the users, each as one line of `tessera user import`'s file.
-#[derive(Debug, Deserialize, ToSchema)]
+/// An import: the users, each as one line of `tessera user import`'s file. `Debug` prints how
+/// many, never their hashes.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     /// The users, in order; each refused or skipped one is reported by its position (from 1).
@@ -34,9 +35,16 @@ pub struct ImportRequest {
     pub users: Vec<serde_json::Value>,
     /// The Firebase project's password hash parameters, for users with Firebase's
     /// `password_hash` and `password_salt`.
-    #[schema(value_type = Option<Object>)]
     #[serde(default)]
     pub firebase_params: Option<FirebaseParams>,
+}
+
+impl std::fmt::Debug for ImportRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportRequest")
+            .field("users", &self.users.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Import users with their password hashes (admins only). Idempotent: an address already in
