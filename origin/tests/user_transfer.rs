@@ -297,10 +297,7 @@ async fn an_interrupted_import_lands_every_user_exactly_once(backend: Backend) {
     child.kill().unwrap();
     child.wait().unwrap();
     let landed = count().await;
-    assert!(
-        landed < ALL,
-        "the import finished before it was killed"
-    );
+    assert!(landed < ALL, "the import finished before it was killed");
     assert_eq!(landed % 1_000, 0, "a batch is all or nothing: {landed}");
 
     let (ok, out, err) = tessera(&server, &args, "");
