@@ -9,39 +9,16 @@
 mod common;
 
 use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use base64::Engine as _;
 use common::{assert_problem, unique_ip, Backend, TestServer, PASSWORD};
 use serde_json::{json, Value};
 use tessera_core::model::{Email, TenantSlug};
 
-/// The command line over `server`'s storage, with its master key.
-fn tessera_command(server: &TestServer, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    command
-        .args(args)
-        .env("TESSERA_DATA_DIR", server.storage.dir.path())
-        .env(
-            "TESSERA_MASTER_KEY",
-            base64::engine::general_purpose::STANDARD.encode([42u8; 32]),
-        )
-        .env("TESSERA_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(pg) = &server.storage.pg {
-        command
-            .env("TESSERA_DATABASE_URL", &pg.url)
-            .env("TESSERA_SMTP_URL", "smtp://127.0.0.1:9");
-    }
-    command
-}
-
 /// Runs the command line to its end; its standard output, and whether it succeeded (with its
 /// standard error).
 fn tessera(server: &TestServer, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = tessera_command(server, args).spawn().unwrap();
+    let mut child = server.cli(args).spawn().unwrap();
     child
         .stdin
         .take()
@@ -277,7 +254,7 @@ async fn an_interrupted_import_lands_every_user_exactly_once(backend: Backend) {
     let args = ["user", "import", "--tenant", "big", path.as_str()];
 
     // Killed (SIGKILL: no chance to tidy up) once about half the users are in.
-    let mut child = tessera_command(&server, &args).spawn().unwrap();
+    let mut child = server.cli(&args).spawn().unwrap();
     let count = || async {
         let mut tx = server.state.store.read(&tenant).await.unwrap();
         tx.users().count().await.unwrap()

@@ -98,20 +98,7 @@ impl Drop for Receiver {
 }
 
 fn tessera(server: &TestServer, args: &[&str]) -> String {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    command
-        .args(args)
-        .env("TESSERA_DATA_DIR", server.storage.dir.path())
-        .env(
-            "TESSERA_MASTER_KEY",
-            "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=",
-        )
-        .env("TESSERA_LOG", "warn");
-    if let Some(pg) = &server.storage.pg {
-        command
-            .env("TESSERA_DATABASE_URL", &pg.url)
-            .env("TESSERA_SMTP_URL", "smtp://127.0.0.1:9");
-    }
+    let mut command = server.cli(args);
     let output = command.output().unwrap();
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(

@@ -251,12 +251,7 @@ impl UserTransfer {
         text: &str,
         firebase: Option<&FirebaseParams>,
     ) -> Result<Accepted, LineOutcome> {
-        let refuse = |code: &'static str, detail: String| LineOutcome {
-            line,
-            outcome: "refused",
-            code,
-            detail,
-        };
+        let refuse = |code, detail| LineOutcome::refused(line, code, detail);
         if text.len() > MAX_LINE_BYTES {
             return Err(refuse(
                 "line_too_long",
@@ -274,12 +269,7 @@ impl UserTransfer {
         given: UserLine,
         firebase: Option<&FirebaseParams>,
     ) -> Result<Accepted, LineOutcome> {
-        let refuse = |code: &'static str, detail: String| LineOutcome {
-            line,
-            outcome: "refused",
-            code,
-            detail,
-        };
+        let refuse = |code, detail| LineOutcome::refused(line, code, detail);
         let email =
             Email::parse(&given.email).map_err(|e| refuse("invalid_email", e.to_string()))?;
         let name = super::registration::checked_name(&given.name)
@@ -431,6 +421,17 @@ impl UserTransfer {
                 })
             })
             .collect()
+    }
+}
+
+impl LineOutcome {
+    fn refused(line: usize, code: &'static str, detail: String) -> Self {
+        Self {
+            line,
+            outcome: "refused",
+            code,
+            detail,
+        }
     }
 }
 

@@ -216,6 +216,30 @@ impl TestServer {
         }
     }
 
+    /// The `tessera` command over this server's storage, with its master key (the test
+    /// servers' `[42; 32]`), its output piped.
+    pub fn cli(&self, args: &[&str]) -> std::process::Command {
+        use base64::Engine as _;
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+        command
+            .args(args)
+            .env("TESSERA_DATA_DIR", self.storage.dir.path())
+            .env(
+                "TESSERA_MASTER_KEY",
+                base64::engine::general_purpose::STANDARD.encode([42u8; 32]),
+            )
+            .env("TESSERA_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(pg) = &self.storage.pg {
+            command
+                .env("TESSERA_DATABASE_URL", &pg.url)
+                .env("TESSERA_SMTP_URL", "smtp://127.0.0.1:9");
+        }
+        command
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
