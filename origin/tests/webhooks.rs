@@ -226,5 +226,35 @@ async fn signed_events_arrive_in_order_through_an_outage(backend: Backend) {
     );
     let listed = tessera(&server, &["webhook", "deliveries", "--tenant", "acme"]);
     assert!(!listed.contains("\tpending\t"), "{listed}");
+
+    // Down for more than a day: the event is given up on, not retried for ever.
+    receiver.stop();
+    server.login("acme", "bob@example.com", PASSWORD).await;
+    let mut tx = server.state.store.read(&slug).await.unwrap();
+    let last = tx.webhooks().deliveries(1).await.unwrap().remove(0);
+    drop(tx);
+    for _ in 0..100 {
+        let mut tx = server.state.store.read(&slug).await.unwrap();
+        let now = tx.webhooks().deliveries(1).await.unwrap().remove(0);
+        drop(tx);
+        if now.attempts > 0 && now.last_error.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.clock.advance(Duration::from_secs(25 * 3600));
+    for _ in 0..100 {
+        let mut tx = server.state.store.read(&slug).await.unwrap();
+        let now = tx.webhooks().deliveries(1).await.unwrap().remove(0);
+        drop(tx);
+        assert_eq!(now.seq, last.seq);
+        if now.failed_ms.is_some() {
+            let listed = tessera(&server, &["webhook", "deliveries", "--tenant", "acme"]);
+            assert!(listed.contains("\tgiven up\t"), "{listed}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("a delivery a day old was not given up on");
 }
 both!(signed_events_arrive_in_order_through_an_outage);
