@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use common::{free_port, Backend, TestServer, PASSWORD};
@@ -40,25 +40,17 @@ impl Receiver {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/support/webhook_receiver.py"
         );
-        let mut child = Command::new("python3")
+        let mut command = Command::new("python3");
+        command
             .arg(script)
             .arg(self.port.to_string())
             .arg(&self.secret)
-            .arg(&self.log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs the webhook receiver");
-        let mut line = String::new();
-        let stdout = child.stdout.take().unwrap();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
+            .arg(&self.log);
+        self.child = Some(common::spawn_ready(
+            command,
             "the webhook receiver did not start: it needs standardwebhooks \
-             (scripts/setup-test-services installs it)"
-        );
-        self.child = Some(child);
+             (scripts/setup-test-services installs it)",
+        ));
     }
 
     fn stop(&mut self) {

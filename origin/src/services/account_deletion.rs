@@ -12,7 +12,8 @@ use tessera_core::model::{Email, SessionId, TenantSlug, UserId};
 
 use super::account::operator_event;
 use super::{
-    audit_event, require_admin, Accounts, Authenticated, Client, ServiceError, ServiceResult,
+    audit_event, confirm_password, require_admin, Accounts, Authenticated, Client, ServiceError,
+    ServiceResult,
 };
 use crate::store::{AuditEvent, TenantTx, User};
 
@@ -35,14 +36,7 @@ impl Accounts {
         client: &Client,
     ) -> ServiceResult<()> {
         if caller.user.password_hash.is_some() {
-            let password = password.ok_or(ServiceError::PasswordRequired)?;
-            let verified = self
-                .hasher
-                .verify(password, caller.user.password_hash.clone())
-                .await?;
-            if !verified.matched {
-                return Err(ServiceError::WrongPassword);
-            }
+            confirm_password(&self.hasher, caller, password).await?;
         }
         let now = self.clock.now_secs();
         let tx = self.store.write(&caller.tenant).await?;

@@ -171,6 +171,16 @@ async fn confirm_factor_change(
     if caller.claims.scope.as_deref() == Some(tessera_core::jwt::ENROL_SCOPE) {
         return Ok(());
     }
+    confirm_password(hasher, caller, password).await
+}
+
+/// The caller's current password, sent with the request, must match their account's:
+/// `PasswordRequired` when none was sent, `WrongPassword` when it does not match.
+async fn confirm_password(
+    hasher: &crate::password::Hasher,
+    caller: &Authenticated,
+    password: Option<secrecy::SecretString>,
+) -> ServiceResult<()> {
     let password = password.ok_or(ServiceError::PasswordRequired)?;
     let verified = hasher
         .verify(password, caller.user.password_hash.clone())

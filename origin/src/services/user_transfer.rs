@@ -21,7 +21,7 @@ use super::{audit_event, require_admin, Authenticated, Client, ServiceError, Ser
 use crate::clock::SharedClock;
 use crate::imported_hash::{self, FirebaseParams};
 use crate::keys::MasterKey;
-use crate::store::{corrupt, AuditEvent, DynStore, ImportedUser};
+use crate::store::{corrupt, AuditEvent, DynStore, User};
 use crate::tenants::Directory;
 
 /// Accounts written in one transaction.
@@ -152,7 +152,7 @@ impl Importer<'_> {
 /// A line that passed every check, waiting for its batch.
 struct Accepted {
     line: usize,
-    user: ImportedUser,
+    user: User,
     totp: Option<TotpSecret>,
 }
 
@@ -317,7 +317,7 @@ impl UserTransfer {
         };
         Ok(Accepted {
             line,
-            user: ImportedUser {
+            user: User {
                 id: UserId::from_random_bytes(crate::clock::random()),
                 email,
                 name,
@@ -325,6 +325,7 @@ impl UserTransfer {
                 password_hash,
                 disabled: given.disabled,
                 email_verified_at: given.email_verified.then_some(created_at),
+                mfa_email: false,
                 created_at,
             },
             totp,
@@ -341,7 +342,7 @@ impl UserTransfer {
         summary: &mut ImportSummary,
     ) -> ServiceResult<()> {
         let now = self.clock.now_secs();
-        let users: Vec<ImportedUser> = batch.iter().map(|a| a.user.clone()).collect();
+        let users: Vec<User> = batch.iter().map(|a| a.user.clone()).collect();
         let mut tx = self.store.write(tenant).await?;
         let inserted: HashSet<Email> = tx.users().import(&users, now).await?.into_iter().collect();
         let mut outcomes = Vec::new();

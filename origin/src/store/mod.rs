@@ -50,7 +50,7 @@ pub use teams::{Membership, Project};
 pub use tenants::{Tenant, TenantChanges, TenantPolicy, TenantSettings};
 pub use totp::StoredFactor;
 pub use unit::TenantTx;
-pub use users::{ImportedUser, NewUser, User};
+pub use users::{NewUser, User};
 
 /// A storage failure. Only `Conflict` is a client's doing; the rest are 500s.
 #[derive(Debug, thiserror::Error)]

@@ -167,16 +167,25 @@ impl Factors<'_> {
     /// Removes the user's factor and recovery codes (`mfa.changed` if a confirmed factor
     /// went).
     pub async fn remove(&mut self, user: &UserId, now: i64) -> StoreResult<()> {
-        let was_active = self.active(user).await?;
-        for table in ["totp_factors", "recovery_codes"] {
-            let sql = self
-                .0
-                .sql(&format!("DELETE FROM {{p}}{table} WHERE user_id = $1"));
-            sqlx::query(&sql)
-                .bind(user.to_string())
-                .execute(self.0.conn())
-                .await?;
-        }
+        // The deleted factor says whether it was confirmed: no read before the delete.
+        let sql = self
+            .0
+            .sql("DELETE FROM {p}totp_factors WHERE user_id = $1 RETURNING confirmed_at");
+        let removed = sqlx::query(&sql)
+            .bind(user.to_string())
+            .fetch_optional(self.0.conn())
+            .await?;
+        let sql = self
+            .0
+            .sql("DELETE FROM {p}recovery_codes WHERE user_id = $1");
+        sqlx::query(&sql)
+            .bind(user.to_string())
+            .execute(self.0.conn())
+            .await?;
+        let was_active = match removed {
+            Some(row) => row.try_get::<Option<i64>, _>("confirmed_at")?.is_some(),
+            None => false,
+        };
         if was_active {
             let data = serde_json::json!({ "factor": "totp", "enabled": false });
             emit(self.0, "mfa.changed", user, data, now).await?;

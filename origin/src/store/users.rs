@@ -81,37 +81,6 @@ impl std::fmt::Debug for NewUser {
     }
 }
 
-/// An account moved in from another system (`tessera user import`).
-#[derive(Clone)]
-pub struct ImportedUser {
-    /// Id.
-    pub id: UserId,
-    /// Normalised email.
-    pub email: Email,
-    /// Display name.
-    pub name: String,
-    /// Role.
-    pub role: String,
-    /// The hash as it will be stored (argon2id, or an imported format until the first
-    /// sign-in).
-    pub password_hash: Option<String>,
-    /// A disabled account cannot sign in.
-    pub disabled: bool,
-    /// When the address was confirmed, Unix seconds.
-    pub email_verified_at: Option<i64>,
-    /// Unix seconds.
-    pub created_at: i64,
-}
-
-impl std::fmt::Debug for ImportedUser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ImportedUser")
-            .field("id", &self.id)
-            .field("email", &self.email)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Rows of one multi-row insert (9 parameters a row). Postgres takes 65,535 parameters a
 /// statement. SQLite takes 32,766, but sqlx looks each parameter's name up by a walk over all
 /// of them (`sqlite3_bind_parameter_name`), so a statement's binding grows with the square of
@@ -192,9 +161,11 @@ impl Users<'_> {
         })
     }
 
-    /// Inserts the users whose address is not in the tenant yet, in multi-row statements;
-    /// answers the addresses inserted. The others are left as they are.
-    pub async fn import(&mut self, users: &[ImportedUser], now: i64) -> StoreResult<Vec<Email>> {
+    /// Inserts accounts moved in from another system (`tessera user import`) whose address is
+    /// not in the tenant yet, in multi-row statements; answers the addresses inserted. The
+    /// others are left as they are. `mfa_email` is not written: an import carries no emailed
+    /// factor.
+    pub async fn import(&mut self, users: &[User], now: i64) -> StoreResult<Vec<Email>> {
         let mut inserted = Vec::with_capacity(users.len());
         let rows_per_statement = import_rows_per_statement(self.0.dialect());
         for chunk in users.chunks(rows_per_statement) {
@@ -332,8 +303,11 @@ impl Users<'_> {
             .await?;
         let sql = self.0.sql("DELETE FROM {p}users WHERE id = $1");
         let done = sqlx::query(&sql).bind(&id).execute(self.0.conn()).await?;
-        emit(self.0, "user.deleted", &user.id, serde_json::json!({}), now).await?;
-        Ok(done.rows_affected() == 1)
+        let erased = done.rows_affected() == 1;
+        if erased {
+            emit(self.0, "user.deleted", &user.id, serde_json::json!({}), now).await?;
+        }
+        Ok(erased)
     }
 
     /// Removes the user's password: only an emailed code or a reset link signs them in (and a

@@ -465,6 +465,22 @@ impl Drop for TestServer {
     }
 }
 
+/// Starts a helper process that prints `ready` on its first line once it serves; `missing`
+/// says what to install when it does not.
+pub fn spawn_ready(mut command: std::process::Command, missing: &str) -> std::process::Child {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("python3 runs the helper");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("its standard output");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("its first line");
+    assert_eq!(line.trim(), "ready", "{missing}");
+    child
+}
+
 /// A loopback TCP port free right now, for a server process a test starts.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -2,7 +2,7 @@
 //! messages it received. Killed when dropped.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use super::free_port;
@@ -147,21 +147,11 @@ impl SmtpSink {
                 .arg("--tls-key")
                 .arg(&tls.key_file);
         }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs the SMTP sink");
-        let mut line = String::new();
-        let stdout = child.stdout.take().unwrap();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
+        self.child = Some(super::spawn_ready(
+            command,
             "the SMTP sink did not start: it needs aiosmtpd (scripts/test installs it; or \
-             `python3 -m pip install aiosmtpd`)"
-        );
-        self.child = Some(child);
+             `python3 -m pip install aiosmtpd`)",
+        ));
     }
 
     /// Every message received so far, oldest first.
