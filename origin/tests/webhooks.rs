@@ -250,3 +250,77 @@ async fn signed_events_arrive_in_order_through_an_outage(backend: Backend) {
     panic!("a delivery a day old was not given up on");
 }
 both!(signed_events_arrive_in_order_through_an_outage);
+
+/// Every event type is written by the change it reports: the store methods behind
+/// verification, disabling, the authenticator's enrolment and removal, and erasure each write
+/// theirs, in the order they happened.
+async fn every_change_writes_its_event(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let slug = server.create_tenant("acme").await;
+    let all: Vec<String> = tessera_origin::store::webhooks::EVENT_TYPES
+        .iter()
+        .map(|e| (*e).to_owned())
+        .collect();
+    // Nothing listens there: the deliveries stay, to be read.
+    let url = format!("http://127.0.0.1:{}/hooks", free_port());
+    server
+        .state
+        .services
+        .webhooks
+        .create(&slug, &url, &all)
+        .await
+        .unwrap();
+    let ann = server
+        .create_user("acme", "ann@example.com", PASSWORD)
+        .await;
+    let mut tx = server.state.store.write(&slug).await.unwrap();
+    tx.users().mark_email_verified(&ann, 1).await.unwrap();
+    tx.commit().await.unwrap();
+    let tokens = server.login("acme", "ann@example.com", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    server.enrol_totp(access, PASSWORD).await;
+    let off = server
+        .delete_auth("/api/auth/mfa/totp", access, &json!({"password": PASSWORD}))
+        .await;
+    assert_eq!(off.status(), 204);
+    let email = tessera_core::model::Email::parse("ann@example.com").unwrap();
+    server
+        .state
+        .services
+        .accounts
+        .set_disabled(&slug, &email, true)
+        .await
+        .unwrap();
+    server
+        .state
+        .services
+        .accounts
+        .delete_by_operator(&slug, &email)
+        .await
+        .unwrap();
+
+    let mut tx = server.state.store.read(&slug).await.unwrap();
+    let mut written = tx.webhooks().deliveries(100).await.unwrap();
+    drop(tx);
+    written.reverse();
+    let events: Vec<&str> = written
+        .iter()
+        .filter(|d| d.user_id == ann.to_string())
+        .map(|d| d.event.as_str())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "user.created",
+            "user.email_verified",
+            "session.created",
+            "mfa.changed",
+            "mfa.changed",
+            // Disabling marks the account, then ends its sessions.
+            "user.disabled",
+            "session.ended",
+            "user.deleted",
+        ]
+    );
+}
+both!(every_change_writes_its_event);
