@@ -30,6 +30,10 @@ pub const RESET_LINK_SECS: u64 = 30 * 60;
 /// Email-verification links: 48 hours, so that a link read the next day still works.
 pub const VERIFY_LINK_SECS: u64 = 48 * 60 * 60;
 
+/// Invitation links (an admin created the account; the link chooses its password): 7 days,
+/// single use.
+pub const INVITE_LINK_SECS: u64 = 7 * 24 * 60 * 60;
+
 /// How long a rotated refresh token may still be presented and receive the same successor,
 /// so that two tabs refreshing at once do not trip reuse detection.
 pub const REFRESH_REUSE_GRACE_SECS: u64 = 5;

@@ -87,6 +87,9 @@ impl Credentials {
     pub const SERVICE: Self = Self(1 << 3);
     /// A VoiceStamp v1 session token (a JWT that lives as long as its 30-day session).
     pub const SESSION: Self = Self(1 << 4);
+    /// An operator token (opaque, `tsr_op_` prefix): global, of no tenant; the origin judges
+    /// it (the edge forwards it unread).
+    pub const OPERATOR: Self = Self(1 << 5);
 
     /// The union of two sets.
     #[must_use]
@@ -121,6 +124,7 @@ impl Credentials {
             (Self::EXPIRED_ACCESS, "expired_access"),
             (Self::SERVICE, "service"),
             (Self::SESSION, "session"),
+            (Self::OPERATOR, "operator"),
         ]
         .into_iter()
         .filter(|(c, _)| self.accepts(*c))
@@ -326,6 +330,9 @@ const VERIFY: Credentials = Credentials::ACCESS
     .or(Credentials::SERVICE)
     .or(Credentials::SESSION);
 const SESSION: Credentials = Credentials::ACCESS.or(Credentials::SESSION);
+/// A tenant's admins (their access token) and its services (a token with a `users:*` scope).
+const TENANT_ADMIN: Credentials = Credentials::ACCESS.or(Credentials::SERVICE);
+const OPERATOR: Credentials = Credentials::OPERATOR;
 
 /// Every route Tessera serves, with its policy. Paths are spelled as the APIs' documents spell
 /// them (`passsword` included; the two-s spellings answer too).
@@ -444,9 +451,44 @@ pub const ROUTES: &[Route] = &[
     // Moving users in and out: an admin imports accounts with their password hashes (a bulk
     // body), and erases one; a user erases their own account behind their password.
     row("POST", "/api/auth/admin/users/import", Public, Canonical)
-        .accepting(ACCESS)
+        .accepting(TENANT_ADMIN)
         .max_body(BULK_BODY_BYTES),
-    row("DELETE", "/api/auth/admin/users/{id}", Public, Canonical).accepting(ACCESS),
+    row("DELETE", "/api/auth/admin/users/{id}", Public, Canonical).accepting(TENANT_ADMIN),
+    // A tenant's admins and services manage its users (service tokens by scope: `users:read`,
+    // `users:write`).
+    row("GET", "/api/auth/admin/users", Public, Canonical).accepting(TENANT_ADMIN),
+    row("POST", "/api/auth/admin/users", Public, Canonical).accepting(TENANT_ADMIN),
+    row("GET", "/api/auth/admin/users/{id}", Public, Canonical).accepting(TENANT_ADMIN),
+    row("PATCH", "/api/auth/admin/users/{id}", Public, Canonical).accepting(TENANT_ADMIN),
+    row(
+        "POST",
+        "/api/auth/admin/users/{id}/disable",
+        Public,
+        Canonical,
+    )
+    .accepting(TENANT_ADMIN),
+    row("POST", "/api/auth/admin/users/{id}/enable", Public, Canonical).accepting(TENANT_ADMIN),
+    row(
+        "POST",
+        "/api/auth/admin/users/{id}/sign-out",
+        Public,
+        Canonical,
+    )
+    .accepting(TENANT_ADMIN),
+    row(
+        "POST",
+        "/api/auth/admin/users/{id}/reset-mfa",
+        Public,
+        Canonical,
+    )
+    .accepting(TENANT_ADMIN),
+    // The platform's operator (an operator token, of no tenant) manages tenants.
+    row("POST", "/api/admin/tenants", Public, Canonical).accepting(OPERATOR),
+    row("GET", "/api/admin/tenants", Public, Canonical).accepting(OPERATOR),
+    row("GET", "/api/admin/tenants/{slug}", Public, Canonical).accepting(OPERATOR),
+    row("PATCH", "/api/admin/tenants/{slug}", Public, Canonical).accepting(OPERATOR),
+    row("DELETE", "/api/admin/tenants/{slug}", Public, Canonical).accepting(OPERATOR),
+    row("POST", "/api/admin/tenants/{slug}/users", Public, Canonical).accepting(OPERATOR),
     row("DELETE", "/api/auth/me", Credential, Canonical)
         .accepting(ACCESS)
         .account(BearerAccount),

@@ -246,6 +246,65 @@ impl fmt::Debug for TokenDigest {
     }
 }
 
+/// A token of the platform's operator (`tsr_op_<body><check>`): global, of no tenant, so it
+/// has its own form; the same random body and checksum as [`OpaqueToken`]. `Debug` never
+/// prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OperatorToken(String);
+
+impl OperatorToken {
+    /// The prefix of every operator token.
+    pub const PREFIX: &'static str = "tsr_op_";
+
+    /// Builds a new operator token from caller-supplied random bytes.
+    #[must_use]
+    pub fn generate(random: [u8; RANDOM_BYTES]) -> Self {
+        let mut text = String::with_capacity(Self::PREFIX.len() + BODY_CHARS + CHECK_CHARS);
+        text.push_str(Self::PREFIX);
+        URL_SAFE_NO_PAD.encode_string(random, &mut text);
+        let check = checksum(&text);
+        text.push_str(&check);
+        Self(text)
+    }
+
+    /// Parses a presented token, refusing another kind, bad form or a bad checksum.
+    pub fn parse(input: &str) -> Result<Self, TokenFormatError> {
+        let secret = input
+            .strip_prefix(Self::PREFIX)
+            .ok_or(TokenFormatError::WrongKind)?;
+        let well_formed = secret.len() == BODY_CHARS + CHECK_CHARS
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed {
+            return Err(TokenFormatError::Malformed);
+        }
+        let (signed, check) = input.split_at(input.len() - CHECK_CHARS);
+        if !ct_eq(checksum(signed).as_bytes(), check.as_bytes()) {
+            return Err(TokenFormatError::Checksum);
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    /// The secret text, to hand to the operator once. Never log it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The digest under which the token is stored and looked up.
+    #[must_use]
+    pub fn digest(&self) -> TokenDigest {
+        TokenDigest(sha256(self.0.as_bytes()))
+    }
+}
+
+impl fmt::Debug for OperatorToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OperatorToken(tsr_op_***)")
+    }
+}
+
 fn checksum(signed: &str) -> String {
     let digest = sha256(signed.as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..4])
@@ -253,6 +312,32 @@ fn checksum(signed: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_tokens_round_trip_and_refuse_edits() {
+        let token = OperatorToken::generate([5u8; RANDOM_BYTES]);
+        assert!(token.expose().starts_with("tsr_op_"));
+        assert_eq!(OperatorToken::parse(token.expose()), Ok(token.clone()));
+        let mut edited = token.expose().to_owned();
+        edited.replace_range(10..11, if &edited[10..11] == "A" { "B" } else { "A" });
+        assert_eq!(OperatorToken::parse(&edited), Err(TokenFormatError::Checksum));
+        assert_eq!(
+            OperatorToken::parse(&token.expose()[..20]),
+            Err(TokenFormatError::Malformed)
+        );
+        let service = OpaqueToken::generate(
+            TokenKind::ServiceApi,
+            &TenantSlug::parse("acme").unwrap(),
+            [5u8; RANDOM_BYTES],
+        );
+        assert_eq!(
+            OperatorToken::parse(service.expose()),
+            Err(TokenFormatError::WrongKind)
+        );
+        assert_eq!(format!("{token:?}"), "OperatorToken(tsr_op_***)");
+    }
+
     #[test]
     fn the_account_tag_is_the_leading_random_bytes_only() {
         let tenant = TenantSlug::parse("acme").unwrap();

@@ -15,6 +15,7 @@ use crate::revocation_index::RevocationIndex;
 use crate::services::captcha::CaptchaVerifier;
 use crate::services::{
     Accounts, ApiTokens, Authenticator, EmailCodes, MailRequests, Mfa, OidcClients, OneTime,
+    OperatorTokens, Tenants,
     Passkeys, PasswordReset, Provider, Refresher, Registrar, Revocations, Services, SessionService,
     SignIn, TokenIssuer, TotpFactor, UserTransfer, VaultTokens, Webhooks,
 };
@@ -267,6 +268,7 @@ impl AppState {
                 tenants.clone(),
                 password_reset.clone(),
                 email_codes.clone(),
+                one_time.clone(),
                 clock.clone(),
             ),
             accounts: Accounts::new(
@@ -291,6 +293,13 @@ impl AppState {
                 master.clone(),
                 clock.clone(),
             ),
+            tenants: Tenants::new(
+                store.clone(),
+                tenants.clone(),
+                revocations.clone(),
+                clock.clone(),
+            ),
+            operator_tokens: OperatorTokens::new(store.clone(), clock.clone()),
             password_reset,
             email_codes,
             mfa,

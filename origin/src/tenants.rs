@@ -99,15 +99,23 @@ impl Directory {
         Ok(listed)
     }
 
-    /// Whether the tenant exists. Tenants are never deleted, so an entry past its TTL still
-    /// answers: a signed token's tenant is checked on every verification, and a tenant not
-    /// requested for 30 s would otherwise cost a registry query on its next one. (Deleting
-    /// tenants would have to evict them here on every node.)
+    /// Whether the tenant exists. An entry past its TTL still answers: a signed token's
+    /// tenant is checked on every verification, and a tenant not requested for 30 s would
+    /// otherwise cost a registry query on its next one. A deleted tenant is forgotten at once
+    /// on the node that deleted it ([`Directory::forget`]); elsewhere its tokens are refused
+    /// all the same, each session of it being in the revocation log.
     pub async fn exists(&self, slug: &TenantSlug) -> Result<bool, StoreError> {
         if self.cache.get(slug).is_some() {
             return Ok(true);
         }
         Ok(self.get(slug).await?.is_some())
+    }
+
+    /// Forgets a tenant (deleted, or whose settings just changed on this node), so that the
+    /// next look-up asks the registry.
+    pub fn forget(&self, slug: &TenantSlug) {
+        self.cache.remove(slug);
+        self.unknown.remove(slug);
     }
 }
 

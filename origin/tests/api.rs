@@ -259,7 +259,7 @@ async fn an_admin_signs_a_user_out_everywhere(backend: Backend) {
     let events = server.audit_events("default").await;
     assert_eq!(
         events[0],
-        format!("sessions_ended_by_admin admin={admin_id} sessions_ended=2")
+        format!("sessions_ended_by_admin by=admin:{admin_id} sessions_ended=2")
     );
     server.login("default", "bob@example.com", PASSWORD).await;
 }

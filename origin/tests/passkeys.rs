@@ -617,12 +617,14 @@ both!(a_discoverable_passkey_signs_in_without_an_address);
 async fn an_operators_reset_of_the_factors_removes_the_passkeys(backend: Backend) {
     let (server, _, mut key) = ann_with_a_passkey(backend).await;
     let tenant = tessera_core::model::TenantSlug::parse("default").unwrap();
-    let email = tessera_core::model::Email::parse("ann@example.com").unwrap();
+    let ann = tessera_origin::services::UserKey::Email(
+        tessera_core::model::Email::parse("ann@example.com").unwrap(),
+    );
     server
         .state
         .services
         .accounts
-        .reset_mfa(&tenant, &email)
+        .reset_mfa(&tenant, &ann, &tessera_origin::services::Actor::Cli)
         .await
         .unwrap();
     server.clock.advance(Duration::from_secs(61));

@@ -14,6 +14,7 @@ use std::time::Duration;
 use common::{free_port, Backend, TestServer, PASSWORD};
 use serde_json::{json, Value};
 use tessera_core::model::TenantSlug;
+use tessera_origin::services::{Actor, UserKey};
 
 /// The receiver process, stopped on drop.
 struct Receiver {
@@ -283,19 +284,19 @@ async fn every_change_writes_its_event(backend: Backend) {
         .delete_auth("/api/auth/mfa/totp", access, &json!({"password": PASSWORD}))
         .await;
     assert_eq!(off.status(), 204);
-    let email = tessera_core::model::Email::parse("ann@example.com").unwrap();
+    let who = UserKey::Email(tessera_core::model::Email::parse("ann@example.com").unwrap());
     server
         .state
         .services
         .accounts
-        .set_disabled(&slug, &email, true)
+        .set_disabled(&slug, &who, true, &Actor::Cli)
         .await
         .unwrap();
     server
         .state
         .services
         .accounts
-        .delete_by_operator(&slug, &email)
+        .delete(&slug, &who, &Actor::Cli)
         .await
         .unwrap();
 

@@ -3,6 +3,7 @@
 mod client;
 mod keys;
 mod operator;
+mod operator_token;
 mod tenant;
 mod token;
 mod user;
@@ -38,6 +39,9 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage the operator API's tokens (global, of no tenant).
+    #[command(subcommand)]
+    OperatorToken(operator_token::OperatorTokenCommand),
     /// Manage service API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -129,6 +133,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Tenant(command) => tenant::run(command, &config).await?,
         Command::User(command) => user::run(command, &config).await?,
         Command::Token(command) => token::run(command, &config).await?,
+        Command::OperatorToken(command) => operator_token::run(command, &config).await?,
         Command::Client(command) => client::run(command, &config).await?,
         Command::Webhook(command) => webhook::run(command, &config).await?,
         Command::Keys(command) => keys::run(command, &config).await?,

@@ -4,7 +4,7 @@ use tessera_core::model::{Email, TenantSlug};
 use tessera_origin::config::Config;
 use tessera_origin::edge_push::EdgePush;
 use tessera_origin::password::PasswordPolicy;
-use tessera_origin::services::{Accounts, ApiTokens, Revocations};
+use tessera_origin::services::{Accounts, ApiTokens, Revocations, Tenants, UserKey};
 use tessera_origin::session_cache::SessionCache;
 use tessera_origin::tenants::Directory;
 use tessera_origin::{clock, password, server};
@@ -73,14 +73,26 @@ impl Operator {
     }
 }
 
-/// The account service for an operator command on `user`, with its tenant and email checked.
+/// The account service for an operator command on `user`, with its tenant checked and the
+/// user named by address.
 pub async fn accounts(
     config: &Config,
     user: &UserRef,
-) -> anyhow::Result<(Accounts, TenantSlug, Email)> {
+) -> anyhow::Result<(Accounts, TenantSlug, UserKey)> {
     let email = Email::parse(&user.email)?;
     let (accounts, tenant) = operator_accounts(config, user.tenant.as_deref()).await?;
-    Ok((accounts, tenant, email))
+    Ok((accounts, tenant, UserKey::Email(email)))
+}
+
+/// The tenant service for an operator command.
+pub async fn tenants(config: &Config) -> anyhow::Result<Tenants> {
+    let store = server::open_store(config).await?;
+    let clock: clock::SharedClock = std::sync::Arc::new(clock::SystemClock);
+    let cache = std::sync::Arc::new(SessionCache::new(0, clock.clone()));
+    let index = std::sync::Arc::new(tessera_origin::revocation_index::RevocationIndex::new());
+    let revocations = Revocations::new(cache, index, clock.clone());
+    let directory = std::sync::Arc::new(Directory::new(store.clone(), clock.clone()));
+    Ok(Tenants::new(store, directory, revocations, clock))
 }
 
 /// The account service for an operator command in `tenant` (checked to exist).

@@ -6,8 +6,11 @@ use tessera_origin::allowed_origin::AllowedOrigin;
 use tessera_origin::app_url::AppUrl;
 use tessera_origin::config::Config;
 use tessera_origin::relying_party::RelyingParty;
-use tessera_origin::store::{StoreError, Tenant, TenantChanges, TenantPolicy, TenantSettings};
-use tessera_origin::{clock, server};
+use tessera_origin::clock;
+use tessera_origin::services::ServiceError;
+use tessera_origin::store::{Tenant, TenantChanges, TenantPolicy, TenantSettings};
+
+use super::operator::{tell_edge, tenants};
 
 #[derive(Subcommand)]
 pub enum TenantCommand {
@@ -96,6 +99,15 @@ pub enum TenantCommand {
     },
     /// List tenants.
     List,
+    /// Delete a tenant: every session and service token of it ends (the edge is told), its
+    /// schema or file is removed with all its users, and the slug may be created again.
+    Delete {
+        /// The tenant's slug.
+        slug: String,
+        /// The slug again, to confirm.
+        #[arg(long)]
+        confirm: String,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -139,7 +151,7 @@ pub async fn run(command: TenantCommand, config: &Config) -> anyhow::Result<()> 
         } => {
             let slug = TenantSlug::parse(&slug)?;
             let relying_party = relying_party(rp_id, webauthn_origin)?;
-            let store = server::open_store(config).await?;
+            let tenants = tenants(config).await?;
             let settings = TenantSettings {
                 name: name.unwrap_or_else(|| slug.to_string()),
                 cors_origins,
@@ -152,12 +164,11 @@ pub async fn run(command: TenantCommand, config: &Config) -> anyhow::Result<()> 
                     email_lookup: exist_email.is_on(),
                 },
             };
-            match store
-                .create_tenant_with(&slug, &settings, clock::system_now_secs())
-                .await
-            {
-                Err(StoreError::Conflict) => anyhow::bail!("tenant {slug} already exists"),
-                other => other?,
+            match tenants.create(&slug, &settings).await {
+                Err(ServiceError::Conflict { .. }) => {
+                    anyhow::bail!("tenant {slug} already exists")
+                }
+                other => other.map_err(|e| anyhow::anyhow!("{e}"))?,
             };
             println!("created tenant {slug}");
         }
@@ -177,7 +188,7 @@ pub async fn run(command: TenantCommand, config: &Config) -> anyhow::Result<()> 
         } => {
             let slug = TenantSlug::parse(&slug)?;
             let relying_party = relying_party(rp_id, webauthn_origin)?;
-            let store = server::open_store(config).await?;
+            let tenants = tenants(config).await?;
             let changes = TenantChanges {
                 name,
                 cors_origins: (no_cors_origins || !cors_origins.is_empty()).then_some(cors_origins),
@@ -188,23 +199,41 @@ pub async fn run(command: TenantCommand, config: &Config) -> anyhow::Result<()> 
                 require_mfa: require_mfa.map(Switch::is_on),
                 email_lookup: exist_email.map(Switch::is_on),
             };
-            let Some(tenant) = store.update_tenant(&slug, &changes).await? else {
-                anyhow::bail!("no tenant {slug}");
+            let tenant = match tenants.update(&slug, &changes).await {
+                Err(ServiceError::TenantNotFound) => anyhow::bail!("no tenant {slug}"),
+                other => other.map_err(|e| anyhow::anyhow!("{e}"))?,
             };
             println!("updated tenant {slug}");
             print_tenant(&tenant);
         }
         TenantCommand::Show { slug } => {
             let slug = TenantSlug::parse(&slug)?;
-            let store = server::open_store(config).await?;
-            let Some(tenant) = store.tenant(&slug).await? else {
-                anyhow::bail!("no tenant {slug}");
+            let tenant = match tenants(config).await?.get(&slug).await {
+                Err(ServiceError::TenantNotFound) => anyhow::bail!("no tenant {slug}"),
+                other => other.map_err(|e| anyhow::anyhow!("{e}"))?,
             };
             print_tenant(&tenant);
         }
+        TenantCommand::Delete { slug, confirm } => {
+            let slug = TenantSlug::parse(&slug)?;
+            let deleted = match tenants(config).await?.delete(&slug, &confirm).await {
+                Err(ServiceError::TenantNotFound) => anyhow::bail!("no tenant {slug}"),
+                other => other.map_err(|e| anyhow::anyhow!("{e}"))?,
+            };
+            println!(
+                "deleted tenant {slug}; {} session(s) and {} service token(s) ended",
+                deleted.sessions.len(),
+                deleted.tokens
+            );
+            tell_edge(config).await?;
+        }
         TenantCommand::List => {
-            let store = server::open_store(config).await?;
-            for tenant in store.tenants().await? {
+            let all = tenants(config)
+                .await?
+                .all()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for tenant in all {
                 println!(
                     "{}\t{}\t{}",
                     tenant.slug,

@@ -9,9 +9,8 @@ use tessera_origin::clock;
 use tessera_origin::config::Config;
 use tessera_origin::imported_hash::FirebaseParams;
 use tessera_origin::server;
-use tessera_origin::services::account::OperatorAccount;
-use tessera_origin::services::user_transfer::Importer;
-use tessera_origin::services::UserTransfer;
+use tessera_origin::services::account::NewAccount;
+use tessera_origin::services::{Actor, UserTransfer};
 use tessera_origin::tenants::Directory;
 
 use super::operator::{accounts, operator_accounts, tell_edge};
@@ -19,7 +18,8 @@ use super::operator::{accounts, operator_accounts, tell_edge};
 #[derive(Subcommand)]
 pub enum UserCommand {
     /// Create a user. The password is read from standard input (or prompted for), never from
-    /// an argument, so it stays out of shell history and process listings.
+    /// an argument, so it stays out of shell history and process listings; with `--invite`
+    /// the user is emailed a link to choose one instead.
     Create {
         /// Tenant slug (default: the configured default tenant).
         #[arg(long)]
@@ -36,6 +36,10 @@ pub enum UserCommand {
         /// A second factor to require at sign-in.
         #[arg(long, value_enum)]
         mfa: Option<MfaMethod>,
+        /// Email the user a link to choose their password (valid 7 days, single use), instead
+        /// of reading one.
+        #[arg(long)]
+        invite: bool,
     },
     /// Disable a user: sign-in is refused and every session ends at once (the edge is told).
     Disable(UserRef),
@@ -104,6 +108,7 @@ pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
             name,
             role,
             mfa,
+            invite,
         } => {
             let tenant = match tenant {
                 Some(t) => TenantSlug::parse(&t)?,
@@ -117,51 +122,61 @@ pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
                     "no tenant {tenant}: create it with `tessera tenant create {tenant}`"
                 );
             }
-            let secret = read_password()?;
+            let password = if invite {
+                None
+            } else {
+                Some(read_password()?.into())
+            };
             let (accounts, tenant) = operator_accounts(config, Some(tenant.as_str())).await?;
-            let account = OperatorAccount {
-                email: &email,
-                name: &name,
-                role: &role,
-                password: secret.into(),
+            let account = NewAccount {
+                email: email.clone(),
+                name,
+                role,
+                password,
+                invite,
                 mfa_email: matches!(mfa, Some(MfaMethod::Email)),
             };
             let user = accounts
-                .create_by_operator(&tenant, account)
+                .create(&tenant, account, &Actor::Cli)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .id;
             println!("created user {user} ({email}) in tenant {tenant}");
         }
         UserCommand::Disable(user) => {
-            let (accounts, tenant, email) = accounts(config, &user).await?;
+            let (accounts, tenant, who) = accounts(config, &user).await?;
+            let email = &user.email;
             let ended = accounts
-                .set_disabled(&tenant, &email, true)
+                .set_disabled(&tenant, &who, true, &Actor::Cli)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("disabled {email} in tenant {tenant}; {ended} session(s) ended");
             tell_edge(config).await?;
         }
         UserCommand::Enable(user) => {
-            let (accounts, tenant, email) = accounts(config, &user).await?;
+            let (accounts, tenant, who) = accounts(config, &user).await?;
+            let email = &user.email;
             accounts
-                .set_disabled(&tenant, &email, false)
+                .set_disabled(&tenant, &who, false, &Actor::Cli)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("enabled {email} in tenant {tenant}");
         }
         UserCommand::SignOut(user) => {
-            let (accounts, tenant, email) = accounts(config, &user).await?;
+            let (accounts, tenant, who) = accounts(config, &user).await?;
+            let email = &user.email;
             let ended = accounts
-                .end_sessions(&tenant, &email)
+                .end_sessions(&tenant, &who, &Actor::Cli)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{ended} session(s) of {email} in tenant {tenant} ended");
             tell_edge(config).await?;
         }
         UserCommand::ResetMfa(user) => {
-            let (accounts, tenant, email) = accounts(config, &user).await?;
+            let (accounts, tenant, who) = accounts(config, &user).await?;
+            let email = &user.email;
             let ended = accounts
-                .reset_mfa(&tenant, &email)
+                .reset_mfa(&tenant, &who, &Actor::Cli)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
@@ -170,9 +185,10 @@ pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
             tell_edge(config).await?;
         }
         UserCommand::Delete(user) => {
-            let (accounts, tenant, email) = accounts(config, &user).await?;
+            let (accounts, tenant, who) = accounts(config, &user).await?;
+            let email = &user.email;
             accounts
-                .delete_by_operator(&tenant, &email)
+                .delete(&tenant, &who, &Actor::Cli)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("deleted {email} from tenant {tenant}");
@@ -223,7 +239,7 @@ pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
                     &tenant,
                     input.lines(),
                     firebase.as_ref(),
-                    Importer::Operator,
+                    &Actor::Cli,
                     |read| bar.set_position(read as u64),
                 )
                 .await
@@ -257,10 +273,11 @@ pub async fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
             out.flush()?;
         }
         UserCommand::SetPassword(user) => {
-            let (accounts, tenant, email) = accounts(config, &user).await?;
+            let (accounts, tenant, who) = accounts(config, &user).await?;
+            let email = &user.email;
             let secret = read_password()?;
             let ended = accounts
-                .set_password(&tenant, &email, secret.into())
+                .set_password(&tenant, &who, secret.into(), &Actor::Cli)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("password of {email} in tenant {tenant} set; {ended} session(s) ended");

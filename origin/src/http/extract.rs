@@ -236,3 +236,126 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
         })
     }
 }
+
+/// The scope a service token needs to read a tenant's users over the admin API.
+pub const USERS_READ: &str = "users:read";
+/// The scope a service token needs to change them (it reads too).
+pub const USERS_WRITE: &str = "users:write";
+
+/// A caller of the tenant admin API (`/api/auth/admin/users…`): an admin of the tenant, by
+/// their access token, or a service token of the tenant whose scopes allow the method
+/// (`users:read` for `GET`, `users:write` for everything, reads included). No valid credential
+/// is a 401; a valid one without the right is a 403 `forbidden`.
+pub struct TenantAdmin {
+    /// The tenant acted on: the credential's.
+    pub tenant: tessera_core::model::TenantSlug,
+    /// Who acts, for the audit log.
+    pub actor: crate::services::Actor,
+}
+
+impl FromRequestParts<AppState> for TenantAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let client = Client::from_request_parts(parts, state).await?;
+        let Bearer(token) = Bearer::from_request_parts(parts, state).await?;
+        if !token.starts_with(tessera_core::token::TokenKind::ServiceApi.prefix()) {
+            let Auth(caller) = Auth::from_request_parts(parts, state).await?;
+            if caller.user.role != "admin" {
+                return Err(crate::services::ServiceError::Forbidden.into());
+            }
+            return Ok(Self {
+                tenant: caller.tenant.clone(),
+                actor: crate::services::Actor::Admin {
+                    user: caller.user_id.clone(),
+                    session: caller.session_id.clone(),
+                    client,
+                },
+            });
+        }
+        let named = super::tenant::named_by_request(&parts.headers, &state.config);
+        let service = state
+            .services
+            .api_tokens
+            .authenticate(&token, named.as_ref().ok().and_then(Option::as_ref))
+            .await?;
+        named?;
+        let needed = if parts.method == axum::http::Method::GET {
+            [USERS_READ, USERS_WRITE].as_slice()
+        } else {
+            [USERS_WRITE].as_slice()
+        };
+        if !service.token.scopes.iter().any(|s| needed.contains(&s.as_str())) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail(
+                format!(
+                    "This service token lacks the scope {}.",
+                    needed.last().copied().unwrap_or(USERS_WRITE)
+                ),
+            ));
+        }
+        Ok(Self {
+            tenant: service.tenant,
+            actor: crate::services::Actor::Service {
+                id: service.token.id,
+                client,
+            },
+        })
+    }
+}
+
+/// A caller of the operator API (`/api/admin/*`): an operator token. No bearer, or a bad
+/// operator token, is a 401; any other credential (a tenant's admin's token, a service token)
+/// is a 403: tenants never reach the operator API.
+pub struct OperatorCaller(pub crate::services::Actor);
+
+impl FromRequestParts<AppState> for OperatorCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let client = Client::from_request_parts(parts, state).await?;
+        let Bearer(token) = Bearer::from_request_parts(parts, state).await?;
+        if !token.starts_with(tessera_core::token::OperatorToken::PREFIX) {
+            return Err(
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
+                    .detail("Only an operator token opens the operator API."),
+            );
+        }
+        let record = state
+            .services
+            .operator_tokens
+            .authenticate(&token)
+            .await
+            .map_err(|error| match error {
+                crate::services::ServiceError::InvalidServiceToken => {
+                    ApiError::invalid_token("invalid_token")
+                        .detail("The operator token is not valid: unknown, revoked or expired.")
+                }
+                other => other.into(),
+            })?;
+        Ok(Self(crate::services::Actor::OperatorToken {
+            id: record.id,
+            client,
+        }))
+    }
+}
+
+/// A query string; one that does not fit `T` (an unknown parameter, a limit that is no
+/// number) → 400 `invalid_request`.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|rejection| ApiError::bad_request("invalid_request", rejection.body_text()))
+    }
+}

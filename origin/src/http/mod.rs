@@ -2,6 +2,7 @@
 //! request passes.
 
 pub mod account;
+pub mod admin;
 pub mod api_tokens;
 pub mod auth;
 pub mod backoffice;
@@ -53,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .merge(oidc::router())
         .merge(oidc_clients::router())
         .merge(users::router())
+        .merge(admin::router())
         .merge(ops::router())
         .merge(edge_feed::router())
         .fallback(not_found)

@@ -24,6 +24,11 @@ use utoipa::{Modify, OpenApi};
         super::oidc_clients::show_client, super::oidc_clients::update_client,
         super::oidc_clients::delete_client,
         super::users::import_users, super::users::delete_user, super::users::delete_me,
+        super::users::list_users, super::users::create_user, super::users::get_user,
+        super::users::update_user, super::users::disable_user, super::users::enable_user,
+        super::users::sign_out_user, super::users::reset_user_mfa,
+        super::admin::create_tenant, super::admin::list_tenants, super::admin::get_tenant,
+        super::admin::update_tenant, super::admin::delete_tenant, super::admin::create_first_admin,
         super::oidc::discovery, super::oidc::provider_jwks, super::oidc::token,
         super::oidc::userinfo, super::oidc::userinfo_post, super::oidc::revoke,
         super::oidc::introspect,
@@ -54,6 +59,16 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        // The operator API's: `tessera operator-token create` makes one (`tsr_op_…`).
+        components.add_security_scheme(
+            "operator",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("tsr_op_")
                     .build(),
             ),
         );
@@ -165,11 +180,12 @@ impl Modify for OperationsByApi {
             if let Some(id) = operation.operation_id.as_mut() {
                 *id = format!("{}_{id}", api.name());
             }
-            // A provider's path names its tenant.
+            // A provider's path names its tenant; the operator API is of no tenant.
             if !matches!(
                 api,
                 Api::Operations | Api::Internal | Api::Pages | Api::OpenId
-            ) {
+            ) && !path.starts_with("/api/admin/")
+            {
                 operation
                     .parameters
                     .get_or_insert_with(Vec::new)
@@ -208,7 +224,8 @@ fn slug_shape(mut schema: utoipa::openapi::schema::Object) -> utoipa::openapi::s
     schema
 }
 
-/// Every body's `tenant` property has the slug's shape: one rule, not a pattern per struct.
+/// Every body's `tenant` (and the operator API's `slug`) property has the slug's shape: one
+/// rule, not a pattern per struct.
 struct TenantSlugs;
 
 impl Modify for TenantSlugs {
@@ -221,8 +238,10 @@ impl Modify for TenantSlugs {
             let RefOr::T(Schema::Object(object)) = schema else {
                 continue;
             };
-            if let Some(RefOr::T(Schema::Object(tenant))) = object.properties.get_mut("tenant") {
-                *tenant = slug_shape(std::mem::take(tenant));
+            for name in ["tenant", "slug"] {
+                if let Some(RefOr::T(Schema::Object(tenant))) = object.properties.get_mut(name) {
+                    *tenant = slug_shape(std::mem::take(tenant));
+                }
             }
         }
     }

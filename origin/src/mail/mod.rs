@@ -33,11 +33,17 @@ pub enum MailKind {
     /// An emailed code proved the mailbox of an account whose password was set before anyone
     /// had: that password no longer signs in (pre-registration takeover).
     PasswordCleared,
+    /// An admin created the account with an invitation: a link to choose a password.
+    Invitation,
+    /// An admin gave the account a new address: a link, sent to it, that confirms it.
+    ConfirmEmailChange,
+    /// The account's address was replaced (`new_email`): told to the old one.
+    EmailChanged,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 13] = [
         Self::VerifyEmail,
         Self::RegistrationAttempt,
         Self::ResetPassword,
@@ -48,6 +54,9 @@ impl MailKind {
         Self::FactorAdded,
         Self::FactorRemoved,
         Self::PasswordCleared,
+        Self::Invitation,
+        Self::ConfirmEmailChange,
+        Self::EmailChanged,
     ];
 
     /// The template name, also stored in the outbox.
@@ -64,6 +73,9 @@ impl MailKind {
             Self::FactorAdded => "factor_added",
             Self::FactorRemoved => "factor_removed",
             Self::PasswordCleared => "password_cleared",
+            Self::Invitation => "invitation",
+            Self::ConfirmEmailChange => "confirm_email_change",
+            Self::EmailChanged => "email_changed",
         }
     }
 
@@ -80,6 +92,9 @@ impl MailKind {
             Self::FactorAdded => "A second factor was added to your account",
             Self::FactorRemoved => "A second factor was removed from your account",
             Self::PasswordCleared => "Your account's earlier password was removed",
+            Self::Invitation => "You are invited: choose your password",
+            Self::ConfirmEmailChange => "Confirm your new email address",
+            Self::EmailChanged => "Your email address was changed",
         }
     }
 
@@ -98,6 +113,11 @@ pub mod requests {
     pub const RESET_PASSWORD: &str = "reset_password_request";
     /// An email-code sign-in request: `{email}`.
     pub const SIGN_IN_CODE: &str = "sign_in_code_request";
+    /// An invitation of a new account (an admin created it): `{email}`.
+    pub const INVITATION: &str = "invitation_request";
+    /// The confirmation of the new address an admin gave an account: `{email}`, its current
+    /// address (the new one waits on the account).
+    pub const CONFIRM_EMAIL_CHANGE: &str = "confirm_email_change_request";
 }
 
 /// A link to a hosted page under the configured public URL (never the request's Host header),

@@ -46,6 +46,12 @@ impl Templates {
         template!(env, "factor_removed.html");
         template!(env, "password_cleared.txt");
         template!(env, "password_cleared.html");
+        template!(env, "invitation.txt");
+        template!(env, "invitation.html");
+        template!(env, "confirm_email_change.txt");
+        template!(env, "confirm_email_change.html");
+        template!(env, "email_changed.txt");
+        template!(env, "email_changed.html");
         Self(env)
     }
 
@@ -87,6 +93,7 @@ mod tests {
             "email_factor": false,
             "factor": "an authenticator app",
             "by_operator": true,
+            "new_email": "ann@new.example",
         })
     }
 
@@ -108,7 +115,12 @@ mod tests {
             let (text, _) = templates.render(kind, &params()).unwrap();
             assert!(text.lines().any(|l| l == "012345"), "{text}");
         }
-        for kind in [MailKind::VerifyEmail, MailKind::ResetPassword] {
+        for kind in [
+            MailKind::VerifyEmail,
+            MailKind::ResetPassword,
+            MailKind::Invitation,
+            MailKind::ConfirmEmailChange,
+        ] {
             let (text, _) = templates.render(kind, &params()).unwrap();
             assert!(
                 text.lines().any(|l| l.ends_with("?token=tsr_el_acme_x")),

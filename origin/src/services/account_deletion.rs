@@ -8,13 +8,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use secrecy::SecretString;
 use sha2::{Digest as _, Sha256};
-use tessera_core::model::{Email, SessionId, TenantSlug, UserId};
+use tessera_core::model::{SessionId, TenantSlug, UserId};
 
-use super::account::operator_event;
-use super::{
-    audit_event, confirm_password, require_admin, Accounts, Authenticated, Client, ServiceError,
-    ServiceResult,
-};
+use super::{audit_event, confirm_password, Accounts, Actor, Authenticated, Client, ServiceResult, UserKey};
 use crate::store::{AuditEvent, TenantTx, User};
 
 /// The id an erased account's audit events keep: the same for all its events, and derived from
@@ -44,41 +40,18 @@ impl Accounts {
         self.erase(tx, &caller.tenant, &caller.user, event).await
     }
 
-    /// An admin of the caller's tenant erases one of its accounts, by id; 404 `not_found` for
-    /// an id with no account there.
-    pub async fn delete_as_admin(
-        &self,
-        caller: &Authenticated,
-        user: &str,
-        client: &Client,
-    ) -> ServiceResult<()> {
-        require_admin(caller)?;
-        let id = UserId::parse(user).map_err(|_| ServiceError::NotFound)?;
-        let now = self.clock.now_secs();
-        let mut tx = self.store.write(&caller.tenant).await?;
-        let user = tx.users().by_id(&id).await?.ok_or(ServiceError::NotFound)?;
-        let event = audit_event(
-            "user_deleted",
-            client,
-            None,
-            None,
-            format!("by=admin:{}", caller.user_id),
-            now,
-        );
-        self.erase(tx, &caller.tenant, &user, event).await
-    }
-
-    /// The operator erases an account (`tessera user delete`).
-    pub async fn delete_by_operator(
+    /// The operator (`tessera user delete`, by address) or a tenant's admin or service
+    /// (`DELETE /api/auth/admin/users/{id}`) erases an account, audited with `actor`.
+    pub async fn delete(
         &self,
         tenant: &TenantSlug,
-        email: &Email,
+        who: &UserKey,
+        actor: &Actor,
     ) -> ServiceResult<()> {
         let now = self.clock.now_secs();
         let mut tx = self.store.write(tenant).await?;
-        let user = self.user(&mut tx, email).await?;
-        let mut event = operator_event("user_deleted", &user, now);
-        event.detail = "by=operator".into();
+        let user = self.user(&mut tx, who).await?;
+        let event = actor.event("user_deleted", None, "", now);
         self.erase(tx, tenant, &user, event).await
     }
 

@@ -1,11 +1,11 @@
-//! Turns queued requests (password reset, sign-in code) into the emails they call for, for the
+//! Turns queued requests (password reset, sign-in code, invitation, address change) into the emails they call for, for the
 //! mail worker: the account is looked up here, off the request path.
 
 use std::sync::Arc;
 
 use tessera_core::model::{Email, TenantSlug};
 
-use super::{EmailCodes, PasswordReset, ServiceError, ServiceResult};
+use super::{user_admin, EmailCodes, OneTime, PasswordReset, ServiceError, ServiceResult};
 use crate::clock::SharedClock;
 use crate::mail::requests;
 use crate::store::{ClaimedMail, DynStore, NewMail};
@@ -18,6 +18,7 @@ pub struct MailRequests {
     tenants: Arc<Directory>,
     reset: PasswordReset,
     codes: EmailCodes,
+    one_time: OneTime,
     clock: SharedClock,
 }
 
@@ -34,6 +35,7 @@ impl MailRequests {
         tenants: Arc<Directory>,
         reset: PasswordReset,
         codes: EmailCodes,
+        one_time: OneTime,
         clock: SharedClock,
     ) -> Self {
         Self {
@@ -41,6 +43,7 @@ impl MailRequests {
             tenants,
             reset,
             codes,
+            one_time,
             clock,
         }
     }
@@ -48,7 +51,13 @@ impl MailRequests {
     /// Whether an outbox row is a request rather than an email.
     #[must_use]
     pub fn is_request(kind: &str) -> bool {
-        kind == requests::RESET_PASSWORD || kind == requests::SIGN_IN_CODE
+        [
+            requests::RESET_PASSWORD,
+            requests::SIGN_IN_CODE,
+            requests::INVITATION,
+            requests::CONFIRM_EMAIL_CHANGE,
+        ]
+        .contains(&kind)
     }
 
     /// Resolves a claimed request in one unit of work: the secret it creates and the row's new
@@ -73,10 +82,18 @@ impl MailRequests {
             .get(tenant)
             .await?
             .ok_or(ServiceError::TenantNotFound)?;
+        let now = self.clock.now_secs();
         let mut tx = self.store.write(&tenant.slug).await?;
         let mail = match row.kind.as_str() {
             requests::RESET_PASSWORD => self.reset.resolve(&mut tx, &tenant, &email).await?,
             requests::SIGN_IN_CODE => self.codes.resolve(&mut tx, &tenant, &email).await?,
+            requests::INVITATION => {
+                user_admin::invitation(&mut tx, &self.one_time, &tenant, &email, now).await?
+            }
+            requests::CONFIRM_EMAIL_CHANGE => {
+                user_admin::email_change_link(&mut tx, &self.one_time, &tenant, &email, now)
+                    .await?
+            }
             _ => None,
         };
         match &mail {

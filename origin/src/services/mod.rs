@@ -5,9 +5,11 @@
 
 pub mod account;
 pub mod account_deletion;
+pub mod actor;
 pub mod api_tokens;
 pub mod authenticate;
 pub mod captcha;
+pub mod cursor;
 pub mod email_code;
 pub mod error;
 pub mod mail_requests;
@@ -16,6 +18,7 @@ pub mod mfa;
 pub mod oidc;
 pub mod oidc_clients;
 pub mod one_time;
+pub mod operator_tokens;
 pub mod passkeys;
 pub mod password_reset;
 pub mod refresh;
@@ -23,8 +26,10 @@ pub mod registration;
 pub mod revocations;
 pub mod sessions;
 pub mod sign_in;
+pub mod tenants;
 pub mod tokens;
 pub mod totp;
+pub mod user_admin;
 pub mod user_transfer;
 pub mod vault_tokens;
 pub mod webhooks;
@@ -34,6 +39,7 @@ use std::net::IpAddr;
 use tessera_core::model::{SessionId, UserId};
 
 pub use account::Accounts;
+pub use actor::{Actor, UserKey};
 pub use api_tokens::{ApiTokens, ServicePrincipal};
 pub use authenticate::{Authenticated, Authenticator};
 pub use email_code::EmailCodes;
@@ -43,6 +49,7 @@ pub use mfa::{Challenge, Mfa};
 pub use oidc::Provider;
 pub use oidc_clients::OidcClients;
 pub use one_time::OneTime;
+pub use operator_tokens::OperatorTokens;
 pub use passkeys::Passkeys;
 pub use password_reset::PasswordReset;
 pub use refresh::Refresher;
@@ -50,6 +57,7 @@ pub use registration::Registrar;
 pub use revocations::Revocations;
 pub use sessions::SessionService;
 pub use sign_in::{SignIn, SignedIn};
+pub use tenants::Tenants;
 pub use tokens::{Issued, TokenIssuer};
 pub use totp::TotpFactor;
 pub use user_transfer::UserTransfer;
@@ -109,6 +117,10 @@ pub struct Services {
     pub user_transfer: UserTransfer,
     /// Webhook endpoints.
     pub webhooks: Webhooks,
+    /// The operator's tenants.
+    pub tenants: Tenants,
+    /// The operator's tokens.
+    pub operator_tokens: OperatorTokens,
 }
 
 /// An audit event of `client`'s request at `now`.

@@ -22,6 +22,10 @@ use crate::tenants::Directory;
 /// The hosted page an emailed reset link opens.
 pub const RESET_PAGE: &str = "/auth/reset-password";
 
+/// The links that open the reset page: a reset's (30 minutes) and an invitation's (7 days,
+/// from an admin who created the account); either chooses the password once.
+const LINK_PURPOSES: [Purpose; 2] = [Purpose::ResetPassword, Purpose::Invite];
+
 /// Resets forgotten passwords.
 #[derive(Clone)]
 pub struct PasswordReset {
@@ -113,7 +117,7 @@ impl PasswordReset {
         )))
     }
 
-    /// Sets a new password with an emailed link's token. The link is used up, every session of
+    /// Sets a new password with an emailed link's token (a reset's or an invitation's). The link is used up, every session of
     /// the user ends (and the edge is told), the user is told by email, and nobody is signed
     /// in: the user signs in with the new password.
     pub async fn reset(
@@ -132,19 +136,25 @@ impl PasswordReset {
         let digest = self.one_time.token_digest(&token);
         // Looked up before hashing, hashed outside the unit (SQLite's writer lock is not held
         // across argon2), then checked again under the lock: a link used meanwhile fails.
-        let user = {
+        let (user, purpose) = {
             let mut read = self.store.read(&tenant.slug).await?;
-            let secret = read
-                .secrets()
-                .by_digest(Purpose::ResetPassword, &digest)
-                .await?
-                .filter(|s| s.expires_at > self.clock.now_secs())
+            let mut found = None;
+            for purpose in LINK_PURPOSES {
+                if let Some(secret) = read.secrets().by_digest(purpose, &digest).await? {
+                    found = Some((secret, purpose));
+                    break;
+                }
+            }
+            let (secret, purpose) = found
+                .filter(|(s, _)| s.expires_at > self.clock.now_secs())
                 .ok_or(ServiceError::InvalidLink)?;
-            read.users()
+            let user = read
+                .users()
                 .by_id(&secret.user_id)
                 .await?
                 .filter(|u| !u.disabled)
-                .ok_or(ServiceError::InvalidLink)?
+                .ok_or(ServiceError::InvalidLink)?;
+            (user, purpose)
         };
         self.password_policy
             .check(
@@ -157,15 +167,13 @@ impl PasswordReset {
         let mut tx = self.store.write(&tenant.slug).await?;
         let still = tx
             .secrets()
-            .by_digest(Purpose::ResetPassword, &digest)
+            .by_digest(purpose, &digest)
             .await?
             .is_some_and(|s| s.expires_at > now && s.user_id == user.id);
         if !still {
             return Err(ServiceError::InvalidLink);
         }
-        tx.secrets()
-            .remove(&user.id, Purpose::ResetPassword)
-            .await?;
+        tx.secrets().remove(&user.id, purpose).await?;
         // The link came to the address: it is the user's (before the new password is set: a
         // first proof takes what was set before it).
         let mut ended = confirm_address(&mut tx, &tenant, &user, Proof::ResetLink, now).await?;
@@ -175,17 +183,24 @@ impl PasswordReset {
                 .revoke_all_of_user(&user.id, None, "password_reset", now)
                 .await?,
         );
-        let mail = mail_to(
-            MailKind::PasswordChanged,
-            &tenant,
-            &user,
-            serde_json::json!({}),
-        );
-        tx.outbox()
-            .enqueue(&mail, self.clock.now_millis_i64())
-            .await?;
+        // An invitation's password is the account's first: nothing to warn its owner of.
+        if purpose != Purpose::Invite {
+            let mail = mail_to(
+                MailKind::PasswordChanged,
+                &tenant,
+                &user,
+                serde_json::json!({}),
+            );
+            tx.outbox()
+                .enqueue(&mail, self.clock.now_millis_i64())
+                .await?;
+        }
         let event = audit_event(
-            "password_reset",
+            if purpose == Purpose::Invite {
+                "invitation_accepted"
+            } else {
+                "password_reset"
+            },
             client,
             Some(&user.id),
             None,

@@ -245,7 +245,8 @@ impl Registrar {
     }
 
     /// Confirms the address of the link's user. The first confirmation also gives the user a
-    /// default team ("<name>'s team", role owner) with a default project.
+    /// default team ("<name>'s team", role owner) with a default project. The link of an
+    /// address change an admin made confirms the new address instead.
     pub async fn verify_email(
         &self,
         token: &str,
@@ -261,11 +262,30 @@ impl Registrar {
         let now = self.clock.now_secs();
         let digest = self.one_time.token_digest(&token);
         let mut tx = self.store.write(&tenant.slug).await?;
-        let secret = tx
+        let Some(secret) = tx
             .secrets()
             .by_digest(Purpose::VerifyEmail, &digest)
             .await?
-            .ok_or(ServiceError::InvalidLink)?;
+        else {
+            // The same page confirms a new address an admin gave the account.
+            let changed =
+                super::user_admin::confirm_email_change(&mut tx, &tenant, &digest, client, now)
+                    .await;
+            return match changed {
+                Ok(Some((user, ended))) => {
+                    tx.commit().await?;
+                    self.revocations.sessions_ended(&tenant.slug, &ended);
+                    Ok((tenant, user))
+                }
+                // A used or expired link is used up even so.
+                Err(ServiceError::InvalidLink) => {
+                    tx.commit().await?;
+                    Err(ServiceError::InvalidLink)
+                }
+                Ok(None) => Err(ServiceError::InvalidLink),
+                Err(other) => Err(other),
+            };
+        };
         if secret.expires_at <= now {
             tx.secrets()
                 .remove(&secret.user_id, Purpose::VerifyEmail)

@@ -17,11 +17,11 @@ use tessera_core::totp::TotpSecret;
 
 use super::account::ROLES;
 use super::totp::seal_context;
-use super::{audit_event, require_admin, Authenticated, Client, ServiceError, ServiceResult};
+use super::{Actor, ServiceError, ServiceResult};
 use crate::clock::SharedClock;
 use crate::imported_hash::{self, FirebaseParams};
 use crate::keys::MasterKey;
-use crate::store::{corrupt, AuditEvent, DynStore, User};
+use crate::store::{corrupt, DynStore, User};
 use crate::tenants::Directory;
 
 /// Accounts written in one transaction.
@@ -116,39 +116,6 @@ impl std::fmt::Display for ImportSummary {
     }
 }
 
-/// Who imports: the operator's CLI, or an admin of the tenant over HTTP.
-#[derive(Clone, Copy)]
-pub enum Importer<'a> {
-    /// `tessera user import`.
-    Operator,
-    /// An admin's request.
-    Admin(&'a Authenticated, &'a Client),
-}
-
-impl Importer<'_> {
-    fn event(&self, event: &str, detail: String, now: i64) -> AuditEvent {
-        match self {
-            Importer::Operator => AuditEvent {
-                at: now,
-                event: event.to_owned(),
-                user_id: None,
-                session_id: None,
-                ip: String::new(),
-                user_agent: "tessera-cli".into(),
-                detail,
-            },
-            Importer::Admin(caller, client) => audit_event(
-                event,
-                client,
-                Some(&caller.user_id),
-                Some(&caller.session_id),
-                detail,
-                now,
-            ),
-        }
-    }
-}
-
 /// A line that passed every check, waiting for its batch.
 struct Accepted {
     line: usize,
@@ -190,15 +157,12 @@ impl UserTransfer {
         tenant: &TenantSlug,
         lines: L,
         firebase: Option<&FirebaseParams>,
-        by: Importer<'_>,
+        by: &Actor,
         mut progress: impl FnMut(usize),
     ) -> ServiceResult<ImportSummary>
     where
         L: IntoIterator<Item = std::io::Result<String>>,
     {
-        if let Importer::Admin(caller, _) = by {
-            require_admin(caller)?;
-        }
         self.tenants
             .get(tenant)
             .await?
@@ -338,7 +302,7 @@ impl UserTransfer {
         &self,
         tenant: &TenantSlug,
         batch: &mut Vec<Accepted>,
-        by: Importer<'_>,
+        by: &Actor,
         summary: &mut ImportSummary,
     ) -> ServiceResult<()> {
         let now = self.clock.now_secs();
@@ -372,7 +336,7 @@ impl UserTransfer {
             batch.len() - inserted.len()
         );
         tx.audit()
-            .append(&by.event("users_imported", detail, now))
+            .append(&by.event("users_imported", None, &detail, now))
             .await?;
         tx.commit().await?;
         summary.imported += inserted.len();

@@ -118,6 +118,28 @@ impl ApiTokens<'_> {
         Ok(revoked)
     }
 
+    /// Revokes every active token of the tenant (it is being deleted), each in the revocation
+    /// log as the unit commits; answers how many.
+    pub async fn revoke_all(&mut self, now: i64) -> StoreResult<usize> {
+        let sql = self.0.sql(
+            "UPDATE {p}api_tokens SET revoked_at = $1 WHERE revoked_at IS NULL RETURNING id",
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .fetch_all(self.0.conn())
+            .await?;
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let revocation = tessera_core::edge::Revocation::service_token_revoked(
+                self.0.tenant().as_str(),
+                &id,
+                u64::try_from(now).unwrap_or(0),
+            );
+            self.0.revoked(revocation.session, revocation.until, now);
+        }
+        Ok(rows.len())
+    }
+
     /// Records a use at `now` unless one was recorded in the last minute; answers whether it
     /// wrote.
     pub async fn touch(&mut self, id: &str, now: i64) -> StoreResult<bool> {

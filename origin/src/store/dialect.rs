@@ -107,6 +107,17 @@ impl Dialect {
         }
     }
 
+    /// The collation that compares strings byte by byte, after a column or expression:
+    /// PostgreSQL's `"C"` (its default collation may not), nothing on SQLite (which always
+    /// does). Prefix ranges are exact only so.
+    #[must_use]
+    pub fn bytewise(self) -> &'static str {
+        match self {
+            Self::Postgres => " COLLATE \"C\"",
+            Self::Sqlite => "",
+        }
+    }
+
     /// `{p}` of the global tables.
     #[must_use]
     pub fn global_prefix(self) -> String {

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod migrate;
 pub mod oidc;
 mod open_tenants;
+pub mod operator_tokens;
 pub mod outbox;
 pub mod passkeys;
 pub mod revocation_log;
@@ -43,11 +44,12 @@ pub use api_tokens::ApiToken;
 pub use audit::AuditEvent;
 pub use dialect::Dialect;
 pub use keys::StoredKey;
+pub use operator_tokens::OperatorTokenRecord;
 pub use outbox::{ClaimedMail, NewMail};
 pub use secrets::{Purpose, StoredChallenge, StoredSecret};
 pub use sessions::{PresentedRefresh, Session};
 pub use teams::{Membership, Project};
-pub use tenants::{Tenant, TenantChanges, TenantPolicy, TenantSettings};
+pub use tenants::{DeletedTenant, Tenant, TenantChanges, TenantPolicy, TenantSettings};
 pub use totp::StoredFactor;
 pub use unit::TenantTx;
 pub use users::{NewUser, User};
@@ -273,6 +275,13 @@ impl Store {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .contains(tenant)
+    }
+
+    fn forget_migrated(&self, tenant: &TenantSlug) {
+        self.migrated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(tenant);
     }
 
     fn mark_migrated(&self, tenant: &TenantSlug) {

@@ -53,6 +53,11 @@ impl OpenTenants {
         Ok(pool)
     }
 
+    /// Takes a tenant's pool out of the set (a deleted tenant's), for the caller to close.
+    pub(super) fn remove(&self, tenant: &TenantSlug) -> Option<AnyPool> {
+        self.lock().pop(tenant)
+    }
+
     /// How many tenant databases are open.
     pub(super) fn len(&self) -> usize {
         self.lock().len()

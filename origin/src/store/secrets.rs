@@ -15,6 +15,10 @@ pub enum Purpose {
     ResetPassword,
     /// The code that signs in without a password.
     SignInCode,
+    /// The invitation link that chooses a new account's password.
+    Invite,
+    /// The link, sent to a new address, that confirms it before it replaces the old one.
+    ChangeEmail,
 }
 
 impl Purpose {
@@ -25,6 +29,8 @@ impl Purpose {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
             Self::SignInCode => "sign_in_code",
+            Self::Invite => "invite",
+            Self::ChangeEmail => "change_email",
         }
     }
 }

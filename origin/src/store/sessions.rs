@@ -250,6 +250,32 @@ impl Sessions<'_> {
         self.0.revoked(revocation.session, revocation.until, now);
     }
 
+    /// Ends every unended session of the tenant (it is being deleted): answers how many, each
+    /// in the revocation log as the unit commits. No webhook event: the endpoints go with the
+    /// tenant.
+    pub async fn end_all(&mut self, reason: &str, now: i64) -> StoreResult<Vec<SessionId>> {
+        let sql = self.0.sql(
+            "UPDATE {p}sessions SET revoked_at = $1, revoked_reason = $2 \
+             WHERE revoked_at IS NULL AND expires_at > $1 RETURNING id",
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(reason)
+            .fetch_all(self.0.conn())
+            .await?;
+        let ended = rows
+            .iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                SessionId::parse(&id).map_err(|_| corrupt("session id"))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        for id in &ended {
+            self.log_ended(id, now);
+        }
+        Ok(ended)
+    }
+
     /// Ends every unended session of `user` but `except`; answers the ended ids, for the
     /// revocations that follow the commit.
     pub async fn revoke_all_of_user(

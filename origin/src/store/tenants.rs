@@ -157,6 +157,45 @@ fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
     })
 }
 
+/// What a tenant's deletion ended.
+#[derive(Debug)]
+pub struct DeletedTenant {
+    /// Its sessions that were still active: each is in the revocation log.
+    pub sessions: Vec<tessera_core::model::SessionId>,
+    /// How many of its service tokens were still unrevoked: each is in the revocation log.
+    pub tokens: usize,
+    /// PostgreSQL: the log entries written in the deletion's own transaction.
+    log: Vec<(String, i64)>,
+}
+
+impl DeletedTenant {
+    /// The log entries of `sessions` and service `tokens` of `slug` ended at `now`.
+    fn of(slug: &TenantSlug, sessions: &[String], tokens: &[String], now: i64) -> StoreResult<Self> {
+        use tessera_core::edge::Revocation;
+        let at = u64::try_from(now).unwrap_or(0);
+        let sessions = sessions
+            .iter()
+            .map(|id| {
+                tessera_core::model::SessionId::parse(id).map_err(|_| corrupt("session id"))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut log = Vec::with_capacity(sessions.len() + tokens.len());
+        for session in &sessions {
+            let r = Revocation::ended_at(slug.as_str(), &session.to_string(), at);
+            log.push((r.session, i64::try_from(r.until).unwrap_or(i64::MAX)));
+        }
+        for token in tokens {
+            let r = Revocation::service_token_revoked(slug.as_str(), token, at);
+            log.push((r.session, i64::try_from(r.until).unwrap_or(i64::MAX)));
+        }
+        Ok(Self {
+            sessions,
+            tokens: tokens.len(),
+            log,
+        })
+    }
+}
+
 /// PostgreSQL: the name of every spare tenant schema starts with this (a tenant's starts with
 /// `tenant_`, so the two never meet).
 const SPARE_SCHEMA_PREFIX: &str = "spare_";
@@ -421,6 +460,143 @@ impl Store {
             .iter()
             .map(tenant_from_row)
             .collect()
+    }
+
+    /// Up to `limit` tenants, newest first, after the tenant `after` (its creation time and
+    /// slug: a page's last), for the operator API's pages.
+    pub async fn tenants_page(
+        &self,
+        after: Option<(i64, &TenantSlug)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Tenant>> {
+        let rows = match after {
+            None => {
+                let sql = self.global_sql(&format!(
+                    "SELECT {TENANT_COLUMNS} FROM {{p}}tenants \
+                     ORDER BY created_at DESC, slug DESC LIMIT $1"
+                ));
+                sqlx::query(&sql).bind(limit).fetch_all(&self.global).await?
+            }
+            Some((created_at, slug)) => {
+                let sql = self.global_sql(&format!(
+                    "SELECT {TENANT_COLUMNS} FROM {{p}}tenants \
+                     WHERE created_at < $1 OR (created_at = $1 AND slug < $2) \
+                     ORDER BY created_at DESC, slug DESC LIMIT $3"
+                ));
+                sqlx::query(&sql)
+                    .bind(created_at)
+                    .bind(slug.as_str())
+                    .bind(limit)
+                    .fetch_all(&self.global)
+                    .await?
+            }
+        };
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    /// Deletes a tenant: every unended session and unrevoked service token goes into the
+    /// revocation log (the edge refuses their tokens), then its registry row, its pending-mail
+    /// entry and its schema or file go. `None` if there was no such tenant. The slug may be
+    /// created again at once.
+    ///
+    /// PostgreSQL does it all in one transaction, the tenant's sessions and tokens locked
+    /// against new rows first, so that no session opened meanwhile escapes the log. SQLite
+    /// unregisters the tenant first (no new request finds it), ends what is left in the
+    /// tenant's own unit of work, then closes and removes the file.
+    pub async fn delete_tenant(
+        &self,
+        slug: &TenantSlug,
+        now: i64,
+    ) -> StoreResult<Option<DeletedTenant>> {
+        let unregister = self.global_sql("DELETE FROM {p}tenants WHERE slug = $1");
+        let undue = self.global_sql("DELETE FROM {p}mail_due WHERE slug = $1");
+        let deleted = match self.dialect {
+            Dialect::Postgres => {
+                let schema = slug.schema_name();
+                let mut tx = self.dialect.begin_write(&self.global).await?;
+                let done = sqlx::query(&unregister)
+                    .bind(slug.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                sqlx::query(&undue).bind(slug.as_str()).execute(&mut *tx).await?;
+                // The schema name comes from a validated slug: [a-z0-9_] only.
+                tx.execute(
+                    format!("LOCK TABLE {schema}.sessions, {schema}.api_tokens IN EXCLUSIVE MODE")
+                        .as_str(),
+                )
+                .await?;
+                let sessions: Vec<String> = sqlx::query_scalar(&format!(
+                    "SELECT id FROM {schema}.sessions WHERE revoked_at IS NULL AND expires_at > $1"
+                ))
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+                let tokens: Vec<String> = sqlx::query_scalar(&format!(
+                    "SELECT id FROM {schema}.api_tokens WHERE revoked_at IS NULL"
+                ))
+                .fetch_all(&mut *tx)
+                .await?;
+                let deleted = DeletedTenant::of(slug, &sessions, &tokens, now)?;
+                super::revocation_log::append(
+                    &mut tx,
+                    self.dialect,
+                    slug.as_str(),
+                    &deleted.log,
+                    now,
+                )
+                .await?;
+                tx.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+                    .await?;
+                tx.commit().await?;
+                deleted
+            }
+            Dialect::Sqlite => {
+                let done = sqlx::query(&unregister)
+                    .bind(slug.as_str())
+                    .execute(&self.global)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                sqlx::query(&undue).bind(slug.as_str()).execute(&self.global).await?;
+                let mut tx = self.write(slug).await?;
+                let sessions = tx.sessions().end_all("tenant_deleted", now).await?;
+                let tokens = tx.api_tokens().revoke_all(now).await?;
+                tx.commit().await?;
+                if let Some(pool) = self.tenant_pools.remove(slug) {
+                    pool.close().await;
+                }
+                let file = self.tenant_file(slug);
+                for path in [
+                    file.with_extension("db-wal"),
+                    file.with_extension("db-shm"),
+                    file.clone(),
+                ] {
+                    match tokio::fs::remove_file(&path).await {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(StoreError::Corrupt(format!(
+                                "removing {}: {e}",
+                                path.display()
+                            )))
+                        }
+                        _ => {}
+                    }
+                }
+                DeletedTenant {
+                    sessions,
+                    tokens,
+                    log: Vec::new(),
+                }
+            }
+        };
+        self.forget_migrated(slug);
+        if !deleted.log.is_empty() {
+            self.revocations_written.notify_waiters();
+        }
+        Ok(Some(deleted))
     }
 
     /// Applies `changes` to a tenant's settings in one statement (what is not given stays as

@@ -242,6 +242,139 @@ impl Users<'_> {
             .collect()
     }
 
+    /// Up to `limit` users in address order after `after`; with `search` (lowercase), only
+    /// those whose address or lowercased name starts with it. Both are byte ranges over an
+    /// index (`users_email_bytes`, `users_name_prefix`), never a scan.
+    pub async fn page(
+        &mut self,
+        search: Option<&str>,
+        after: Option<&Email>,
+        limit: i64,
+    ) -> StoreResult<Vec<User>> {
+        let after = after.map_or("", Email::as_str);
+        let bytes = self.0.dialect().bytewise();
+        let Some(search) = search.filter(|s| !s.is_empty()) else {
+            let sql = self.0.sql(&format!(
+                "SELECT {USER_COLUMNS} FROM {{p}}users WHERE email{bytes} > $1 \
+                 ORDER BY email{bytes} LIMIT $2"
+            ));
+            return sqlx::query(&sql)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.0.conn())
+                .await?
+                .iter()
+                .map(|row| user_from_row(row, ""))
+                .collect();
+        };
+        // Everything that starts with `search` sorts at or after it and before `end`.
+        let end = prefix_end(search);
+        let within = |column: &str| match end {
+            Some(_) => format!("{column}{bytes} >= $1 AND {column}{bytes} < $2"),
+            None => format!("{column}{bytes} >= $1 AND $2 = ''"),
+        };
+        let sql = self.0.sql(&format!(
+            "SELECT {USER_COLUMNS} FROM ( \
+               SELECT {USER_COLUMNS} FROM {{p}}users WHERE {by_email} AND email{bytes} > $3 \
+               UNION \
+               SELECT {USER_COLUMNS} FROM {{p}}users WHERE {by_name} AND email{bytes} > $3 \
+             ) found ORDER BY email{bytes} LIMIT $4",
+            by_email = within("email"),
+            by_name = within("lower(name)"),
+        ));
+        sqlx::query(&sql)
+            .bind(search)
+            .bind(end.unwrap_or_default())
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.0.conn())
+            .await?
+            .iter()
+            .map(|row| user_from_row(row, ""))
+            .collect()
+    }
+
+    /// Changes a user's name or role (what is `None` stays).
+    pub async fn set_profile(
+        &mut self,
+        id: &UserId,
+        name: Option<&str>,
+        role: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let sql = self.0.sql(
+            "UPDATE {p}users SET name = COALESCE($1, name), role = COALESCE($2, role), \
+             updated_at = $3 WHERE id = $4",
+        );
+        sqlx::query(&sql)
+            .bind(name)
+            .bind(role)
+            .bind(now)
+            .bind(id.to_string())
+            .execute(self.0.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The address waiting for its owner's confirmation before it replaces the user's, if any.
+    pub async fn pending_email(&mut self, id: &UserId) -> StoreResult<Option<Email>> {
+        let sql = self
+            .0
+            .sql("SELECT pending_email FROM {p}users WHERE id = $1");
+        let pending: Option<Option<String>> = sqlx::query_scalar(&sql)
+            .bind(id.to_string())
+            .fetch_optional(self.0.conn())
+            .await?;
+        pending
+            .flatten()
+            .map(|email| Email::parse(&email).map_err(|_| corrupt("pending email")))
+            .transpose()
+    }
+
+    /// Sets (or, with `None`, withdraws) the address waiting for confirmation.
+    pub async fn set_pending_email(
+        &mut self,
+        id: &UserId,
+        email: Option<&Email>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let sql = self
+            .0
+            .sql("UPDATE {p}users SET pending_email = $1, updated_at = $2 WHERE id = $3");
+        sqlx::query(&sql)
+            .bind(email.map(Email::as_str))
+            .bind(now)
+            .bind(id.to_string())
+            .execute(self.0.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces the user's address by the confirmed pending one (the confirmation proves the
+    /// new address is theirs); `Conflict` if another account took it meanwhile.
+    pub async fn confirm_pending_email(
+        &mut self,
+        id: &UserId,
+        email: &Email,
+        now: i64,
+    ) -> StoreResult<()> {
+        let sql = self.0.sql(
+            "UPDATE {p}users SET email = $1, pending_email = NULL, \
+             email_verified_at = COALESCE(email_verified_at, $2), updated_at = $2 WHERE id = $3",
+        );
+        match sqlx::query(&sql)
+            .bind(email.as_str())
+            .bind(now)
+            .bind(id.to_string())
+            .execute(self.0.conn())
+            .await
+        {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
     /// A user by normalised email.
     pub async fn by_email(&mut self, email: &Email) -> StoreResult<Option<User>> {
         let sql = self.0.sql(&format!(
@@ -410,5 +543,37 @@ impl Users<'_> {
         let data = serde_json::json!({ "factor": "email", "enabled": enabled });
         emit(self.0, "mfa.changed", id, data, now).await?;
         Ok(())
+    }
+}
+
+/// The least string above every string that starts with `prefix`, in byte order (UTF-8 keeps
+/// code point order): its last character that can be, incremented, the rest dropped. `None`
+/// when no character can (every string starting with it is at the top).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_ends_where_its_last_character_would_be_incremented() {
+        assert_eq!(prefix_end("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        for (prefix, inside) in [("ab", "ab\u{10FFFF}z"), ("jo", "joé")] {
+            let end = prefix_end(prefix).unwrap();
+            assert!(prefix <= inside && inside < end.as_str());
+        }
     }
 }
