@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use tessera_core::jwt::{AccessClaims, SigningKey};
 use tessera_tests::{assert_security_headers, upstream, Stack, EDGE_SECRET, PASSWORD};
+use tessera_origin::services::{Actor, UserKey};
 
 /// Runs `$name(postgres: bool)` with the origin on SQLite and on PostgreSQL.
 macro_rules! on_sqlite_and_postgres {
@@ -1218,17 +1219,25 @@ async fn revocations_made_while_the_edge_was_down_are_refused_once_it_is_back() 
     post_at_origin(&stack, "/api/v1/auth/logout", &voicestamp).await;
     // The operator's commands: disable, set a password, sign out.
     let accounts = &stack.state.services.accounts;
-    let email = |i: usize| Email::parse(&users[i]).unwrap();
+    let email = |i: usize| UserKey::Email(Email::parse(&users[i]).unwrap());
     accounts
-        .set_disabled(&tenant, &email(1), true)
+        .set_disabled(&tenant, &email(1), true, &Actor::Cli)
         .await
         .unwrap();
     accounts
-        .set_password(&tenant, &email(2), "a brand new passphrase 42".into())
+        .set_password(
+            &tenant,
+            &email(2),
+            "a brand new passphrase 42".into(),
+            &Actor::Cli,
+        )
         .await
         .unwrap();
     for i in 3..10 {
-        accounts.end_sessions(&tenant, &email(i)).await.unwrap();
+        accounts
+            .end_sessions(&tenant, &email(i), &Actor::Cli)
+            .await
+            .unwrap();
     }
     stack
         .state
