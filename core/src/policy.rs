@@ -29,6 +29,9 @@ pub enum Api {
     /// JSON, with OAuth 2.0 errors (`error`, `error_description`). Its sign-in page and logout
     /// are [`Api::Pages`].
     OpenId,
+    /// The operator API (`/api/admin/*`): the platform's own backend manages tenants with an
+    /// operator token; problem+json, of no tenant.
+    Operator,
     /// Probes, keys and the API document.
     Operations,
     /// The contract between the two halves, opened only by the edge secret (the edge's
@@ -47,6 +50,7 @@ impl Api {
             Self::BackOffice => "back_office",
             Self::Pages => "pages",
             Self::OpenId => "oidc",
+            Self::Operator => "operator",
             Self::Operations => "operations",
             Self::Internal => "internal",
         }
@@ -319,7 +323,9 @@ use AccountField::{
     BearerAccount, Ceremony, ClientInPathTenant, EmailInBodyTenant, EmailInNamedTenant,
     EmailInPathTenant, MfaChallenge,
 };
-use Api::{BackOffice, Canonical, Internal, OpenId, Operations, Pages, TeamVault, VoiceStamp};
+use Api::{
+    BackOffice, Canonical, Internal, OpenId, Operations, Operator, Pages, TeamVault, VoiceStamp,
+};
 use Purpose::{SignOut, Verify};
 use RouteClass::{CodeConfirm, Credential, Public, Refresh, Unmetered};
 
@@ -467,7 +473,13 @@ pub const ROUTES: &[Route] = &[
         Canonical,
     )
     .accepting(TENANT_ADMIN),
-    row("POST", "/api/auth/admin/users/{id}/enable", Public, Canonical).accepting(TENANT_ADMIN),
+    row(
+        "POST",
+        "/api/auth/admin/users/{id}/enable",
+        Public,
+        Canonical,
+    )
+    .accepting(TENANT_ADMIN),
     row(
         "POST",
         "/api/auth/admin/users/{id}/sign-out",
@@ -483,12 +495,12 @@ pub const ROUTES: &[Route] = &[
     )
     .accepting(TENANT_ADMIN),
     // The platform's operator (an operator token, of no tenant) manages tenants.
-    row("POST", "/api/admin/tenants", Public, Canonical).accepting(OPERATOR),
-    row("GET", "/api/admin/tenants", Public, Canonical).accepting(OPERATOR),
-    row("GET", "/api/admin/tenants/{slug}", Public, Canonical).accepting(OPERATOR),
-    row("PATCH", "/api/admin/tenants/{slug}", Public, Canonical).accepting(OPERATOR),
-    row("DELETE", "/api/admin/tenants/{slug}", Public, Canonical).accepting(OPERATOR),
-    row("POST", "/api/admin/tenants/{slug}/users", Public, Canonical).accepting(OPERATOR),
+    row("POST", "/api/admin/tenants", Public, Operator).accepting(OPERATOR),
+    row("GET", "/api/admin/tenants", Public, Operator).accepting(OPERATOR),
+    row("GET", "/api/admin/tenants/{slug}", Public, Operator).accepting(OPERATOR),
+    row("PATCH", "/api/admin/tenants/{slug}", Public, Operator).accepting(OPERATOR),
+    row("DELETE", "/api/admin/tenants/{slug}", Public, Operator).accepting(OPERATOR),
+    row("POST", "/api/admin/tenants/{slug}/users", Public, Operator).accepting(OPERATOR),
     row("DELETE", "/api/auth/me", Credential, Canonical)
         .accepting(ACCESS)
         .account(BearerAccount),

@@ -321,7 +321,10 @@ mod tests {
         assert_eq!(OperatorToken::parse(token.expose()), Ok(token.clone()));
         let mut edited = token.expose().to_owned();
         edited.replace_range(10..11, if &edited[10..11] == "A" { "B" } else { "A" });
-        assert_eq!(OperatorToken::parse(&edited), Err(TokenFormatError::Checksum));
+        assert_eq!(
+            OperatorToken::parse(&edited),
+            Err(TokenFormatError::Checksum)
+        );
         assert_eq!(
             OperatorToken::parse(&token.expose()[..20]),
             Err(TokenFormatError::Malformed)
@@ -361,8 +364,6 @@ mod tests {
             None
         );
     }
-
-    use super::*;
 
     fn acme() -> TenantSlug {
         TenantSlug::parse("acme-corp").expect("valid slug")

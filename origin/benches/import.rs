@@ -14,8 +14,7 @@ use std::time::Instant;
 use tessera_core::model::{Email, TenantSlug, UserId};
 use tessera_origin::clock::{self, SharedClock, SystemClock};
 use tessera_origin::keys::MasterKey;
-use tessera_origin::services::user_transfer::Importer;
-use tessera_origin::services::UserTransfer;
+use tessera_origin::services::{Actor, UserTransfer};
 use tessera_origin::store::{DynStore, NewUser, Store};
 use tessera_origin::tenants::Directory;
 use tessera_testing::PgDatabase;
@@ -48,7 +47,7 @@ async fn run(name: &str, store: DynStore) {
         .collect();
     let started = Instant::now();
     let summary = transfer
-        .import(&tenant, lines, None, Importer::Operator, |_| {})
+        .import(&tenant, lines, None, &Actor::Cli, |_| {})
         .await
         .unwrap();
     let import_secs = started.elapsed().as_secs_f64();

@@ -15,9 +15,8 @@ use crate::revocation_index::RevocationIndex;
 use crate::services::captcha::CaptchaVerifier;
 use crate::services::{
     Accounts, ApiTokens, Authenticator, EmailCodes, MailRequests, Mfa, OidcClients, OneTime,
-    OperatorTokens, Tenants,
-    Passkeys, PasswordReset, Provider, Refresher, Registrar, Revocations, Services, SessionService,
-    SignIn, TokenIssuer, TotpFactor, UserTransfer, VaultTokens, Webhooks,
+    OperatorTokens, Passkeys, PasswordReset, Provider, Refresher, Registrar, Revocations, Services,
+    SessionService, SignIn, Tenants, TokenIssuer, TotpFactor, UserTransfer, VaultTokens, Webhooks,
 };
 use crate::session_cache::SessionCache;
 use crate::store::DynStore;

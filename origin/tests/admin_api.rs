@@ -89,7 +89,10 @@ async fn tenant_with_admin(server: &TestServer, operator: &str, slug: &str) -> V
     )
     .await;
     let admin = json_of(admin, 201).await;
-    assert_eq!(admin["role"], "admin", "the first user is the tenant's admin");
+    assert_eq!(
+        admin["role"], "admin",
+        "the first user is the tenant's admin"
+    );
     server
         .login(slug, &format!("admin@{slug}.test"), PASSWORD)
         .await
@@ -179,7 +182,11 @@ async fn a_tenant_made_over_http_invites_a_user_who_signs_in(backend: Backend) {
     let tokens = server.login("acme", "bob@acme.test", NEW_PASSWORD).await;
     assert!(tokens["access_token"].is_string(), "{tokens}");
     let id = bob["id"].as_str().unwrap();
-    let shown = json_of(get(&server, &format!("/api/auth/admin/users/{id}"), &admin).await, 200).await;
+    let shown = json_of(
+        get(&server, &format!("/api/auth/admin/users/{id}"), &admin).await,
+        200,
+    )
+    .await;
     assert_eq!(shown["has_password"], true);
     assert_eq!(shown["email_verified"], true, "the link proved the mailbox");
     let events = server.audit_events("acme").await;
@@ -243,7 +250,11 @@ async fn pages_and_search_return_each_user_once(backend: Backend) {
                 requests += 1;
                 let batch = page["users"].as_array().unwrap();
                 assert!(batch.len() <= limit as usize);
-                seen.extend(batch.iter().map(|u| u["email"].as_str().unwrap().to_owned()));
+                seen.extend(
+                    batch
+                        .iter()
+                        .map(|u| u["email"].as_str().unwrap().to_owned()),
+                );
                 match page["next_cursor"].as_str() {
                     Some(next) => cursor = Some(next.to_owned()),
                     None => break,
@@ -283,7 +294,10 @@ async fn each_credential_reaches_only_what_it_may(backend: Backend) {
     let admin = admin["access_token"].as_str().unwrap().to_owned();
     let other = tenant_with_admin(&server, &operator, "globex").await;
     let other_admin = other["access_token"].as_str().unwrap().to_owned();
-    let other_id = common::claims(&other_admin)["sub"].as_str().unwrap().to_owned();
+    let other_id = common::claims(&other_admin)["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let bob_id = server
         .create_user("acme", "bob@acme.test", PASSWORD)
         .await
@@ -294,10 +308,30 @@ async fn each_credential_reaches_only_what_it_may(backend: Backend) {
     // Another tenant's user is not found; the operator API is closed to a tenant's admin.
     let path = format!("/api/auth/admin/users/{other_id}");
     assert_problem(get(&server, &path, &admin).await, 404, "not_found").await;
-    assert_problem(get(&server, "/api/admin/tenants", &admin).await, 403, "forbidden").await;
-    assert_problem(get(&server, "/api/auth/admin/users", &bob_access).await, 403, "forbidden").await;
-    assert_problem(get(&server, "/api/admin/tenants", "tsr_op_made-up").await, 401, "invalid_token").await;
-    assert_problem(get(&server, "/api/admin/tenants", &"tsr_op_".repeat(8)).await, 401, "invalid_token").await;
+    assert_problem(
+        get(&server, "/api/admin/tenants", &admin).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_problem(
+        get(&server, "/api/auth/admin/users", &bob_access).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_problem(
+        get(&server, "/api/admin/tenants", "tsr_op_made-up").await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_problem(
+        get(&server, "/api/admin/tenants", &"tsr_op_".repeat(8)).await,
+        401,
+        "invalid_token",
+    )
+    .await;
 
     // A service token that may read, reads; it may not write.
     let acme = TenantSlug::parse("acme").unwrap();
@@ -328,7 +362,12 @@ async fn each_credential_reaches_only_what_it_may(backend: Backend) {
     // token.
     let done = send(&server, reqwest::Method::POST, &disable, &writer, None).await;
     assert_eq!(json_of(done, 200).await["sessions_ended"], 1);
-    assert_problem(get(&server, "/api/auth/me", &bob_access).await, 401, "invalid_token").await;
+    assert_problem(
+        get(&server, "/api/auth/me", &bob_access).await,
+        401,
+        "invalid_token",
+    )
+    .await;
     assert_problem(server.refresh(&bob).await, 401, "invalid_refresh_token").await;
     let login = server
         .post_from(
@@ -340,33 +379,62 @@ async fn each_credential_reaches_only_what_it_may(backend: Backend) {
     assert_eq!(login.status(), 401, "a disabled account cannot sign in");
     let events = server.audit_events("acme").await;
     assert!(
-        events[0].starts_with("user_disabled by=service_token:") && events[0].ends_with("sessions_ended=1"),
+        events[0].starts_with("user_disabled by=service_token:")
+            && events[0].ends_with("sessions_ended=1"),
         "{events:?}"
     );
     // The admin enables him again, signs him out, resets his factors.
     let enable = format!("/api/auth/admin/users/{bob_id}/enable");
-    json_of(send(&server, reqwest::Method::POST, &enable, &admin, None).await, 200).await;
+    json_of(
+        send(&server, reqwest::Method::POST, &enable, &admin, None).await,
+        200,
+    )
+    .await;
     let bob = server.login("acme", "bob@acme.test", PASSWORD).await;
     let sign_out = format!("/api/auth/admin/users/{bob_id}/sign-out");
-    let ended = json_of(send(&server, reqwest::Method::POST, &sign_out, &admin, None).await, 200).await;
+    let ended = json_of(
+        send(&server, reqwest::Method::POST, &sign_out, &admin, None).await,
+        200,
+    )
+    .await;
     assert_eq!(ended["sessions_ended"], 1);
     assert_problem(server.refresh(&bob).await, 401, "invalid_refresh_token").await;
     let reset = format!("/api/auth/admin/users/{bob_id}/reset-mfa");
-    json_of(send(&server, reqwest::Method::POST, &reset, &admin, None).await, 200).await;
+    json_of(
+        send(&server, reqwest::Method::POST, &reset, &admin, None).await,
+        200,
+    )
+    .await;
     let events = server.audit_events("acme").await;
-    assert!(events[0].starts_with("mfa_reset_by_admin by=admin:"), "{events:?}");
-    assert!(events[1].starts_with("sessions_ended_by_admin by=admin:"), "{events:?}");
+    assert!(
+        events[0].starts_with("mfa_reset_by_admin by=admin:"),
+        "{events:?}"
+    );
+    assert!(
+        events[1].starts_with("sessions_ended_by_admin by=admin:"),
+        "{events:?}"
+    );
 
     // A role change ends the sessions (tokens carry the role); the new token says admin.
     let bob = server.login("acme", "bob@acme.test", PASSWORD).await;
     let path = format!("/api/auth/admin/users/{bob_id}");
-    let patched = send(&server, reqwest::Method::PATCH, &path, &admin, Some(&json!({"role": "admin", "name": "Robert"}))).await;
+    let patched = send(
+        &server,
+        reqwest::Method::PATCH,
+        &path,
+        &admin,
+        Some(&json!({"role": "admin", "name": "Robert"})),
+    )
+    .await;
     let patched = json_of(patched, 200).await;
     assert_eq!(patched["role"], "admin");
     assert_eq!(patched["name"], "Robert");
     assert_problem(server.refresh(&bob).await, 401, "invalid_refresh_token").await;
     let bob = server.login("acme", "bob@acme.test", PASSWORD).await;
-    assert_eq!(common::claims(bob["access_token"].as_str().unwrap())["role"], "admin");
+    assert_eq!(
+        common::claims(bob["access_token"].as_str().unwrap())["role"],
+        "admin"
+    );
 
     // The admin erases him; the service token (write) erases nobody of another tenant.
     let gone = send(&server, reqwest::Method::DELETE, &path, &writer, None).await;
@@ -375,7 +443,10 @@ async fn each_credential_reaches_only_what_it_may(backend: Backend) {
     let elsewhere = format!("/api/auth/admin/users/{other_id}");
     let refused = send(&server, reqwest::Method::DELETE, &elsewhere, &writer, None).await;
     assert_problem(refused, 404, "not_found").await;
-    assert_eq!(get(&server, "/api/auth/me", &other_admin).await.status(), 200);
+    assert_eq!(
+        get(&server, "/api/auth/me", &other_admin).await.status(),
+        200
+    );
 }
 both!(each_credential_reaches_only_what_it_may);
 
@@ -390,19 +461,42 @@ async fn a_new_address_waits_for_its_owner(backend: Backend) {
         .create_user("acme", "bob@acme.test", PASSWORD)
         .await
         .to_string();
-    server.create_user("acme", "taken@acme.test", PASSWORD).await;
+    server
+        .create_user("acme", "taken@acme.test", PASSWORD)
+        .await;
     let path = format!("/api/auth/admin/users/{bob_id}");
-    let taken = send(&server, reqwest::Method::PATCH, &path, &admin, Some(&json!({"email": "taken@acme.test"}))).await;
+    let taken = send(
+        &server,
+        reqwest::Method::PATCH,
+        &path,
+        &admin,
+        Some(&json!({"email": "taken@acme.test"})),
+    )
+    .await;
     assert_problem(taken, 409, "email_taken").await;
-    let patched = send(&server, reqwest::Method::PATCH, &path, &admin, Some(&json!({"email": "Robert@New.test"}))).await;
+    let patched = send(
+        &server,
+        reqwest::Method::PATCH,
+        &path,
+        &admin,
+        Some(&json!({"email": "Robert@New.test"})),
+    )
+    .await;
     let patched = json_of(patched, 200).await;
-    assert_eq!(patched["email"], "bob@acme.test", "not before its owner confirms");
+    assert_eq!(
+        patched["email"], "bob@acme.test",
+        "not before its owner confirms"
+    );
     assert_eq!(patched["pending_email"], "robert@new.test");
     // The old address still signs in meanwhile.
     server.login("acme", "bob@acme.test", PASSWORD).await;
 
     let mail = sink.wait_for("robert@new.test", 1).await.remove(0);
-    assert!(mail.link().contains("/auth/verify-email?token="), "{}", mail.text);
+    assert!(
+        mail.link().contains("/auth/verify-email?token="),
+        "{}",
+        mail.text
+    );
     let confirmed = server
         .http
         .post(server.url("/auth/verify-email"))
@@ -451,29 +545,68 @@ async fn deleting_a_tenant_refuses_its_tokens_and_frees_the_slug(backend: Backen
         .await
         .unwrap()
         .token;
-    assert_eq!(get(&server, "/api/auth/admin/users", &service).await.status(), 200);
+    assert_eq!(
+        get(&server, "/api/auth/admin/users", &service)
+            .await
+            .status(),
+        200
+    );
     let path = "/api/admin/tenants/acme";
-    let wrong = send(&server, reqwest::Method::DELETE, path, &operator, Some(&json!({"confirm": "acm"}))).await;
+    let wrong = send(
+        &server,
+        reqwest::Method::DELETE,
+        path,
+        &operator,
+        Some(&json!({"confirm": "acm"})),
+    )
+    .await;
     assert_problem(wrong, 400, "confirmation_mismatch").await;
-    let deleted = send(&server, reqwest::Method::DELETE, path, &operator, Some(&json!({"confirm": "acme"}))).await;
+    let deleted = send(
+        &server,
+        reqwest::Method::DELETE,
+        path,
+        &operator,
+        Some(&json!({"confirm": "acme"})),
+    )
+    .await;
     let deleted = json_of(deleted, 200).await;
     assert_eq!(deleted["sessions_ended"], 1);
     assert_eq!(deleted["tokens_revoked"], 1);
-    let log = server.state.store.revocations_after(0, 0, 100).await.unwrap();
+    let log = server
+        .state
+        .store
+        .revocations_after(0, 0, 100)
+        .await
+        .unwrap();
     assert_eq!(
         log.iter().filter(|e| e.tenant == "acme").count(),
         2,
         "the session and the service token are in the revocation log: {log:?}"
     );
     assert_eq!(get(&server, "/api/auth/me", &access).await.status(), 401);
-    assert_eq!(get(&server, "/api/auth/verify", &access).await.status(), 401);
-    assert_eq!(get(&server, "/api/auth/admin/users", &service).await.status(), 401);
+    assert_eq!(
+        get(&server, "/api/auth/verify", &access).await.status(),
+        401
+    );
+    assert_eq!(
+        get(&server, "/api/auth/admin/users", &service)
+            .await
+            .status(),
+        401
+    );
     assert_problem(server.refresh(&admin).await, 401, "invalid_refresh_token").await;
     assert_problem(get(&server, path, &operator).await, 404, "tenant_not_found").await;
 
     // The slug is free, and the tenant made again has none of the old one's users.
     server.clock.advance(Duration::from_secs(1));
-    let made = send(&server, reqwest::Method::POST, "/api/admin/tenants", &operator, Some(&json!({"slug": "acme"}))).await;
+    let made = send(
+        &server,
+        reqwest::Method::POST,
+        "/api/admin/tenants",
+        &operator,
+        Some(&json!({"slug": "acme"})),
+    )
+    .await;
     json_of(made, 201).await;
     let login = server
         .post_from(
@@ -483,7 +616,11 @@ async fn deleting_a_tenant_refuses_its_tokens_and_frees_the_slug(backend: Backen
         )
         .await;
     assert_eq!(login.status(), 401);
-    assert_eq!(get(&server, "/api/auth/me", &access).await.status(), 401, "still refused");
+    assert_eq!(
+        get(&server, "/api/auth/me", &access).await.status(),
+        401,
+        "still refused"
+    );
     let listed = json_of(get(&server, "/api/admin/tenants", &operator).await, 200).await;
     assert_eq!(listed["tenants"][0]["slug"], "acme", "newest first");
     // The operator's token, revoked, opens nothing from the next request on.
@@ -492,7 +629,12 @@ async fn deleting_a_tenant_refuses_its_tokens_and_frees_the_slug(backend: Backen
         .output()
         .unwrap();
     assert!(revoked.status.success());
-    assert_problem(get(&server, "/api/admin/tenants", &operator).await, 401, "invalid_token").await;
+    assert_problem(
+        get(&server, "/api/admin/tenants", &operator).await,
+        401,
+        "invalid_token",
+    )
+    .await;
 }
 both!(deleting_a_tenant_refuses_its_tokens_and_frees_the_slug);
 
@@ -508,58 +650,153 @@ async fn bad_input_is_refused_and_tenants_page_newest_first(backend: Backend) {
         async move { send(server, reqwest::Method::POST, path, &token, Some(&body)).await }
     };
     for (body, code) in [
-        (json!({"slug": "globex", "colour": "red"}), "invalid_request"),
+        (
+            json!({"slug": "globex", "colour": "red"}),
+            "invalid_request",
+        ),
         (json!({"slug": "Not A Slug"}), "invalid_slug"),
-        (json!({"slug": "globex", "cors_origins": ["*"]}), "invalid_origin"),
+        (
+            json!({"slug": "globex", "cors_origins": ["*"]}),
+            "invalid_origin",
+        ),
         (json!({"slug": "globex", "name": " "}), "invalid_name"),
-        (json!({"slug": "globex", "registration": "ajar"}), "invalid_request"),
+        (
+            json!({"slug": "globex", "registration": "ajar"}),
+            "invalid_request",
+        ),
     ] {
-        assert_problem(post("/api/admin/tenants", operator.clone(), body).await, 400, code).await;
+        assert_problem(
+            post("/api/admin/tenants", operator.clone(), body).await,
+            400,
+            code,
+        )
+        .await;
     }
     for (body, code) in [
-        (json!({"email": "x@acme.test", "pasword": "typo"}), "invalid_request"),
+        (
+            json!({"email": "x@acme.test", "pasword": "typo"}),
+            "invalid_request",
+        ),
         (json!({"email": "not an address"}), "invalid_email"),
-        (json!({"email": "x@acme.test", "role": "owner"}), "invalid_role"),
-        (json!({"email": "x@acme.test", "password": PASSWORD, "invite": true}), "password_and_invite"),
-        (json!({"email": "x@acme.test", "password": "short"}), "weak_password"),
+        (
+            json!({"email": "x@acme.test", "role": "owner"}),
+            "invalid_role",
+        ),
+        (
+            json!({"email": "x@acme.test", "password": PASSWORD, "invite": true}),
+            "password_and_invite",
+        ),
+        (
+            json!({"email": "x@acme.test", "password": "short"}),
+            "weak_password",
+        ),
     ] {
         let refused = post("/api/auth/admin/users", admin.clone(), body).await;
         assert_eq!(refused.status(), 400);
         let problem: Value = refused.json().await.unwrap();
         assert!(
-            problem["code"] == code || (code == "weak_password" && problem["code"].as_str().unwrap().starts_with("password")),
+            problem["code"] == code
+                || (code == "weak_password"
+                    && problem["code"].as_str().unwrap().starts_with("password")),
             "{problem}"
         );
     }
-    for query in ["limit=0", "limit=201", "limit=ten", "cursor=%25%25", "cursor=_w", "colour=red"] {
+    for query in [
+        "limit=0",
+        "limit=201",
+        "limit=ten",
+        "cursor=%25%25",
+        "cursor=_w",
+        "colour=red",
+    ] {
         let path = format!("/api/auth/admin/users?{query}");
         let refused = get(&server, &path, &admin).await;
         assert_eq!(refused.status(), 400, "{query}");
         let path = format!("/api/admin/tenants?{query}");
-        assert_eq!(get(&server, &path, &operator).await.status(), 400, "{query}");
+        assert_eq!(
+            get(&server, &path, &operator).await.status(),
+            400,
+            "{query}"
+        );
     }
-    let patch = send(&server, reqwest::Method::PATCH, "/api/admin/tenants/acme", &operator, Some(&json!({"require_mfa": true, "colour": 1}))).await;
+    let patch = send(
+        &server,
+        reqwest::Method::PATCH,
+        "/api/admin/tenants/acme",
+        &operator,
+        Some(&json!({"require_mfa": true, "colour": 1})),
+    )
+    .await;
     assert_problem(patch, 400, "invalid_request").await;
-    let patch = send(&server, reqwest::Method::PATCH, "/api/admin/tenants/acme", &operator, Some(&json!({"require_mfa": true, "registration": "closed"}))).await;
+    let patch = send(
+        &server,
+        reqwest::Method::PATCH,
+        "/api/admin/tenants/acme",
+        &operator,
+        Some(&json!({"require_mfa": true, "registration": "closed"})),
+    )
+    .await;
     let patched = json_of(patch, 200).await;
     assert_eq!(patched["require_mfa"], true);
     assert_eq!(patched["registration"], "closed");
-    assert_eq!(patched["cors_origins"], json!(["https://app.acme.test"]), "untouched");
-    let shown = json_of(get(&server, "/api/admin/tenants/acme", &operator).await, 200).await;
+    assert_eq!(
+        patched["cors_origins"],
+        json!(["https://app.acme.test"]),
+        "untouched"
+    );
+    let shown = json_of(
+        get(&server, "/api/admin/tenants/acme", &operator).await,
+        200,
+    )
+    .await;
     assert_eq!(shown["require_mfa"], true);
-    assert_problem(get(&server, "/api/admin/tenants/no-such", &operator).await, 404, "tenant_not_found").await;
-    assert_problem(get(&server, "/api/admin/tenants/NOT_A_SLUG", &operator).await, 404, "tenant_not_found").await;
+    assert_problem(
+        get(&server, "/api/admin/tenants/no-such", &operator).await,
+        404,
+        "tenant_not_found",
+    )
+    .await;
+    assert_problem(
+        get(&server, "/api/admin/tenants/NOT_A_SLUG", &operator).await,
+        404,
+        "tenant_not_found",
+    )
+    .await;
 
     // Tenants, newest first, a page of two at a time, each once.
     for slug in ["t-one", "t-two", "t-three", "t-four"] {
         server.clock.advance(Duration::from_secs(1));
-        json_of(post("/api/admin/tenants", operator.clone(), json!({"slug": slug})).await, 201).await;
+        json_of(
+            post(
+                "/api/admin/tenants",
+                operator.clone(),
+                json!({"slug": slug}),
+            )
+            .await,
+            201,
+        )
+        .await;
     }
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
-        let page = json_of(get(&server, &format!("/api/admin/tenants?limit=2{cursor}"), &operator).await, 200).await;
-        seen.extend(page["tenants"].as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap().to_owned()));
+        let page = json_of(
+            get(
+                &server,
+                &format!("/api/admin/tenants?limit=2{cursor}"),
+                &operator,
+            )
+            .await,
+            200,
+        )
+        .await;
+        seen.extend(
+            page["tenants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["slug"].as_str().unwrap().to_owned()),
+        );
         match page["next_cursor"].as_str() {
             Some(next) => cursor = format!("&cursor={next}"),
             None => break,
@@ -567,6 +804,9 @@ async fn bad_input_is_refused_and_tenants_page_newest_first(backend: Backend) {
     }
     assert_eq!(&seen[..4], ["t-four", "t-three", "t-two", "t-one"]);
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len());
-    assert!(seen.contains(&"acme".to_owned()) && seen.contains(&"default".to_owned()), "{seen:?}");
+    assert!(
+        seen.contains(&"acme".to_owned()) && seen.contains(&"default".to_owned()),
+        "{seen:?}"
+    );
 }
 both!(bad_input_is_refused_and_tenants_page_newest_first);

@@ -333,6 +333,7 @@ async fn admins_import_over_http(backend: Backend) {
         .audit_events("acme")
         .await
         .iter()
-        .any(|e| e.starts_with("users_imported by=admin:") && e.ends_with(" imported=1000 skipped=0")));
+        .any(|e| e.starts_with("users_imported by=admin:")
+            && e.ends_with(" imported=1000 skipped=0")));
 }
 both!(admins_import_over_http);

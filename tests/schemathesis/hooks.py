@@ -22,9 +22,11 @@ def before_call(ctx, case, kwargs):
 
 
 # Why a request that fits its schema may still be refused with a 400: a secret that generated
-# data cannot know (an emailed code, a link's token, a passkey ceremony's token), a password
-# that zxcvbn rates guessable, which no JSON Schema can state, or a rule across two fields that
-# the document's schemas do not state (a public OpenID client cannot use client_credentials).
+# data cannot know (an emailed code, a link's token, a passkey ceremony's token, a page's
+# cursor, which only the server hands out), a password that zxcvbn rates guessable, which no
+# JSON Schema can state, or a rule across two fields that the document's schemas do not state
+# (a public OpenID client cannot use client_credentials; a user is made with a password or an
+# invitation, not both; a tenant's deletion repeats the slug of its path).
 # Any other 400 to schema-valid data means the schema promises more than the server accepts.
 UNSTATABLE = {
     "invalid_code",
@@ -32,6 +34,9 @@ UNSTATABLE = {
     "invalid_ceremony",
     "weak_password",
     "public_client_credentials",
+    "invalid_cursor",
+    "password_and_invite",
+    "confirmation_mismatch",
 }
 
 

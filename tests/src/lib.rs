@@ -431,6 +431,48 @@ impl Stack {
         }
     }
 
+    /// The `token=` of the link in the first email the origin wrote to `to` (SQLite stacks,
+    /// see [`Stack::emailed_code`]), waiting up to 10 s for it.
+    pub async fn emailed_link_token(&self, to: &str) -> String {
+        let outbox = self._dir.path().join("outbox");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found = std::fs::read_dir(&outbox)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .filter(|text| {
+                    text.lines()
+                        .any(|l| l.eq_ignore_ascii_case(&format!("To: {to}")))
+                })
+                // Quoted-printable bodies: soft line breaks joined, `=3D` back to `=`.
+                .map(|text| {
+                    text.replace("=\r\n", "")
+                        .replace("=\n", "")
+                        .replace("=3D", "=")
+                })
+                .find_map(|text| {
+                    let start = text.find("token=")? + "token=".len();
+                    Some(
+                        text[start..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                            .collect::<String>(),
+                    )
+                });
+            if let Some(token) = found {
+                return token;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no emailed link to {to} in {}",
+                outbox.display()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Signs in through the edge the VoiceStamp way (emailed code) from client IP `ip`;
     /// answers the `verify-code` body. Needs an empty outbox (see [`Stack::emailed_code`]).
     pub async fn voicestamp_sign_in(&self, email: &str, ip: &str) -> serde_json::Value {

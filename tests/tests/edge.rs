@@ -8,8 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use tessera_core::jwt::{AccessClaims, SigningKey};
-use tessera_tests::{assert_security_headers, upstream, Stack, EDGE_SECRET, PASSWORD};
 use tessera_origin::services::{Actor, UserKey};
+use tessera_tests::{assert_security_headers, upstream, Stack, EDGE_SECRET, PASSWORD};
 
 /// Runs `$name(postgres: bool)` with the origin on SQLite and on PostgreSQL.
 macro_rules! on_sqlite_and_postgres {
@@ -1712,4 +1712,195 @@ async fn an_import_past_64_kib_goes_through_the_edge_and_other_routes_keep_their
     assert_eq!(response.status(), 413);
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["code"], "payload_too_large");
+}
+
+/// Issue 29 through the Worker: the operator API passes the edge with an operator token (which
+/// only the origin judges) and is closed to a tenant's admin; a tenant made over it signs its
+/// first admin in, who invites a user (SQLite: the emailed link's form, posted through the
+/// edge) and disables another, whose tokens the edge then refuses; deleting the tenant refuses
+/// its admin's token at the edge and frees the slug.
+async fn the_admin_api_through_the_edge(postgres: bool) {
+    let stack = Stack::start_with(tessera_tests::Options {
+        postgres,
+        ..tessera_tests::Options::default()
+    })
+    .await;
+    let operator = stack
+        .state
+        .services
+        .operator_tokens
+        .create("backend", None)
+        .await
+        .unwrap()
+        .token;
+    let send = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
+        let mut request = stack
+            .http
+            .request(method, stack.edge(path))
+            .header("cf-connecting-ip", "198.51.100.29")
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let made = send(
+        reqwest::Method::POST,
+        "/api/admin/tenants",
+        &operator,
+        Some(json!({"slug": "acme", "name": "Acme"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(made.status(), 201);
+    assert_security_headers(&made);
+    let admin = send(
+        reqwest::Method::POST,
+        "/api/admin/tenants/acme/users",
+        &operator,
+        Some(json!({"email": "admin@acme.test", "password": PASSWORD})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(admin.status(), 201);
+    let sign_in = |email: &'static str, password: &'static str| {
+        stack
+            .http
+            .post(stack.edge("/api/auth/login"))
+            .header("cf-connecting-ip", "198.51.100.30")
+            .json(&json!({"tenant": "acme", "email": email, "password": password}))
+            .send()
+    };
+    let tokens: Value = sign_in("admin@acme.test", PASSWORD)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = tokens["access_token"].as_str().unwrap().to_owned();
+    let closed = send(reqwest::Method::GET, "/api/admin/tenants", &admin, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        closed.status(),
+        403,
+        "a tenant's admin never reaches the operator API"
+    );
+
+    // Bob, made with a password, signs in; the admin disables him over the API and the edge
+    // refuses his token within its revocation store's second.
+    let bob: Value = send(
+        reqwest::Method::POST,
+        "/api/auth/admin/users",
+        &admin,
+        Some(json!({"email": "bob@acme.test", "password": "bob's own long passphrase"})),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let bob_tokens: Value = sign_in("bob@acme.test", "bob's own long passphrase")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bob_access = bob_tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        get(&stack, "/api/auth/verify", bob_access).await.status(),
+        200
+    );
+    let path = format!(
+        "/api/auth/admin/users/{}/disable",
+        bob["id"].as_str().unwrap()
+    );
+    let disabled = send(reqwest::Method::POST, &path, &admin, None)
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+    let started = std::time::Instant::now();
+    while get(&stack, "/api/auth/verify", bob_access).await.status() != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "still accepted at the edge after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "disabled over the API: refused at the edge after {:?}",
+        started.elapsed()
+    );
+
+    if !postgres {
+        // Carol is invited and chooses her password from the emailed link, through the edge.
+        let invited = send(
+            reqwest::Method::POST,
+            "/api/auth/admin/users",
+            &admin,
+            Some(json!({"email": "carol@acme.test", "invite": true})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(invited.status(), 201);
+        let token = stack.emailed_link_token("carol@acme.test").await;
+        let chosen = stack
+            .http
+            .post(stack.edge("/auth/reset-password"))
+            .header("cf-connecting-ip", "198.51.100.31")
+            .form(&[
+                ("token", token.as_str()),
+                ("password", "carol's chosen passphrase"),
+                ("password_confirm", "carol's chosen passphrase"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(chosen.status(), 200);
+        let carol = sign_in("carol@acme.test", "carol's chosen passphrase")
+            .await
+            .unwrap();
+        assert_eq!(carol.status(), 200);
+    }
+
+    // The tenant goes: its admin's token is refused at the edge, and the slug is free.
+    let deleted = send(
+        reqwest::Method::DELETE,
+        "/api/admin/tenants/acme",
+        &operator,
+        Some(json!({"confirm": "acme"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let started = std::time::Instant::now();
+    while get(&stack, "/api/auth/verify", &admin).await.status() != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the deleted tenant's token is still accepted at the edge after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let again = send(
+        reqwest::Method::POST,
+        "/api/admin/tenants",
+        &operator,
+        Some(json!({"slug": "acme"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(get(&stack, "/api/auth/verify", &admin).await.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_through_the_edge_on_sqlite() {
+    the_admin_api_through_the_edge(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_through_the_edge_on_postgres() {
+    the_admin_api_through_the_edge(true).await;
 }

@@ -4,9 +4,9 @@ use clap::Subcommand;
 use tessera_core::model::TenantSlug;
 use tessera_origin::allowed_origin::AllowedOrigin;
 use tessera_origin::app_url::AppUrl;
+use tessera_origin::clock;
 use tessera_origin::config::Config;
 use tessera_origin::relying_party::RelyingParty;
-use tessera_origin::clock;
 use tessera_origin::services::ServiceError;
 use tessera_origin::store::{Tenant, TenantChanges, TenantPolicy, TenantSettings};
 

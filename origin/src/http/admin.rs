@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{ApiJson, ApiQuery, OperatorCaller};
 use super::problem::ApiError;
-use super::users::{AdminUser, CreateUser};
+use super::users::{AdminUser, CreateUser, Role};
 use crate::allowed_origin::AllowedOrigin;
 use crate::app_url::AppUrl;
 use crate::clock::rfc3339;
@@ -91,12 +91,16 @@ impl From<Tenant> for TenantBody {
 pub struct CreateTenant {
     /// Slug: lowercase letters, digits and `-`, 3–56 characters.
     pub slug: String,
-    /// Display name (default: the slug).
+    /// Display name (default: the slug): not blank, at most 100 characters.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: Option<String>,
     /// Browser origins allowed to call the API, as `https://host[:port]`.
     #[serde(default)]
-    pub cors_origins: Vec<String>,
+    pub cors_origins: Vec<OriginText>,
     /// Where the hosted pages send the user afterwards.
+    #[schema(
+        pattern = "^https?://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+    )]
     pub app_url: Option<String>,
     /// Whether anyone may register (default `open`).
     pub registration: Option<Registration>,
@@ -114,11 +118,15 @@ pub struct CreateTenant {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
-    /// Display name.
+    /// Display name: not blank, at most 100 characters.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: Option<String>,
     /// Browser origins allowed to call the API; the list replaces the old one (`[]`: none).
-    pub cors_origins: Option<Vec<String>>,
+    pub cors_origins: Option<Vec<OriginText>>,
     /// Where the hosted pages send the user afterwards (`""`: nowhere).
+    #[schema(
+        pattern = "^$|^https?://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+    )]
     pub app_url: Option<String>,
     /// Whether anyone may register.
     pub registration: Option<Registration>,
@@ -135,6 +143,7 @@ pub struct UpdateTenant {
 #[serde(deny_unknown_fields)]
 pub struct DeleteTenant {
     /// The tenant's slug again.
+    #[schema(max_length = 56)]
     pub confirm: String,
 }
 
@@ -169,6 +178,13 @@ pub struct TenantQuery {
     pub limit: Option<u32>,
 }
 
+/// A browser origin, as the document states its shape (the server's own check,
+/// `AllowedOrigin::parse`, accepts at least these).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(value_type = String, pattern = "^https?://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[1-9][0-9]{0,3})?/?$")]
+#[serde(transparent)]
+pub struct OriginText(String);
+
 fn invalid(code: &'static str, detail: impl Into<String>) -> ApiError {
     ServiceError::InvalidInput {
         code,
@@ -186,10 +202,10 @@ fn display_name(given: &str) -> Result<String, ApiError> {
     }
 }
 
-fn origins(given: &[String]) -> Result<Vec<AllowedOrigin>, ApiError> {
+fn origins(given: &[OriginText]) -> Result<Vec<AllowedOrigin>, ApiError> {
     given
         .iter()
-        .map(|o| AllowedOrigin::parse(o).map_err(|e| invalid("invalid_origin", e.to_string())))
+        .map(|o| AllowedOrigin::parse(&o.0).map_err(|e| invalid("invalid_origin", e.to_string())))
         .collect()
 }
 
@@ -217,8 +233,7 @@ pub async fn create_tenant(
     OperatorCaller(actor): OperatorCaller,
     ApiJson(body): ApiJson<CreateTenant>,
 ) -> Result<(StatusCode, Json<TenantBody>), ApiError> {
-    let slug =
-        TenantSlug::parse(&body.slug).map_err(|e| invalid("invalid_slug", e.to_string()))?;
+    let slug = TenantSlug::parse(&body.slug).map_err(|e| invalid("invalid_slug", e.to_string()))?;
     let settings = TenantSettings {
         name: match &body.name {
             Some(name) => display_name(name)?,
@@ -367,7 +382,7 @@ pub async fn create_first_admin(
     ApiJson(mut body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<AdminUser>), ApiError> {
     let slug = path_slug(&slug)?;
-    body.role.get_or_insert_with(|| "admin".to_owned());
+    body.role.get_or_insert(Role::Admin);
     let user = state
         .services
         .accounts

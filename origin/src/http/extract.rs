@@ -264,14 +264,12 @@ impl FromRequestParts<AppState> for TenantAdmin {
         let Bearer(token) = Bearer::from_request_parts(parts, state).await?;
         if !token.starts_with(tessera_core::token::TokenKind::ServiceApi.prefix()) {
             let Auth(caller) = Auth::from_request_parts(parts, state).await?;
-            if caller.user.role != "admin" {
-                return Err(crate::services::ServiceError::Forbidden.into());
-            }
+            crate::services::require_admin(&caller)?;
             return Ok(Self {
                 tenant: caller.tenant.clone(),
                 actor: crate::services::Actor::Admin {
-                    user: caller.user_id.clone(),
-                    session: caller.session_id.clone(),
+                    user: caller.user_id,
+                    session: caller.session_id,
                     client,
                 },
             });
@@ -288,13 +286,18 @@ impl FromRequestParts<AppState> for TenantAdmin {
         } else {
             [USERS_WRITE].as_slice()
         };
-        if !service.token.scopes.iter().any(|s| needed.contains(&s.as_str())) {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail(
-                format!(
+        if !service
+            .token
+            .scopes
+            .iter()
+            .any(|s| needed.contains(&s.as_str()))
+        {
+            return Err(
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail(format!(
                     "This service token lacks the scope {}.",
                     needed.last().copied().unwrap_or(USERS_WRITE)
-                ),
-            ));
+                )),
+            );
         }
         Ok(Self {
             tenant: service.tenant,

@@ -183,9 +183,8 @@ impl Modify for OperationsByApi {
             // A provider's path names its tenant; the operator API is of no tenant.
             if !matches!(
                 api,
-                Api::Operations | Api::Internal | Api::Pages | Api::OpenId
-            ) && !path.starts_with("/api/admin/")
-            {
+                Api::Operations | Api::Internal | Api::Pages | Api::OpenId | Api::Operator
+            ) {
                 operation
                     .parameters
                     .get_or_insert_with(Vec::new)

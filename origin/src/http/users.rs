@@ -154,6 +154,27 @@ pub async fn list_users(
     }))
 }
 
+/// A user's role: `admin` may act on the other accounts of the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// An ordinary account.
+    User,
+    /// An admin of the tenant.
+    Admin,
+}
+
+impl Role {
+    /// The stored name (one of the account service's `ROLES`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+        }
+    }
+}
+
 /// A new user. `Debug` never prints the password.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -161,15 +182,16 @@ pub struct CreateUser {
     /// Email.
     #[schema(format = Email)]
     pub email: String,
-    /// Display name (may be empty).
+    /// Display name (may be empty; at most 100 characters).
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub name: String,
-    /// `user` (default) or `admin`.
+    /// `user` (default; `admin` for a tenant's first user made by the operator) or `admin`.
     #[serde(default)]
-    pub role: Option<String>,
+    pub role: Option<Role>,
     /// A password, checked against the tenant's policy. Leave it out to invite the user, or
     /// for an account that signs in by emailed code.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 12, max_length = 1024)]
     #[serde(default)]
     pub password: Option<SecretString>,
     /// Email the user a link to choose their password (valid 7 days, single use, on the
@@ -200,7 +222,7 @@ impl CreateUser {
         Ok(NewAccount {
             email,
             name: self.name,
-            role: self.role.unwrap_or_else(|| "user".to_owned()),
+            role: self.role.unwrap_or(Role::User).as_str().to_owned(),
             password: self.password,
             invite: self.invite,
             mfa_email: false,
@@ -258,10 +280,11 @@ pub async fn get_user(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
-    /// A new display name.
+    /// A new display name (at most 100 characters).
+    #[schema(max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub name: Option<String>,
-    /// A new role (`user` or `admin`): the user's sessions end (their tokens carry it).
-    pub role: Option<String>,
+    /// A new role: the user's sessions end (their tokens carry it).
+    pub role: Option<Role>,
     /// A new address: emailed a confirmation link, it replaces the old one once its owner
     /// confirms it (until then it shows as `pending_email`); then every session ends.
     #[schema(format = Email)]
@@ -288,7 +311,7 @@ pub async fn update_user(
 ) -> Result<Json<AdminUser>, ApiError> {
     let changes = UserChanges {
         name: body.name,
-        role: body.role,
+        role: body.role.map(|r| r.as_str().to_owned()),
         email: body.email,
     };
     let view = state

@@ -9,7 +9,10 @@ use tessera_core::model::{Email, SessionId, TenantSlug, UserId};
 
 use super::actor::{Actor, UserKey};
 use super::one_time::mail_to;
-use super::{end_other_sessions, require_admin, Authenticated, Client, Revocations, ServiceError, ServiceResult};
+use super::{
+    end_other_sessions, require_admin, Authenticated, Client, Revocations, ServiceError,
+    ServiceResult,
+};
 use crate::clock::SharedClock;
 use crate::mail::{requests, MailKind};
 use crate::password::{Hasher, PasswordPolicy};
@@ -123,7 +126,10 @@ impl Accounts {
             Err(StoreError::Conflict) => {
                 return Err(ServiceError::Conflict {
                     code: "email_taken",
-                    detail: format!("{} already has an account in tenant {tenant}", account.email),
+                    detail: format!(
+                        "{} already has an account in tenant {tenant}",
+                        account.email
+                    ),
                 })
             }
             other => other?,
@@ -280,8 +286,8 @@ impl Accounts {
             .ok_or(ServiceError::NotFound)?
             .id;
         let actor = Actor::Admin {
-            user: caller.user_id.clone(),
-            session: caller.session_id.clone(),
+            user: caller.user_id,
+            session: caller.session_id,
             client: client.clone(),
         };
         self.end_sessions(&caller.tenant, &UserKey::Id(id), &actor)

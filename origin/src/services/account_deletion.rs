@@ -10,7 +10,9 @@ use secrecy::SecretString;
 use sha2::{Digest as _, Sha256};
 use tessera_core::model::{SessionId, TenantSlug, UserId};
 
-use super::{audit_event, confirm_password, Accounts, Actor, Authenticated, Client, ServiceResult, UserKey};
+use super::{
+    audit_event, confirm_password, Accounts, Actor, Authenticated, Client, ServiceResult, UserKey,
+};
 use crate::store::{AuditEvent, TenantTx, User};
 
 /// The id an erased account's audit events keep: the same for all its events, and derived from

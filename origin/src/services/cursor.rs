@@ -51,7 +51,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_what_was_never_handed_out() {
-        assert_eq!(decode(&encode("ann@example.com")).unwrap(), "ann@example.com");
+        assert_eq!(
+            decode(&encode("ann@example.com")).unwrap(),
+            "ann@example.com"
+        );
         for bad in ["%%%", "not base64!", &"A".repeat(600), "_w"] {
             assert!(decode(bad).is_err(), "{bad}");
         }

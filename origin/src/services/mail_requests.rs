@@ -91,8 +91,7 @@ impl MailRequests {
                 user_admin::invitation(&mut tx, &self.one_time, &tenant, &email, now).await?
             }
             requests::CONFIRM_EMAIL_CHANGE => {
-                user_admin::email_change_link(&mut tx, &self.one_time, &tenant, &email, now)
-                    .await?
+                user_admin::email_change_link(&mut tx, &self.one_time, &tenant, &email, now).await?
             }
             _ => None,
         };

@@ -204,8 +204,8 @@ async fn confirm_password(
     }
 }
 
-/// Refuses a caller who is not an admin of their tenant (role `admin`).
-fn require_admin(caller: &Authenticated) -> ServiceResult<()> {
+/// Refuses a caller who is not an admin of their tenant (role `admin`): `Forbidden`.
+pub fn require_admin(caller: &Authenticated) -> ServiceResult<()> {
     if caller.user.role == "admin" {
         Ok(())
     } else {

@@ -62,7 +62,11 @@ impl OperatorTokens {
             last_used_at: None,
             revoked_at: None,
         };
-        match self.store.create_operator_token(&record, &token.digest()).await {
+        match self
+            .store
+            .create_operator_token(&record, &token.digest())
+            .await
+        {
             Err(StoreError::Conflict) => {
                 return Err(ServiceError::Conflict {
                     code: "name_taken",

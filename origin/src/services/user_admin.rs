@@ -62,22 +62,18 @@ impl Accounts {
         limit: Option<u32>,
     ) -> ServiceResult<UserPage> {
         let limit = cursor::limit(limit)?;
-        let query = query.map(|q| q.trim().to_lowercase());
-        if query
-            .as_ref()
-            .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
-        {
+        if query.is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
             return Err(ServiceError::InvalidInput {
                 code: "invalid_query",
                 detail: format!("query has at most {MAX_QUERY_CHARS} characters"),
             });
         }
+        let query = query.map(|q| q.trim().to_lowercase());
         let after = cursor
             .map(|c| {
                 Email::parse(&cursor::decode(c)?).map_err(|_| ServiceError::InvalidInput {
                     code: "invalid_cursor",
-                    detail: "cursor is not one this API handed out; start again without it"
-                        .into(),
+                    detail: "cursor is not one this API handed out; start again without it".into(),
                 })
             })
             .transpose()?;
@@ -171,7 +167,9 @@ impl Accounts {
                         detail: format!("{email} already has an account in tenant {tenant}"),
                     });
                 }
-                tx.users().set_pending_email(&user.id, Some(&email), now).await?;
+                tx.users()
+                    .set_pending_email(&user.id, Some(&email), now)
+                    .await?;
                 // The mail worker makes the link and mails the new address.
                 let request = NewMail {
                     kind: requests::CONFIRM_EMAIL_CHANGE,
@@ -193,7 +191,7 @@ impl Accounts {
             .append(&actor.event(&actor.named("user_updated"), Some(&user.id), &detail, now))
             .await?;
         let view = AdminView {
-            user: self.user(&mut tx, &UserKey::Id(user.id.clone())).await?,
+            user: self.user(&mut tx, &UserKey::Id(user.id)).await?,
             pending_email: tx.users().pending_email(&user.id).await?,
         };
         tx.commit().await?;
@@ -291,7 +289,14 @@ pub(super) async fn invitation(
         return Ok(None);
     };
     let link = one_time
-        .store_link(tx, &user, Purpose::Invite, now, INVITE_LINK_SECS, RESET_PAGE)
+        .store_link(
+            tx,
+            &user,
+            Purpose::Invite,
+            now,
+            INVITE_LINK_SECS,
+            RESET_PAGE,
+        )
         .await?;
     Ok(Some(mail_to(
         MailKind::Invitation,

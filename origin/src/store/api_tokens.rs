@@ -121,13 +121,10 @@ impl ApiTokens<'_> {
     /// Revokes every active token of the tenant (it is being deleted), each in the revocation
     /// log as the unit commits; answers how many.
     pub async fn revoke_all(&mut self, now: i64) -> StoreResult<usize> {
-        let sql = self.0.sql(
-            "UPDATE {p}api_tokens SET revoked_at = $1 WHERE revoked_at IS NULL RETURNING id",
-        );
-        let rows = sqlx::query(&sql)
-            .bind(now)
-            .fetch_all(self.0.conn())
-            .await?;
+        let sql = self
+            .0
+            .sql("UPDATE {p}api_tokens SET revoked_at = $1 WHERE revoked_at IS NULL RETURNING id");
+        let rows = sqlx::query(&sql).bind(now).fetch_all(self.0.conn()).await?;
         for row in &rows {
             let id: String = row.try_get("id")?;
             let revocation = tessera_core::edge::Revocation::service_token_revoked(

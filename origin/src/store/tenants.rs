@@ -170,14 +170,17 @@ pub struct DeletedTenant {
 
 impl DeletedTenant {
     /// The log entries of `sessions` and service `tokens` of `slug` ended at `now`.
-    fn of(slug: &TenantSlug, sessions: &[String], tokens: &[String], now: i64) -> StoreResult<Self> {
+    fn of(
+        slug: &TenantSlug,
+        sessions: &[String],
+        tokens: &[String],
+        now: i64,
+    ) -> StoreResult<Self> {
         use tessera_core::edge::Revocation;
         let at = u64::try_from(now).unwrap_or(0);
         let sessions = sessions
             .iter()
-            .map(|id| {
-                tessera_core::model::SessionId::parse(id).map_err(|_| corrupt("session id"))
-            })
+            .map(|id| tessera_core::model::SessionId::parse(id).map_err(|_| corrupt("session id")))
             .collect::<StoreResult<Vec<_>>>()?;
         let mut log = Vec::with_capacity(sessions.len() + tokens.len());
         for session in &sessions {
@@ -475,7 +478,10 @@ impl Store {
                     "SELECT {TENANT_COLUMNS} FROM {{p}}tenants \
                      ORDER BY created_at DESC, slug DESC LIMIT $1"
                 ));
-                sqlx::query(&sql).bind(limit).fetch_all(&self.global).await?
+                sqlx::query(&sql)
+                    .bind(limit)
+                    .fetch_all(&self.global)
+                    .await?
             }
             Some((created_at, slug)) => {
                 let sql = self.global_sql(&format!(
@@ -521,7 +527,10 @@ impl Store {
                 if done.rows_affected() == 0 {
                     return Ok(None);
                 }
-                sqlx::query(&undue).bind(slug.as_str()).execute(&mut *tx).await?;
+                sqlx::query(&undue)
+                    .bind(slug.as_str())
+                    .execute(&mut *tx)
+                    .await?;
                 // The schema name comes from a validated slug: [a-z0-9_] only.
                 tx.execute(
                     format!("LOCK TABLE {schema}.sessions, {schema}.api_tokens IN EXCLUSIVE MODE")
@@ -561,7 +570,10 @@ impl Store {
                 if done.rows_affected() == 0 {
                     return Ok(None);
                 }
-                sqlx::query(&undue).bind(slug.as_str()).execute(&self.global).await?;
+                sqlx::query(&undue)
+                    .bind(slug.as_str())
+                    .execute(&self.global)
+                    .await?;
                 let mut tx = self.write(slug).await?;
                 let sessions = tx.sessions().end_all("tenant_deleted", now).await?;
                 let tokens = tx.api_tokens().revoke_all(now).await?;
