@@ -297,6 +297,7 @@ impl AppState {
                 tenants.clone(),
                 revocations.clone(),
                 clock.clone(),
+                config.default_tenant.clone(),
             ),
             operator_tokens: OperatorTokens::new(store.clone(), clock.clone()),
             password_reset,

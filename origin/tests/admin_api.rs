@@ -680,7 +680,7 @@ async fn bad_input_is_refused_and_tenants_page_newest_first(backend: Backend) {
         (json!({"email": "not an address"}), "invalid_email"),
         (
             json!({"email": "x@acme.test", "role": "owner"}),
-            "invalid_role",
+            "invalid_request",
         ),
         (
             json!({"email": "x@acme.test", "password": PASSWORD, "invite": true}),

@@ -92,7 +92,13 @@ pub async fn tenants(config: &Config) -> anyhow::Result<Tenants> {
     let index = std::sync::Arc::new(tessera_origin::revocation_index::RevocationIndex::new());
     let revocations = Revocations::new(cache, index, clock.clone());
     let directory = std::sync::Arc::new(Directory::new(store.clone(), clock.clone()));
-    Ok(Tenants::new(store, directory, revocations, clock))
+    Ok(Tenants::new(
+        store,
+        directory,
+        revocations,
+        clock,
+        config.default_tenant.clone(),
+    ))
 }
 
 /// The account service for an operator command in `tenant` (checked to exist).

@@ -346,6 +346,7 @@ pub async fn update_tenant(
         (status = 401, description = "Missing or invalid operator token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an operator token (`forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant (`tenant_not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The default tenant stays (`default_tenant`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_tenant(
     State(state): State<AppState>,

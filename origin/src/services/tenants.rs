@@ -28,6 +28,8 @@ pub struct Tenants {
     directory: Arc<Directory>,
     revocations: Revocations,
     clock: SharedClock,
+    /// The tenant of requests that name none (`TESSERA_DEFAULT_TENANT`): never deleted.
+    default_tenant: TenantSlug,
 }
 
 impl Tenants {
@@ -38,12 +40,14 @@ impl Tenants {
         directory: Arc<Directory>,
         revocations: Revocations,
         clock: SharedClock,
+        default_tenant: TenantSlug,
     ) -> Self {
         Self {
             store,
             directory,
             revocations,
             clock,
+            default_tenant,
         }
     }
 
@@ -133,12 +137,23 @@ impl Tenants {
 
     /// Deletes a tenant: every session and service token of it ends at the origin and (through
     /// the revocation log) at the edge, its schema or file goes, and the slug may be created
-    /// again. `confirm` must repeat the slug (`InvalidInput` `confirmation_mismatch`).
+    /// again. `confirm` must repeat the slug (`InvalidInput` `confirmation_mismatch`); the
+    /// default tenant, which serves every request that names none, stays (`Conflict`
+    /// `default_tenant`).
     pub async fn delete(&self, slug: &TenantSlug, confirm: &str) -> ServiceResult<DeletedTenant> {
         if confirm != slug.as_str() {
             return Err(ServiceError::InvalidInput {
                 code: "confirmation_mismatch",
                 detail: format!("to delete tenant {slug}, confirm with its slug"),
+            });
+        }
+        if *slug == self.default_tenant {
+            return Err(ServiceError::Conflict {
+                code: "default_tenant",
+                detail: format!(
+                    "{slug} is the default tenant (TESSERA_DEFAULT_TENANT): it serves every \
+                     request that names none; make another tenant the default first"
+                ),
             });
         }
         let deleted = self
