@@ -82,7 +82,7 @@ fn tenants_users_and_keys_are_managed_from_the_command_line() {
         "correct horse battery staple\n",
     );
     assert!(
-        !ok && out.contains("already exists in tenant acme"),
+        !ok && out.contains("already has an account in tenant acme"),
         "{out}"
     );
     let long = "n".repeat(101);

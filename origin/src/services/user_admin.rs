@@ -68,7 +68,7 @@ impl Accounts {
                 detail: format!("query has at most {MAX_QUERY_CHARS} characters"),
             });
         }
-        let query = query.map(|q| q.trim().to_lowercase());
+        let query = query.map(|q| crate::store::users::name_key(q.trim()));
         let after = cursor
             .map(|c| {
                 Email::parse(&cursor::decode(c)?).map_err(|_| ServiceError::InvalidInput {

@@ -129,8 +129,8 @@ impl Users<'_> {
     /// Creates a user; `Conflict` if the email is taken in this tenant.
     pub async fn create(&mut self, user: &NewUser) -> StoreResult<User> {
         let sql = self.0.sql(
-            "INSERT INTO {p}users (id, email, name, role, password_hash, disabled, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 0, $6, $6)",
+            "INSERT INTO {p}users (id, email, name, name_key, role, password_hash, disabled, \
+             created_at, updated_at) VALUES ($1, $2, $3, $7, $4, $5, 0, $6, $6)",
         );
         let inserted = sqlx::query(&sql)
             .bind(user.id.to_string())
@@ -139,6 +139,7 @@ impl Users<'_> {
             .bind(&user.role)
             .bind(user.password_hash.clone())
             .bind(user.now)
+            .bind(name_key(&user.name))
             .execute(self.0.conn())
             .await;
         match inserted {
@@ -169,11 +170,12 @@ impl Users<'_> {
         let mut inserted = Vec::with_capacity(users.len());
         let rows_per_statement = import_rows_per_statement(self.0.dialect());
         for chunk in users.chunks(rows_per_statement) {
+            // `$1` is the import's time, shared by every row; then 9 parameters a row.
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| {
-                    let n = i * 9;
+                    let n = 1 + i * 9;
                     format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $1)",
                         n + 1,
                         n + 2,
                         n + 3,
@@ -187,23 +189,23 @@ impl Users<'_> {
                 })
                 .collect();
             let sql = self.0.sql(&format!(
-                "INSERT INTO {{p}}users (id, email, name, role, password_hash, disabled, \
-                 email_verified_at, created_at, updated_at) VALUES {} \
+                "INSERT INTO {{p}}users (id, email, name, name_key, role, password_hash, \
+                 disabled, email_verified_at, created_at, updated_at) VALUES {} \
                  ON CONFLICT (email) DO NOTHING RETURNING email",
                 rows.join(", ")
             ));
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query(&sql).bind(now);
             for user in chunk {
                 query = query
                     .bind(user.id.to_string())
                     .bind(user.email.as_str())
                     .bind(&user.name)
+                    .bind(name_key(&user.name))
                     .bind(&user.role)
                     .bind(user.password_hash.clone())
                     .bind(i64::from(user.disabled))
                     .bind(user.email_verified_at)
-                    .bind(user.created_at)
-                    .bind(now);
+                    .bind(user.created_at);
             }
             for row in query.fetch_all(self.0.conn()).await? {
                 let email: String = row.try_get("email")?;
@@ -242,9 +244,9 @@ impl Users<'_> {
             .collect()
     }
 
-    /// Up to `limit` users in address order after `after`; with `search` (lowercase), only
-    /// those whose address or lowercased name starts with it. Both are byte ranges over an
-    /// index (`users_email_bytes`, `users_name_prefix`), never a scan.
+    /// Up to `limit` users in address order after `after`; with `search` (lowercase, as
+    /// [`name_key`] makes it), only those whose address or name key starts with it. Both are
+    /// byte ranges over an index (`users_email_bytes`, `users_name_key`), never a scan.
     pub async fn page(
         &mut self,
         search: Option<&str>,
@@ -280,7 +282,7 @@ impl Users<'_> {
                SELECT {USER_COLUMNS} FROM {{p}}users WHERE {by_name} AND email{bytes} > $3 \
              ) found ORDER BY email{bytes} LIMIT $4",
             by_email = within("email"),
-            by_name = within("lower(name)"),
+            by_name = within("name_key"),
         ));
         sqlx::query(&sql)
             .bind(search)
@@ -303,14 +305,15 @@ impl Users<'_> {
         now: i64,
     ) -> StoreResult<()> {
         let sql = self.0.sql(
-            "UPDATE {p}users SET name = COALESCE($1, name), role = COALESCE($2, role), \
-             updated_at = $3 WHERE id = $4",
+            "UPDATE {p}users SET name = COALESCE($1, name), name_key = COALESCE($5, name_key), \
+             role = COALESCE($2, role), updated_at = $3 WHERE id = $4",
         );
         sqlx::query(&sql)
             .bind(name)
             .bind(role)
             .bind(now)
             .bind(id.to_string())
+            .bind(name.map(name_key))
             .execute(self.0.conn())
             .await?;
         Ok(())
@@ -544,6 +547,14 @@ impl Users<'_> {
         emit(self.0, "mfa.changed", id, data, now).await?;
         Ok(())
     }
+}
+
+/// What a name is found by: lowercased by Rust's Unicode rules, the same on both backends
+/// (SQLite's `lower` folds ASCII only). Written with the name by every store method that writes
+/// one; the admin API's search lowercases its query the same way.
+#[must_use]
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
 }
 
 /// The least string above every string that starts with `prefix`, in byte order (UTF-8 keeps
