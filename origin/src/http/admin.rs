@@ -99,7 +99,7 @@ pub struct CreateTenant {
     pub cors_origins: Vec<OriginText>,
     /// Where the hosted pages send the user afterwards.
     #[schema(
-        pattern = "^https?://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+        pattern = "^https?://([a-z0-9]+(-[a-z0-9]+)*\\.)*[a-z][a-z0-9]*(-[a-z0-9]+)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
     )]
     pub app_url: Option<String>,
     /// Whether anyone may register (default `open`).
@@ -125,7 +125,7 @@ pub struct UpdateTenant {
     pub cors_origins: Option<Vec<OriginText>>,
     /// Where the hosted pages send the user afterwards (`""`: nowhere).
     #[schema(
-        pattern = "^$|^https?://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+        pattern = "^$|^https?://([a-z0-9]+(-[a-z0-9]+)*\\.)*[a-z][a-z0-9]*(-[a-z0-9]+)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
     )]
     pub app_url: Option<String>,
     /// Whether anyone may register.
@@ -179,9 +179,10 @@ pub struct TenantQuery {
 }
 
 /// A browser origin, as the document states its shape (the server's own check,
-/// `AllowedOrigin::parse`, accepts at least these).
+/// `AllowedOrigin::parse`, accepts at least these: a host's last label starts with a letter,
+/// or URL parsing reads it as an IPv4 address; no `--`, which IDNA reads as punycode).
 #[derive(Debug, Deserialize, ToSchema)]
-#[schema(value_type = String, pattern = "^https?://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[1-9][0-9]{0,3})?/?$")]
+#[schema(value_type = String, pattern = "^https?://([a-z0-9]+(-[a-z0-9]+)*\\.)*[a-z][a-z0-9]*(-[a-z0-9]+)*(:[1-9][0-9]{0,3})?/?$")]
 #[serde(transparent)]
 pub struct OriginText(String);
 

@@ -13,19 +13,62 @@ use super::problem::ApiError;
 use crate::services::{Authenticated, Client, ServicePrincipal};
 use crate::state::AppState;
 
-/// A JSON body; malformed JSON → 400 `malformed_json`, wrong shape → 400 `invalid_request`,
-/// wrong content type → 415, more than 64 KiB → 413.
+/// A JSON body; malformed JSON → 400 `malformed_json`, wrong shape → 400 `invalid_request`
+/// (a body that is not an object included: serde would read a struct from an array), wrong
+/// content type → 415, over the route's limit → 413.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(&rejection)),
+        if !json_content_type(req.headers()) {
+            return Err(json_rejection(&JsonRejection::MissingJsonContentType(
+                Default::default(),
+            )));
         }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| json_rejection(&JsonRejection::BytesRejection(rejection)))?;
+        json_object(&bytes)
     }
+}
+
+/// Whether the request says its body is JSON (`application/json`, or `application/*+json`),
+/// as axum's `Json` decides it.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// A body that must be a JSON object, read into `T`.
+fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => ApiError::bad_request("invalid_request", "The body must be a JSON object."),
+                Err(_) => {
+                    ApiError::bad_request("malformed_json", "The request body is not valid JSON.")
+                }
+            },
+        );
+    }
+    axum::Json::<T>::from_bytes(bytes)
+        .map(|axum::Json(value)| ApiJson(value))
+        .map_err(|rejection| json_rejection(&rejection))
 }
 
 /// A JSON body that may be left out: a request with an empty body (with or without a JSON
@@ -42,13 +85,13 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
             axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
                 .await
                 .map_err(|rejection| json_rejection(&JsonRejection::BytesRejection(rejection)))?;
-        if bytes.is_empty() {
+        // No body, or `null`, is no body.
+        if bytes.is_empty() || bytes.trim_ascii() == b"null" {
             return Ok(Self(T::default()));
         }
         let again = Request::from_parts(parts, axum::body::Body::from(bytes));
-        // `null` is no body too.
-        let ApiJson(value) = ApiJson::<Option<T>>::from_request(again, state).await?;
-        Ok(Self(value.unwrap_or_default()))
+        let ApiJson(value) = ApiJson::<T>::from_request(again, state).await?;
+        Ok(Self(value))
     }
 }
 

@@ -31,7 +31,7 @@ pub struct Accounts {
     pub(super) hasher: Hasher,
     pub(super) revocations: Revocations,
     pub(super) clock: SharedClock,
-    pub(super) password_policy: PasswordPolicy,
+    password_policy: PasswordPolicy,
 }
 
 /// What an operator, or a tenant's admin, gives to create an account.
