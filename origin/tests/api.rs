@@ -629,6 +629,16 @@ async fn bad_input_gets_a_problem_never_a_500(backend: Backend) {
         .await
         .unwrap();
     assert_problem(wrong_type, 415, "unsupported_media_type").await;
+    // A body is an object: serde would read a struct's fields from an array, in order.
+    for path in ["/api/auth/login", "/api/auth/passkeys/login/options"] {
+        let array = json!(["ann@example.com", PASSWORD, "default"]);
+        let refused = server.post_from(path, &array, &unique_ip()).await;
+        assert_problem(refused, 400, "invalid_request").await;
+        let nulls = server
+            .post_from(path, &json!([null, null]), &unique_ip())
+            .await;
+        assert_problem(nulls, 400, "invalid_request").await;
+    }
     let huge = json!({"email": "a@b.io", "password": "x".repeat(70 * 1024), "tenant": "default"});
     assert_problem(
         server.post("/api/auth/login", &huge).await,

@@ -59,7 +59,9 @@ fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiError
     if first != Some(&b'{') {
         return Err(
             match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-                Ok(_) => ApiError::bad_request("invalid_request", "The body must be a JSON object."),
+                Ok(_) => {
+                    ApiError::bad_request("invalid_request", "The body must be a JSON object.")
+                }
                 Err(_) => {
                     ApiError::bad_request("malformed_json", "The request body is not valid JSON.")
                 }
