@@ -216,7 +216,7 @@ async fn pages_and_search_return_each_user_once(backend: Backend) {
     let operator = operator_token(&server);
     let admin = tenant_with_admin(&server, &operator, "acme").await;
     let admin = admin["access_token"].as_str().unwrap().to_owned();
-    let users: Vec<Value> = (0..250)
+    let mut users: Vec<Value> = (0..250)
         .map(|i| {
             json!({
                 "email": format!("user{i:03}@acme.test"),
@@ -224,6 +224,10 @@ async fn pages_and_search_return_each_user_once(backend: Backend) {
             })
         })
         .collect();
+    // Three found by name only (`ad…`), beside the admin, found by address (and named Ada).
+    users.extend(
+        (0..3).map(|i| json!({"email": format!("zz{i}@acme.test"), "name": format!("Adam {i}")})),
+    );
     let imported = send(
         &server,
         reqwest::Method::POST,
@@ -232,7 +236,7 @@ async fn pages_and_search_return_each_user_once(backend: Backend) {
         Some(&json!({"users": users})),
     )
     .await;
-    assert_eq!(json_of(imported, 200).await["imported"], 250);
+    assert_eq!(json_of(imported, 200).await["imported"], 253);
 
     let pages = |query: &'static str, limit: u32| {
         let server = &server;
@@ -264,8 +268,8 @@ async fn pages_and_search_return_each_user_once(backend: Backend) {
         }
     };
     let (all, requests) = pages("", 50).await;
-    assert_eq!(all.len(), 251, "250 users and the admin");
-    assert_eq!(all.iter().collect::<HashSet<_>>().len(), 251, "each once");
+    assert_eq!(all.len(), 254, "253 users and the admin");
+    assert_eq!(all.iter().collect::<HashSet<_>>().len(), 254, "each once");
     let mut sorted = all.clone();
     sorted.sort();
     assert_eq!(all, sorted, "in address order");
@@ -278,6 +282,19 @@ async fn pages_and_search_return_each_user_once(backend: Backend) {
     let (zoe, _) = pages("zoË%20mem", 20).await;
     assert_eq!(zoe.len(), 50, "{zoe:?}");
     assert_eq!(zoe.iter().collect::<HashSet<_>>().len(), 50);
+    // Address matches first, then name matches, a page of one at a time across the two: each
+    // once, the admin (both) once.
+    let (ad, requests) = pages("AD", 1).await;
+    assert_eq!(
+        ad,
+        [
+            "admin@acme.test",
+            "zz0@acme.test",
+            "zz1@acme.test",
+            "zz2@acme.test"
+        ]
+    );
+    assert_eq!(requests, 4);
     let (none, _) = pages("nobody", 20).await;
     assert!(none.is_empty());
 }

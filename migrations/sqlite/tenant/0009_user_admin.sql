@@ -9,4 +9,5 @@ ALTER TABLE users ADD COLUMN pending_email TEXT;
 ALTER TABLE users ADD COLUMN name_key TEXT NOT NULL DEFAULT '';
 UPDATE users SET name_key = lower(name);
 
-CREATE INDEX users_name_key ON users (name_key);
+-- A name match's page is ordered by name key, then address.
+CREATE INDEX users_name_key ON users (name_key, email);

@@ -238,14 +238,25 @@ impl FromRequestParts<AppState> for Principal {
             named?;
             return Ok(Self::User(Box::new(claims)));
         }
-        let service = state
-            .services
-            .api_tokens
-            .authenticate(&token, named.as_ref().ok().and_then(Option::as_ref))
-            .await?;
-        named?;
-        Ok(Self::Service(service))
+        Ok(Self::Service(service_token(parts, state, &token).await?))
     }
+}
+
+/// The service token `token`, whose tenant must match any tenant the request names in its
+/// headers: a bad token is answered before a bad tenant header, as for access tokens.
+async fn service_token(
+    parts: &Parts,
+    state: &AppState,
+    token: &str,
+) -> Result<ServicePrincipal, ApiError> {
+    let named = super::tenant::named_by_request(&parts.headers, &state.config);
+    let service = state
+        .services
+        .api_tokens
+        .authenticate(token, named.as_ref().ok().and_then(Option::as_ref))
+        .await?;
+    named?;
+    Ok(service)
 }
 
 /// A caller authenticated by a bearer token that may also be restricted to enrolling a second
@@ -319,13 +330,7 @@ impl FromRequestParts<AppState> for TenantAdmin {
                 },
             });
         }
-        let named = super::tenant::named_by_request(&parts.headers, &state.config);
-        let service = state
-            .services
-            .api_tokens
-            .authenticate(&token, named.as_ref().ok().and_then(Option::as_ref))
-            .await?;
-        named?;
+        let service = service_token(parts, state, &token).await?;
         let needed = if parts.method == axum::http::Method::GET {
             [USERS_READ, USERS_WRITE].as_slice()
         } else {

@@ -21,10 +21,41 @@ const CONFIRM_PAGE: &str = "/auth/verify-email";
 /// The longest search accepted, in characters (an address at most).
 const MAX_QUERY_CHARS: usize = 254;
 
+/// Where a page of users ends, as its cursor carries it: after an address (listing, or the
+/// address matches of a search), or after a name key and address (a search's name matches,
+/// which follow its address matches).
+enum Position {
+    Address(Email),
+    Name(String, Email),
+}
+
+impl Position {
+    fn encode(&self) -> String {
+        match self {
+            Self::Address(email) => cursor::encode(&format!("a\0{email}")),
+            Self::Name(key, email) => cursor::encode(&format!("n\0{key}\0{email}")),
+        }
+    }
+
+    fn decode(text: &str) -> ServiceResult<Self> {
+        let invalid = || ServiceError::InvalidInput {
+            code: "invalid_cursor",
+            detail: "cursor is not one this API handed out; start again without it".into(),
+        };
+        let decoded = cursor::decode(text)?;
+        let email = |e: &str| Email::parse(e).map_err(|_| invalid());
+        match decoded.split('\0').collect::<Vec<_>>().as_slice() {
+            ["a", address] => Ok(Self::Address(email(address)?)),
+            ["n", key, address] => Ok(Self::Name((*key).to_owned(), email(address)?)),
+            _ => Err(invalid()),
+        }
+    }
+}
+
 /// A page of users, and the cursor of the next one if there may be more.
 #[derive(Debug)]
 pub struct UserPage {
-    /// The users, in address order.
+    /// The users: address matches in address order, then name matches in name order.
     pub users: Vec<User>,
     /// The cursor of the next page; `None` on the last.
     pub next_cursor: Option<String>,
@@ -52,8 +83,10 @@ pub struct UserChanges {
 }
 
 impl Accounts {
-    /// A page of `tenant`'s users in address order, after `cursor`; with `query`, only those
-    /// whose address or name starts with it (any case).
+    /// A page of `tenant`'s users after `cursor`: in address order; with `query`, those whose
+    /// address starts with it (any case) in address order, then those whose name does (and
+    /// whose address does not) in name order. Each part is read in its index's order, so a
+    /// page costs the same however many users match.
     pub async fn page(
         &self,
         tenant: &TenantSlug,
@@ -68,28 +101,57 @@ impl Accounts {
                 detail: format!("query has at most {MAX_QUERY_CHARS} characters"),
             });
         }
-        let query = query.map(|q| crate::store::users::name_key(q.trim()));
-        let after = cursor
-            .map(|c| {
-                Email::parse(&cursor::decode(c)?).map_err(|_| ServiceError::InvalidInput {
-                    code: "invalid_cursor",
-                    detail: "cursor is not one this API handed out; start again without it".into(),
-                })
-            })
-            .transpose()?;
-        let mut users = self
-            .store
-            .read(tenant)
-            .await?
-            .users()
-            .page(query.as_deref(), after.as_ref(), i64::from(limit) + 1)
-            .await?;
-        let more = users.len() > limit as usize;
-        users.truncate(limit as usize);
+        let query = query
+            .map(|q| crate::store::users::name_key(q.trim()))
+            .filter(|q| !q.is_empty());
+        let position = cursor.map(Position::decode).transpose()?;
+        let wanted = i64::from(limit) + 1;
+        let mut read = self.store.read(tenant).await?;
+        let mut found: Vec<(User, Position)> = Vec::new();
+        if let None | Some(Position::Address(_)) = &position {
+            let after = match &position {
+                Some(Position::Address(email)) => Some(email),
+                _ => None,
+            };
+            found.extend(
+                read.users()
+                    .by_address(query.as_deref(), after, wanted)
+                    .await?
+                    .into_iter()
+                    .map(|u| {
+                        let at = Position::Address(u.email.clone());
+                        (u, at)
+                    }),
+            );
+        }
+        if let Some(query) = &query {
+            let room = wanted - i64::try_from(found.len()).unwrap_or(wanted);
+            if room > 0 {
+                let after = match &position {
+                    Some(Position::Name(key, email)) => Some((key.as_str(), email)),
+                    _ => None,
+                };
+                found.extend(
+                    read.users()
+                        .by_name_not_address(query, after, room)
+                        .await?
+                        .into_iter()
+                        .map(|(u, key)| {
+                            let at = Position::Name(key, u.email.clone());
+                            (u, at)
+                        }),
+                );
+            }
+        }
+        let more = found.len() > limit as usize;
+        found.truncate(limit as usize);
         let next_cursor = more
-            .then(|| users.last().map(|u| cursor::encode(u.email.as_str())))
+            .then(|| found.last().map(|(_, at)| at.encode()))
             .flatten();
-        Ok(UserPage { users, next_cursor })
+        Ok(UserPage {
+            users: found.into_iter().map(|(u, _)| u).collect(),
+            next_cursor,
+        })
     }
 
     /// One user of `tenant`, by id (`NotFound` otherwise).

@@ -244,55 +244,78 @@ impl Users<'_> {
             .collect()
     }
 
-    /// Up to `limit` users in address order after `after`; with `search` (lowercase, as
-    /// [`name_key`] makes it), only those whose address or name key starts with it. Both are
-    /// byte ranges over an index (`users_email_bytes`, `users_name_key`), never a scan.
-    pub async fn page(
+    /// Up to `limit` users in address order after the address `after`; with `prefix`, only
+    /// those whose address starts with it. A range over an index in its order
+    /// (`users_email_bytes` on PostgreSQL, the unique index on SQLite): the cost of a page, not
+    /// of the matches.
+    pub async fn by_address(
         &mut self,
-        search: Option<&str>,
+        prefix: Option<&str>,
         after: Option<&Email>,
         limit: i64,
     ) -> StoreResult<Vec<User>> {
-        let after = after.map_or("", Email::as_str);
         let bytes = self.0.dialect().bytewise();
-        let Some(search) = search.filter(|s| !s.is_empty()) else {
-            let sql = self.0.sql(&format!(
-                "SELECT {USER_COLUMNS} FROM {{p}}users WHERE email{bytes} > $1 \
-                 ORDER BY email{bytes} LIMIT $2"
-            ));
-            return sqlx::query(&sql)
-                .bind(after)
-                .bind(limit)
-                .fetch_all(self.0.conn())
-                .await?
-                .iter()
-                .map(|row| user_from_row(row, ""))
-                .collect();
+        let after = after.map_or("", Email::as_str);
+        let rows = match prefix {
+            None => {
+                let sql = self.0.sql(&format!(
+                    "SELECT {USER_COLUMNS} FROM {{p}}users WHERE email{bytes} > $1 \
+                     ORDER BY email{bytes} LIMIT $2"
+                ));
+                sqlx::query(&sql)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(self.0.conn())
+                    .await?
+            }
+            Some(prefix) => {
+                let (within, end) = prefix_range("email", bytes, prefix, 1);
+                let sql = self.0.sql(&format!(
+                    "SELECT {USER_COLUMNS} FROM {{p}}users WHERE {within} AND email{bytes} > $3 \
+                     ORDER BY email{bytes} LIMIT $4"
+                ));
+                sqlx::query(&sql)
+                    .bind(prefix)
+                    .bind(end)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(self.0.conn())
+                    .await?
+            }
         };
-        // Everything that starts with `search` sorts at or after it and before `end`.
-        let end = prefix_end(search);
-        let within = |column: &str| match end {
-            Some(_) => format!("{column}{bytes} >= $1 AND {column}{bytes} < $2"),
-            None => format!("{column}{bytes} >= $1 AND $2 = ''"),
-        };
+        rows.iter().map(|row| user_from_row(row, "")).collect()
+    }
+
+    /// Up to `limit` users whose name key starts with `prefix` but whose address does not
+    /// (those are [`Users::by_address`]'s), in (name key, address) order after `after`, each
+    /// with its name key. A range over `users_name_key` in its order: the cost of a page, not
+    /// of the matches.
+    pub async fn by_name_not_address(
+        &mut self,
+        prefix: &str,
+        after: Option<(&str, &Email)>,
+        limit: i64,
+    ) -> StoreResult<Vec<(User, String)>> {
+        let bytes = self.0.dialect().bytewise();
+        let (by_name, end) = prefix_range("name_key", bytes, prefix, 1);
+        let (by_address, _) = prefix_range("email", bytes, prefix, 1);
         let sql = self.0.sql(&format!(
-            "SELECT {USER_COLUMNS} FROM ( \
-               SELECT {USER_COLUMNS} FROM {{p}}users WHERE {by_email} AND email{bytes} > $3 \
-               UNION \
-               SELECT {USER_COLUMNS} FROM {{p}}users WHERE {by_name} AND email{bytes} > $3 \
-             ) found ORDER BY email{bytes} LIMIT $4",
-            by_email = within("email"),
-            by_name = within("name_key"),
+            "SELECT {USER_COLUMNS}, name_key FROM {{p}}users \
+             WHERE {by_name} AND NOT ({by_address}) \
+               AND (name_key{bytes}, email{bytes}) > ($3, $4) \
+             ORDER BY name_key{bytes}, email{bytes} LIMIT $5"
         ));
+        let (key, email) = after.map_or(("", ""), |(key, email)| (key, email.as_str()));
         sqlx::query(&sql)
-            .bind(search)
-            .bind(end.unwrap_or_default())
-            .bind(after)
+            .bind(prefix)
+            .bind(end)
+            .bind(key)
+            .bind(email)
             .bind(limit)
             .fetch_all(self.0.conn())
             .await?
             .iter()
-            .map(|row| user_from_row(row, ""))
+            .map(|row| Ok((user_from_row(row, "")?, row.try_get("name_key")?)))
             .collect()
     }
 
@@ -555,6 +578,23 @@ impl Users<'_> {
 #[must_use]
 pub fn name_key(name: &str) -> String {
     name.to_lowercase()
+}
+
+/// `column` starts with the text bound at `$first`: a byte range, from it (inclusive) to the
+/// text bound at `$first + 1` ([`prefix_end`], answered for binding; `""` and an always-false
+/// bound when nothing is above the prefix).
+fn prefix_range(column: &str, bytes: &str, prefix: &str, first: usize) -> (String, String) {
+    let (low, high) = (first, first + 1);
+    match prefix_end(prefix) {
+        Some(end) => (
+            format!("{column}{bytes} >= ${low} AND {column}{bytes} < ${high}"),
+            end,
+        ),
+        None => (
+            format!("{column}{bytes} >= ${low} AND ${high} = ''"),
+            String::new(),
+        ),
+    }
 }
 
 /// The least string above every string that starts with `prefix`, in byte order (UTF-8 keeps
