@@ -156,10 +156,11 @@ async fn run(name: &str, vars: &[(&str, String)]) -> Vec<String> {
         walk.push(took);
         cursor = format!("&cursor={}", page["next_cursor"].as_str().unwrap());
     }
-    // Searching: address prefixes (`user0421`: 10 users…) and name prefixes (`member 42`:
-    // 1,111 users), a page of 50 each.
+    // Searching: address prefixes (`user0421`: 10 users…), name prefixes (`member 42`: 1,111
+    // users) and `m` (every user), a page of 50 each.
     let mut by_email = Vec::new();
     let mut by_name = Vec::new();
+    let mut broad = Vec::new();
     for n in 0..SAMPLES as u64 {
         let prefix = format!("user{:04}", (n * 37) % 1_000);
         by_email.push(
@@ -182,6 +183,15 @@ async fn run(name: &str, vars: &[(&str, String)]) -> Vec<String> {
         .await;
         assert_eq!(page["users"].as_array().unwrap().len(), 50, "{prefix}");
         by_name.push(took);
+        // `m`: every user's name matches; a page still reads 51 index entries.
+        let (took, _) = timed(
+            &http,
+            &format!("{base}?limit=50&query=m"),
+            &token,
+            4_000 + n,
+        )
+        .await;
+        broad.push(took);
     }
     let baseline = percentile(&mut me, 0.5);
     let row = |what: &str, samples: &mut Vec<Duration>| {
@@ -194,7 +204,11 @@ async fn run(name: &str, vars: &[(&str, String)]) -> Vec<String> {
     vec![
         row("list, pages 1–400 by cursor", &mut walk),
         row("search by address prefix", &mut by_email),
-        row("search by name prefix (any case)", &mut by_name),
+        row(
+            "search by name prefix (any case), 1,111 matches",
+            &mut by_name,
+        ),
+        row("search by name prefix `m`, 100,000 matches", &mut broad),
     ]
 }
 
