@@ -38,10 +38,7 @@ impl Position {
     }
 
     fn decode(text: &str) -> ServiceResult<Self> {
-        let invalid = || ServiceError::InvalidInput {
-            code: "invalid_cursor",
-            detail: "cursor is not one this API handed out; start again without it".into(),
-        };
+        let invalid = invalid_cursor;
         let decoded = cursor::decode(text)?;
         let email = |e: &str| Email::parse(e).map_err(|_| invalid());
         match decoded.split('\0').collect::<Vec<_>>().as_slice() {
@@ -49,6 +46,15 @@ impl Position {
             ["n", key, address] => Ok(Self::Name((*key).to_owned(), email(address)?)),
             _ => Err(invalid()),
         }
+    }
+}
+
+/// A cursor this API did not hand out, or not for this search.
+fn invalid_cursor() -> ServiceError {
+    ServiceError::InvalidInput {
+        code: "invalid_cursor",
+        detail: "cursor is not one this API handed out for this search; start again without it"
+            .into(),
     }
 }
 
@@ -105,6 +111,12 @@ impl Accounts {
             .map(|q| crate::store::users::name_key(q.trim()))
             .filter(|q| !q.is_empty());
         let position = cursor.map(Position::decode).transpose()?;
+        // A name match's cursor starts where the search does (its scan starts at the cursor).
+        if let Some(Position::Name(key, _)) = &position {
+            if !query.as_ref().is_some_and(|q| key.starts_with(q.as_str())) {
+                return Err(invalid_cursor());
+            }
+        }
         let wanted = i64::from(limit) + 1;
         let mut read = self.store.read(tenant).await?;
         let mut found: Vec<(User, Position)> = Vec::new();

@@ -297,24 +297,47 @@ impl Users<'_> {
         limit: i64,
     ) -> StoreResult<Vec<(User, String)>> {
         let bytes = self.0.dialect().bytewise();
-        let (by_name, end) = prefix_range("name_key", bytes, prefix, 1);
-        let (by_address, _) = prefix_range("email", bytes, prefix, 1);
-        let sql = self.0.sql(&format!(
-            "SELECT {USER_COLUMNS}, name_key FROM {{p}}users \
-             WHERE {by_name} AND NOT ({by_address}) \
-               AND (name_key{bytes}, email{bytes}) > ($3, $4) \
-             ORDER BY name_key{bytes}, email{bytes} LIMIT $5"
-        ));
-        let (key, email) = after.map_or(("", ""), |(key, email)| (key, email.as_str()));
-        sqlx::query(&sql)
-            .bind(prefix)
-            .bind(end)
-            .bind(key)
-            .bind(email)
-            .bind(limit)
-            .fetch_all(self.0.conn())
-            .await?
-            .iter()
+        let (by_address, end) = prefix_range("email", bytes, prefix, 1);
+        let order = format!("ORDER BY name_key{bytes}, email{bytes}");
+        let rows = match after {
+            None => {
+                let (by_name, _) = prefix_range("name_key", bytes, prefix, 1);
+                let sql = self.0.sql(&format!(
+                    "SELECT {USER_COLUMNS}, name_key FROM {{p}}users \
+                     WHERE {by_name} AND NOT ({by_address}) {order} LIMIT $3"
+                ));
+                sqlx::query(&sql)
+                    .bind(prefix)
+                    .bind(end)
+                    .bind(limit)
+                    .fetch_all(self.0.conn())
+                    .await?
+            }
+            // After a cursor the row comparison alone starts the scan (the caller checked that
+            // the cursor's key starts with the prefix): beside `name_key >= $1`, PostgreSQL
+            // started it at the index's beginning.
+            Some((key, email)) => {
+                let below = if end.is_empty() {
+                    String::new()
+                } else {
+                    format!("AND name_key{bytes} < $2")
+                };
+                let sql = self.0.sql(&format!(
+                    "SELECT {USER_COLUMNS}, name_key FROM {{p}}users \
+                     WHERE (name_key{bytes}, email{bytes}) > ($3, $4) {below} \
+                     AND NOT ({by_address}) {order} LIMIT $5"
+                ));
+                sqlx::query(&sql)
+                    .bind(prefix)
+                    .bind(end)
+                    .bind(key)
+                    .bind(email.as_str())
+                    .bind(limit)
+                    .fetch_all(self.0.conn())
+                    .await?
+            }
+        };
+        rows.iter()
             .map(|row| Ok((user_from_row(row, "")?, row.try_get("name_key")?)))
             .collect()
     }
