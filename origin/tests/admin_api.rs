@@ -396,8 +396,10 @@ async fn each_credential_reaches_only_what_it_may(backend: Backend) {
     assert_eq!(login.status(), 401, "a disabled account cannot sign in");
     let events = server.audit_events("acme").await;
     assert!(
-        events[0].starts_with("user_disabled by=service_token:")
-            && events[0].ends_with("sessions_ended=1"),
+        events
+            .iter()
+            .any(|e| e.starts_with("user_disabled by=service_token:")
+                && e.ends_with("sessions_ended=1")),
         "{events:?}"
     );
     // The admin enables him again, signs him out, resets his factors.
@@ -424,11 +426,15 @@ async fn each_credential_reaches_only_what_it_may(backend: Backend) {
     .await;
     let events = server.audit_events("acme").await;
     assert!(
-        events[0].starts_with("mfa_reset_by_admin by=admin:"),
+        events
+            .iter()
+            .any(|e| e.starts_with("mfa_reset_by_admin by=admin:")),
         "{events:?}"
     );
     assert!(
-        events[1].starts_with("sessions_ended_by_admin by=admin:"),
+        events
+            .iter()
+            .any(|e| e.starts_with("sessions_ended_by_admin by=admin:")),
         "{events:?}"
     );
 
