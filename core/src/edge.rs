@@ -102,6 +102,15 @@ pub fn key_removal_key(kid: &str) -> String {
     format!("key:{kid}")
 }
 
+/// The revocation log's subject that says its tenant was deleted (beside session ids, which
+/// are UUIDs: `tenant:` starts none). Every origin node forgets the tenant as it reads it; the
+/// edge refuses the tenant's tokens by their sessions' own entries, written with it.
+pub const TENANT_DELETED: &str = "tenant:deleted";
+
+/// How long a [`TENANT_DELETED`] entry stays in the log: every running node reads the log many
+/// times a second, and a node started later never knew the tenant.
+pub const TENANT_DELETED_SECS: u64 = 300;
+
 /// The latest moment a JWT issued at `now_secs` can still be accepted: the longest lifetime
 /// ([`crate::lifetimes::LONGEST_JWT_SECS`]) and the verifier's leeway.
 #[must_use]

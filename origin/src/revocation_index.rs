@@ -100,9 +100,12 @@ impl RevocationIndex {
 }
 
 /// Reads every log entry after the index's position into it (in batches); answers how many.
+/// A tenant's deletion read there is forgotten in `directory` (a running node's; a starting
+/// node's is empty).
 pub async fn catch_up(
     index: &RevocationIndex,
     store: &crate::store::Store,
+    directory: Option<&crate::tenants::Directory>,
     now: i64,
 ) -> crate::store::StoreResult<usize> {
     const BATCH: i64 = 1_000;
@@ -111,6 +114,16 @@ pub async fn catch_up(
         let read = store
             .revocations_after(index.position(), now, BATCH)
             .await?;
+        if let Some(directory) = directory {
+            for entry in read
+                .iter()
+                .filter(|e| e.subject == tessera_core::edge::TENANT_DELETED)
+            {
+                if let Ok(slug) = tessera_core::model::TenantSlug::parse(&entry.tenant) {
+                    directory.forget(&slug);
+                }
+            }
+        }
         index.apply(&read);
         total += read.len();
         if i64::try_from(read.len()).unwrap_or(0) < BATCH {

@@ -126,7 +126,8 @@ impl AppState {
             );
         }
         let revocation_index = Arc::new(RevocationIndex::new());
-        crate::revocation_index::catch_up(&revocation_index, &store, clock.now_secs()).await?;
+        crate::revocation_index::catch_up(&revocation_index, &store, None, clock.now_secs())
+            .await?;
         let revocations = Revocations::new(cache.clone(), revocation_index.clone(), clock.clone());
         let tokens = TokenIssuer::new(
             keys.clone(),

@@ -1,7 +1,8 @@
 //! The revocation log's two readers on this node, and its sweep:
 //!
 //! - `revocation_index`: reads what other nodes and the CLI wrote into this node's index, every
-//!   `TESSERA_REVOCATION_POLL_MS` and whenever this process writes to the log;
+//!   `TESSERA_REVOCATION_POLL_MS` and whenever this process writes to the log, and forgets the
+//!   tenants deleted elsewhere in this node's tenant directory;
 //! - `edge_feed` (with an edge configured): delivers the log to the edge from the position the
 //!   edge last acknowledged, every second and whenever this process writes, retrying until the
 //!   edge answers; an outage of the edge or a restart of the origin loses nothing;
@@ -18,15 +19,22 @@ use crate::state::AppState;
 pub(super) fn start(jobs: &mut Jobs, state: &AppState) {
     let wake = state.store.revocations_written();
     let poll = Duration::from_millis(state.config.revocation_poll_ms);
-    let (store, index, clock) = (
+    let (store, index, directory, clock) = (
         state.store.clone(),
         state.revocation_index.clone(),
+        state.tenants.clone(),
         state.clock.clone(),
     );
     jobs.woken_or_every("revocation_index", wake.clone(), poll, move || {
-        let (store, index, clock) = (store.clone(), index.clone(), clock.clone());
+        let (store, index, directory, clock) = (
+            store.clone(),
+            index.clone(),
+            directory.clone(),
+            clock.clone(),
+        );
         async move {
-            if let Err(error) = catch_up(&index, &store, clock.now_secs()).await {
+            let read = catch_up(&index, &store, Some(&directory), clock.now_secs()).await;
+            if let Err(error) = read {
                 tracing::warn!(%error, "reading the revocation log failed; retrying");
             }
         }

@@ -191,12 +191,20 @@ impl DeletedTenant {
             let r = Revocation::service_token_revoked(slug.as_str(), token, at);
             log.push((r.session, i64::try_from(r.until).unwrap_or(i64::MAX)));
         }
+        log.push(tenant_deleted_entry(now));
         Ok(Self {
             sessions,
             tokens: tokens.len(),
             log,
         })
     }
+}
+
+/// The log entry that tells every origin node to forget a deleted tenant.
+fn tenant_deleted_entry(now: i64) -> (String, i64) {
+    let until = now
+        .saturating_add(i64::try_from(tessera_core::edge::TENANT_DELETED_SECS).unwrap_or(i64::MAX));
+    (tessera_core::edge::TENANT_DELETED.to_owned(), until)
 }
 
 /// PostgreSQL: the name of every spare tenant schema starts with this (a tenant's starts with
@@ -577,6 +585,8 @@ impl Store {
                 let mut tx = self.write(slug).await?;
                 let sessions = tx.sessions().end_all("tenant_deleted", now).await?;
                 let tokens = tx.api_tokens().revoke_all(now).await?;
+                let (subject, until) = tenant_deleted_entry(now);
+                tx.revoked(subject, u64::try_from(until).unwrap_or(0), now);
                 tx.commit().await?;
                 if let Some(pool) = self.tenant_pools.remove(slug) {
                     pool.close().await;
