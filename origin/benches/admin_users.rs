@@ -223,25 +223,10 @@ fn main() {
         let sqlite = vec![("TESSERA_DATA_DIR", dir.path().display().to_string())];
         rows.extend(run("SQLite", &sqlite).await);
 
-        let admin_url = std::env::var("TESSERA_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        sqlx::any::install_default_drivers();
-        let admin = sqlx::AnyPool::connect(&admin_url)
-            .await
-            .expect("PostgreSQL");
-        let name = format!("tessera_bench_admin_{}", std::process::id());
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+        let pg = tessera_testing::PgDatabase::create().await;
         let pg_dir = tempfile::tempdir().unwrap();
         let postgres = vec![
-            ("TESSERA_DATABASE_URL", url),
+            ("TESSERA_DATABASE_URL", pg.url.clone()),
             ("TESSERA_SMTP_URL", "smtp://127.0.0.1:9".to_owned()),
             (
                 "TESSERA_MASTER_KEY",
@@ -250,10 +235,6 @@ fn main() {
             ("TESSERA_DATA_DIR", pg_dir.path().display().to_string()),
         ];
         rows.extend(run("PostgreSQL", &postgres).await);
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&admin)
-            .await
-            .unwrap();
     });
     for row in rows {
         println!("{row}");

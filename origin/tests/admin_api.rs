@@ -20,6 +20,18 @@ use tessera_testing::browser::Chromedriver;
 
 const NEW_PASSWORD: &str = "an invited user's own passphrase";
 
+/// A service token of `tenant` named `name` with the one scope `scope`.
+async fn service_token(server: &TestServer, tenant: &str, name: &str, scope: &str) -> String {
+    let new = NewApiToken {
+        name: name.into(),
+        scopes: vec![scope.into()],
+        expires_in_days: None,
+    };
+    let tenant = TenantSlug::parse(tenant).unwrap();
+    let created = server.state.services.api_tokens.create(&tenant, new).await;
+    created.unwrap().token
+}
+
 /// An operator token made by `tessera operator-token create` (its last line).
 fn operator_token(server: &TestServer) -> String {
     let output = server
@@ -351,19 +363,8 @@ async fn each_credential_reaches_only_what_it_may(backend: Backend) {
     .await;
 
     // A service token that may read, reads; it may not write.
-    let acme = TenantSlug::parse("acme").unwrap();
-    let token = |name: &str, scope: &str| {
-        let new = NewApiToken {
-            name: name.into(),
-            scopes: vec![scope.into()],
-            expires_in_days: None,
-        };
-        let tokens = server.state.services.api_tokens.clone();
-        let acme = acme.clone();
-        async move { tokens.create(&acme, new).await.unwrap().token }
-    };
-    let reader = token("reader", "users:read").await;
-    let writer = token("writer", "users:write").await;
+    let reader = service_token(&server, "acme", "reader", "users:read").await;
+    let writer = service_token(&server, "acme", "writer", "users:write").await;
     let listed = json_of(get(&server, "/api/auth/admin/users", &reader).await, 200).await;
     assert_eq!(listed["users"].as_array().unwrap().len(), 2);
     let disable = format!("/api/auth/admin/users/{bob_id}/disable");
@@ -553,21 +554,7 @@ async fn deleting_a_tenant_refuses_its_tokens_and_frees_the_slug(backend: Backen
     let operator = operator_token(&server);
     let admin = tenant_with_admin(&server, &operator, "acme").await;
     let access = admin["access_token"].as_str().unwrap().to_owned();
-    let service = server
-        .state
-        .services
-        .api_tokens
-        .create(
-            &TenantSlug::parse("acme").unwrap(),
-            NewApiToken {
-                name: "backend".into(),
-                scopes: vec!["users:read".into()],
-                expires_in_days: None,
-            },
-        )
-        .await
-        .unwrap()
-        .token;
+    let service = service_token(&server, "acme", "backend", "users:read").await;
     assert_eq!(
         get(&server, "/api/auth/admin/users", &service)
             .await

@@ -56,11 +56,7 @@ pub async fn run(command: OperatorTokenCommand, config: &Config) -> anyhow::Resu
             let all = tokens.list().await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("id\tname\tcreated\tlast used\tstate");
             for token in all {
-                let state = match (token.revoked_at, token.expires_at) {
-                    (Some(at), _) => format!("revoked {}", clock::rfc3339(at)),
-                    (None, Some(at)) => format!("expires {}", clock::rfc3339(at)),
-                    (None, None) => "active".to_owned(),
-                };
+                let state = super::token::state(token.revoked_at, token.expires_at);
                 println!(
                     "{}\t{}\t{}\t{}\t{state}",
                     token.id,

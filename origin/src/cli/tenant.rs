@@ -260,12 +260,7 @@ fn relying_party(
 
 /// A tenant's display name: not blank, and short enough for a page's heading.
 fn display_name(given: &str) -> Result<String, String> {
-    let name = given.trim();
-    match name.chars().count() {
-        0 => Err("a name cannot be blank".into()),
-        1..=100 => Ok(name.to_owned()),
-        _ => Err("a name has at most 100 characters".into()),
-    }
+    tessera_origin::services::tenants::checked_name(given).map_err(|e| e.to_string())
 }
 
 /// A tenant's settings, a line each, in the words of `tenant create`'s options.

@@ -81,11 +81,7 @@ pub async fn run(command: TokenCommand, config: &Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("id\tname\tscopes\tcreated\tlast used\tstate");
             for token in tokens {
-                let state = match (token.revoked_at, token.expires_at) {
-                    (Some(at), _) => format!("revoked {}", clock::rfc3339(at)),
-                    (None, Some(at)) => format!("expires {}", clock::rfc3339(at)),
-                    (None, None) => "active".to_owned(),
-                };
+                let state = state(token.revoked_at, token.expires_at);
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{state}",
                     token.id,
@@ -116,4 +112,13 @@ pub async fn run(command: TokenCommand, config: &Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A token's state in a listing: revoked, expiring, or active for ever.
+pub(super) fn state(revoked_at: Option<i64>, expires_at: Option<i64>) -> String {
+    match (revoked_at, expires_at) {
+        (Some(at), _) => format!("revoked {}", clock::rfc3339(at)),
+        (None, Some(at)) => format!("expires {}", clock::rfc3339(at)),
+        (None, None) => "active".to_owned(),
+    }
 }

@@ -195,12 +195,7 @@ fn invalid(code: &'static str, detail: impl Into<String>) -> ApiError {
 }
 
 fn display_name(given: &str) -> Result<String, ApiError> {
-    let name = given.trim();
-    match name.chars().count() {
-        0 => Err(invalid("invalid_name", "a name cannot be blank")),
-        1..=100 => Ok(name.to_owned()),
-        _ => Err(invalid("invalid_name", "a name has at most 100 characters")),
-    }
+    Ok(crate::services::tenants::checked_name(given)?)
 }
 
 fn origins(given: &[OriginText]) -> Result<Vec<AllowedOrigin>, ApiError> {

@@ -31,13 +31,20 @@ pub fn encode(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(key)
 }
 
-/// The sort key a cursor carries; `InvalidInput` `invalid_cursor` for anything this API did
-/// not hand out (not base64url, not UTF-8, too long).
-pub fn decode(cursor: &str) -> ServiceResult<String> {
-    let invalid = || ServiceError::InvalidInput {
+/// A cursor this API did not hand out, or not for this request: `InvalidInput`
+/// `invalid_cursor`.
+#[must_use]
+pub fn invalid() -> ServiceError {
+    ServiceError::InvalidInput {
         code: "invalid_cursor",
-        detail: "cursor is not one this API handed out; start again without it".into(),
-    };
+        detail: "cursor is not one this API handed out for this request; start again without it"
+            .into(),
+    }
+}
+
+/// The sort key a cursor carries; [`invalid`] for anything this API did not hand out (not
+/// base64url, not UTF-8, too long).
+pub fn decode(cursor: &str) -> ServiceResult<String> {
     if cursor.len() > MAX_CURSOR_CHARS {
         return Err(invalid());
     }

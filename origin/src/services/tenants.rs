@@ -173,13 +173,25 @@ impl Tenants {
     }
 }
 
+/// A tenant's display name as given, trimmed: not blank, and at most 100 characters (a page's
+/// heading), for the command line and the operator API alike; `InvalidInput` `invalid_name`.
+pub fn checked_name(given: &str) -> ServiceResult<String> {
+    let name = given.trim();
+    let refused = |detail: &str| ServiceError::InvalidInput {
+        code: "invalid_name",
+        detail: detail.to_owned(),
+    };
+    match name.chars().count() {
+        0 => Err(refused("a name cannot be blank")),
+        1..=100 => Ok(name.to_owned()),
+        _ => Err(refused("a name has at most 100 characters")),
+    }
+}
+
 /// The creation time and slug a tenant page's cursor carries.
 fn decode_tenant_cursor(cursor: &str) -> ServiceResult<(i64, TenantSlug)> {
     let text = cursor::decode(cursor)?;
     text.split_once(':')
         .and_then(|(at, slug)| Some((at.parse().ok()?, TenantSlug::parse(slug).ok()?)))
-        .ok_or_else(|| ServiceError::InvalidInput {
-            code: "invalid_cursor",
-            detail: "cursor is not one this API handed out; start again without it".into(),
-        })
+        .ok_or_else(cursor::invalid)
 }

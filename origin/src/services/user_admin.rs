@@ -38,23 +38,13 @@ impl Position {
     }
 
     fn decode(text: &str) -> ServiceResult<Self> {
-        let invalid = invalid_cursor;
         let decoded = cursor::decode(text)?;
-        let email = |e: &str| Email::parse(e).map_err(|_| invalid());
+        let email = |e: &str| Email::parse(e).map_err(|_| cursor::invalid());
         match decoded.split('\0').collect::<Vec<_>>().as_slice() {
             ["a", address] => Ok(Self::Address(email(address)?)),
             ["n", key, address] => Ok(Self::Name((*key).to_owned(), email(address)?)),
-            _ => Err(invalid()),
+            _ => Err(cursor::invalid()),
         }
-    }
-}
-
-/// A cursor this API did not hand out, or not for this search.
-fn invalid_cursor() -> ServiceError {
-    ServiceError::InvalidInput {
-        code: "invalid_cursor",
-        detail: "cursor is not one this API handed out for this search; start again without it"
-            .into(),
     }
 }
 
@@ -114,7 +104,7 @@ impl Accounts {
         // A name match's cursor starts where the search does (its scan starts at the cursor).
         if let Some(Position::Name(key, _)) = &position {
             if !query.as_ref().is_some_and(|q| key.starts_with(q.as_str())) {
-                return Err(invalid_cursor());
+                return Err(cursor::invalid());
             }
         }
         let wanted = i64::from(limit) + 1;
